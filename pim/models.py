@@ -1,3 +1,194 @@
-from django.db import models
+"""The catalog: products, variants, images and typed attributes (metafields). The PIM is their master."""
 
-# Create your models here.
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from .validators import METAFIELD_TYPES, validate_handle
+
+
+class Product(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        ARCHIVED = "archived", "Archived"
+
+    class Workflow(models.TextChoices):
+        # Only READY products reach any store; DRAFT and REVIEW stay inside the PIM.
+        DRAFT = "draft", "Draft (PIM only)"
+        REVIEW = "review", "In review (PIM only)"
+        READY = "ready", "Ready to publish"
+
+    title = models.CharField(max_length=255)
+    handle = models.CharField(
+        max_length=255,
+        unique=True,
+        blank=True,
+        validators=[validate_handle],
+        help_text="URL handle in Shopify. Left empty, it is made from the title. "
+        "It cannot be changed once the product has been published to a store.",
+    )
+    description_html = models.TextField("description (HTML)", blank=True)
+    vendor = models.CharField(max_length=255, blank=True, db_index=True)
+    product_type = models.CharField(max_length=255, blank=True, db_index=True)
+    tags = models.TextField(blank=True, help_text="Comma-separated tags.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    workflow_state = models.CharField(
+        max_length=16, choices=Workflow.choices, default=Workflow.DRAFT, db_index=True
+    )
+    seo_title = models.CharField("SEO title", max_length=255, blank=True)
+    seo_description = models.TextField("SEO description", blank=True)
+    option1_name = models.CharField(max_length=255, blank=True)
+    option2_name = models.CharField(max_length=255, blank=True)
+    option3_name = models.CharField(max_length=255, blank=True)
+    allow_zero_price = models.BooleanField(
+        default=False, help_text="Allow variants priced 0 (free items). Off by default to stop mistakes."
+    )
+    # Set by the publishing pipeline on the first successful publish to any store; the handle is frozen after.
+    first_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["title"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self) -> None:
+        names = [self.option1_name, self.option2_name, self.option3_name]
+        filled = [bool(n) for n in names]
+        if filled != sorted(filled, reverse=True):
+            raise ValidationError("Fill option names in order: option 1 first, then option 2, then option 3.")
+        given = [n.strip().lower() for n in names if n]
+        if len(given) != len(set(given)):
+            raise ValidationError("Option names must be different from each other.")
+
+    @property
+    def option_names(self) -> list[str]:
+        return [n for n in (self.option1_name, self.option2_name, self.option3_name) if n]
+
+    @property
+    def has_options(self) -> bool:
+        return bool(self.option_names)
+
+    @property
+    def tag_list(self) -> list[str]:
+        return split_tags(self.tags)
+
+    @property
+    def is_published(self) -> bool:
+        return self.first_published_at is not None
+
+
+def split_tags(raw: str) -> list[str]:
+    """Split a comma-separated tag string into unique, trimmed tags in their first order."""
+    seen: dict[str, None] = {}
+    for tag in (raw or "").split(","):
+        tag = " ".join(tag.split())
+        if tag and tag.lower() not in {t.lower() for t in seen}:
+            seen[tag] = None
+    return list(seen)
+
+
+class Variant(models.Model):
+    class WeightUnit(models.TextChoices):
+        GRAMS = "GRAMS", "g"
+        KILOGRAMS = "KILOGRAMS", "kg"
+        OUNCES = "OUNCES", "oz"
+        POUNDS = "POUNDS", "lb"
+
+    product = models.ForeignKey(Product, related_name="variants", on_delete=models.CASCADE)
+    sku = models.CharField("SKU", max_length=255, unique=True)
+    barcode = models.CharField(max_length=255, blank=True)
+    option1 = models.CharField(max_length=255, blank=True)
+    option2 = models.CharField(max_length=255, blank=True)
+    option3 = models.CharField(max_length=255, blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    compare_at_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    cost = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(Decimal("0"))]
+    )
+    weight = models.DecimalField(
+        max_digits=10, decimal_places=3, null=True, blank=True, validators=[MinValueValidator(Decimal("0"))]
+    )
+    weight_unit = models.CharField(max_length=16, choices=WeightUnit.choices, default=WeightUnit.KILOGRAMS)
+    inventory_tracked = models.BooleanField(default=True)
+    # Excluded variants never get inventory pushed to any store (e.g. made to order).
+    inventory_sync_excluded = models.BooleanField(default=False)
+    position = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["product_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "option1", "option2", "option3"],
+                name="variant_unique_option_combination",
+                violation_error_message="Another variant of this product already has these option values.",
+            ),
+            models.CheckConstraint(
+                condition=Q(compare_at_price__isnull=True) | Q(compare_at_price__gte=0),
+                name="variant_compare_at_price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        values = " / ".join(self.option_values)
+        return f"{self.sku} ({values})" if values else self.sku
+
+    @property
+    def option_values(self) -> list[str]:
+        return [v for v in (self.option1, self.option2, self.option3) if v]
+
+
+class ProductImage(models.Model):
+    product = models.ForeignKey(Product, related_name="images", on_delete=models.CASCADE)
+    src = models.URLField("image URL", max_length=2000)
+    alt = models.CharField("alt text", max_length=512, blank=True)
+    position = models.PositiveIntegerField(default=1)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["product_id", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.alt or self.src.rsplit("/", 1)[-1]
+
+
+class ProductAttribute(models.Model):
+    """A typed extended attribute; the store's field selection maps it to a Shopify metafield."""
+
+    product = models.ForeignKey(Product, related_name="attributes", on_delete=models.CASCADE)
+    namespace = models.CharField(max_length=255, default="pim")
+    key = models.CharField(max_length=64)
+    type = models.CharField(max_length=32, choices=METAFIELD_TYPES, default="single_line_text_field")
+    value = models.TextField()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["product_id", "namespace", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "namespace", "key"],
+                name="attribute_unique_per_product",
+                violation_error_message="This product already has an attribute with this namespace and key.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}.{self.key}"
