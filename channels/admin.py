@@ -1,1 +1,268 @@
-"""Admin of this app."""
+"""Admin for stores, channel assignments, sync jobs (with replay) and the sync health page."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from pim.admin import ProductAdmin
+
+from . import selectors, services
+from .models import (
+    PUBLISH_FIELDS,
+    ChannelAssignment,
+    Store,
+    StoreMetafieldMapping,
+    SyncAttempt,
+    SyncJob,
+    VariantBinding,
+    VariantOverride,
+)
+from .shopify.exceptions import ShopifyAuthError, ShopifyError, ShopifyScopeError
+
+SECRET_FIELDS = ("access_token", "client_secret", "webhook_secret")
+
+
+class StoreForm(forms.ModelForm):
+    """Credentials are write-only: never rendered back, kept unchanged when left empty."""
+
+    access_token = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+                                   help_text="Write-only. Leave empty to keep the stored token.")
+    client_secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+                                    help_text="Write-only. Leave empty to keep the stored secret.")
+    webhook_secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+                                     help_text="Write-only. The app's client secret, used to verify webhooks.")
+    api_base_url = forms.URLField(
+        required=False, assume_scheme="https", label="API base URL",
+        help_text="Leave empty for Shopify (https://<shop domain>). Set only to point at the local simulator.",
+    )
+    publish_fields = forms.MultipleChoiceField(
+        choices=PUBLISH_FIELDS, widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="Fields this store receives. Unselected fields are never touched in Shopify.",
+    )
+
+    class Meta:
+        model = Store
+        fields = (
+            "name", "shop_domain", "api_base_url", "api_version", "auth_mode", "access_token", "client_id",
+            "client_secret", "webhook_secret", "plan", "is_active", "default_conflict_policy", "unpublish_action",
+            "publish_fields", "inventory_push_enabled",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in SECRET_FIELDS:
+            self.initial[name] = ""
+
+    def clean(self):
+        data = super().clean()
+        for name in SECRET_FIELDS:
+            if not data.get(name) and self.instance.pk:
+                data[name] = getattr(self.instance, name)  # keep what is stored
+        if data.get("auth_mode") == Store.AuthMode.STATIC_TOKEN and not data.get("access_token"):
+            self.add_error("access_token", "Enter the Admin API access token of the custom app.")
+        if data.get("auth_mode") == Store.AuthMode.CLIENT_CREDENTIALS:
+            if not data.get("client_id"):
+                self.add_error("client_id", "Enter the app's client id.")
+            if not data.get("client_secret"):
+                self.add_error("client_secret", "Enter the app's client secret.")
+        domain = (data.get("shop_domain") or "").strip().lower()
+        if domain and not domain.endswith(".myshopify.com"):
+            self.add_error("shop_domain", "Use the shop's myshopify domain, e.g. my-shop.myshopify.com.")
+        data["shop_domain"] = domain
+        return data
+
+
+class MetafieldMappingInline(admin.TabularInline):
+    model = StoreMetafieldMapping
+    extra = 0
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    form = StoreForm
+    list_display = ("name", "shop_domain", "plan", "is_active", "default_conflict_policy", "circuit", "health_link")
+    list_filter = ("is_active", "plan")
+    search_fields = ("name", "shop_domain")
+    inlines = (MetafieldMappingInline,)
+    actions = ("test_connection",)
+
+    @admin.display(description="circuit")
+    def circuit(self, obj: Store) -> str:
+        if obj.circuit_is_open():
+            return f"open until {obj.circuit_open_until:%H:%M:%S}"
+        return "half-open" if obj.circuit_failures else "closed"
+
+    @admin.display(description="sync health")
+    def health_link(self, obj: Store) -> str:
+        return format_html('<a href="{}">health</a>', reverse("admin:channels_store_health", args=[obj.pk]))
+
+    def save_model(self, request, obj, form, change):
+        services.store_save(store=obj)
+
+    @admin.action(description="Test connection to Shopify", permissions=["change"])
+    def test_connection(self, request, queryset):
+        """Call Shopify for each selected store (after confirmation) and report shop name and missing scopes."""
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/channels/confirm_action.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Test the connection to Shopify?",
+                    "intro": "This sends one read-only request to each selected store.",
+                    "objects": queryset,
+                    "action": "test_connection",
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                    "opts": self.model._meta,
+                },
+            )
+        for store in queryset:
+            try:
+                report = services.store_test_connection(store=store)
+            except ShopifyAuthError:
+                self.message_user(request, f"{store}: Shopify refused the credentials (401). Check the access "
+                                  "token or client id/secret, and that the app is still installed.", messages.ERROR)
+            except ShopifyScopeError as exc:
+                self.message_user(request, f"{store}: access denied (403): the app lacks the scope "
+                                  f"{exc.missing_scope or 'needed'}.", messages.ERROR)
+            except ShopifyError as exc:
+                self.message_user(request, f"{store}: {exc}", messages.ERROR)
+            else:
+                missing = ", ".join(report.missing_scopes) or "none"
+                level = messages.WARNING if report.missing_scopes else messages.SUCCESS
+                self.message_user(request, f"{store}: connected to '{report.shop_name}' ({report.plan}); "
+                                  f"missing scopes: {missing}.", level)
+        return None
+
+    def get_urls(self):
+        return [
+            path("<int:store_id>/health/", self.admin_site.admin_view(self.health_view), name="channels_store_health"),
+            path("health/", self.admin_site.admin_view(self.health_view), name="channels_sync_health"),
+        ] + super().get_urls()
+
+    def health_view(self, request, store_id: int | None = None):
+        """Show queue depth, oldest pending age, retry rate, dead letters and edit-to-live latency per store."""
+        stores = [get_object_or_404(Store, pk=store_id)] if store_id else list(Store.objects.all())
+        rows = [selectors.store_health(store=s) for s in stores]
+        return TemplateResponse(
+            request,
+            "admin/channels/health.html",
+            {**self.admin_site.each_context(request), "title": "Sync health", "rows": rows,
+             "opts": self.model._meta},
+        )
+
+
+class VariantOverrideInline(admin.TabularInline):
+    model = VariantOverride
+    extra = 0
+    raw_id_fields = ("variant",)
+
+
+@admin.register(ChannelAssignment)
+class ChannelAssignmentAdmin(admin.ModelAdmin):
+    list_display = ("product", "store", "publish", "held", "shopify_product_id", "published_at")
+    list_filter = ("store", "publish", "held")
+    list_select_related = ("product", "store")
+    search_fields = ("product__title", "product__handle", "shopify_product_id")
+    raw_id_fields = ("product",)
+    readonly_fields = ("shopify_product_id", "published_hash", "published_at", "unpublished_at", "published_snapshot")
+    inlines = (VariantOverrideInline,)
+
+    def save_model(self, request, obj, form, change):
+        overrides = {f: getattr(obj, f) for f in ("title_override", "tags_override", "status_override",
+                                                  "handle_override")}
+        saved = services.assignment_set(product=obj.product, store=obj.store, publish=obj.publish, **overrides)
+        obj.pk = saved.pk
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        services.sync_jobs_record_for_products(product_ids=[form.instance.product_id])
+
+
+class AssignmentInline(admin.TabularInline):
+    model = ChannelAssignment
+    extra = 0
+    fields = ("store", "publish", "title_override", "tags_override", "status_override", "handle_override",
+              "shopify_product_id", "held")
+    readonly_fields = ("shopify_product_id", "held")
+    verbose_name = "store (channel assignment)"
+
+
+# The product page shows its stores; edits there are recorded by ProductAdmin.save_related.
+ProductAdmin.inlines = (*ProductAdmin.inlines, AssignmentInline)
+
+
+class SyncAttemptInline(admin.TabularInline):
+    model = SyncAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ("number", "started_at", "finished_at", "outcome", "error_type", "error", "retryable", "worker")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncJob)
+class SyncJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "store", "product_label", "status", "attempts", "result", "latency_ms", "created_at",
+                    "finished_at")
+    list_filter = ("status", "kind", "store", "created_at")
+    list_select_related = ("store",)
+    search_fields = ("product_label", "shopify_product_id", "=product__variants__sku")
+    readonly_fields = [f.name for f in SyncJob._meta.fields]
+    inlines = (SyncAttemptInline,)
+    actions = ("replay",)
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_replay_permission(self, request):
+        return request.user.has_perm("channels.replay_syncjob")
+
+    @admin.action(description="Replay selected dead-lettered or held jobs", permissions=["replay"])
+    def replay(self, request, queryset):
+        """Re-queue dead-lettered jobs after a confirmation page; the work happens on the workers."""
+        replayable = queryset.filter(status__in=[SyncJob.Status.DEAD, SyncJob.Status.HELD])
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/channels/confirm_action.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Replay these sync jobs?",
+                    "intro": "They are queued again with fresh attempts and publish the current PIM state.",
+                    "objects": replayable,
+                    "action": "replay",
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                    "opts": self.model._meta,
+                },
+            )
+        with transaction.atomic():
+            count = services.sync_jobs_replay(job_ids=list(replayable.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} job(s) queued again.", messages.SUCCESS)
+        return None
+
+
+@admin.register(VariantBinding)
+class VariantBindingAdmin(admin.ModelAdmin):
+    list_display = ("variant", "store", "shopify_variant_id", "shopify_inventory_item_id")
+    list_select_related = ("variant", "store")
+    list_filter = ("store",)
+    search_fields = ("=variant__sku", "shopify_variant_id", "shopify_inventory_item_id")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

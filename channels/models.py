@@ -1,1 +1,270 @@
-"""Models of this app."""
+"""Stores, channel assignments with per-store overrides and Shopify ID bindings, and durable sync jobs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from pim.models import Product, Variant
+
+from .crypto import EncryptedTextField
+
+
+class ConflictPolicy(models.TextChoices):
+    OVERWRITE = "overwrite", "Overwrite Shopify with the PIM value (logged)"
+    HOLD = "hold", "Hold the product on this store until reviewed"
+
+
+# Field groups a store can receive; an unselected group is never sent to (or touched in) Shopify.
+PUBLISH_FIELDS = (
+    ("title", "Title"),
+    ("description", "Description"),
+    ("vendor", "Vendor"),
+    ("product_type", "Product type"),
+    ("tags", "Tags"),
+    ("status", "Status"),
+    ("seo", "SEO title and description"),
+    ("variants", "Options and variants (SKU, barcode, weight)"),
+    ("prices", "Prices and compare-at prices"),
+    ("images", "Images"),
+    ("metafields", "Attributes as metafields"),
+)
+ALL_PUBLISH_FIELDS = [name for name, _ in PUBLISH_FIELDS]
+
+
+def default_publish_fields() -> list[str]:
+    return list(ALL_PUBLISH_FIELDS)
+
+
+class Store(models.Model):
+    class AuthMode(models.TextChoices):
+        STATIC_TOKEN = "static_token", "Admin API access token (custom app)"
+        CLIENT_CREDENTIALS = "client_credentials", "Client credentials (Dev Dashboard app)"
+
+    class Plan(models.TextChoices):
+        STANDARD = "standard", "Standard"
+        ADVANCED = "advanced", "Advanced"
+        PLUS = "plus", "Plus"
+
+    class UnpublishAction(models.TextChoices):
+        DRAFT = "DRAFT", "Set to draft"
+        ARCHIVED = "ARCHIVED", "Archive"
+
+    name = models.CharField(max_length=120, unique=True)
+    shop_domain = models.CharField(
+        max_length=255, db_index=True, help_text="The shop's myshopify domain, e.g. my-shop.myshopify.com."
+    )
+    api_base_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="Leave empty for Shopify (https://<shop domain>). Set only to point at the local simulator.",
+    )
+    api_version = models.CharField(max_length=16, default=settings.SHOPIFY_API_VERSION)
+    auth_mode = models.CharField(max_length=32, choices=AuthMode.choices, default=AuthMode.STATIC_TOKEN)
+    access_token = EncryptedTextField(blank=True)
+    client_id = models.CharField(max_length=255, blank=True)
+    client_secret = EncryptedTextField(blank=True)
+    webhook_secret = EncryptedTextField(
+        blank=True, help_text="The app's client secret, used to verify webhook signatures."
+    )
+    plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.STANDARD)
+    is_active = models.BooleanField(default=True)
+    default_conflict_policy = models.CharField(
+        max_length=16, choices=ConflictPolicy.choices, default=ConflictPolicy.OVERWRITE
+    )
+    unpublish_action = models.CharField(
+        max_length=16,
+        choices=UnpublishAction.choices,
+        default=UnpublishAction.DRAFT,
+        help_text="What happens in Shopify when a product is unassigned from this store (never deleted).",
+    )
+    publish_fields = models.JSONField(default=default_publish_fields, blank=True)
+    inventory_push_enabled = models.BooleanField(
+        default=False, help_text="Only one connection per shop may push inventory."
+    )
+    # Circuit breaker: while open, no job for this store is dispatched; other stores are unaffected.
+    circuit_failures = models.PositiveIntegerField(default=0, editable=False)
+    circuit_open_until = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop_domain"],
+                condition=Q(inventory_push_enabled=True),
+                name="one_inventory_pusher_per_shop",
+                violation_error_message="Another connection already pushes inventory to this shop.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def base_url(self) -> str:
+        return (self.api_base_url or f"https://{self.shop_domain}").rstrip("/")
+
+    def circuit_is_open(self, now=None) -> bool:
+        return bool(self.circuit_open_until and self.circuit_open_until > (now or timezone.now()))
+
+
+class StoreMetafieldMapping(models.Model):
+    """Where a PIM attribute goes in this store; without any mapping, attributes keep their own key."""
+
+    store = models.ForeignKey(Store, related_name="metafield_mappings", on_delete=models.CASCADE)
+    attribute_namespace = models.CharField(max_length=255, default="pim")
+    attribute_key = models.CharField(max_length=64)
+    metafield_namespace = models.CharField(max_length=255)
+    metafield_key = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "attribute_namespace", "attribute_key"], name="mapping_unique_attribute"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.attribute_namespace}.{self.attribute_key} → {self.metafield_namespace}.{self.metafield_key}"
+
+
+class ChannelAssignment(models.Model):
+    """A product on a store: publish flag, per-store overrides, and the Shopify product binding."""
+
+    product = models.ForeignKey(Product, related_name="assignments", on_delete=models.CASCADE)
+    store = models.ForeignKey(Store, related_name="assignments", on_delete=models.CASCADE)
+    publish = models.BooleanField(default=True)
+    handle_override = models.CharField(max_length=255, blank=True)
+    title_override = models.CharField(max_length=255, blank=True)
+    tags_override = models.TextField(blank=True, help_text="Replaces the PIM tags on this store when set.")
+    status_override = models.CharField(max_length=16, choices=Product.Status.choices, blank=True)
+    # Binding and publishing state, written by the pipeline.
+    shopify_product_id = models.CharField(max_length=100, blank=True, db_index=True)
+    published_hash = models.CharField(max_length=64, blank=True)
+    published_snapshot = models.JSONField(default=dict, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    unpublished_at = models.DateTimeField(null=True, blank=True)
+    held = models.BooleanField(default=False, help_text="Paused by a conflict until a manager resolves it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "store"], name="assignment_unique")]
+        indexes = [models.Index(fields=["store", "shopify_product_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.product} @ {self.store}"
+
+
+class VariantOverride(models.Model):
+    """Per-store price and compare-at price of one variant."""
+
+    assignment = models.ForeignKey(ChannelAssignment, related_name="variant_overrides", on_delete=models.CASCADE)
+    variant = models.ForeignKey(Variant, related_name="store_overrides", on_delete=models.CASCADE)
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    compare_at_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assignment", "variant"], name="variant_override_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id} @ {self.assignment_id}"
+
+
+class VariantBinding(models.Model):
+    """Shopify's ids for one PIM variant in one store, written back after the first publish."""
+
+    store = models.ForeignKey(Store, related_name="variant_bindings", on_delete=models.CASCADE)
+    variant = models.ForeignKey(Variant, related_name="bindings", on_delete=models.CASCADE)
+    shopify_variant_id = models.CharField(max_length=100)
+    shopify_inventory_item_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "variant"], name="variant_binding_unique"),
+            models.UniqueConstraint(fields=["store", "shopify_variant_id"], name="variant_binding_shopify_unique"),
+        ]
+        indexes = [models.Index(fields=["store", "shopify_inventory_item_id"])]
+
+    def __str__(self) -> str:
+        return f"variant {self.variant_id} = {self.shopify_variant_id} @ {self.store_id}"
+
+
+class SyncJob(models.Model):
+    """One unit of work for one (store, product): the outbox row that makes a change durable."""
+
+    class Kind(models.TextChoices):
+        PUBLISH = "publish", "Publish"
+        UNPUBLISH = "unpublish", "Unpublish"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped (nothing to send)"
+        HELD = "held", "Held by a conflict"
+        DEAD = "dead", "Dead-lettered"
+        SUPERSEDED = "superseded", "Superseded"
+
+    store = models.ForeignKey(Store, related_name="sync_jobs", on_delete=models.CASCADE)
+    product = models.ForeignKey(Product, related_name="sync_jobs", null=True, blank=True, on_delete=models.SET_NULL)
+    # Kept so that jobs for deleted products still know what to unpublish.
+    product_label = models.CharField(max_length=255, blank=True)
+    shopify_product_id = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PUBLISH)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=8)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    first_edit_at = models.DateTimeField(default=timezone.now)
+    last_edit_at = models.DateTimeField(default=timezone.now)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Last edit to live in Shopify.")
+    result = models.CharField(max_length=255, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # At most one pending job per (store, product, kind): later edits coalesce into it.
+            models.UniqueConstraint(
+                fields=["store", "product", "kind"],
+                condition=Q(status="pending"),
+                name="one_pending_job_per_store_product",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["store", "status", "next_attempt_at"]),
+            models.Index(fields=["status", "lease_until"]),
+        ]
+        permissions = [("replay_syncjob", "Can replay dead-lettered sync jobs")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.product_label or self.product_id} → {self.store_id} ({self.status})"
+
+
+class SyncAttempt(models.Model):
+    job = models.ForeignKey(SyncJob, related_name="attempt_log", on_delete=models.CASCADE)
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=32)
+    error_type = models.CharField(max_length=100, blank=True)
+    error = models.TextField(blank=True)
+    retryable = models.BooleanField(default=False)
+    worker = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["job_id", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of job {self.job_id}: {self.outcome}"

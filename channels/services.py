@@ -1,0 +1,607 @@
+"""Write services of the publishing pipeline: assignments, the sync-job outbox, workers' execution, sweeping.
+
+The life of a change: a catalog service calls ``sync_jobs_record_for_products`` inside its transaction, which
+upserts one pending job per (store, product); after commit the job ids go to the RQ ``publish`` queue. A worker
+runs ``sync_job_execute``: it claims the job without blocking, builds the payload from the current PIM state,
+skips the call when nothing changed, asks the drift hook, writes with ``productSet`` and stores the bindings and
+the snapshot. Failures are retried with backoff, then dead-lettered; ``sync_jobs_sweep`` makes sure nothing is
+lost when a worker dies or Redis forgets its queues.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from pim.models import Product
+
+from .clients import client_for_store
+from .models import (
+    ChannelAssignment,
+    Store,
+    SyncAttempt,
+    SyncJob,
+    VariantBinding,
+)
+from .payloads import PublishPlan, changed_sections, publish_plan_build
+from .shopify.exceptions import (
+    ShopifyError,
+    ShopifyNetworkError,
+    ShopifyServerError,
+    ShopifyThrottled,
+)
+from .shopify.ids import gid_to_id, to_gid
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_QUEUE = "publish"
+
+
+class PublishConflict(ShopifyError):
+    """A product with our handle exists in Shopify but is not ours (its SKUs differ): onboarding needed."""
+
+    retryable = False
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- recording jobs (the outbox) ----------------------------------------------------------------------
+
+
+def _upsert_pending_job(*, store_id: int, product_id: int | None, label: str, shopify_product_id: str) -> int:
+    """Insert a pending job or coalesce into the existing one; return its id. Runs in the caller's transaction."""
+    now = timezone.now()
+    table = SyncJob._meta.db_table
+    sql = f"""
+        INSERT INTO {table} (store_id, product_id, product_label, shopify_product_id, kind, status, attempts,
+                             max_attempts, next_attempt_at, first_edit_at, last_edit_at, worker, result,
+                             last_error, created_at, updated_at)
+        VALUES (%s, %s, %s, %s, 'publish', 'pending', 0, %s, %s, %s, %s, '', '', '', %s, %s)
+        ON CONFLICT (store_id, product_id, kind) WHERE status = 'pending'
+        DO UPDATE SET last_edit_at = EXCLUDED.last_edit_at, updated_at = EXCLUDED.updated_at,
+                      product_label = EXCLUDED.product_label
+        RETURNING id
+    """  # noqa: S608 - table name comes from the model, values are parameters
+    params = [store_id, product_id, label[:255], shopify_product_id, settings.SYNC_JOB_MAX_ATTEMPTS,
+              now, now, now, now, now]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def sync_jobs_record_for_products(*, product_ids: Iterable[int], deleted: bool = False) -> list[int]:
+    """Record one pending sync job per (active store, product) the products are assigned to.
+
+    Must run inside the transaction that made the change; the job ids are dispatched to RQ after commit.
+    Edits to a product that already has a pending job coalesce into it. Returns the job ids.
+    """
+    ids = list(product_ids)
+    if not ids:
+        return []
+    assignments = ChannelAssignment.objects.filter(product_id__in=ids, store__is_active=True).select_related(
+        "product"
+    )
+    job_ids = []
+    for assignment in assignments:
+        if not assignment.publish and not assignment.shopify_product_id:
+            continue  # never published there and not wanted: nothing to do
+        job_ids.append(
+            _upsert_pending_job(
+                store_id=assignment.store_id,
+                product_id=None if deleted else assignment.product_id,
+                label=assignment.product.title,
+                shopify_product_id=assignment.shopify_product_id,
+            )
+        )
+    sync_jobs_dispatch_on_commit(job_ids=job_ids)
+    return job_ids
+
+
+def sync_jobs_dispatch_on_commit(*, job_ids: list[int]) -> None:
+    """Send the jobs to RQ once the surrounding transaction commits (never before: a worker must see them)."""
+    if job_ids:
+        transaction.on_commit(lambda: sync_jobs_dispatch(job_ids=job_ids))
+
+
+def sync_jobs_dispatch(*, job_ids: Iterable[int], delay: float | None = None) -> int:
+    """Enqueue the given pending jobs on the ``publish`` queue, oldest first; return how many were sent.
+
+    Jobs whose store's circuit is open stay pending (the sweeper sends them when the store answers again).
+    A failure to reach Redis is logged, not raised: the jobs stay pending in PostgreSQL and the sweeper
+    dispatches them later, so the caller's edit is never lost or failed because Redis is down.
+    """
+    import django_rq
+
+    from .tasks import sync_job_run
+
+    ids = list(job_ids)
+    if not ids:
+        return 0
+    now = timezone.now()
+    jobs = list(
+        SyncJob.objects.filter(pk__in=ids, status=SyncJob.Status.PENDING)
+        .select_related("store")
+        .order_by("first_edit_at", "id")
+    )
+    sent = []
+    try:
+        queue = django_rq.get_queue(PUBLISH_QUEUE)
+        for job in jobs:
+            if job.store.circuit_is_open(now):
+                continue
+            rq_id = f"sync-{job.pk}-{job.attempts}"
+            if delay:
+                queue.enqueue_in(timedelta(seconds=delay), sync_job_run, job.pk, job_id=rq_id)
+            else:
+                queue.enqueue(sync_job_run, job.pk, job_id=rq_id)
+            sent.append(job.pk)
+    except Exception:  # Redis down: the sweeper re-dispatches from PostgreSQL.
+        logger.exception("could not enqueue sync jobs %s; the sweeper will retry", ids)
+    if sent:
+        SyncJob.objects.filter(pk__in=sent).update(dispatched_at=now)
+    return len(sent)
+
+
+# --- assignments --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def assignment_set(*, product: Product, store: Store, publish: bool = True, **overrides: Any) -> ChannelAssignment:
+    """Assign ``product`` to ``store`` (or change its publish flag and overrides) and record a sync job.
+
+    ``overrides`` may hold title_override, tags_override, status_override and handle_override. Unassigning
+    (publish=False) sets the product to draft or archived in that store, per the store's setting.
+    """
+    allowed = {"title_override", "tags_override", "status_override", "handle_override"}
+    unknown = set(overrides) - allowed
+    if unknown:
+        raise ValueError(f"unknown assignment fields: {', '.join(sorted(unknown))}")
+    assignment, _ = ChannelAssignment.objects.get_or_create(product=product, store=store)
+    assignment.publish = publish
+    for name, value in overrides.items():
+        setattr(assignment, name, value)
+    assignment.full_clean()
+    assignment.save()
+    sync_jobs_record_for_products(product_ids=[product.pk])
+    return assignment
+
+
+@transaction.atomic
+def assignments_bulk_set(*, store: Store, product_ids: Iterable[int], publish: bool = True) -> int:
+    """Assign many products to a store at once (bulk insert) and record their sync jobs; return the count."""
+    ids = list(product_ids)
+    existing = set(ChannelAssignment.objects.filter(store=store, product_id__in=ids).values_list("product_id", flat=True))
+    ChannelAssignment.objects.bulk_create(
+        [ChannelAssignment(store=store, product_id=pid, publish=publish) for pid in ids if pid not in existing],
+        batch_size=1000,
+    )
+    ChannelAssignment.objects.filter(store=store, product_id__in=existing).update(publish=publish)
+    sync_jobs_record_for_products(product_ids=ids)
+    return len(ids)
+
+
+# --- executing a job ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ExecutionResult:
+    status: str
+    detail: str = ""
+
+
+def _claim(job_id: int, worker: str) -> SyncJob | None:
+    """Move a due pending job to running under a lease, or return None without waiting on any lock."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = (
+            SyncJob.objects.select_for_update(skip_locked=True)
+            .select_related("store")
+            .filter(pk=job_id, status=SyncJob.Status.PENDING)
+            .first()
+        )
+        if job is None:
+            return None
+        store = job.store
+        if not store.is_active:
+            return None
+        if store.circuit_is_open(now):
+            # Stays pending; the sweeper dispatches it when the circuit lets a probe through.
+            SyncJob.objects.filter(pk=job.pk).update(dispatched_at=None)
+            return None
+        busy = SyncJob.objects.filter(store_id=job.store_id, status=SyncJob.Status.RUNNING, lease_until__gt=now)
+        if job.product_id is not None:
+            same_product = busy.filter(product_id=job.product_id).exclude(pk=job.pk).exists()
+        else:
+            same_product = busy.filter(shopify_product_id=job.shopify_product_id).exclude(pk=job.pk).exists()
+        half_open = store.circuit_failures >= settings.SYNC_CIRCUIT_THRESHOLD
+        if same_product or (half_open and busy.exists()):
+            # Another worker has this product (or the store's one probe): come back shortly, don't block.
+            job.next_attempt_at = now + timedelta(seconds=1)
+            job.dispatched_at = None
+            job.save(update_fields=["next_attempt_at", "dispatched_at", "updated_at"])
+            transaction.on_commit(lambda: sync_jobs_dispatch(job_ids=[job_id], delay=1))
+            return None
+        job.status = SyncJob.Status.RUNNING
+        job.attempts = F("attempts") + 1
+        job.started_at = now
+        job.lease_until = now + timedelta(seconds=settings.SYNC_JOB_LEASE_SECONDS)
+        job.worker = worker[:255]
+        job.save(update_fields=["status", "attempts", "started_at", "lease_until", "worker", "updated_at"])
+        job.refresh_from_db()
+        return job
+
+
+def sync_job_execute(*, job_id: int, worker: str | None = None) -> ExecutionResult:
+    """Run one sync job: claim it, publish or unpublish the product in its store, and record the outcome.
+
+    Idempotent: a job that is not pending (already done, running elsewhere, dead) is left alone. Retryable
+    Shopify errors put the job back to pending with exponential backoff and jitter; terminal errors and
+    exhausted retries dead-letter it with the error. Never raises for Shopify errors.
+    """
+    worker = worker or worker_name()
+    job = _claim(job_id, worker)
+    if job is None:
+        return ExecutionResult("not-claimed")
+    attempt = SyncAttempt.objects.create(
+        job=job, number=job.attempts, started_at=timezone.now(), outcome="running", worker=worker[:255]
+    )
+    try:
+        result = _run(job)
+    except ShopifyError as exc:
+        return _fail(job, attempt, exc, retryable=exc.retryable)
+    except Exception as exc:  # a bug or bad data: terminal, recorded, never silently lost
+        logger.exception("sync job %s failed unexpectedly", job.pk)
+        return _fail(job, attempt, exc, retryable=False)
+    _succeed(job, attempt, result)
+    return result
+
+
+def _run(job: SyncJob) -> ExecutionResult:
+    store = job.store
+    product = (
+        Product.objects.filter(pk=job.product_id)
+        .prefetch_related("variants", "images", "attributes")
+        .first()
+        if job.product_id
+        else None
+    )
+    assignment = (
+        ChannelAssignment.objects.filter(store=store, product=product)
+        .select_related("store", "product")
+        .prefetch_related("variant_overrides", "store__metafield_mappings")
+        .first()
+        if product
+        else None
+    )
+    if product is None or assignment is None or not assignment.publish:
+        return _unpublish(job, assignment)
+    if product.workflow_state != Product.Workflow.READY:
+        return ExecutionResult(SyncJob.Status.SKIPPED, f"workflow state is {product.workflow_state}")
+    if assignment.held:
+        return ExecutionResult(SyncJob.Status.HELD, "held by an unresolved conflict")
+    # The assignment was loaded without the product's prefetches; reuse the prefetched product.
+    assignment.product = product
+    bindings = {
+        b.variant_id: b for b in VariantBinding.objects.filter(store=store, variant__product=product)
+    }
+    plan = publish_plan_build(assignment=assignment, bindings=bindings)
+    if assignment.shopify_product_id and plan.hash == assignment.published_hash:
+        return ExecutionResult(SyncJob.Status.SKIPPED, "unchanged since last publish")
+    client = client_for_store(store)
+    if not assignment.shopify_product_id:
+        _adopt_existing(client=client, assignment=assignment, plan=plan, bindings=bindings)
+    if assignment.shopify_product_id:
+        from conflicts.hooks import drift_check_before_publish
+
+        decision = drift_check_before_publish(job=job, assignment=assignment, plan=plan, client=client)
+        if decision == "hold":
+            ChannelAssignment.objects.filter(pk=assignment.pk).update(held=True)
+            return ExecutionResult(SyncJob.Status.HELD, "held: Shopify-side edit under the hold policy")
+    _write(client=client, assignment=assignment, plan=plan, bindings=bindings)
+    return ExecutionResult(SyncJob.Status.DONE, "published")
+
+
+def _adopt_existing(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings: dict) -> None:
+    """Bind to a Shopify product that already has our handle and our SKUs instead of creating a duplicate.
+
+    This covers a worker that died after Shopify created the product but before the ids were stored.
+    Raises PublishConflict when the handle belongs to a different product.
+    """
+    handle = plan.snapshot["handle"]
+    existing = client.product_get_by_handle(handle=handle)
+    if not existing:
+        return
+    their_skus = {v.get("sku") for v in _variant_nodes(existing)}
+    our_skus = {v.sku for v in assignment.product.variants.all()}
+    if our_skus - their_skus:
+        raise PublishConflict(
+            f"A different Shopify product already uses the handle '{handle}' (its SKUs do not match). "
+            "Run 'manage.py reconcile_store' to match existing products, or set a per-store handle.",
+            shop_domain=assignment.store.shop_domain,
+        )
+    _store_bindings(assignment=assignment, product_node=existing, bindings=bindings)
+
+
+def _variant_nodes(product_node: dict) -> list[dict]:
+    variants = product_node.get("variants") or {}
+    if isinstance(variants, list):
+        return variants
+    return variants.get("nodes") or [e["node"] for e in variants.get("edges", [])]
+
+
+def _write(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings: dict) -> None:
+    bound = bool(assignment.shopify_product_id)
+    if bound:
+        sections = changed_sections(assignment.published_snapshot or {}, plan.snapshot)
+    else:
+        sections = {"core", "variants", "images", "metafields"}
+    product_input = _input_for_sections(plan.product_input, sections, creating=not bound)
+    product_node: dict | None = None
+    if not bound or sections & {"core", "variants", "images"}:
+        identifier = {"id": to_gid("Product", assignment.shopify_product_id)} if bound else None
+        product_node = client.product_set(input=product_input, identifier=identifier)
+        _store_bindings(assignment=assignment, product_node=product_node, bindings=bindings)
+    if "metafields" in sections and plan.metafields:
+        client.metafields_set(
+            owner_id=to_gid("Product", assignment.shopify_product_id),
+            metafields=plan.metafields,
+        )
+    now = timezone.now()
+    ChannelAssignment.objects.filter(pk=assignment.pk).update(
+        published_hash=plan.hash, published_snapshot=plan.snapshot, published_at=now, unpublished_at=None
+    )
+    Product.objects.filter(pk=assignment.product_id, first_published_at__isnull=True).update(first_published_at=now)
+
+
+def _input_for_sections(product_input: dict, sections: set[str], *, creating: bool) -> dict:
+    keys = set()
+    if creating or "core" in sections:
+        keys |= {"title", "descriptionHtml", "vendor", "productType", "tags", "status", "seo"}
+    if creating or "variants" in sections:
+        keys |= {"productOptions", "variants"}
+    if creating or "images" in sections:
+        keys |= {"files"}
+    if creating:
+        keys |= {"handle"}
+    return {k: v for k, v in product_input.items() if k in keys}
+
+
+def _store_bindings(*, assignment: ChannelAssignment, product_node: dict, bindings: dict) -> None:
+    """Write back the Shopify product id and, per SKU, the variant and inventory item ids."""
+    product_id = str(gid_to_id(product_node["id"]))
+    if assignment.shopify_product_id != product_id:
+        assignment.shopify_product_id = product_id
+        ChannelAssignment.objects.filter(pk=assignment.pk).update(shopify_product_id=product_id)
+    by_sku = {v.sku: v for v in assignment.product.variants.all()}
+    for node in _variant_nodes(product_node):
+        variant = by_sku.get(node.get("sku"))
+        if variant is None:
+            continue
+        variant_id = str(gid_to_id(node["id"]))
+        item_id = str(gid_to_id(node["inventoryItem"]["id"])) if (node.get("inventoryItem") or {}).get("id") else ""
+        current = bindings.get(variant.pk)
+        if current and current.shopify_variant_id == variant_id and current.shopify_inventory_item_id == item_id:
+            continue
+        VariantBinding.objects.filter(store=assignment.store, shopify_variant_id=variant_id).exclude(
+            variant=variant
+        ).delete()
+        binding, _ = VariantBinding.objects.update_or_create(
+            store=assignment.store,
+            variant=variant,
+            defaults={"shopify_variant_id": variant_id, "shopify_inventory_item_id": item_id},
+        )
+        bindings[variant.pk] = binding
+
+
+def _unpublish(job: SyncJob, assignment: ChannelAssignment | None) -> ExecutionResult:
+    shopify_id = (assignment.shopify_product_id if assignment else "") or job.shopify_product_id
+    if not shopify_id:
+        return ExecutionResult(SyncJob.Status.SKIPPED, "not published in this store")
+    if assignment is not None and assignment.unpublished_at is not None:
+        return ExecutionResult(SyncJob.Status.SKIPPED, "already unpublished")
+    store = job.store
+    client = client_for_store(store)
+    client.product_update_status(product_id=to_gid("Product", shopify_id), status=store.unpublish_action)
+    if assignment is not None:
+        ChannelAssignment.objects.filter(pk=assignment.pk).update(
+            unpublished_at=timezone.now(), published_hash="", published_snapshot={}
+        )
+    return ExecutionResult(SyncJob.Status.DONE, f"set to {store.unpublish_action.lower()} in Shopify")
+
+
+def _finish_attempt(attempt: SyncAttempt, outcome: str, exc: BaseException | None = None, retryable=False) -> None:
+    attempt.finished_at = timezone.now()
+    attempt.outcome = outcome
+    if exc is not None:
+        attempt.error_type = type(exc).__name__
+        attempt.error = str(exc)[:4000]
+        attempt.retryable = retryable
+    attempt.save()
+
+
+def _succeed(job: SyncJob, attempt: SyncAttempt, result: ExecutionResult) -> None:
+    now = timezone.now()
+    _finish_attempt(attempt, result.status)
+    latency = None
+    if result.status == SyncJob.Status.DONE:
+        latency = int((now - job.first_edit_at).total_seconds() * 1000)
+    SyncJob.objects.filter(pk=job.pk).update(
+        status=result.status,
+        result=result.detail[:255],
+        finished_at=now,
+        lease_until=None,
+        latency_ms=latency,
+        last_error="",
+    )
+    store = job.store
+    if store.circuit_failures or store.circuit_open_until:
+        # The store answers again: close the circuit and send its backlog, oldest first.
+        Store.objects.filter(pk=store.pk).update(circuit_failures=0, circuit_open_until=None)
+        backlog = list(
+            SyncJob.objects.filter(store=store, status=SyncJob.Status.PENDING)
+            .order_by("first_edit_at", "id")
+            .values_list("pk", flat=True)
+        )
+        sync_jobs_dispatch(job_ids=backlog)
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with jitter: base·2^(n-1), capped, then a random share between 50 % and 100 %."""
+    raw = min(settings.SYNC_RETRY_MAX_SECONDS, settings.SYNC_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    return raw * (0.5 + random.random() / 2)
+
+
+def _fail(job: SyncJob, attempt: SyncAttempt, exc: BaseException, *, retryable: bool) -> ExecutionResult:
+    now = timezone.now()
+    _finish_attempt(attempt, "retry" if retryable else "error", exc, retryable)
+    message = f"{type(exc).__name__}: {exc}"[:4000]
+    store = job.store
+    if isinstance(exc, (ShopifyServerError, ShopifyNetworkError)):
+        failures = store.circuit_failures + 1
+        update: dict[str, Any] = {"circuit_failures": F("circuit_failures") + 1}
+        if failures >= settings.SYNC_CIRCUIT_THRESHOLD:
+            open_for = min(settings.SYNC_CIRCUIT_MAX_OPEN_SECONDS, 2 ** (failures - settings.SYNC_CIRCUIT_THRESHOLD + 1))
+            update["circuit_open_until"] = now + timedelta(seconds=open_for)
+            logger.warning("store %s: circuit open for %ss after %s failures", store.name, open_for, failures)
+        Store.objects.filter(pk=store.pk).update(**update)
+    if retryable and job.attempts < job.max_attempts:
+        delay = getattr(exc, "retry_after", None) if isinstance(exc, ShopifyThrottled) else None
+        delay = max(delay or 0, backoff_seconds(job.attempts))
+        next_at = now + timedelta(seconds=delay)
+        status = _return_to_pending(job, next_at=next_at, error=message)
+        if status == SyncJob.Status.PENDING:
+            transaction.on_commit(lambda: sync_jobs_dispatch(job_ids=[job.pk], delay=delay))
+        return ExecutionResult("retry", message)
+    SyncJob.objects.filter(pk=job.pk).update(
+        status=SyncJob.Status.DEAD, last_error=message, finished_at=now, lease_until=None
+    )
+    logger.error("sync job %s dead-lettered: %s", job.pk, message)
+    return ExecutionResult(SyncJob.Status.DEAD, message)
+
+
+def _return_to_pending(job: SyncJob, *, next_at, error: str = "") -> str:
+    """Put a job back to pending; if a newer pending job exists for the product, fold into it instead."""
+    with transaction.atomic():
+        newer = (
+            SyncJob.objects.select_for_update()
+            .filter(store_id=job.store_id, product_id=job.product_id, kind=job.kind, status=SyncJob.Status.PENDING)
+            .exclude(pk=job.pk)
+            .first()
+            if job.product_id is not None
+            else None
+        )
+        if newer is not None:
+            # The newer job publishes the current state, which includes this job's change.
+            SyncJob.objects.filter(pk=newer.pk).update(first_edit_at=min(newer.first_edit_at, job.first_edit_at))
+            SyncJob.objects.filter(pk=job.pk).update(
+                status=SyncJob.Status.SUPERSEDED, last_error=error, lease_until=None, finished_at=timezone.now(),
+                result=f"folded into job {newer.pk}",
+            )
+            return SyncJob.Status.SUPERSEDED
+        try:
+            with transaction.atomic():
+                SyncJob.objects.filter(pk=job.pk).update(
+                    status=SyncJob.Status.PENDING, next_attempt_at=next_at, dispatched_at=None, lease_until=None,
+                    last_error=error, finished_at=None,
+                )
+        except IntegrityError:  # a pending job appeared meanwhile: fold into it on the next sweep
+            SyncJob.objects.filter(pk=job.pk).update(status=SyncJob.Status.SUPERSEDED, lease_until=None)
+            return SyncJob.Status.SUPERSEDED
+        return SyncJob.Status.PENDING
+
+
+# --- replay and sweeping ------------------------------------------------------------------------------
+
+
+def sync_jobs_replay(*, job_ids: Iterable[int]) -> int:
+    """Re-queue dead-lettered (or held) jobs with fresh attempts; return how many were re-queued."""
+    count = 0
+    now = timezone.now()
+    for job in SyncJob.objects.filter(pk__in=list(job_ids), status__in=[SyncJob.Status.DEAD, SyncJob.Status.HELD]):
+        job.attempts = 0
+        SyncJob.objects.filter(pk=job.pk).update(attempts=0)
+        if _return_to_pending(job, next_at=now, error=job.last_error) == SyncJob.Status.PENDING:
+            transaction.on_commit(lambda pk=job.pk: sync_jobs_dispatch(job_ids=[pk]))
+        count += 1
+    return count
+
+
+@dataclass
+class SweepReport:
+    reclaimed: int = 0
+    dispatched: int = 0
+
+
+def sync_jobs_sweep(*, now=None) -> SweepReport:
+    """Reclaim expired running jobs and (re-)dispatch due pending jobs, oldest first, per store.
+
+    Safe to run any number of times, from many machines: claiming is idempotent. Stores whose circuit is
+    open get nothing; a store whose circuit has just expired gets one probe job.
+    """
+    now = now or timezone.now()
+    report = SweepReport()
+    expired = SyncJob.objects.filter(status=SyncJob.Status.RUNNING, lease_until__lt=now)
+    for job in expired:
+        _return_to_pending(job, next_at=now, error=f"lease expired on worker {job.worker}")
+        report.reclaimed += 1
+    redispatch_before = now - timedelta(seconds=settings.SYNC_REDISPATCH_AFTER_SECONDS)
+    for store in Store.objects.filter(is_active=True):
+        if store.circuit_is_open(now):
+            continue
+        due = SyncJob.objects.filter(
+            store=store, status=SyncJob.Status.PENDING, next_attempt_at__lte=now
+        ).filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=redispatch_before)).order_by("first_edit_at", "id")
+        if store.circuit_failures >= settings.SYNC_CIRCUIT_THRESHOLD:
+            due = due[:1]  # half-open: one probe
+        report.dispatched += sync_jobs_dispatch(job_ids=list(due.values_list("pk", flat=True)[:5000]))
+    return report
+
+
+def publish_request(*, store: Store | None = None, product_ids: Iterable[int] | None = None) -> list[int]:
+    """Record sync jobs for the given products (or all assigned ones) in one store or all stores."""
+    assignments = ChannelAssignment.objects.filter(store__is_active=True)
+    if store is not None:
+        assignments = assignments.filter(store=store)
+    if product_ids is not None:
+        assignments = assignments.filter(product_id__in=list(product_ids))
+    job_ids = []
+    with transaction.atomic():
+        for a in assignments.select_related("product").iterator(chunk_size=2000):
+            if not a.publish and not a.shopify_product_id:
+                continue
+            job_ids.append(
+                _upsert_pending_job(
+                    store_id=a.store_id, product_id=a.product_id, label=a.product.title,
+                    shopify_product_id=a.shopify_product_id,
+                )
+            )
+        sync_jobs_dispatch_on_commit(job_ids=job_ids)
+    return job_ids
+
+
+def store_save(*, store: Store) -> Store:
+    """Validate and save a store connection (credentials are encrypted by the model field)."""
+    store.full_clean()
+    store.save()
+    return store
+
+
+def store_test_connection(*, store: Store):
+    """Ask Shopify for the shop's name, plan and granted scopes; return the client's ConnectionReport.
+
+    Raises ShopifyAuthError (401), ShopifyScopeError (403) or another ShopifyError.
+    """
+    return client_for_store(store).test_connection()

@@ -164,3 +164,15 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+
+# --- Sync pipeline ------------------------------------------------------------------------------------
+# How long a worker owns a running job; past it the sweeper gives the job back (worker killed mid-job).
+SYNC_JOB_LEASE_SECONDS = int(os.environ.get("SYNC_JOB_LEASE_SECONDS", "120"))
+SYNC_JOB_MAX_ATTEMPTS = int(os.environ.get("SYNC_JOB_MAX_ATTEMPTS", "8"))
+SYNC_RETRY_BASE_SECONDS = float(os.environ.get("SYNC_RETRY_BASE_SECONDS", "2"))
+SYNC_RETRY_MAX_SECONDS = float(os.environ.get("SYNC_RETRY_MAX_SECONDS", "300"))
+# A dispatched job that has not started after this long is dispatched again (lost RQ job, Redis flushed).
+SYNC_REDISPATCH_AFTER_SECONDS = int(os.environ.get("SYNC_REDISPATCH_AFTER_SECONDS", "30"))
+# Circuit breaker per store: open after this many consecutive server/network failures.
+SYNC_CIRCUIT_THRESHOLD = int(os.environ.get("SYNC_CIRCUIT_THRESHOLD", "3"))
+SYNC_CIRCUIT_MAX_OPEN_SECONDS = int(os.environ.get("SYNC_CIRCUIT_MAX_OPEN_SECONDS", "60"))

@@ -1,0 +1,31 @@
+"""Reclaim expired sync jobs and dispatch due ones: once, or every ``--interval`` seconds with ``--loop``."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from channels import services
+
+
+class Command(BaseCommand):
+    help = "Make sure no sync job is lost: reclaim expired leases, re-dispatch pending jobs (oldest first)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--loop", action="store_true", help="keep sweeping until stopped")
+        parser.add_argument("--interval", type=float, default=5.0)
+
+    def handle(self, *args, loop=False, interval=5.0, **options):
+        while True:
+            close_old_connections()
+            try:
+                report = services.sync_jobs_sweep()
+                if report.reclaimed or report.dispatched or not loop:
+                    self.stdout.write(f"reclaimed {report.reclaimed}, dispatched {report.dispatched}")
+            except Exception as exc:  # keep the loop alive through a database or Redis restart
+                self.stderr.write(f"sweep failed: {exc}")
+            if not loop:
+                return
+            time.sleep(interval)

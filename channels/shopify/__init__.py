@@ -1,0 +1,43 @@
+"""Shopify GraphQL Admin API client for the PIM (see client.py for the entry point)."""
+
+from .client import REQUIRED_SCOPES, ConnectionReport, ShopifyClient
+from .exceptions import (
+    ShopifyAuthError,
+    ShopifyBadRequest,
+    ShopifyBulkLimitReached,
+    ShopifyBulkOperationError,
+    ShopifyError,
+    ShopifyGraphQLError,
+    ShopifyIdempotencyInFlight,
+    ShopifyNetworkError,
+    ShopifyNotFound,
+    ShopifyNotFoundUserError,
+    ShopifyScopeError,
+    ShopifyServerError,
+    ShopifyStaleQuantity,
+    ShopifyThrottled,
+    ShopifyUserError,
+)
+from .webhooks import verify_webhook_hmac
+
+__all__ = [
+    "REQUIRED_SCOPES",
+    "ConnectionReport",
+    "ShopifyAuthError",
+    "ShopifyBadRequest",
+    "ShopifyBulkLimitReached",
+    "ShopifyBulkOperationError",
+    "ShopifyClient",
+    "ShopifyError",
+    "ShopifyGraphQLError",
+    "ShopifyIdempotencyInFlight",
+    "ShopifyNetworkError",
+    "ShopifyNotFound",
+    "ShopifyNotFoundUserError",
+    "ShopifyScopeError",
+    "ShopifyServerError",
+    "ShopifyStaleQuantity",
+    "ShopifyThrottled",
+    "ShopifyUserError",
+    "verify_webhook_hmac",
+]

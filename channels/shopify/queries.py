@@ -1,0 +1,473 @@
+"""Every GraphQL document the PIM sends to Shopify's Admin API (version 2026-07).
+
+Rules: each public UPPER_CASE string constant is one complete document with exactly one *named* operation
+(except the inner bulk queries listed in ``BULK_INNER_QUERIES``, which are sent as a string argument of
+``bulkOperationRunQuery`` and stay anonymous like Shopify's examples). Values travel only in variables;
+documents are built by concatenating the private fragment constants below, never by formatting values in.
+``tests/shopify_client/test_queries.py`` validates every public constant against Shopify's 2026-07 schema.
+"""
+
+from __future__ import annotations
+
+# --- Fragments (private: only valid as part of a document) -----------------------------------------
+
+# The variant fields drift detection compares; also used to map SKUs to variant / inventory item ids.
+_VARIANT_FIELDS = """
+fragment VariantFields on ProductVariant {
+  id
+  legacyResourceId
+  title
+  sku
+  barcode
+  price
+  compareAtPrice
+  position
+  inventoryPolicy
+  taxable
+  selectedOptions { name value }
+  inventoryItem { id tracked }
+}
+"""
+
+_MEDIA_FIELDS = """
+fragment MediaFields on Media {
+  id
+  alt
+  mediaContentType
+  status
+  ... on MediaImage { image { url altText width height } }
+}
+"""
+
+_METAFIELD_FIELDS = """
+fragment MetafieldFields on Metafield {
+  id
+  namespace
+  key
+  type
+  value
+  compareDigest
+}
+"""
+
+_PAGE_INFO = "pageInfo { hasNextPage endCursor }"
+
+# Everything drift detection compares. Nested connections are paged: the client follows
+# PRODUCT_VARIANTS_PAGE / PRODUCT_METAFIELDS_PAGE / PRODUCT_MEDIA_PAGE when hasNextPage is true.
+# Requested cost is roughly 2 + 100*2 (variants) + 2 + 50 (metafields) + 2 + 50*2 (media) + ~10 = ~370.
+_PRODUCT_FIELDS = (
+    """
+fragment ProductFields on Product {
+  id
+  legacyResourceId
+  title
+  handle
+  descriptionHtml
+  vendor
+  productType
+  tags
+  status
+  templateSuffix
+  createdAt
+  updatedAt
+  seo { title description }
+  options { id name position values optionValues { id name hasVariants } }
+  variants(first: 100) { nodes { ...VariantFields } """
+    + _PAGE_INFO
+    + """ }
+  metafields(first: 50) { nodes { ...MetafieldFields } """
+    + _PAGE_INFO
+    + """ }
+  media(first: 50) { nodes { ...MediaFields } """
+    + _PAGE_INFO
+    + """ }
+}
+"""
+    + _VARIANT_FIELDS
+    + _METAFIELD_FIELDS
+    + _MEDIA_FIELDS
+)
+
+_PRODUCT_SUMMARY_FIELDS = """
+fragment ProductSummaryFields on Product {
+  id
+  legacyResourceId
+  title
+  handle
+  status
+  vendor
+  productType
+  tags
+  createdAt
+  updatedAt
+  variantsCount { count }
+}
+"""
+
+# --- Shop / connection test --------------------------------------------------------------------------
+
+SHOP_INFO = """
+query ShopInfo {
+  shop {
+    id
+    name
+    email
+    myshopifyDomain
+    currencyCode
+    ianaTimezone
+    plan { publicDisplayName partnerDevelopment shopifyPlus }
+  }
+  currentAppInstallation {
+    id
+    accessScopes { handle }
+  }
+}
+"""
+
+# --- Products: writes ----------------------------------------------------------------------------------
+
+# productSet upserts a whole product (list fields given are replaced: variants, metafields, files ...).
+# The returned variants map SKUs to variant and inventory item ids for later inventory pushes.
+PRODUCT_SET = (
+    """
+mutation ProductSet($input: ProductSetInput!, $identifier: ProductSetIdentifiers) {
+  productSet(input: $input, identifier: $identifier, synchronous: true) {
+    product {
+      id
+      legacyResourceId
+      handle
+      status
+      updatedAt
+      variants(first: 100) {
+        nodes { id sku position selectedOptions { name value } inventoryItem { id } }
+        """
+    + _PAGE_INFO
+    + """
+      }
+    }
+    userErrors { field message code }
+  }
+}
+"""
+)
+
+PRODUCT_UPDATE_STATUS = """
+mutation ProductUpdateStatus($id: ID!, $status: ProductStatus!) {
+  productUpdate(product: { id: $id, status: $status }) {
+    product { id status updatedAt }
+    userErrors { field message }
+  }
+}
+"""
+
+PRODUCT_DELETE = """
+mutation ProductDelete($id: ID!) {
+  productDelete(input: { id: $id }, synchronous: true) {
+    deletedProductId
+    userErrors { field message }
+  }
+}
+"""
+
+# --- Products: reads -----------------------------------------------------------------------------------
+
+PRODUCT_BY_ID = (
+    """
+query ProductById($id: ID!) {
+  product(id: $id) { ...ProductFields }
+}
+"""
+    + _PRODUCT_FIELDS
+)
+
+PRODUCT_BY_HANDLE = (
+    """
+query ProductByHandle($handle: String!) {
+  productByIdentifier(identifier: { handle: $handle }) { ...ProductFields }
+}
+"""
+    + _PRODUCT_FIELDS
+)
+
+PRODUCT_VARIANTS_PAGE = (
+    """
+query ProductVariantsPage($id: ID!, $first: Int!, $after: String) {
+  product(id: $id) {
+    id
+    variants(first: $first, after: $after) { nodes { ...VariantFields } """
+    + _PAGE_INFO
+    + """ }
+  }
+}
+"""
+    + _VARIANT_FIELDS
+)
+
+PRODUCT_METAFIELDS_PAGE = (
+    """
+query ProductMetafieldsPage($id: ID!, $first: Int!, $after: String) {
+  product(id: $id) {
+    id
+    metafields(first: $first, after: $after) { nodes { ...MetafieldFields } """
+    + _PAGE_INFO
+    + """ }
+  }
+}
+"""
+    + _METAFIELD_FIELDS
+)
+
+PRODUCT_MEDIA_PAGE = (
+    """
+query ProductMediaPage($id: ID!, $first: Int!, $after: String) {
+  product(id: $id) {
+    id
+    media(first: $first, after: $after) { nodes { ...MediaFields } """
+    + _PAGE_INFO
+    + """ }
+  }
+}
+"""
+    + _MEDIA_FIELDS
+)
+
+# Summary fields only (cheap: ~2 per product); use PRODUCT_BY_ID or the bulk export for full products.
+PRODUCTS_PAGE = (
+    """
+query ProductsPage($first: Int!, $after: String, $query: String) {
+  products(first: $first, after: $after, query: $query, sortKey: ID) {
+    nodes { ...ProductSummaryFields }
+    """
+    + _PAGE_INFO
+    + """
+  }
+}
+"""
+    + _PRODUCT_SUMMARY_FIELDS
+)
+
+# --- Bulk operations -------------------------------------------------------------------------------------
+
+# groupObjects must be true: in 2026-07 it defaults to false, and only grouped output guarantees that
+# children (lines with __parentId) follow directly after their parent, which the streaming reader needs.
+BULK_RUN_QUERY = """
+mutation BulkRunQuery($query: String!, $groupObjects: Boolean!) {
+  bulkOperationRunQuery(query: $query, groupObjects: $groupObjects) {
+    bulkOperation { id status type createdAt }
+    userErrors { field message code }
+  }
+}
+"""
+
+BULK_OPERATION_STATUS = """
+query BulkOperationStatus($id: ID!) {
+  bulkOperation(id: $id) {
+    id
+    status
+    type
+    errorCode
+    objectCount
+    rootObjectCount
+    fileSize
+    url
+    partialDataUrl
+    createdAt
+    completedAt
+  }
+}
+"""
+
+BULK_OPERATION_CANCEL = """
+mutation BulkOperationCancel($id: ID!) {
+  bulkOperationCancel(id: $id) {
+    bulkOperation { id status }
+    userErrors { field message }
+  }
+}
+"""
+
+# Inner query of the full product export (same fields as ProductFields; connections without `first`,
+# as bulk operations page them internally). 4 connections, nesting depth 2: within Shopify's limits.
+BULK_PRODUCTS_QUERY = """
+{
+  products {
+    edges {
+      node {
+        id
+        legacyResourceId
+        title
+        handle
+        descriptionHtml
+        vendor
+        productType
+        tags
+        status
+        templateSuffix
+        createdAt
+        updatedAt
+        seo { title description }
+        options { id name position values optionValues { id name hasVariants } }
+        variants {
+          edges {
+            node {
+              id
+              legacyResourceId
+              title
+              sku
+              barcode
+              price
+              compareAtPrice
+              position
+              inventoryPolicy
+              taxable
+              selectedOptions { name value }
+              inventoryItem { id tracked }
+            }
+          }
+        }
+        metafields {
+          edges { node { id namespace key type value compareDigest } }
+        }
+        media {
+          edges {
+            node {
+              id
+              alt
+              mediaContentType
+              status
+              ... on MediaImage { image { url altText width height } }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+# Documents sent as the `query` argument of bulkOperationRunQuery (anonymous on purpose).
+BULK_INNER_QUERIES = ("BULK_PRODUCTS_QUERY",)
+
+# --- Locations and inventory -------------------------------------------------------------------------------
+
+LOCATIONS = (
+    """
+query Locations($first: Int!, $after: String) {
+  locations(first: $first, after: $after, includeInactive: false) {
+    nodes {
+      id
+      legacyResourceId
+      name
+      isActive
+      fulfillsOnlineOrders
+      shipsInventory
+      hasActiveInventory
+    }
+    """
+    + _PAGE_INFO
+    + """
+  }
+}
+"""
+)
+
+# Quantities of many inventory items at ONE location (the client loops over locations and chunks items).
+# inventoryLevel is null when the item isn't stocked at the location.
+INVENTORY_LEVELS = """
+query InventoryLevels($inventoryItemIds: [ID!]!, $locationId: ID!, $names: [String!]!) {
+  nodes(ids: $inventoryItemIds) {
+    ... on InventoryItem {
+      id
+      tracked
+      inventoryLevel(locationId: $locationId) {
+        id
+        updatedAt
+        location { id }
+        quantities(names: $names) { name quantity updatedAt }
+      }
+    }
+  }
+}
+"""
+
+_ADJUSTMENT_GROUP_FIELDS = """
+    inventoryAdjustmentGroup {
+      id
+      createdAt
+      reason
+      referenceDocumentUri
+      changes { name delta quantityAfterChange item { id } location { id } }
+    }
+    userErrors { field message code }
+"""
+
+# 2026-07: @idempotent(key:) is required and every quantity must carry changeFromQuantity (null = no CAS).
+INVENTORY_SET_QUANTITIES = (
+    """
+mutation InventorySetQuantities($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {"""
+    + _ADJUSTMENT_GROUP_FIELDS
+    + """  }
+}
+"""
+)
+
+INVENTORY_ADJUST_QUANTITIES = (
+    """
+mutation InventoryAdjustQuantities($input: InventoryAdjustQuantitiesInput!, $idempotencyKey: String!) {
+  inventoryAdjustQuantities(input: $input) @idempotent(key: $idempotencyKey) {"""
+    + _ADJUSTMENT_GROUP_FIELDS
+    + """  }
+}
+"""
+)
+
+# --- Webhook subscriptions ------------------------------------------------------------------------------------
+
+_WEBHOOK_FIELDS = "id topic uri format filter includeFields createdAt updatedAt"
+
+WEBHOOK_SUBSCRIPTIONS = (
+    """
+query WebhookSubscriptions($first: Int!, $after: String) {
+  webhookSubscriptions(first: $first, after: $after) {
+    nodes { """
+    + _WEBHOOK_FIELDS
+    + """ }
+    """
+    + _PAGE_INFO
+    + """
+  }
+}
+"""
+)
+
+WEBHOOK_SUBSCRIPTION_CREATE = (
+    """
+mutation WebhookSubscriptionCreate($topic: WebhookSubscriptionTopic!, $subscription: WebhookSubscriptionInput!) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $subscription) {
+    webhookSubscription { """
+    + _WEBHOOK_FIELDS
+    + """ }
+    userErrors { field message }
+  }
+}
+"""
+)
+
+WEBHOOK_SUBSCRIPTION_DELETE = """
+mutation WebhookSubscriptionDelete($id: ID!) {
+  webhookSubscriptionDelete(id: $id) {
+    deletedWebhookSubscriptionId
+    userErrors { field message }
+  }
+}
+"""
+
+
+def all_documents() -> dict[str, str]:
+    """Return every public document constant of this module by name (used by tests and tooling)."""
+    return {
+        name: value
+        for name, value in globals().items()
+        if name.isupper() and not name.startswith("_") and isinstance(value, str)
+    }

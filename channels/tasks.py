@@ -1,0 +1,16 @@
+"""RQ tasks of the publishing pipeline: each takes ids, reloads, and calls one service."""
+
+from __future__ import annotations
+
+from . import services
+
+
+def sync_job_run(job_id: int) -> str:
+    """Execute sync job ``job_id``; running it twice changes nothing (a finished job is not claimed again)."""
+    return services.sync_job_execute(job_id=job_id).status
+
+
+def sync_jobs_sweep() -> str:
+    """Reclaim expired jobs and dispatch due ones (scheduled periodically)."""
+    report = services.sync_jobs_sweep()
+    return f"reclaimed={report.reclaimed} dispatched={report.dispatched}"

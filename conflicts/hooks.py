@@ -1,0 +1,15 @@
+"""The drift hook the publishing pipeline calls before it overwrites a product in a store."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+
+def drift_check_before_publish(*, job, assignment, plan, client) -> Literal["proceed", "hold"]:
+    """Compare the live Shopify values with what the PIM last wrote and apply the store's policy.
+
+    Returns "hold" when the product must pause in this store, "proceed" otherwise.
+    """
+    from . import services
+
+    return services.drift_check_before_publish(job=job, assignment=assignment, plan=plan, client=client)
