@@ -605,3 +605,9 @@ def store_test_connection(*, store: Store):
     Raises ShopifyAuthError (401), ShopifyScopeError (403) or another ShopifyError.
     """
     return client_for_store(store).test_connection()
+
+
+def store_disable(*, store: Store, reason: str) -> None:
+    """Deactivate a store (e.g. the app was uninstalled): no job is dispatched to it until re-enabled."""
+    Store.objects.filter(pk=store.pk).update(is_active=False)
+    logger.warning("store %s disabled: %s", store.name, reason)

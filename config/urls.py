@@ -8,6 +8,7 @@ admin.site.site_title = "PIM admin"
 admin.site.index_title = "Catalog, stores and sync"
 
 urlpatterns = [
+    path("shopify/", include("inventory.urls")),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
 ]
