@@ -310,7 +310,13 @@ def _run(job: SyncJob) -> ExecutionResult:
         if decision == "hold":
             ChannelAssignment.objects.filter(pk=assignment.pk).update(held=True)
             return ExecutionResult(SyncJob.Status.HELD, "held: Shopify-side edit under the hold policy")
+        if not assignment.shopify_product_id:  # deleted in Shopify: publish it again from scratch
+            bindings = {}
+            plan = publish_plan_build(assignment=assignment, bindings=bindings)
     _write(client=client, assignment=assignment, plan=plan, bindings=bindings)
+    from conflicts.hooks import drift_after_publish
+
+    drift_after_publish(job=job, assignment=assignment, plan=plan)
     return ExecutionResult(SyncJob.Status.DONE, "published")
 
 

@@ -176,3 +176,14 @@ SYNC_REDISPATCH_AFTER_SECONDS = int(os.environ.get("SYNC_REDISPATCH_AFTER_SECOND
 # Circuit breaker per store: open after this many consecutive server/network failures.
 SYNC_CIRCUIT_THRESHOLD = int(os.environ.get("SYNC_CIRCUIT_THRESHOLD", "3"))
 SYNC_CIRCUIT_MAX_OPEN_SECONDS = int(os.environ.get("SYNC_CIRCUIT_MAX_OPEN_SECONDS", "60"))
+
+# --- Conflicts ------------------------------------------------------------------------------------
+CONFLICT_RETENTION_DAYS = int(os.environ.get("CONFLICT_RETENTION_DAYS", "90"))
+if CONFLICT_RETENTION_DAYS < 30:
+    raise ImproperlyConfigured("CONFLICT_RETENTION_DAYS must be at least 30.")
+DRIFT_ALERT_THRESHOLD = int(os.environ.get("DRIFT_ALERT_THRESHOLD", "25"))
+DRIFT_ALERT_WINDOW_HOURS = int(os.environ.get("DRIFT_ALERT_WINDOW_HOURS", "24"))
+DRIFT_ALERT_EMAILS = env_list("DRIFT_ALERT_EMAILS")
+DRIFT_ALERT_WEBHOOK_URL = os.environ.get("DRIFT_ALERT_WEBHOOK_URL", "")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pim@localhost")

@@ -13,3 +13,10 @@ def drift_check_before_publish(*, job, assignment, plan, client) -> Literal["pro
     from . import services
 
     return services.drift_check_before_publish(job=job, assignment=assignment, plan=plan, client=client)
+
+
+def drift_after_publish(*, job, assignment, plan) -> None:
+    """Record the Shopify values after a publish on the conflicts it overwrote."""
+    from . import services
+
+    services.drift_after_publish(job=job, assignment=assignment, plan=plan)

@@ -1,15 +1,565 @@
-"""Write services of drift detection and conflict review."""
+"""Write services of drift detection and conflict review.
+
+A drift is a field where the live Shopify value differs from what the PIM last wrote there (and from what
+the PIM is about to write). Each drift becomes, or updates, the one open conflict for its
+(store, product, variant, field); the store's policy (per field or default) decides whether the publish
+overwrites it or the product is held on that store until a manager resolves it.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from channels.models import ChannelAssignment, ConflictPolicy, Store, SyncJob, VariantBinding
+from channels.payloads import publish_plan_build, snapshot_from_shopify
+from channels.shopify.ids import to_gid
+from pim import services as pim_services
+from pim.models import Product, Variant
+
+from .models import Conflict, DriftAlert, FieldPolicy
+
+logger = logging.getLogger(__name__)
+
+PRODUCT_KEYS = ("title", "description", "vendor", "product_type", "tags", "status", "seo_title",
+                "seo_description", "handle", "options")
+VARIANT_KEYS = ("price", "compare_at_price", "barcode", "weight", "options")
+ACCEPTABLE_FIELDS = {"title", "description", "vendor", "product_type", "tags", "status", "seo_title",
+                     "seo_description", "variant.price", "variant.compare_at_price", "variant.barcode"}
 
 
-def drift_check_before_publish(*, job, assignment, plan, client) -> Literal["proceed", "hold"]:
-    """Check for Shopify-side edits before a publish; until drift detection lands, always proceed."""
+@dataclass
+class Drift:
+    field: str
+    last_written: Any
+    live: Any
+    pim: Any = None
+    sku: str = ""
+    shopify_variant_id: str = ""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+# --- comparing ----------------------------------------------------------------------------------------
+
+
+def drift_compare(
+    *, last: dict[str, Any], live: dict[str, Any], pim: dict[str, Any] | None, variant_ids: dict[str, str]
+) -> list[Drift]:
+    """Return the fields where ``live`` differs from ``last`` (what we wrote) and from ``pim`` (what we will write).
+
+    A live value equal to the PIM's current value is not drift (it is our own write echoing back, or the
+    merchant made the same change). Image URLs are not compared (Shopify rewrites them to its CDN); their
+    count and alt texts are.
+    """
+    pim = pim or {}
+    drifts: list[Drift] = []
+    for key in PRODUCT_KEYS:
+        if key in last and key in live and live[key] != last[key] and live[key] != pim.get(key, last[key]):
+            drifts.append(Drift(key, last[key], live[key], pim.get(key)))
+    if "images" in last and "images" in live:
+        last_alts = [alt for _, alt in last["images"]]
+        live_alts = [alt for _, alt in live["images"]]
+        pim_alts = [alt for _, alt in pim.get("images", last["images"])]
+        if live_alts != last_alts and live_alts != pim_alts:
+            drifts.append(Drift("images", last_alts, live_alts, pim_alts))
+    if "metafields" in last and "metafields" in live:
+        for key, value in last["metafields"].items():
+            now = live["metafields"].get(key)
+            if now != value and now != pim.get("metafields", {}).get(key, value):
+                drifts.append(Drift(f"metafield:{key}", value, now, pim.get("metafields", {}).get(key)))
+    if "variants" in last and "variants" in live:
+        pim_variants = pim.get("variants", {})
+        for sku, written in last["variants"].items():
+            current = live["variants"].get(sku)
+            if current is None:
+                if sku in pim_variants:
+                    drifts.append(Drift("variant.exists", "present", "deleted in Shopify", "present", sku,
+                                        variant_ids.get(sku, "")))
+                continue
+            for sub in VARIANT_KEYS:
+                if sub not in written:
+                    continue
+                want = pim_variants.get(sku, {}).get(sub, written[sub])
+                if current.get(sub) != written[sub] and current.get(sub) != want:
+                    drifts.append(Drift(f"variant.{sub}", written[sub], current.get(sub), want, sku,
+                                        variant_ids.get(sku, "")))
+        for sku in live["variants"]:
+            if sku not in last["variants"] and sku not in pim_variants:
+                drifts.append(Drift("variant.exists", "absent", "added in Shopify", "absent", sku))
+    return drifts
+
+
+def field_policy(*, store: Store, field: str, policies: dict[str, str] | None = None) -> str:
+    """Return the policy for ``field`` on ``store``: its per-field policy, else the store's default."""
+    if policies is None:
+        policies = dict(FieldPolicy.objects.filter(store=store).values_list("field", "policy"))
+    key = "metafields" if field.startswith("metafield:") else field
+    return policies.get(key) or store.default_conflict_policy
+
+
+# --- recording ----------------------------------------------------------------------------------------
+
+
+def conflicts_record(
+    *,
+    store: Store,
+    product: Product | None,
+    shopify_product_id: str,
+    drifts: list[Drift],
+    source: str,
+    job: SyncJob | None = None,
+) -> tuple[list[Conflict], bool]:
+    """Create or update one open conflict per drift and apply the store's policies.
+
+    Returns the conflicts and whether the product must be held on this store. A drift whose open conflict
+    a manager released for exactly this Shopify value is overwritten without holding again.
+    """
+    now = timezone.now()
+    policies = dict(FieldPolicy.objects.filter(store=store).values_list("field", "policy"))
+    existing = {
+        (c.shopify_variant_id, c.field): c
+        for c in Conflict.objects.filter(
+            store=store, shopify_product_id=shopify_product_id, status__in=Conflict.OPEN_STATUSES
+        )
+    }
+    hold = False
+    records = []
+    for drift in drifts:
+        policy = field_policy(store=store, field=drift.field, policies=policies)
+        conflict = existing.get((drift.shopify_variant_id, drift.field))
+        released = bool(conflict and conflict.release_approved and conflict.shopify_before == _text(drift.live))
+        holds = policy == ConflictPolicy.HOLD and not released and source != Conflict.Source.SWEEP
+        hold = hold or holds
+        values = {
+            "product": product,
+            "sku": drift.sku,
+            "pim_value": _text(drift.pim),
+            "last_written_value": _text(drift.last_written),
+            "shopify_before": _text(drift.live),
+            "source": source,
+            "policy_applied": policy,
+            "sync_job": job,
+            "synced_at": now if job else None,
+        }
+        if conflict is None:
+            try:
+                with transaction.atomic():
+                    conflict = Conflict.objects.create(
+                        store=store, shopify_product_id=shopify_product_id,
+                        shopify_variant_id=drift.shopify_variant_id, field=drift.field,
+                        status=Conflict.Status.HELD if holds else Conflict.Status.OPEN, **values,
+                    )
+                records.append(conflict)
+                continue
+            except IntegrityError:  # recorded concurrently (webhook and publish at once): update that one
+                conflict = Conflict.objects.get(
+                    store=store, shopify_product_id=shopify_product_id, shopify_variant_id=drift.shopify_variant_id,
+                    field=drift.field, status__in=Conflict.OPEN_STATUSES,
+                )
+        # A repeated edit (or the same edit seen again) updates the one open conflict.
+        for name, value in values.items():
+            setattr(conflict, name, value)
+        if holds:
+            conflict.status = Conflict.Status.HELD
+        conflict.occurrences += 1
+        conflict.save()
+        records.append(conflict)
+    if records:
+        drift_alert_check(store=store)
+    return records, hold
+
+
+def _variant_ids(store: Store, product: Product | None) -> dict[str, str]:
+    if product is None:
+        return {}
+    return dict(
+        VariantBinding.objects.filter(store=store, variant__product=product).values_list(
+            "variant__sku", "shopify_variant_id"
+        )
+    )
+
+
+def drift_check_before_publish(*, job, assignment: ChannelAssignment, plan, client) -> Literal["proceed", "hold"]:
+    """Read the live product (one query), record Shopify-side edits as conflicts and apply the policy.
+
+    Returns "hold" when a field's policy is hold; the caller pauses the product on this store. A product
+    deleted in Shopify is recorded and its binding cleared, so the publish creates it again (or holds).
+    Raises the client's ShopifyError on transport errors (the job retries).
+    """
+    last = assignment.published_snapshot or {}
+    if not last:
+        return "proceed"
+    store = assignment.store
+    product = assignment.product
+    live_node = client.product_get(product_id=to_gid("Product", assignment.shopify_product_id))
+    if live_node is None:
+        drift = Drift("product.exists", "present", "deleted in Shopify", "present")
+        _, hold = conflicts_record(store=store, product=product, shopify_product_id=assignment.shopify_product_id,
+                                   drifts=[drift], source=Conflict.Source.PUBLISH, job=job)
+        if hold:
+            return "hold"
+        VariantBinding.objects.filter(store=store, variant__product=product).delete()
+        ChannelAssignment.objects.filter(pk=assignment.pk).update(shopify_product_id="", published_hash="",
+                                                                  published_snapshot={})
+        assignment.shopify_product_id = ""
+        assignment.published_snapshot = {}
+        return "proceed"
+    live = snapshot_from_shopify(node=live_node, like=last)
+    drifts = drift_compare(last=last, live=live, pim=plan.snapshot, variant_ids=_variant_ids(store, product))
+    if not drifts:
+        return "proceed"
+    _, hold = conflicts_record(store=store, product=product, shopify_product_id=assignment.shopify_product_id,
+                               drifts=drifts, source=Conflict.Source.PUBLISH, job=job)
+    if hold:
+        return "hold"
+    # Overwrite: make sure the write covers every drifted field even if the PIM did not change it.
+    _mark_snapshot_with_live(assignment, last, live, drifts)
     return "proceed"
 
 
-def drift_check_for_product(*, store_id: int, shopify_product_id: str) -> None:
-    """Check one product for Shopify-side edits now (called for products/update webhooks)."""
-    return None
+def _mark_snapshot_with_live(assignment: ChannelAssignment, last: dict, live: dict, drifts: list[Drift]) -> None:
+    snapshot = json.loads(json.dumps(last))
+    for drift in drifts:
+        if drift.field.startswith("variant.") and drift.sku:
+            if drift.field == "variant.exists":
+                snapshot.setdefault("variants", {}).pop(drift.sku, None)
+            else:
+                snapshot["variants"].setdefault(drift.sku, {})[drift.field.split(".", 1)[1]] = drift.live
+        elif drift.field.startswith("metafield:"):
+            snapshot["metafields"][drift.field.split(":", 1)[1]] = drift.live
+        elif drift.field == "images":
+            snapshot["images"] = live.get("images", [])
+        elif drift.field in snapshot:
+            snapshot[drift.field] = drift.live
+    assignment.published_snapshot = snapshot
+    ChannelAssignment.objects.filter(pk=assignment.pk).update(published_snapshot=snapshot, published_hash="")
+
+
+def drift_after_publish(*, job, assignment: ChannelAssignment, plan) -> None:
+    """Fill in "Shopify value after the sync" for the conflicts this publish overwrote."""
+    for conflict in Conflict.objects.filter(sync_job=job, status=Conflict.Status.OPEN):
+        conflict.shopify_after = conflict.pim_value
+        conflict.synced_at = timezone.now()
+        conflict.save(update_fields=["shopify_after", "synced_at", "updated_at"])
+
+
+def drift_check_for_product(*, store_id: int, shopify_product_id: str, client=None) -> list[Conflict]:
+    """Check one product for Shopify-side edits now (products/update webhook) and apply the store's policy.
+
+    Overwrite records the conflicts and queues a publish of the PIM values; hold pauses the product on the
+    store. Returns the conflicts recorded. Raises the client's ShopifyError on transport errors.
+    """
+    from channels.clients import client_for_store
+    from channels.services import publish_request
+
+    assignment = (
+        ChannelAssignment.objects.filter(store_id=store_id, shopify_product_id=str(shopify_product_id))
+        .select_related("store", "product")
+        .first()
+    )
+    if assignment is None or not assignment.published_snapshot or not assignment.publish:
+        return []
+    store = assignment.store
+    client = client or client_for_store(store)
+    live_node = client.product_get(product_id=to_gid("Product", assignment.shopify_product_id))
+    if live_node is None:
+        return []  # products/delete handles deletions; the next publish records it
+    last = assignment.published_snapshot
+    bindings = {b.variant_id: b for b in VariantBinding.objects.filter(store=store, variant__product=assignment.product)}
+    plan = publish_plan_build(assignment=assignment, bindings=bindings)
+    live = snapshot_from_shopify(node=live_node, like=last)
+    drifts = drift_compare(last=last, live=live, pim=plan.snapshot, variant_ids=_variant_ids(store, assignment.product))
+    if not drifts:
+        return []
+    with transaction.atomic():
+        records, hold = conflicts_record(store=store, product=assignment.product,
+                                         shopify_product_id=assignment.shopify_product_id, drifts=drifts,
+                                         source=Conflict.Source.WEBHOOK)
+        if hold:
+            ChannelAssignment.objects.filter(pk=assignment.pk).update(held=True)
+        else:
+            _mark_snapshot_with_live(assignment, last, live, drifts)
+            job_ids = publish_request(store=store, product_ids=[assignment.product_id])
+            Conflict.objects.filter(pk__in=[c.pk for c in records]).update(sync_job_id=job_ids[0] if job_ids else None)
+    return records
+
+
+# --- the sweep ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    compared: int = 0
+    conflicts: int = 0
+    deleted_in_shopify: int = 0
+    shopify_only: int = 0
+
+
+def drift_sweep(*, store: Store, client=None, progress=None) -> SweepReport:
+    """Compare every product published to ``store`` with a bulk export of the store; record, never overwrite.
+
+    Also records products deleted in Shopify and products that exist only in Shopify. Memory stays bounded
+    by the number of published products' snapshots; queries are a constant per chunk plus one per conflict.
+    Raises the client's ShopifyError if the bulk operation fails.
+    """
+    from channels.clients import client_for_store
+
+    client = client or client_for_store(store)
+    report = SweepReport()
+    published = {
+        pid: (aid, product_id, snapshot)
+        for aid, pid, product_id, snapshot in ChannelAssignment.objects.filter(store=store)
+        .exclude(shopify_product_id="")
+        .values_list("pk", "shopify_product_id", "product_id", "published_snapshot")
+        .iterator(chunk_size=2000)
+    }
+    variant_ids: dict[int, dict[str, str]] = {}
+    for product_id, sku, vid in VariantBinding.objects.filter(store=store).values_list(
+        "variant__product_id", "variant__sku", "shopify_variant_id"
+    ).iterator(chunk_size=5000):
+        variant_ids.setdefault(product_id, {})[sku] = vid
+    seen: set[str] = set()
+    for node in client.bulk_export_products():
+        numeric = str(node.get("legacyResourceId") or node["id"].rsplit("/", 1)[-1])
+        seen.add(numeric)
+        entry = published.get(numeric)
+        if progress:
+            progress(1)
+        if entry is None:
+            drift = Drift("product.shopify_only", "", f"{node.get('title', '')} ({node.get('handle', '')})", "")
+            conflicts_record(store=store, product=None, shopify_product_id=numeric, drifts=[drift],
+                             source=Conflict.Source.SWEEP)
+            report.shopify_only += 1
+            continue
+        _, product_id, last = entry
+        report.compared += 1
+        if not last:
+            continue
+        live = snapshot_from_shopify(node=node, like=last)
+        drifts = drift_compare(last=last, live=live, pim=None, variant_ids=variant_ids.get(product_id, {}))
+        if drifts:
+            conflicts_record(store=store, product=Product(pk=product_id), shopify_product_id=numeric,
+                             drifts=drifts, source=Conflict.Source.SWEEP)
+            report.conflicts += len(drifts)
+    for numeric, (_, product_id, _) in published.items():
+        if numeric not in seen:
+            drift = Drift("product.exists", "present", "deleted in Shopify", "present")
+            conflicts_record(store=store, product=Product(pk=product_id), shopify_product_id=numeric,
+                             drifts=[drift], source=Conflict.Source.SWEEP)
+            report.deleted_in_shopify += 1
+    return report
+
+
+# --- review actions -----------------------------------------------------------------------------------
+
+
+def _apply_to_pim(conflict: Conflict, *, actor) -> None:
+    field = conflict.field
+    product = conflict.product
+    if product is None:
+        raise ValidationError("The PIM product of this conflict no longer exists.")
+    reason = f"Accepted Shopify value from store {conflict.store.name}"[:100]
+    raw = conflict.shopify_before
+    if field.startswith("metafield:"):
+        namespace_key = field.split(":", 1)[1]
+        value = json.loads(raw)[1] if raw else ""
+        mapped = {
+            (m.metafield_namespace, m.metafield_key): (m.attribute_namespace, m.attribute_key)
+            for m in conflict.store.metafield_mappings.all()
+        }
+        namespace, key = namespace_key.split(".", 1)
+        namespace, key = mapped.get((namespace, key), (namespace, key))
+        attribute = product.attributes.get(namespace=namespace, key=key)
+        attribute.value = value
+        pim_services.attribute_save(attribute=attribute, actor=actor, reason=reason)
+        pim_services.catalog_changed(product_ids=[product.pk])
+        return
+    if field not in ACCEPTABLE_FIELDS:
+        raise ValidationError(f"A Shopify value for '{field}' cannot be accepted into the PIM; overwrite it instead.")
+    if field.startswith("variant."):
+        variant = Variant.objects.get(product=product, sku=conflict.sku)
+        sub = field.split(".", 1)[1]
+        if sub in ("price", "compare_at_price"):
+            try:
+                value = Decimal(raw) if raw else None
+            except InvalidOperation:
+                raise ValidationError(f"'{raw}' is not a price.")
+            pim_services.variant_update(variant=variant, actor=actor, reason=reason, **{sub: value})
+        else:
+            pim_services.variant_update(variant=variant, actor=actor, reason=reason, barcode=raw)
+        return
+    mapping = {
+        "title": ("title", raw),
+        "description": ("description_html", raw),
+        "vendor": ("vendor", raw),
+        "product_type": ("product_type", raw),
+        "tags": ("tags", ", ".join(json.loads(raw)) if raw else ""),
+        "status": ("status", raw.lower()),
+        "seo_title": ("seo_title", raw),
+        "seo_description": ("seo_description", raw),
+    }
+    name, value = mapping[field]
+    pim_services.product_update(product=product, actor=actor, reason=reason, **{name: value})
+
+
+def _release_hold_if_clear(conflict: Conflict) -> None:
+    still_held = Conflict.objects.filter(
+        store=conflict.store, shopify_product_id=conflict.shopify_product_id, status=Conflict.Status.HELD
+    ).exclude(pk=conflict.pk)
+    if not still_held.exists():
+        ChannelAssignment.objects.filter(store=conflict.store, shopify_product_id=conflict.shopify_product_id).update(
+            held=False
+        )
+
+
+def _republish(conflict: Conflict) -> None:
+    from channels.services import publish_request
+
+    if conflict.product_id:
+        publish_request(store=conflict.store, product_ids=[conflict.product_id])
+
+
+@transaction.atomic
+def conflict_accept(*, conflict: Conflict, actor) -> Conflict:
+    """Take the Shopify value into the PIM master (history names the user and the store) and resolve.
+
+    The PIM change publishes to every store carrying the product. Raises ValidationError for a field
+    that cannot be accepted (images, options, deletions) or a value the PIM refuses (e.g. price 0).
+    """
+    conflict = Conflict.objects.select_for_update().get(pk=conflict.pk)
+    if not conflict.is_open:
+        return conflict
+    _apply_to_pim(conflict, actor=actor)
+    conflict.status = Conflict.Status.ACCEPTED
+    conflict.resolved_by = actor
+    conflict.resolved_at = timezone.now()
+    conflict.save()
+    _release_hold_if_clear(conflict)
+    _republish(conflict)
+    return conflict
+
+
+@transaction.atomic
+def conflict_overwrite(*, conflict: Conflict, actor) -> Conflict:
+    """Keep the PIM value: resolve the conflict, un-hold the product and queue a publish that overwrites Shopify."""
+    conflict = Conflict.objects.select_for_update().get(pk=conflict.pk)
+    if not conflict.is_open:
+        return conflict
+    conflict.status = Conflict.Status.OVERWRITTEN
+    conflict.release_approved = True
+    conflict.resolved_by = actor
+    conflict.resolved_at = timezone.now()
+    conflict.save()
+    _approve_overwrite(conflict)
+    _release_hold_if_clear(conflict)
+    _republish(conflict)
+    return conflict
+
+
+def _approve_overwrite(conflict: Conflict) -> None:
+    """Make the next publish overwrite this field even under the hold policy (it matches the live value)."""
+    assignment = ChannelAssignment.objects.filter(
+        store=conflict.store, shopify_product_id=conflict.shopify_product_id
+    ).first()
+    if assignment is None or not assignment.published_snapshot:
+        return
+    try:
+        live_value = json.loads(conflict.shopify_before)
+    except ValueError:
+        live_value = conflict.shopify_before
+    drift = Drift(conflict.field, None, live_value, sku=conflict.sku)
+    live = {"images": [[None, alt] for alt in live_value]} if conflict.field == "images" else {}
+    if conflict.field.startswith("product.") or conflict.field == "variant.exists":
+        return
+    _mark_snapshot_with_live(assignment, assignment.published_snapshot, live, [drift])
+
+
+@transaction.atomic
+def conflict_hold(*, conflict: Conflict, actor) -> Conflict:
+    """Pause publishing the conflict's product to its store until the conflict is resolved or released."""
+    conflict = Conflict.objects.select_for_update().get(pk=conflict.pk)
+    if conflict.status != Conflict.Status.OPEN:
+        return conflict
+    conflict.status = Conflict.Status.HELD
+    conflict.save(update_fields=["status", "updated_at"])
+    ChannelAssignment.objects.filter(store=conflict.store, shopify_product_id=conflict.shopify_product_id).update(
+        held=True
+    )
+    return conflict
+
+
+@transaction.atomic
+def conflict_release(*, conflict: Conflict, actor) -> Conflict:
+    """Resume publishing a held product; the conflict stays open for review and the PIM value goes out."""
+    conflict = Conflict.objects.select_for_update().get(pk=conflict.pk)
+    if conflict.status != Conflict.Status.HELD:
+        return conflict
+    conflict.status = Conflict.Status.OPEN
+    conflict.release_approved = True
+    conflict.save(update_fields=["status", "release_approved", "updated_at"])
+    _approve_overwrite(conflict)
+    _release_hold_if_clear(conflict)
+    _republish(conflict)
+    return conflict
+
+
+# --- retention and alerts -----------------------------------------------------------------------------
+
+
+def conflicts_purge(*, now=None) -> int:
+    """Delete resolved conflicts older than CONFLICT_RETENTION_DAYS (at least 30); return how many."""
+    days = max(30, settings.CONFLICT_RETENTION_DAYS)
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted, _ = Conflict.objects.filter(
+        resolved_at__lt=cutoff, status__in=[Conflict.Status.ACCEPTED, Conflict.Status.OVERWRITTEN]
+    ).delete()
+    return deleted
+
+
+def drift_alert_check(*, store: Store, now=None) -> bool:
+    """Notify once per window when the store's new conflicts in the window pass DRIFT_ALERT_THRESHOLD.
+
+    Logs, emails DRIFT_ALERT_EMAILS and posts to DRIFT_ALERT_WEBHOOK_URL if set; returns True if it alerted.
+    """
+    now = now or timezone.now()
+    hours = settings.DRIFT_ALERT_WINDOW_HOURS
+    window_start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=now.hour % hours)
+    count = Conflict.objects.filter(store=store, detected_at__gte=now - timedelta(hours=hours)).count()
+    if count < settings.DRIFT_ALERT_THRESHOLD:
+        return False
+    try:
+        with transaction.atomic():
+            DriftAlert.objects.create(store=store, window_start=window_start, conflicts=count)
+    except IntegrityError:
+        return False  # already alerted in this window
+    message = (f"Drift alert: store {store.name} has {count} new conflicts in the last {hours} h "
+               f"(threshold {settings.DRIFT_ALERT_THRESHOLD}). Review them in the admin.")
+    logger.warning(message)
+    if settings.DRIFT_ALERT_EMAILS:
+        send_mail(f"[PIM] Drift alert for {store.name}", message, None, settings.DRIFT_ALERT_EMAILS,
+                  fail_silently=True)
+    if settings.DRIFT_ALERT_WEBHOOK_URL:
+        try:
+            requests.post(settings.DRIFT_ALERT_WEBHOOK_URL, json={"store": store.name, "conflicts": count,
+                                                                  "text": message}, timeout=(3, 5))
+        except requests.RequestException:
+            logger.exception("drift alert webhook failed")
+    return True

@@ -1,0 +1,108 @@
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from channels.models import Store
+from conflicts.models import Conflict
+from conflicts.services import Drift, conflicts_purge, conflicts_record, drift_alert_check, drift_compare
+
+LAST = {
+    "title": "Tee",
+    "tags": ["a", "b"],
+    "description": "<p>Soft</p>",
+    "images": [["https://cdn.example.com/1.jpg", "Front"]],
+    "metafields": {"pim.material": ["single_line_text_field", "Cotton"]},
+    "variants": {"T-S": {"options": ["S"], "price": "10.00", "compare_at_price": None, "barcode": None}},
+}
+
+
+def live(**changes):
+    import copy
+
+    value = copy.deepcopy(LAST)
+    value.update(changes)
+    return value
+
+
+def test_no_drift_when_equal():
+    assert drift_compare(last=LAST, live=live(), pim=LAST, variant_ids={}) == []
+
+
+def test_title_and_price_edits_are_drift():
+    edited = live(title="Tee (merchant)")
+    edited["variants"]["T-S"]["price"] = "9.00"
+    drifts = drift_compare(last=LAST, live=edited, pim=LAST, variant_ids={"T-S": "55"})
+    assert {(d.field, d.sku, d.shopify_variant_id) for d in drifts} == {("title", "", ""), ("variant.price", "T-S", "55")}
+    price = next(d for d in drifts if d.field == "variant.price")
+    assert (price.last_written, price.live, price.pim) == ("10.00", "9.00", "10.00")
+
+
+def test_live_value_equal_to_new_pim_value_is_not_drift():
+    pim = live(title="New title")
+    assert drift_compare(last=LAST, live=live(title="New title"), pim=pim, variant_ids={}) == []
+
+
+def test_image_urls_rewritten_by_shopify_are_not_drift_but_alt_edits_are():
+    cdn = live(images=[["https://cdn.shopify.com/s/files/1/abc.jpg", "Front"]])
+    assert drift_compare(last=LAST, live=cdn, pim=LAST, variant_ids={}) == []
+    alt = live(images=[["https://cdn.shopify.com/s/files/1/abc.jpg", "Back"]])
+    assert [d.field for d in drift_compare(last=LAST, live=alt, pim=LAST, variant_ids={})] == ["images"]
+
+
+def test_metafield_and_deleted_and_added_variants():
+    edited = live(metafields={"pim.material": ["single_line_text_field", "Wool"]}, variants={"T-X": {"options": ["X"]}})
+    fields = sorted(d.field + ":" + d.sku for d in drift_compare(last=LAST, live=edited, pim=LAST, variant_ids={}))
+    assert fields == ["metafield:pim.material:", "variant.exists:T-S", "variant.exists:T-X"]
+
+
+@pytest.mark.django_db
+def test_one_open_conflict_per_field_and_repeated_edit_updates_it():
+    store = Store.objects.create(name="A", shop_domain="a.myshopify.com", access_token="x")
+    conflicts_record(store=store, product=None, shopify_product_id="1", source="webhook",
+                     drifts=[Drift("title", "Tee", "Tee 2", "Tee")])
+    conflicts_record(store=store, product=None, shopify_product_id="1", source="webhook",
+                     drifts=[Drift("title", "Tee", "Tee 3", "Tee")])
+    conflict = Conflict.objects.get()
+    assert conflict.shopify_before == "Tee 3" and conflict.occurrences == 2
+    assert conflict.policy_applied == "overwrite" and conflict.status == "open"
+
+
+@pytest.mark.django_db
+def test_hold_policy_holds_and_sweep_never_holds():
+    store = Store.objects.create(name="A", shop_domain="a.myshopify.com", access_token="x", default_conflict_policy="hold")
+    _, hold = conflicts_record(store=store, product=None, shopify_product_id="1", source="sweep",
+                               drifts=[Drift("vendor", "A", "B", "A")])
+    assert hold is False
+    _, hold = conflicts_record(store=store, product=None, shopify_product_id="2", source="publish",
+                               drifts=[Drift("vendor", "A", "B", "A")])
+    assert hold is True
+    assert Conflict.objects.get(shopify_product_id="2").status == "held"
+
+
+@pytest.mark.django_db
+def test_drift_alert_once_per_window(settings):
+    settings.DRIFT_ALERT_THRESHOLD = 3
+    settings.DRIFT_ALERT_EMAILS = ["ops@example.com"]
+    store = Store.objects.create(name="A", shop_domain="a.myshopify.com", access_token="x")
+    for i in range(5):
+        conflicts_record(store=store, product=None, shopify_product_id=str(i), source="sweep",
+                         drifts=[Drift("title", "a", "b", "a")])
+    assert len(mail.outbox) == 1 and "Drift alert" in mail.outbox[0].subject
+    assert drift_alert_check(store=store) is False
+
+
+@pytest.mark.django_db
+def test_purge_keeps_open_and_recent(settings):
+    settings.CONFLICT_RETENTION_DAYS = 10  # below the minimum: 30 days are kept anyway
+    store = Store.objects.create(name="A", shop_domain="a.myshopify.com", access_token="x")
+    old = timezone.now() - timedelta(days=40)
+    recent = timezone.now() - timedelta(days=20)
+    Conflict.objects.create(store=store, shopify_product_id="1", field="title", policy_applied="overwrite",
+                            status="accepted", resolved_at=old)
+    Conflict.objects.create(store=store, shopify_product_id="2", field="title", policy_applied="overwrite",
+                            status="overwritten", resolved_at=recent)
+    Conflict.objects.create(store=store, shopify_product_id="3", field="title", policy_applied="overwrite")
+    assert conflicts_purge() == 1
+    assert set(Conflict.objects.values_list("shopify_product_id", flat=True)) == {"2", "3"}
