@@ -39,6 +39,10 @@ ACCEPTABLE_FIELDS = {"title", "description", "vendor", "product_type", "tags", "
                      "seo_description", "variant.price", "variant.compare_at_price", "variant.barcode"}
 
 
+# Set as {"_onboarding": True} in ChannelAssignment.published_snapshot by onboarding's --apply.
+ONBOARDING_MARK = "_onboarding"
+
+
 @dataclass
 class Drift:
     field: str
@@ -222,12 +226,17 @@ def drift_check_before_publish(*, job, assignment: ChannelAssignment, plan, clie
         assignment.shopify_product_id = ""
         assignment.published_snapshot = {}
         return "proceed"
+    source = Conflict.Source.PUBLISH
+    if last.get(ONBOARDING_MARK):
+        # Bound by onboarding, never written by us: every field the first publish changes is logged.
+        last = dict(plan.snapshot)
+        source = Conflict.Source.ONBOARDING
     live = snapshot_from_shopify(node=live_node, like=last)
     drifts = drift_compare(last=last, live=live, pim=plan.snapshot, variant_ids=_variant_ids(store, product))
     if not drifts:
         return "proceed"
     _, hold = conflicts_record(store=store, product=product, shopify_product_id=assignment.shopify_product_id,
-                               drifts=drifts, source=Conflict.Source.PUBLISH, job=job)
+                               drifts=drifts, source=source, job=job)
     if hold:
         return "hold"
     # Overwrite: make sure the write covers every drifted field even if the PIM did not change it.
