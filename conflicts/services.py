@@ -191,6 +191,16 @@ def conflicts_record(
     return records, hold
 
 
+def _fetch_live(client, shopify_product_id: str, like: dict[str, Any]) -> dict | None:
+    """Read the live product with connections sized to what we compare (one cheap query)."""
+    return client.product_get_for_drift(
+        product_id=to_gid("Product", shopify_product_id),
+        variant_count=len(like.get("variants") or {}),
+        media_count=len(like.get("images") or []),
+        metafield_keys=sorted(like.get("metafields") or {}),
+    )
+
+
 def _variant_ids(store: Store, product: Product | None) -> dict[str, str]:
     if product is None:
         return {}
@@ -213,7 +223,7 @@ def drift_check_before_publish(*, job, assignment: ChannelAssignment, plan, clie
         return "proceed"
     store = assignment.store
     product = assignment.product
-    live_node = client.product_get(product_id=to_gid("Product", assignment.shopify_product_id))
+    live_node = _fetch_live(client, assignment.shopify_product_id, plan.snapshot if last.get(ONBOARDING_MARK) else last)
     if live_node is None:
         drift = Drift("product.exists", "present", "deleted in Shopify", "present")
         _, hold = conflicts_record(store=store, product=product, shopify_product_id=assignment.shopify_product_id,
@@ -288,7 +298,7 @@ def drift_check_for_product(*, store_id: int, shopify_product_id: str, client=No
         return []
     store = assignment.store
     client = client or client_for_store(store)
-    live_node = client.product_get(product_id=to_gid("Product", assignment.shopify_product_id))
+    live_node = _fetch_live(client, assignment.shopify_product_id, assignment.published_snapshot)
     if live_node is None:
         return []  # products/delete handles deletions; the next publish records it
     last = assignment.published_snapshot

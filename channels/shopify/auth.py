@@ -157,7 +157,18 @@ class ClientCredentialsTokenProvider:
             cached = self._read_cache()
             if cached and now < cached.refresh_at:
                 return self._use(cached)
-            return self._use(self._refresh(stale=cached))
+            try:
+                return self._use(self._refresh(stale=cached))
+            except (ShopifyServerError, ShopifyNetworkError) as exc:
+                # Early refresh failed for a transient reason: keep using a token that hasn't expired yet.
+                if cached and self._clock() < cached.expires_at - 5:
+                    logger.warning(
+                        "shopify token refresh failed shop=%s (%s); using the current token until it expires",
+                        self.shop_domain,
+                        type(exc).__name__,
+                    )
+                    return self._use(cached)
+                raise
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` (Shopify answered 401 with it) unless another worker already replaced it."""
@@ -210,7 +221,7 @@ class ClientCredentialsTokenProvider:
 
     def _refresh(self, *, stale: AccessToken | None) -> AccessToken:
         lock_value = uuid.uuid4().hex
-        deadline = self._clock() + LOCK_TIMEOUT
+        deadline = self._clock() + LOCK_TIMEOUT + 5
         while True:
             if self.redis.set(self.lock_key, lock_value, nx=True, px=int(LOCK_TIMEOUT * 1000)):
                 try:
@@ -231,7 +242,8 @@ class ClientCredentialsTokenProvider:
                 return cached
             if self._clock() > deadline:
                 raise ShopifyNetworkError(
-                    "timed out waiting for another worker to refresh the Shopify token", shop_domain=self.shop_domain
+                    "timed out waiting for another worker to refresh the Shopify token",
+                    shop_domain=self.shop_domain,
                 )
 
     def _request_token(self) -> AccessToken:
@@ -249,7 +261,8 @@ class ClientCredentialsTokenProvider:
             )
         except requests.Timeout as exc:
             raise ShopifyNetworkError(
-                f"timeout requesting a Shopify access token: {type(exc).__name__}", shop_domain=self.shop_domain
+                f"timeout requesting a Shopify access token: {type(exc).__name__}",
+                shop_domain=self.shop_domain,
             ) from None
         except requests.RequestException as exc:
             raise ShopifyNetworkError(
@@ -280,7 +293,10 @@ class ClientCredentialsTokenProvider:
         except (TypeError, ValueError):
             lifetime = DEFAULT_TOKEN_LIFETIME
         result = AccessToken(
-            token=token, obtained_at=started, expires_at=started + lifetime, scope=str(body.get("scope") or "")
+            token=token,
+            obtained_at=started,
+            expires_at=started + lifetime,
+            scope=str(body.get("scope") or ""),
         )
         logger.info(
             "shopify token obtained shop=%s fingerprint=%s expires_in=%.0fs",

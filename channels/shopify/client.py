@@ -69,6 +69,20 @@ _NOT_FOUND_CODES = frozenset(
 _NOT_FOUND_MESSAGE_RE = re.compile(r"(does not exist|doesn't exist|not found|could not be found)", re.I)
 _BULK_LIMIT_CODES = frozenset({"LIMIT_REACHED", "OPERATION_IN_PROGRESS"})
 
+# Requested costs of our heavier documents (Shopify's formula: connection = 2 + first x node cost) used as
+# the first estimate before Shopify has told us the real requestedQueryCost of an operation.
+INITIAL_COST_ESTIMATES: dict[str, float] = {
+    "ProductById": 460,
+    "ProductByHandle": 460,
+    "ProductVariantsPage": 603,
+    "ProductMetafieldsPage": 203,
+    "ProductMediaPage": 203,
+    "ProductsPage": 102,
+    "InventoryLevels": 200,
+    "Locations": 102,
+    "WebhookSubscriptions": 102,
+}
+
 # Where children of a bulk-export parent are grouped, by the GID resource type of the child line.
 BULK_CHILD_KEYS: dict[str, str] = {
     "ProductVariant": "variants",
@@ -291,7 +305,14 @@ class ShopifyClient:
             )
         else:
             raise ValueError("give either access_token, or client_id and client_secret")
-        self.budget = CostBudget(self.redis, shop_domain, max_wait=self.max_budget_wait)
+        # A reservation stops counting once its request can no longer be in flight.
+        self.budget = CostBudget(
+            self.redis,
+            shop_domain,
+            max_wait=self.max_budget_wait,
+            inflight_ttl=sum(self.timeout) + 10,
+            initial_estimates=INITIAL_COST_ESTIMATES,
+        )
         self.sleep: Callable[[float], None] = time.sleep
         self.last_cost: CostInfo | None = None
         self.last_request_id: str | None = None
@@ -311,7 +332,9 @@ class ShopifyClient:
         self.close()
 
     # --- core ---------------------------------------------------------------------------------------------
-    def execute(self, query: str, variables: dict | None = None, *, operation_name: str | None = None) -> dict:
+    def execute(
+        self, query: str, variables: dict | None = None, *, operation_name: str | None = None
+    ) -> dict:
         """Run one GraphQL document and return its ``data``.
 
         Reserve the estimated cost in the shop's shared budget first (sleeping if needed), retry THROTTLED
@@ -338,11 +361,11 @@ class ShopifyClient:
         throttle_attempts = 0
         auth_retried = False
         while True:
+            token = self.auth.get_token()  # before reserving, so a token failure leaks no reservation
             reservation = self.budget.acquire(
                 lambda: self.budget.estimate(op_name, is_mutation=is_mutation, base=cost_base)
             )
             estimate = reservation.cost
-            token = self.auth.get_token()
             started = time.monotonic()
             try:
                 response = self.session.post(
@@ -372,7 +395,9 @@ class ShopifyClient:
                 self.budget.reconcile(reservation, None, charged=False)
                 if self.auth.refreshable and not auth_retried:
                     auth_retried = True
-                    logger.info("shopify 401 shop=%s op=%s: refreshing the token once", self.shop_domain, label)
+                    logger.info(
+                        "shopify 401 shop=%s op=%s: refreshing the token once", self.shop_domain, label
+                    )
                     self.auth.invalidate(token)
                     continue
                 raise ShopifyAuthError(
@@ -393,7 +418,9 @@ class ShopifyClient:
                     throttle_attempts,
                 )
                 if throttle_attempts > self.max_throttle_retries:
-                    raise ShopifyThrottled("Shopify answered HTTP 429 Too Many Requests", retry_after=wait, **ctx)
+                    raise ShopifyThrottled(
+                        "Shopify answered HTTP 429 Too Many Requests", retry_after=wait, **ctx
+                    )
                 self.budget.block_for(wait)
                 continue
             if status != 200:
@@ -427,7 +454,9 @@ class ShopifyClient:
                     throttle_attempts,
                 )
                 if throttle_attempts > self.max_throttle_retries:
-                    raise ShopifyThrottled("Shopify throttled the request (THROTTLED)", retry_after=wait, **ctx)
+                    raise ShopifyThrottled(
+                        "Shopify throttled the request (THROTTLED)", retry_after=wait, **ctx
+                    )
                 if cost is None or not cost.has_status:
                     self.budget.block_for(wait)
                 continue
@@ -563,7 +592,12 @@ class ShopifyClient:
             + (f" [{err['code']}]" if err.get("code") else "")
             for err in found
         )
-        raise cls(f"Shopify rejected the mutation: {self._clean(summary)[:1000]}", user_errors=found, data=data, **ctx)
+        raise cls(
+            f"Shopify rejected the mutation: {self._clean(summary)[:1000]}",
+            user_errors=found,
+            data=data,
+            **ctx,
+        )
 
     # --- shop ---------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionReport:
@@ -659,6 +693,48 @@ class ShopifyClient:
         data = self.execute(queries.PRODUCT_BY_HANDLE, {"handle": handle})
         product = data.get("productByIdentifier")
         return self._complete_product(product) if product else None
+
+    def product_get_for_drift(
+        self, *, product_id: str, variant_count: int, media_count: int, metafield_keys: list[str]
+    ) -> dict | None:
+        """Return the product's drift-relevant fields with connections sized to what the PIM wrote, or None.
+
+        ``variants`` (all pages, with inventory item weight), ``metafields`` (only ``metafield_keys``, as
+        "namespace.key") and ``media`` come back as plain lists. Raises the errors of ``execute``.
+        """
+        variables = {
+            "id": product_id,
+            "variants": max(1, min(250, variant_count + 5)),
+            "media": max(1, min(250, media_count + 5)),
+            "metafields": max(1, min(250, len(metafield_keys) or 1)),
+            "keys": list(metafield_keys) or None,
+        }
+        data = self.execute(queries.PRODUCT_DRIFT, variables)
+        product = data.get("product")
+        if not product:
+            return None
+        variants = product.get("variants") or {}
+        items = list(variants.get("nodes") or [])
+        page = variants.get("pageInfo") or {}
+        if page.get("hasNextPage"):
+            items.extend(self._page_nested(product["id"], "variants", page.get("endCursor")))
+        product["variants"] = items
+        product["metafields"] = list((product.get("metafields") or {}).get("nodes") or [])
+        product["media"] = list((product.get("media") or {}).get("nodes") or [])
+        return product
+
+    def metafields_set(self, *, owner_id: str, metafields: list[dict]) -> list[dict]:
+        """Set the given metafields (namespace, key, type, value) on ``owner_id``, 25 per atomic call.
+
+        Only the keys given are touched; other apps' metafields stay. Returns the metafields Shopify
+        stored. Raises ShopifyUserError (with the failing element's index) and the errors of ``execute``.
+        """
+        stored: list[dict] = []
+        for start in range(0, len(metafields), 25):
+            chunk = [{**m, "ownerId": owner_id} for m in metafields[start : start + 25]]
+            data = self.execute(queries.METAFIELDS_SET, {"metafields": chunk})
+            stored.extend((data.get("metafieldsSet") or {}).get("metafields") or [])
+        return stored
 
     _NESTED_PAGES = {
         "variants": (queries.PRODUCT_VARIANTS_PAGE, 200),
@@ -879,7 +955,9 @@ class ShopifyClient:
                     {"inventoryItemIds": chunk, "locationId": location_id, "names": names},
                 )
                 nodes = data.get("nodes") or []
-                for item_id, node in zip(chunk, list(nodes) + [None] * (len(chunk) - len(nodes)), strict=False):
+                for item_id, node in zip(
+                    chunk, list(nodes) + [None] * (len(chunk) - len(nodes)), strict=False
+                ):
                     level = (node or {}).get("inventoryLevel")
                     rows.append(
                         {
@@ -920,7 +998,9 @@ class ShopifyClient:
         for entry in quantities:
             missing = {"inventoryItemId", "locationId", "quantity", "changeFromQuantity"} - set(entry)
             if missing:
-                raise ValueError(f"inventory quantity lacks {sorted(missing)}: changeFromQuantity must be explicit")
+                raise ValueError(
+                    f"inventory quantity lacks {sorted(missing)}: changeFromQuantity must be explicit"
+                )
             prepared.append(
                 {
                     "inventoryItemId": entry["inventoryItemId"],
@@ -1048,4 +1128,3 @@ def _require_key(idempotency_key: str) -> None:
         raise ValueError("idempotency_key is required (derive it from your movement/job id)")
     if len(idempotency_key) > 255:
         raise ValueError("idempotency_key is too long (max 255 characters)")
-

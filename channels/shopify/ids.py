@@ -9,7 +9,9 @@ import re
 from typing import NamedTuple
 from urllib.parse import parse_qsl
 
-_GID_RE = re.compile(r"^gid://(?P<namespace>[^/]+)/(?P<resource>[A-Za-z0-9_]+)/(?P<id>[^?#/]+)(?:\?(?P<qs>[^#]*))?$")
+_GID_RE = re.compile(
+    r"^gid://(?P<namespace>[^/]+)/(?P<resource>[A-Za-z0-9_]+)/(?P<id>[^?#/]+)(?:\?(?P<qs>[^#]*))?$"
+)
 
 
 class ParsedGid(NamedTuple):

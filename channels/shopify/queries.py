@@ -54,7 +54,8 @@ _PAGE_INFO = "pageInfo { hasNextPage endCursor }"
 
 # Everything drift detection compares. Nested connections are paged: the client follows
 # PRODUCT_VARIANTS_PAGE / PRODUCT_METAFIELDS_PAGE / PRODUCT_MEDIA_PAGE when hasNextPage is true.
-# Requested cost is roughly 2 + 100*2 (variants) + 2 + 50 (metafields) + 2 + 50*2 (media) + ~10 = ~370.
+# Requested cost ~460 (variants 2 + 100x3, metafields 2 + 50, media 2 + 50x2, rest ~4); see
+# client.INITIAL_COST_ESTIMATES, which test_queries.py checks against the simulator's cost model.
 _PRODUCT_FIELDS = (
     """
 fragment ProductFields on Product {
@@ -463,6 +464,60 @@ mutation WebhookSubscriptionDelete($id: ID!) {
 }
 """
 
+
+# --- Drift detection: the lean read before each publish -----------------------------------------------
+
+# Sized by variables to what the PIM wrote (variant count, image count, owned metafield keys), so the
+# requested cost stays proportional to the product (~4 points per variant) instead of ProductById's ~460.
+PRODUCT_DRIFT = (
+    """
+query ProductDrift($id: ID!, $variants: Int!, $media: Int!, $metafields: Int!, $keys: [String!]) {
+  product(id: $id) {
+    id
+    legacyResourceId
+    title
+    handle
+    descriptionHtml
+    vendor
+    productType
+    tags
+    status
+    updatedAt
+    seo { title description }
+    options { id name position values }
+    variants(first: $variants) {
+      nodes {
+        id
+        sku
+        barcode
+        price
+        compareAtPrice
+        position
+        selectedOptions { name value }
+        inventoryItem { id tracked measurement { weight { value unit } } }
+      }
+      """
+    + _PAGE_INFO
+    + """
+    }
+    metafields(first: $metafields, keys: $keys) { nodes { namespace key type value } }
+    media(first: $media) { nodes { ...MediaFields } }
+  }
+}
+"""
+    + _MEDIA_FIELDS
+)
+
+# --- Metafields: owned keys only (productSet's metafields list would delete other apps' keys) ----------
+
+METAFIELDS_SET = """
+mutation MetafieldsSet($metafields: [MetafieldsSetInput!]!) {
+  metafieldsSet(metafields: $metafields) {
+    metafields { id namespace key type value }
+    userErrors { field message code elementIndex }
+  }
+}
+"""
 
 def all_documents() -> dict[str, str]:
     """Return every public document constant of this module by name (used by tests and tooling)."""

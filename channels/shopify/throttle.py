@@ -206,6 +206,7 @@ class CostBudget:
         max_wait: float = 60.0,
         inflight_ttl: float = 120.0,
         key_ttl: int = 7 * 24 * 3600,
+        initial_estimates: dict[str, float] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.redis = redis
@@ -226,6 +227,7 @@ class CostBudget:
         self._reconcile = redis.register_script(_RECONCILE)
         self._block = redis.register_script(_BLOCK)
         self._local_costs: dict[str, float] = {}
+        self.initial_estimates = dict(initial_estimates or {})
 
     # --- estimation -------------------------------------------------------------------------------------
     def estimate(self, operation_name: str | None, *, is_mutation: bool, base: float = 0.0) -> float:
@@ -233,7 +235,8 @@ class CostBudget:
 
         The learned value is the last ``requestedQueryCost`` of that operation minus the ``base`` (the
         input-dependent part, e.g. productSet's per-variant cost) it was sent with; the estimate adds this
-        call's ``base`` back. Unknown operations use the configured default for queries or mutations.
+        call's ``base`` back. Operations never seen use ``initial_estimates`` (precomputed costs of our own
+        documents), else the configured default for queries or mutations.
         """
         learned = None
         if operation_name:
@@ -243,12 +246,16 @@ class CostBudget:
                 if raw is not None:
                     learned = float(raw)
                     self._local_costs[operation_name] = learned
+        if learned is None and operation_name in self.initial_estimates:
+            learned = float(self.initial_estimates[operation_name])
         if learned is None:
             default = self.default_mutation_cost if is_mutation else self.default_query_cost
             return max(1.0, min(SINGLE_QUERY_MAX_COST, max(default, base)))
         return max(1.0, min(SINGLE_QUERY_MAX_COST, learned + base))
 
-    def remember_cost(self, operation_name: str | None, requested: float | None, *, base: float = 0.0) -> None:
+    def remember_cost(
+        self, operation_name: str | None, requested: float | None, *, base: float = 0.0
+    ) -> None:
         """Store the ``requestedQueryCost`` Shopify reported for an operation (minus its ``base``)."""
         if not operation_name or requested is None:
             return
@@ -290,11 +297,17 @@ class CostBudget:
                 if wait > 0:
                     if wait >= 1.0:
                         logger.info(
-                            "shopify budget: waiting %.2fs for %.0f points shop=%s", wait, granted, self.shop_domain
+                            "shopify budget: waiting %.2fs for %.0f points shop=%s",
+                            wait,
+                            granted,
+                            self.shop_domain,
                         )
                     else:
                         logger.debug(
-                            "shopify budget: waiting %.3fs for %.0f points shop=%s", wait, granted, self.shop_domain
+                            "shopify budget: waiting %.3fs for %.0f points shop=%s",
+                            wait,
+                            granted,
+                            self.shop_domain,
                         )
                     self._sleep(wait)
                 return Reservation(id=rid, cost=granted, waited=waited + wait)

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 
-# Header names as Django exposes them in request.META (Shopify's are case-insensitive).
+# HTTP header names of a delivery (case-insensitive: read them with Django's ``request.headers``).
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"
 TOPIC_HEADER = "X-Shopify-Topic"
 SHOP_DOMAIN_HEADER = "X-Shopify-Shop-Domain"
