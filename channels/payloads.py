@@ -18,6 +18,7 @@ from typing import Any
 from pim.models import Product, Variant, split_tags
 
 from .models import ChannelAssignment, Store, VariantBinding
+from .shopify.ids import to_gid
 
 # Which snapshot keys belong to each selectable field group.
 GROUP_KEYS: dict[str, tuple[str, ...]] = {
@@ -198,7 +199,7 @@ def publish_plan_build(*, assignment: ChannelAssignment, bindings: dict[int, Var
             }
             binding = bindings.get(variant.id)
             if binding:
-                vinput["id"] = binding.shopify_variant_id
+                vinput["id"] = to_gid("ProductVariant", binding.shopify_variant_id)
             if "variants" in fields:
                 entry["barcode"] = variant.barcode or None
                 entry["weight"] = _weight(variant)
