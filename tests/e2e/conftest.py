@@ -64,9 +64,31 @@ class WorkerPool:
             self.procs.append(proc)
         time.sleep(1.0)  # let the workers register
 
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        """Child processes of ``pid`` (RQ's work horses call setsid, so a process group kill misses them)."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+        return found
+
     def kill(self, sig=signal.SIGKILL) -> None:
         """Kill every worker and its work horses at once (a machine dying)."""
         for proc in self.procs:
+            targets = self._children(proc.pid) if sig == signal.SIGKILL else []
+            for pid in targets:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
             try:
                 os.killpg(proc.pid, sig)
             except ProcessLookupError:
@@ -107,3 +129,53 @@ def wait_for(predicate: Callable[[], object], *, timeout: float = 20.0, interval
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+@pytest.fixture
+def sim_stores(shopify_sim, transactional_db):
+    """Two PIM stores pointing at the simulator's shop-a and shop-b (static tokens)."""
+    from channels.models import Store
+
+    stores = []
+    for name in ("shop-a", "shop-b"):
+        creds = shopify_sim.shops[name]
+        stores.append(
+            Store.objects.create(
+                name=name,
+                shop_domain=creds.domain,
+                api_base_url=creds.base_url,
+                access_token=creds.access_token,
+                webhook_secret=creds.webhook_secret,
+            )
+        )
+    return stores
+
+
+def make_product(title: str = "Trail Tee", sku_prefix: str = "TT", sizes=("S", "M"), **fields):
+    from decimal import Decimal
+
+    from pim import services
+    from pim.models import Product
+
+    return services.product_create(
+        title=title,
+        option1_name="Size",
+        workflow_state=Product.Workflow.READY,
+        status=Product.Status.ACTIVE,
+        vendor="Northwind",
+        tags="summer, new",
+        description_html="<p>Soft cotton</p>",
+        variants=[{"sku": f"{sku_prefix}-{s}", "option1": s, "price": Decimal("20.00")} for s in sizes],
+        images=[{"src": "https://cdn.example.com/tee.jpg", "alt": "Front"}],
+        attributes=[{"namespace": "pim", "key": "material", "value": "Cotton"}],
+        **fields,
+    )
+
+
+def jobs_settled(*job_filter) -> bool:
+    """True when no sync job is pending or running; sweeps once per call, as the scheduler would."""
+    from channels import services
+    from channels.models import SyncJob
+
+    services.sync_jobs_sweep()
+    return not SyncJob.objects.filter(status__in=["pending", "running"]).exists()
