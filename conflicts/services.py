@@ -425,18 +425,14 @@ def _apply_to_pim(conflict: Conflict, *, actor) -> None:
         else:
             pim_services.variant_update(variant=variant, actor=actor, reason=reason, barcode=raw)
         return
-    mapping = {
-        "title": ("title", raw),
-        "description": ("description_html", raw),
-        "vendor": ("vendor", raw),
-        "product_type": ("product_type", raw),
-        "tags": ("tags", ", ".join(json.loads(raw)) if raw else ""),
-        "status": ("status", raw.lower()),
-        "seo_title": ("seo_title", raw),
-        "seo_description": ("seo_description", raw),
-    }
-    name, value = mapping[field]
-    pim_services.product_update(product=product, actor=actor, reason=reason, **{name: value})
+    names = {"description": "description_html"}
+    if field == "tags":
+        value = ", ".join(json.loads(raw)) if raw else ""
+    elif field == "status":
+        value = raw.lower()
+    else:
+        value = raw
+    pim_services.product_update(product=product, actor=actor, reason=reason, **{names.get(field, field): value})
 
 
 def _release_hold_if_clear(conflict: Conflict) -> None:
