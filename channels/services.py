@@ -327,7 +327,7 @@ def _adopt_existing(*, client, assignment: ChannelAssignment, plan: PublishPlan,
     Raises PublishConflict when the handle belongs to a different product.
     """
     handle = plan.snapshot["handle"]
-    existing = client.product_get_by_handle(handle=handle)
+    existing = client.product_ids_by_handle(handle=handle, variant_count=len(plan.snapshot.get("variants") or {}))
     if not existing:
         return
     their_skus = {v.get("sku") for v in _variant_nodes(existing)}

@@ -723,6 +723,26 @@ class ShopifyClient:
         product["media"] = list((product.get("media") or {}).get("nodes") or [])
         return product
 
+    def product_ids_by_handle(self, *, handle: str, variant_count: int) -> dict | None:
+        """Return ``{id, handle, variants: [{id, sku, inventoryItem{id}}]}`` for the product with this handle.
+
+        A cheap query (about two points per variant) for binding checks; None when no product has the
+        handle. Raises the errors of ``execute``.
+        """
+        data = self.execute(
+            queries.PRODUCT_IDS_BY_HANDLE, {"handle": handle, "variants": max(1, min(250, variant_count + 5))}
+        )
+        product = data.get("productByIdentifier")
+        if not product:
+            return None
+        connection = product.get("variants") or {}
+        items = list(connection.get("nodes") or [])
+        page = connection.get("pageInfo") or {}
+        if page.get("hasNextPage"):
+            items.extend(self._page_nested(product["id"], "variants", page.get("endCursor")))
+        product["variants"] = items
+        return product
+
     def metafields_set(self, *, owner_id: str, metafields: list[dict]) -> list[dict]:
         """Set the given metafields (namespace, key, type, value) on ``owner_id``, 25 per atomic call.
 

@@ -508,6 +508,17 @@ query ProductDrift($id: ID!, $variants: Int!, $media: Int!, $metafields: Int!, $
     + _MEDIA_FIELDS
 )
 
+# The cheap look-up before a first publish: does a product with our handle exist, and which SKUs has it?
+PRODUCT_IDS_BY_HANDLE = """
+query ProductIdsByHandle($handle: String!, $variants: Int!) {
+  productByIdentifier(identifier: { handle: $handle }) {
+    id
+    handle
+    variants(first: $variants) { nodes { id sku inventoryItem { id } } pageInfo { hasNextPage endCursor } }
+  }
+}
+"""
+
 # --- Metafields: owned keys only (productSet's metafields list would delete other apps' keys) ----------
 
 METAFIELDS_SET = """
