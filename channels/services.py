@@ -206,8 +206,10 @@ def _claim(job_id: int, worker: str) -> SyncJob | None:
     """Move a due pending job to running under a lease, or return None without waiting on any lock."""
     now = timezone.now()
     with transaction.atomic():
+        # of=("self",): lock only the job row. Locking the joined store row too would make concurrent
+        # claims for the same store skip each other's jobs.
         job = (
-            SyncJob.objects.select_for_update(skip_locked=True)
+            SyncJob.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("store")
             .filter(pk=job_id, status=SyncJob.Status.PENDING)
             .first()

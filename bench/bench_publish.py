@@ -1,0 +1,154 @@
+"""Publishing benchmark: full publish, unchanged re-publish, and edit-to-live latency against the simulator.
+
+Runs real ``manage.py rqworker`` processes on PostgreSQL and Redis against a simulated store with Shopify's
+standard-plan throttle (2000-point bucket restoring 100/s), and prints:
+  * full publish of N products: products/s, share of the throttle budget used, THROTTLED responses;
+  * a second full publish of the unchanged catalog: product writes sent (should be 0);
+  * single edits with one worker: edit-to-live latency p50/p95/p99 (target p95 < 1 s).
+
+Usage: python bench/bench_publish.py [--products 2000] [--workers 4] [--edits 40] [--plan standard]
+It uses its own database (pim_bench_publish) and Redis database 14, and recreates both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--edits", type=int, default=40)
+    parser.add_argument("--plan", default="standard")
+    parser.add_argument("--db", default="pim_bench_publish")
+    args = parser.parse_args()
+
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", f"DROP DATABASE IF EXISTS {args.db}",
+                    "-c", f"CREATE DATABASE {args.db}"], check=True, capture_output=True)
+    db_url = f"postgres://postgres@127.0.0.1:5432/{args.db}"
+    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": "redis://127.0.0.1:6379/14", "LOG_LEVEL": "WARNING",
+           "SYNC_REDISPATCH_AFTER_SECONDS": "20"}
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    import django_rq
+
+    django_rq.get_connection("default").flushdb()
+
+    from channels import services
+    from channels.models import Store, SyncJob
+    from channels.selectors import percentile
+    from pim import services as pim_services
+    from pim.catalog_seed import catalog_seed
+    from pim.models import Product
+    from shopify_sim.testing import SimulatorServer
+
+    print(f"Seeding {args.products} products ...", flush=True)
+    seeded = catalog_seed(products=args.products, seed=7)
+    print(f"  {seeded.products} products, {seeded.variants} variants, {seeded.images} images")
+
+    with SimulatorServer(["bench"], shop_overrides={"bench": {"plan": args.plan}}) as sim:
+        creds = sim.shops["bench"]
+        store = Store.objects.create(name="bench", shop_domain=creds.domain, api_base_url=creds.base_url,
+                                     access_token=creds.access_token)
+        workers = [
+            subprocess.Popen([sys.executable, "manage.py", "rqworker", "publish", "--with-scheduler"], cwd=ROOT,
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(args.workers)
+        ]
+        time.sleep(2)
+
+        def wait_all(timeout: float) -> None:
+            deadline = time.monotonic() + timeout
+            last_sweep = 0.0
+            while time.monotonic() < deadline:
+                if not SyncJob.objects.filter(status__in=["pending", "running"]).exists():
+                    return
+                if time.monotonic() - last_sweep > 5:
+                    services.sync_jobs_sweep()
+                    last_sweep = time.monotonic()
+                time.sleep(0.25)
+            raise SystemExit("timed out waiting for the jobs")
+
+        try:
+            # 1. Full publish.
+            started = time.monotonic()
+            services.assignments_bulk_set(store=store, product_ids=Product.objects.values_list("pk", flat=True))
+            wait_all(timeout=7200)
+            duration = time.monotonic() - started
+            stats = sim.control.stats("bench")
+            done = SyncJob.objects.filter(status="done").count()
+            dead = SyncJob.objects.filter(status="dead").count()
+            bucket = stats["bucket"]
+            capacity = bucket.get("maximumAvailable", 2000) + bucket.get("restoreRate", 100) * duration
+            print("\n== Full publish ==")
+            print(f"products published: {done} (dead-lettered: {dead}) in {duration:.1f}s "
+                  f"-> {done / duration:.2f} products/s with {args.workers} workers")
+            print(f"API requests: {stats['requests']}, productSet: {stats['operations'].get('productSet', 0)}, "
+                  f"THROTTLED responses: {stats['throttled']}")
+            print(f"cost actual: {stats['cost_actual']:.0f} points; budget available in the run "
+                  f"(bucket {bucket.get('maximumAvailable')} + {bucket.get('restoreRate')}/s x {duration:.0f}s) "
+                  f"= {capacity:.0f}; share used: {100 * stats['cost_actual'] / capacity:.1f} %")
+
+            # 2. Second full publish of the unchanged catalog.
+            sim.control.clear_requests("bench")
+            before = sim.control.stats("bench")["operations"].get("productSet", 0)
+            started = time.monotonic()
+            jobs = services.publish_request(store=store)
+            wait_all(timeout=600)
+            after = sim.control.stats("bench")
+            writes = after["operations"].get("productSet", 0) - before
+            writes += after["operations"].get("metafieldsSet", 0) - stats["operations"].get("metafieldsSet", 0)
+            print("\n== Second full publish (unchanged) ==")
+            print(f"jobs: {len(jobs)}, skipped: {SyncJob.objects.filter(pk__in=jobs, status='skipped').count()}, "
+                  f"product writes sent: {writes}, time {time.monotonic() - started:.1f}s")
+
+            # 3. Edit-to-live latency with one worker.
+            for proc in workers[1:]:
+                proc.terminate()
+            for proc in workers[1:]:
+                proc.wait(timeout=30)
+            time.sleep(1)  # let the bucket refill a little
+            products = list(Product.objects.order_by("?")[: args.edits])
+            latencies: list[int] = []
+            for index, product in enumerate(products):
+                pim_services.product_update(product=product, title=f"{product.title} v{index}")
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    job = SyncJob.objects.filter(product=product).order_by("-id").first()
+                    if job and job.status not in ("pending", "running"):
+                        break
+                    time.sleep(0.01)
+                if job.latency_ms is not None:
+                    latencies.append(job.latency_ms)
+                time.sleep(0.3)
+            print("\n== Edit-to-live latency, one worker ==")
+            print(f"edits: {len(latencies)}; p50 {percentile(latencies, .5)} ms, p95 {percentile(latencies, .95)} ms, "
+                  f"p99 {percentile(latencies, .99)} ms, max {max(latencies) if latencies else None} ms")
+            print(f"THROTTLED responses over the whole run: {sim.control.stats('bench')['throttled']}")
+        finally:
+            for proc in workers:
+                proc.terminate()
+            for proc in workers:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+if __name__ == "__main__":
+    main()
