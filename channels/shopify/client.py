@@ -72,9 +72,9 @@ _BULK_LIMIT_CODES = frozenset({"LIMIT_REACHED", "OPERATION_IN_PROGRESS"})
 # Requested costs of our heavier documents (Shopify's formula: connection = 2 + first x node cost) used as
 # the first estimate before Shopify has told us the real requestedQueryCost of an operation.
 INITIAL_COST_ESTIMATES: dict[str, float] = {
-    "ProductById": 460,
-    "ProductByHandle": 460,
-    "ProductVariantsPage": 603,
+    "ProductById": 660,
+    "ProductByHandle": 660,
+    "ProductVariantsPage": 753,
     "ProductMetafieldsPage": 203,
     "ProductMediaPage": 203,
     "ProductsPage": 102,
@@ -757,7 +757,7 @@ class ShopifyClient:
         return stored
 
     _NESTED_PAGES = {
-        "variants": (queries.PRODUCT_VARIANTS_PAGE, 200),
+        "variants": (queries.PRODUCT_VARIANTS_PAGE, 150),
         "metafields": (queries.PRODUCT_METAFIELDS_PAGE, 200),
         "media": (queries.PRODUCT_MEDIA_PAGE, 100),
     }

@@ -25,7 +25,7 @@ fragment VariantFields on ProductVariant {
   inventoryPolicy
   taxable
   selectedOptions { name value }
-  inventoryItem { id tracked }
+  inventoryItem { id tracked measurement { weight { value unit } } }
 }
 """
 
@@ -54,7 +54,7 @@ _PAGE_INFO = "pageInfo { hasNextPage endCursor }"
 
 # Everything drift detection compares. Nested connections are paged: the client follows
 # PRODUCT_VARIANTS_PAGE / PRODUCT_METAFIELDS_PAGE / PRODUCT_MEDIA_PAGE when hasNextPage is true.
-# Requested cost ~460 (variants 2 + 100x3, metafields 2 + 50, media 2 + 50x2, rest ~4); see
+# Requested cost ~660 (variants 2 + 100x5, metafields 2 + 50, media 2 + 50x2, rest ~4); see
 # client.INITIAL_COST_ESTIMATES, which test_queries.py checks against the simulator's cost model.
 _PRODUCT_FIELDS = (
     """
@@ -322,7 +322,7 @@ BULK_PRODUCTS_QUERY = """
               inventoryPolicy
               taxable
               selectedOptions { name value }
-              inventoryItem { id tracked }
+              inventoryItem { id tracked measurement { weight { value unit } } }
             }
           }
         }
@@ -468,7 +468,7 @@ mutation WebhookSubscriptionDelete($id: ID!) {
 # --- Drift detection: the lean read before each publish -----------------------------------------------
 
 # Sized by variables to what the PIM wrote (variant count, image count, owned metafield keys), so the
-# requested cost stays proportional to the product (~4 points per variant) instead of ProductById's ~460.
+# requested cost stays proportional to the product (~4 points per variant) instead of ProductById's ~660.
 PRODUCT_DRIFT = (
     """
 query ProductDrift($id: ID!, $variants: Int!, $media: Int!, $metafields: Int!, $keys: [String!]) {

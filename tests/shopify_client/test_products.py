@@ -100,7 +100,7 @@ def test_product_set_sends_input_and_identifier_and_flattens_variants(fake, make
     assert [v["sku"] for v in product["variants"]] == ["S-1", "S-2"]
     assert fake.requests_for("ProductVariantsPage")[0].variables == {
         "id": "gid://shopify/Product/9",
-        "first": 200,
+        "first": 150,
         "after": "c1",
     }
 

@@ -169,7 +169,7 @@ def test_initial_cost_estimates_match_the_documents():
     variables = {
         "ProductById": {"id": "gid://shopify/Product/1"},
         "ProductByHandle": {"handle": "h"},
-        "ProductVariantsPage": {"id": "gid://shopify/Product/1", "first": 200},
+        "ProductVariantsPage": {"id": "gid://shopify/Product/1", "first": 150},
         "ProductMetafieldsPage": {"id": "gid://shopify/Product/1", "first": 200},
         "ProductMediaPage": {"id": "gid://shopify/Product/1", "first": 100},
         "ProductsPage": {"first": 50},

@@ -260,5 +260,5 @@ def test_without_shared_budget_the_same_burst_is_throttled(fake, make_client, re
 
 def test_first_estimate_of_heavy_documents_is_precomputed(fake, make_client):
     client = make_client()
-    assert client.budget.estimate("ProductById", is_mutation=False) == 460
+    assert client.budget.estimate("ProductById", is_mutation=False) == 660
     assert client.budget.estimate("SomethingNew", is_mutation=False) == 50
