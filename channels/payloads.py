@@ -136,7 +136,7 @@ def publish_plan_build(*, assignment: ChannelAssignment, bindings: dict[int, Var
     store: Store = assignment.store
     fields = set(store.publish_fields or [])
     bindings = bindings or {}
-    overrides = {o.variant_id: o for o in assignment.variant_overrides.all()}
+    overrides = {o.variant_id: o for o in assignment.variant_overrides.all()} if assignment.pk else {}
     mappings = {
         (m.attribute_namespace, m.attribute_key): (m.metafield_namespace, m.metafield_key)
         for m in store.metafield_mappings.all()
