@@ -122,7 +122,12 @@ class ConflictAdmin(ResolveActionsMixin, admin.ModelAdmin):
     readonly_fields = ("store", "product", "shopify_product_id", "shopify_variant_id", "sku", "field", "source",
                        "policy_applied", "status", "occurrences", "detected_at", "synced_at", "resolved_by",
                        "resolved_at", "sync_job", "side_by_side")
-    fields = readonly_fields
+    fieldsets = (
+        (None, {"fields": ("store", "product", "sku", "field", "status", "policy_applied")}),
+        ("PIM and Shopify, side by side", {"fields": ("side_by_side",)}),
+        ("Details", {"fields": ("shopify_product_id", "shopify_variant_id", "source", "occurrences", "detected_at",
+                                "synced_at", "resolved_by", "resolved_at", "sync_job")}),
+    )
     change_form_template = "admin/conflicts/conflict/change_form.html"
 
     def has_add_permission(self, request):

@@ -3,6 +3,16 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 source "$ROOT/scripts/services.sh"
+# The browser tests drive Debian's Chromium with Playwright; install it once if it is missing.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "Installing Debian's chromium for the browser tests..."
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+      || { echo "ERROR: could not install chromium (apt-get failed); the browser tests need it." >&2; exit 2; }
+  else
+    echo "ERROR: chromium is missing and cannot be installed here (needs root and apt-get)." >&2; exit 2
+  fi
+fi
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/pim}"
 # Tests use Redis database 15 so a developer's local queues are never touched.
 export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
