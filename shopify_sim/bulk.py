@@ -140,11 +140,22 @@ class BulkRunner:
             if denied:
                 self._finish(shop, rec, "FAILED", "ACCESS_DENIED", None)
                 return
+
+        def export() -> tuple[bool, list[dict[str, Any]]]:
+            result = execute(vschema.schema, doc.document, root_value={}, context_value=ctx,
+                             field_resolver=field_resolver, type_resolver=type_resolver)
+            lines = [] if result.errors else self._flatten(vschema.schema, doc, op, result.data or {})
+            return bool(result.errors), lines
+
+        # Export without the shop lock, as Shopify's bulk operations run beside normal traffic (a large
+        # export must not block status polls or writes); if a concurrent write disturbs the iteration,
+        # run it again holding the lock.
+        try:
+            failed, lines = export()
+        except Exception:
             try:
-                result = execute(vschema.schema, doc.document, root_value={}, context_value=ctx,
-                                 field_resolver=field_resolver, type_resolver=type_resolver)
-                lines = [] if result.errors else self._flatten(vschema.schema, doc, op, result.data or {})
-                failed = bool(result.errors)
+                with shop.lock:
+                    failed, lines = export()
             except Exception:  # pragma: no cover - defensive
                 failed, lines = True, []
         if failed:
