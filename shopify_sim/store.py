@@ -450,6 +450,7 @@ class ShopState:
     def default_options(self, p: dict[str, Any], ts: float) -> None:
         opt = self._new_option("Title", 1, ts)
         opt["_values"].append(self._new_option_value("Default Title"))
+        opt["_product"] = p["_n"]
         p["_options"] = [opt["_n"]]
 
     def stock_new_item(
@@ -815,6 +816,8 @@ class ShopState:
             for old in p["_options"]:
                 if old not in new_opts:
                     self.options.pop(old, None)
+            for n in new_opts:  # back-reference, so option look-ups never scan every product
+                self.options[n]["_product"] = p["_n"]
             p["_options"] = new_opts
         elif creating:
             self.default_options(p, ts)
@@ -1815,6 +1818,7 @@ class ShopState:
             for i, o in enumerate(options, start=1):
                 opt = self._new_option(o["name"], i, ts)
                 opt["_values"] = [self._new_option_value(v) for v in o["values"]]
+                opt["_product"] = p["_n"]
                 opt_recs.append(opt["_n"])
             p["_options"] = opt_recs
         else:

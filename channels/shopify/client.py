@@ -709,7 +709,10 @@ class ShopifyClient:
             "metafields": max(1, min(250, len(metafield_keys) or 1)),
             "keys": list(metafield_keys) or None,
         }
-        data = self.execute(queries.PRODUCT_DRIFT, variables)
+        # The connection sizes vary per product: pass them as the input-dependent part of the estimate so the
+        # learned fixed part stays stable and a big product never reserves less than it will be charged.
+        base = 5 * variables["variants"] + variables["metafields"] + 3 * variables["media"]
+        data = self._execute(queries.PRODUCT_DRIFT, variables, cost_base=base)
         product = data.get("product")
         if not product:
             return None
@@ -729,9 +732,8 @@ class ShopifyClient:
         A cheap query (about two points per variant) for binding checks; None when no product has the
         handle. Raises the errors of ``execute``.
         """
-        data = self.execute(
-            queries.PRODUCT_IDS_BY_HANDLE, {"handle": handle, "variants": max(1, min(250, variant_count + 5))}
-        )
+        first = max(1, min(250, variant_count + 5))
+        data = self._execute(queries.PRODUCT_IDS_BY_HANDLE, {"handle": handle, "variants": first}, cost_base=3 * first)
         product = data.get("productByIdentifier")
         if not product:
             return None
