@@ -109,7 +109,6 @@ def main() -> None:
                                           shopify_product_id=node["id"].rsplit("/", 1)[-1],
                                           published_snapshot=snapshot, published_hash=snapshot_hash(snapshot)))
         ChannelAssignment.objects.bulk_create(rows, batch_size=1000)
-        del rows, likes
 
         # Merchant changes: edits, deletions and products that exist only in Shopify.
         bound = list(ChannelAssignment.objects.filter(store=store).values_list("shopify_product_id", flat=True))
