@@ -146,6 +146,8 @@ class ChannelAssignment(models.Model):
     published_hash = models.CharField(max_length=64, blank=True)
     published_snapshot = models.JSONField(default=dict, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Shopify's own updatedAt after our last write: a products/update webhook not newer than this is our echo.
+    shopify_updated_at = models.DateTimeField(null=True, blank=True)
     unpublished_at = models.DateTimeField(null=True, blank=True)
     held = models.BooleanField(default=False, help_text="Paused by a conflict until a manager resolves it.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from pim.models import Product
 
@@ -368,8 +369,10 @@ def _write(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings
             metafields=plan.metafields,
         )
     now = timezone.now()
+    shopify_updated_at = parse_datetime(product_node["updatedAt"]) if product_node and product_node.get("updatedAt") else None
     ChannelAssignment.objects.filter(pk=assignment.pk).update(
-        published_hash=plan.hash, published_snapshot=plan.snapshot, published_at=now, unpublished_at=None
+        published_hash=plan.hash, published_snapshot=plan.snapshot, published_at=now, unpublished_at=None,
+        **({"shopify_updated_at": shopify_updated_at} if shopify_updated_at else {}),
     )
     Product.objects.filter(pk=assignment.product_id, first_published_at__isnull=True).update(first_published_at=now)
 

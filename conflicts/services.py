@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from channels.models import ChannelAssignment, ConflictPolicy, Store, SyncJob, VariantBinding
 from channels.payloads import publish_plan_build, snapshot_from_shopify
@@ -280,11 +281,15 @@ def drift_after_publish(*, job, assignment: ChannelAssignment, plan) -> None:
         conflict.save(update_fields=["shopify_after", "synced_at", "updated_at"])
 
 
-def drift_check_for_product(*, store_id: int, shopify_product_id: str, client=None) -> list[Conflict]:
+def drift_check_for_product(
+    *, store_id: int, shopify_product_id: str, updated_at: datetime | str | None = None, client=None
+) -> list[Conflict]:
     """Check one product for Shopify-side edits now (products/update webhook) and apply the store's policy.
 
-    Overwrite records the conflicts and queues a publish of the PIM values; hold pauses the product on the
-    store. Returns the conflicts recorded. Raises the client's ShopifyError on transport errors.
+    ``updated_at`` is the webhook's ``updated_at``: a change not newer than Shopify's ``updatedAt`` after our
+    own last write is that write echoing back, and costs no Shopify read. Overwrite records the conflicts and
+    queues a publish of the PIM values; hold pauses the product on the store. Returns the conflicts
+    recorded. Raises the client's ShopifyError on transport errors.
     """
     from channels.clients import client_for_store
     from channels.services import publish_request
@@ -296,6 +301,10 @@ def drift_check_for_product(*, store_id: int, shopify_product_id: str, client=No
     )
     if assignment is None or not assignment.published_snapshot or not assignment.publish:
         return []
+    if isinstance(updated_at, str):
+        updated_at = parse_datetime(updated_at)
+    if updated_at and assignment.shopify_updated_at and updated_at <= assignment.shopify_updated_at:
+        return []  # our own write echoing back
     store = assignment.store
     client = client or client_for_store(store)
     live_node = _fetch_live(client, assignment.shopify_product_id, assignment.published_snapshot)
