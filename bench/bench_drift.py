@@ -12,13 +12,16 @@ Uses its own database (pim_bench_drift).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 import time
 import tracemalloc
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,7 +45,6 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     call_command("migrate", verbosity=0)
     import django_rq
@@ -55,15 +57,29 @@ def main() -> None:
     from conflicts.services import drift_sweep
     from pim.catalog_seed import catalog_seed
     from pim.models import Product
-    from shopify_sim.testing import SimulatorServer
+    from shopify_sim.control import SimControl
 
     print(f"Seeding {args.products} PIM products ...", flush=True)
     catalog_seed(products=args.products, seed=11)
 
-    with SimulatorServer(["drift"], shop_overrides={"drift": {"plan": "plus"}}) as sim:
-        creds = sim.shops["drift"]
-        store = Store.objects.create(name="drift", shop_domain=creds.domain, api_base_url=creds.base_url,
-                                     access_token=creds.access_token)
+    # The simulator runs in its own process so that memory and CPU figures are the PIM's alone.
+    port = free_port()
+    config = ROOT / "bench" / "out" / "drift-sim.json"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"shops": {"drift": {"plan": "plus"}}}))
+    sim_proc = subprocess.Popen([sys.executable, "-m", "shopify_sim", "--port", str(port), "--shops", "drift",
+                                 "--config", str(config)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        sim = SimpleNamespace(control=SimControl(f"http://127.0.0.1:{port}"))
+        for _ in range(100):
+            try:
+                sim.control.health()
+                break
+            except Exception:
+                time.sleep(0.2)
+        shop = next(s for s in sim.control.shops() if s["name"] == "drift")
+        store = Store.objects.create(name="drift", shop_domain=shop["domain"], api_base_url=shop["base_url"],
+                                     access_token=shop["access_token"])
         # Without weights in the simulator's seed format, compare what the seed can carry.
         store.publish_fields = ["title", "description", "vendor", "product_type", "tags", "status", "prices",
                                 "metafields"]
@@ -121,9 +137,15 @@ def main() -> None:
         sim.control.seed("drift", generate=5, prefix="ONLY")
 
         print(f"Sweeping {len(bound)} products ...", flush=True)
+        queries = []
+
+        def count(execute, sql, params, many, context):
+            queries.append(1)
+            return execute(sql, params, many, context)
+
         tracemalloc.start()
         started = time.monotonic()
-        with CaptureQueriesContext(connection) as queries:
+        with connection.execute_wrapper(count):
             report = drift_sweep(store=store)
         duration = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
@@ -134,12 +156,20 @@ def main() -> None:
         print(f"conflicts: {report.conflicts} field conflicts (edited {len(edited)}), "
               f"{report.deleted_in_shopify} deleted in Shopify (deleted {len(deleted)}), "
               f"{report.shopify_only} Shopify-only (created 5)")
-        print(f"database queries: {len(queries.captured_queries)} -> "
-              f"{len(queries.captured_queries) / max(report.compared, 1):.3f} per product "
+        print(f"database queries: {len(queries)} -> {len(queries) / max(report.compared, 1):.3f} per product "
               f"(recording a conflict costs a few queries; clean products cost none)")
         print(f"peak Python memory during the sweep: {peak / 1e6:.1f} MB; peak RSS of the process: {rss:.0f} MB")
         assert report.conflicts == len(edited) and report.deleted_in_shopify == len(deleted)
         assert report.shopify_only == 5 and Conflict.objects.count() == len(edited) + len(deleted) + 5
+    finally:
+        sim_proc.terminate()
+        sim_proc.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 if __name__ == "__main__":
