@@ -1,1 +1,395 @@
-"""Admin of this app."""
+"""Admin of stock: locations and their Shopify mapping, levels per variant, the read-only ledger, the webhook
+inbox, the push outbox, drifts, and per-store inventory actions (auto-map locations, full sync)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from channels.shopify.exceptions import ShopifyError
+from channels.shopify.ids import gid_to_id
+from pim.admin import VariantAdmin
+from pim.models import Variant
+
+from . import selectors, services
+from .models import (
+    InventoryDrift,
+    InventoryPush,
+    InventorySyncRun,
+    Location,
+    StockLevel,
+    StockMovement,
+    StoreInventory,
+    StoreLocation,
+    WebhookEvent,
+)
+
+
+def _confirm(modeladmin, request, queryset, *, action: str, title: str, intro: str):
+    """Render the confirmation page of an action, or return None once the user confirmed."""
+    if request.POST.get("confirmed") == "yes":
+        return None
+    return TemplateResponse(
+        request,
+        "admin/inventory/confirm_action.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "intro": intro,
+            "objects": queryset,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": modeladmin.model._meta,
+        },
+    )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by services: viewable, never added, edited or deleted by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Location)
+class LocationAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_active", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("name",)
+
+
+class StoreLocationForm(forms.ModelForm):
+    class Meta:
+        model = StoreLocation
+        fields = ("store", "location", "shopify_location_id", "shopify_location_name", "is_default")
+        help_texts = {"shopify_location_id": "Numeric id or gid://shopify/Location/... (see 'Map locations' action)."}
+
+    def clean_shopify_location_id(self):
+        raw = (self.cleaned_data.get("shopify_location_id") or "").strip()
+        if raw.startswith("gid://"):
+            try:
+                return str(gid_to_id(raw, resource="Location"))
+            except ValueError as exc:
+                raise ValidationError(str(exc))
+        if not raw.isdigit():
+            raise ValidationError("Enter the Shopify location's numeric id or its GID.")
+        return raw
+
+
+@admin.register(StoreLocation)
+class StoreLocationAdmin(admin.ModelAdmin):
+    form = StoreLocationForm
+    list_display = ("location", "store", "shopify_location_id", "shopify_location_name", "is_default")
+    list_filter = ("store", "is_default")
+    list_select_related = ("store", "location")
+    search_fields = ("location__name", "shopify_location_name", "shopify_location_id")
+
+    def save_model(self, request, obj, form, change):
+        if change and "location" in form.changed_data:
+            StoreLocation.objects.filter(pk=obj.pk).delete()
+        saved = services.store_location_map(
+            store=obj.store, location=obj.location, shopify_location_id=obj.shopify_location_id,
+            shopify_location_name=obj.shopify_location_name, is_default=obj.is_default,
+        )
+        obj.pk = saved.pk
+
+
+class MovementForm(forms.Form):
+    KINDS = (
+        ("receipt", "Receipt (add stock)"),
+        ("adjustment", "Adjustment (add or remove, with a reason)"),
+        ("stocktake", "Stocktake (counted quantity on hand)"),
+    )
+    sku = forms.CharField(label="SKU")
+    location = forms.ModelChoiceField(queryset=Location.objects.filter(is_active=True))
+    kind = forms.ChoiceField(choices=KINDS)
+    quantity = forms.IntegerField(help_text="Receipt: units received. Adjustment: change (+/-). Stocktake: count.")
+    reason = forms.CharField(required=False, max_length=500)
+
+    def clean_sku(self):
+        variant = Variant.objects.filter(sku=self.cleaned_data["sku"].strip()).first()
+        if variant is None:
+            raise ValidationError("No variant has this SKU.")
+        return variant
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(ReadOnlyAdmin):
+    list_display = ("sku", "product", "location", "on_hand", "reserved", "available", "updated_at")
+    list_filter = ("location",)
+    list_select_related = ("variant__product", "location")
+    search_fields = ("variant__sku", "variant__product__title")
+    ordering = ("variant__sku", "location__name")
+    change_list_template = "admin/inventory/stocklevel_change_list.html"
+
+    @admin.display(description="SKU", ordering="variant__sku")
+    def sku(self, obj: StockLevel) -> str:
+        return obj.variant.sku
+
+    @admin.display(description="product", ordering="variant__product__title")
+    def product(self, obj: StockLevel) -> str:
+        return obj.variant.product.title
+
+    def get_urls(self):
+        return [
+            path("record/", self.admin_site.admin_view(self.record_view), name="inventory_stocklevel_record"),
+        ] + super().get_urls()
+
+    def record_view(self, request):
+        """Record a receipt, adjustment or stocktake through the stock services."""
+        if not request.user.has_perm("inventory.add_stockmovement"):
+            messages.error(request, "You may not record stock movements.")
+            return redirect("admin:inventory_stocklevel_changelist")
+        form = MovementForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            variant, location, quantity = data["sku"], data["location"], data["quantity"]
+            try:
+                if data["kind"] == "receipt":
+                    services.stock_receive(variant=variant, location=location, quantity=quantity, actor=request.user,
+                                           reason=data["reason"])
+                elif data["kind"] == "adjustment":
+                    services.stock_adjust(variant=variant, location=location, quantity=quantity, actor=request.user,
+                                          reason=data["reason"])
+                else:
+                    services.stock_count(variant=variant, location=location, counted=quantity, actor=request.user,
+                                         reason=data["reason"])
+            except services.StockError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Recorded {data['kind']} of {variant.sku} at {location}.")
+                return redirect("admin:inventory_stocklevel_changelist")
+        return TemplateResponse(request, "admin/inventory/record_movement.html", {
+            **self.admin_site.each_context(request), "title": "Record a stock movement", "form": form,
+            "opts": self.model._meta,
+        })
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "kind", "sku", "location", "quantity", "on_hand_after", "actor_label", "reason")
+    list_filter = ("kind", "location", "store")
+    list_select_related = ("variant", "location", "store", "actor")
+    search_fields = ("variant__sku", "source_ref", "reason")
+    date_hierarchy = "created_at"
+
+    @admin.display(description="SKU", ordering="variant__sku")
+    def sku(self, obj: StockMovement) -> str:
+        return obj.variant.sku
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "topic", "shop_domain", "status", "attempts", "duplicates", "result")
+    list_filter = ("status", "topic", "shop_domain")
+    list_select_related = ("store",)
+    search_fields = ("webhook_id", "event_id", "result", "last_error")
+    readonly_fields = ("body",)
+    exclude = ("raw_body",)
+    actions = ("reprocess",)
+
+    @admin.display(description="body")
+    def body(self, obj: WebhookEvent) -> str:
+        return format_html("<pre>{}</pre>", bytes(obj.raw_body or b"").decode("utf-8", "replace")[:20000])
+
+    def has_reprocess_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.reprocess_webhookevent")
+
+    @admin.action(description="Reprocess selected failed events", permissions=["reprocess"])
+    def reprocess(self, request, queryset):
+        failed = queryset.filter(status=WebhookEvent.Status.FAILED)
+        page = _confirm(self, request, failed, action="reprocess", title="Reprocess these webhook events?",
+                        intro="Each failed event is processed again by a worker (stock changes apply at most once).")
+        if page is not None:
+            return page
+        count = services.webhook_events_reprocess(event_ids=failed.values_list("pk", flat=True))
+        self.message_user(request, f"{count} event(s) queued again.", messages.SUCCESS)
+        return None
+
+
+@admin.register(InventoryPush)
+class InventoryPushAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "store", "sku", "location", "kind", "delta", "status", "attempts", "latency_ms",
+                    "result")
+    list_filter = ("status", "kind", "store")
+    list_select_related = ("store", "variant", "location")
+    search_fields = ("variant__sku", "idempotency_key", "result", "last_error")
+    actions = ("replay",)
+
+    @admin.display(description="SKU", ordering="variant__sku")
+    def sku(self, obj: InventoryPush) -> str:
+        return obj.variant.sku
+
+    def has_replay_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.replay_inventorypush")
+
+    @admin.action(description="Replay selected dead pushes (absolute set in Shopify)", permissions=["replay"])
+    def replay(self, request, queryset):
+        dead = queryset.filter(status=InventoryPush.Status.DEAD)
+        page = _confirm(self, request, dead, action="replay", title="Replay these inventory pushes?",
+                        intro="Each level is set in Shopify to the PIM's current quantity (compare-and-set).")
+        if page is not None:
+            return page
+        count = services.inventory_pushes_replay(push_ids=dead.values_list("pk", flat=True))
+        self.message_user(request, f"{count} push(es) queued again.", messages.SUCCESS)
+        return None
+
+
+@admin.register(InventoryDrift)
+class InventoryDriftAdmin(ReadOnlyAdmin):
+    list_display = ("detected_at", "store", "sku", "location", "shopify_available", "pim_available", "action",
+                    "resolved_at")
+    list_filter = ("action", "store")
+    list_select_related = ("store", "variant", "location")
+    search_fields = ("variant__sku",)
+    actions = ("accept_shopify", "overwrite_shopify")
+
+    @admin.display(description="SKU", ordering="variant__sku")
+    def sku(self, obj: InventoryDrift) -> str:
+        return obj.variant.sku
+
+    def has_resolve_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.resolve_inventorydrift")
+
+    @admin.action(description="Accept Shopify's quantity into the PIM", permissions=["resolve"])
+    def accept_shopify(self, request, queryset):
+        open_drifts = queryset.filter(resolved_at__isnull=True).select_related("store", "variant", "location")
+        page = _confirm(self, request, open_drifts, action="accept_shopify", title="Accept Shopify's quantities?",
+                        intro="The PIM records a sync correction to Shopify's quantity; other stores are updated.")
+        if page is not None:
+            return page
+        for drift in open_drifts:
+            services.inventory_drift_accept(drift=drift, actor=request.user)
+        self.message_user(request, f"{len(open_drifts)} drift(s) accepted.", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Overwrite Shopify with the PIM's quantity", permissions=["resolve"])
+    def overwrite_shopify(self, request, queryset):
+        open_drifts = queryset.filter(resolved_at__isnull=True).select_related("store", "variant", "location")
+        page = _confirm(self, request, open_drifts, action="overwrite_shopify", title="Overwrite Shopify?",
+                        intro="Shopify's quantity is set to the PIM's (compare-and-set) for each selected level.")
+        if page is not None:
+            return page
+        for drift in open_drifts:
+            services.inventory_drift_overwrite(drift=drift, actor=request.user)
+        self.message_user(request, f"{len(open_drifts)} level(s) queued for overwrite.", messages.SUCCESS)
+        return None
+
+
+class StoreLocationInline(admin.TabularInline):
+    model = StoreLocation
+    fk_name = "store"
+    extra = 0
+    can_delete = False
+    fields = ("location", "shopify_location_id", "shopify_location_name", "is_default")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(InventorySyncRun)
+class InventorySyncRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "store", "applied", "levels_checked", "differences", "levels_set", "skipped",
+                    "error")
+    list_filter = ("applied", "store")
+    list_select_related = ("store",)
+
+
+@admin.register(StoreInventory)
+class StoreInventoryAdmin(ReadOnlyAdmin):
+    list_display = ("name", "shop_domain", "is_active", "inventory_push_enabled", "full_sync_done", "locations",
+                    "pushes")
+    list_filter = ("is_active", "inventory_push_enabled")
+    search_fields = ("name", "shop_domain")
+    fields = ("name", "shop_domain", "is_active", "inventory_push_enabled", "default_conflict_policy")
+    readonly_fields = fields
+    inlines = (StoreLocationInline,)
+    actions = ("automap_locations", "full_sync")
+
+    @admin.display(description="initial full sync", boolean=True)
+    def full_sync_done(self, obj) -> bool:
+        return selectors.store_full_sync_done(store=obj)
+
+    @admin.display(description="mapped locations")
+    def locations(self, obj) -> int:
+        return StoreLocation.objects.filter(store=obj).count()
+
+    @admin.display(description="push outbox")
+    def pushes(self, obj) -> str:
+        health = selectors.inventory_push_health(store=obj)
+        url = reverse("admin:inventory_inventorypush_changelist") + f"?store__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} pending, {} retrying, {} dead</a>', url, health.pending,
+                           health.retrying, health.dead)
+
+    def has_sync_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.sync_storeinventory")
+
+    @admin.action(description="Map Shopify locations to PIM locations by name", permissions=["sync"])
+    def automap_locations(self, request, queryset):
+        page = _confirm(self, request, queryset, action="automap_locations", title="Map locations from Shopify?",
+                        intro="Reads each store's locations from Shopify and maps those whose name matches a PIM "
+                              "location (missing PIM locations are created).")
+        if page is not None:
+            return page
+        for store in queryset:
+            try:
+                report = services.store_locations_automap(store=store, create_missing=True)
+            except ShopifyError as exc:
+                self.message_user(request, f"{store}: {exc}", messages.ERROR)
+                continue
+            self.message_user(request, f"{store}: {len(report.mapped)} location(s) mapped, created "
+                                       f"{', '.join(report.created_locations) or 'none'}.", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Run a full inventory sync (overwrite Shopify with the PIM)", permissions=["sync"])
+    def full_sync(self, request, queryset):
+        page = _confirm(self, request, queryset, action="full_sync", title="Overwrite Shopify's inventory?",
+                        intro="A worker compares every level and sets Shopify to the PIM's quantities "
+                              "(compare-and-set). It refuses while order webhooks are unprocessed.")
+        if page is not None:
+            return page
+        import django_rq
+
+        from .tasks import inventory_full_sync_run
+
+        for store in queryset:
+            django_rq.get_queue(services.INVENTORY_QUEUE).enqueue(
+                inventory_full_sync_run, store.pk, f"user {request.user.get_username()}"
+            )
+        self.message_user(request, f"Full sync queued for {queryset.count()} store(s); see inventory sync runs.",
+                          messages.SUCCESS)
+        return None
+
+
+class StockLevelInline(admin.TabularInline):
+    """Stock per location on the variant's page (read-only: record movements to change it)."""
+
+    model = StockLevel
+    extra = 0
+    can_delete = False
+    fields = ("location", "on_hand", "reserved", "available", "updated_at")
+    readonly_fields = fields
+    verbose_name = "stock level"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("location")
+
+
+# The variant page shows its stock (the pim app does not know about inventory).
+VariantAdmin.inlines = (*VariantAdmin.inlines, StockLevelInline)

@@ -1,0 +1,193 @@
+"""Read-side queries of the inventory app: stock figures, webhook authentication, push targets, sync diffs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from channels.models import Store, VariantBinding
+from channels.shopify.webhooks import verify_webhook_hmac
+from pim.models import Variant
+
+from .models import (
+    InventoryPush,
+    InventorySyncRun,
+    Location,
+    StockLevel,
+    StoreLocation,
+    WebhookEvent,
+)
+
+# Webhook topics that change stock in the shop they come from: while any is unprocessed, the PIM's
+# figures for that shop lag behind Shopify's, so absolute comparisons and overwrites must wait.
+ORDER_TOPICS = ("orders/create", "orders/cancelled", "refunds/create")
+UNPROCESSED_STATUSES = (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.PROCESSING, WebhookEvent.Status.RETRY)
+
+
+def webhook_store_authenticate(*, shop_domain: str, raw_body: bytes, hmac_header: str | None) -> Store | None:
+    """Return the active store connection of ``shop_domain`` whose webhook secret signs ``raw_body``.
+
+    Several connections may share a shop: each active one's secret is tried. Returns None for an unknown shop,
+    a missing or wrong signature, or a store without a webhook secret.
+    """
+    if not shop_domain or not hmac_header:
+        return None
+    candidates = Store.objects.filter(shop_domain=shop_domain.strip().lower(), is_active=True).order_by("pk")
+    for store in candidates.only("pk", "name", "shop_domain", "webhook_secret", "is_active"):
+        if verify_webhook_hmac(raw_body=raw_body, secret=store.webhook_secret, header_value=hmac_header):
+            return store
+    return None
+
+
+def stock_level_get(*, variant: Variant, location: Location) -> StockLevel | None:
+    """Return the stock level of ``variant`` at ``location`` (None when nothing was ever recorded there)."""
+    return StockLevel.objects.filter(variant=variant, location=location).first()
+
+
+def stock_available(*, variant: Variant, location: Location | None = None) -> int:
+    """Return the quantity available to sell of ``variant`` at ``location`` (or summed over all locations)."""
+    levels = StockLevel.objects.filter(variant=variant)
+    if location is not None:
+        levels = levels.filter(location=location)
+    return levels.aggregate(total=Sum("available"))["total"] or 0
+
+
+def stock_levels_for_variant(*, variant: Variant) -> QuerySet[StockLevel]:
+    """Return the variant's stock levels with their locations."""
+    return StockLevel.objects.filter(variant=variant).select_related("location").order_by("location__name")
+
+
+def store_full_sync_done(*, store: Store) -> bool:
+    """Tell whether ``store`` has had a completed full inventory sync without error."""
+    return InventorySyncRun.objects.filter(store=store, applied=True, finished_at__isnull=False, error="").exists()
+
+
+def store_accepts_deltas(*, store: Store) -> bool:
+    """Tell whether delta pushes may go to ``store``: its full sync is done or being applied right now.
+
+    During the first full sync, changes are recorded for the store too: a level the sync has not set yet turns
+    its delta into an absolute set, and deltas the sync's set already included are superseded by it.
+    """
+    return _accepts_deltas_q(store_ref=store.pk).exists()
+
+
+def _accepts_deltas_q(*, store_ref) -> QuerySet[InventorySyncRun]:
+    recent = timezone.now() - timedelta(hours=1)
+    return InventorySyncRun.objects.filter(store=store_ref, applied=True).filter(
+        Q(finished_at__isnull=False, error="") | Q(finished_at__isnull=True, started_at__gt=recent)
+    )
+
+
+def inventory_pusher_for_shop(*, shop_domain: str) -> Store | None:
+    """Return the active connection that pushes inventory to ``shop_domain`` (at most one may)."""
+    return Store.objects.filter(shop_domain=shop_domain, is_active=True, inventory_push_enabled=True).first()
+
+
+def push_target_store_ids(*, variant: Variant, location_id: int, exclude_shop: str = "") -> list[int]:
+    """Return the stores a change of ``variant`` at ``location_id`` must be pushed to.
+
+    A target is active, pushes inventory, has had (or is applying) its initial full sync, carries the variant (a binding with
+    an inventory item) and maps the location. Untracked and excluded variants have no targets; the shop the
+    change came from (``exclude_shop``) is left out, since Shopify already moved its stock.
+    """
+    if not variant.inventory_tracked or variant.inventory_sync_excluded:
+        return []
+    stores = Store.objects.filter(is_active=True, inventory_push_enabled=True).filter(
+        Exists(
+            VariantBinding.objects.filter(store=OuterRef("pk"), variant=variant).exclude(shopify_inventory_item_id="")
+        ),
+        Exists(StoreLocation.objects.filter(store=OuterRef("pk"), location_id=location_id)),
+        Exists(_accepts_deltas_q(store_ref=OuterRef("pk"))),
+    )
+    if exclude_shop:
+        stores = stores.exclude(shop_domain=exclude_shop)
+    return list(stores.values_list("pk", flat=True))
+
+
+@dataclass(frozen=True)
+class LevelTarget:
+    """Where one PIM level lives in one store's Shopify."""
+
+    variant_id: int
+    sku: str
+    location_id: int
+    location_name: str
+    inventory_item_gid: str
+    location_gid: str
+
+
+def store_level_targets(*, store: Store, variant_ids: list[int] | None = None) -> list[LevelTarget]:
+    """Return every (variant, mapped location) of ``store`` whose inventory the PIM manages there.
+
+    Only bound variants with an inventory item that are tracked and not excluded count; each is paired with
+    every PIM location mapped for the store.
+    """
+    from channels.shopify.ids import inventory_item_gid, location_gid
+
+    bindings = (
+        VariantBinding.objects.filter(store=store, variant__inventory_tracked=True,
+                                      variant__inventory_sync_excluded=False)
+        .exclude(shopify_inventory_item_id="")
+        .select_related("variant")
+        .order_by("variant_id")
+    )
+    if variant_ids is not None:
+        bindings = bindings.filter(variant_id__in=variant_ids)
+    mappings = list(StoreLocation.objects.filter(store=store).select_related("location").order_by("location__name"))
+    return [
+        LevelTarget(
+            variant_id=b.variant_id,
+            sku=b.variant.sku,
+            location_id=m.location_id,
+            location_name=m.location.name,
+            inventory_item_gid=inventory_item_gid(b.shopify_inventory_item_id),
+            location_gid=location_gid(m.shopify_location_id),
+        )
+        for b in bindings
+        for m in mappings
+    ]
+
+
+def unprocessed_order_events(*, shop_domain: str) -> int:
+    """Return how many order/refund webhooks of ``shop_domain`` are stored but not yet processed."""
+    return WebhookEvent.objects.filter(
+        shop_domain=shop_domain, topic__in=ORDER_TOPICS, status__in=UNPROCESSED_STATUSES
+    ).count()
+
+
+def failed_order_events(*, shop_domain: str) -> int:
+    """Return how many order/refund webhooks of ``shop_domain`` failed processing (kept for review)."""
+    return WebhookEvent.objects.filter(
+        shop_domain=shop_domain, topic__in=ORDER_TOPICS, status=WebhookEvent.Status.FAILED
+    ).count()
+
+
+def level_pushes_in_flight(*, store_id: int, variant_id: int, location_id: int) -> bool:
+    """Tell whether a delta or absolute set for this store's level is still pending, running or retrying."""
+    return InventoryPush.objects.filter(
+        store_id=store_id, variant_id=variant_id, location_id=location_id,
+        kind__in=[InventoryPush.Kind.DELTA, InventoryPush.Kind.SET],
+        status__in=[InventoryPush.Status.PENDING, InventoryPush.Status.RUNNING, InventoryPush.Status.RETRY],
+    ).exists()
+
+
+@dataclass
+class PushHealth:
+    store: Store
+    pending: int
+    retrying: int
+    dead: int
+    full_sync_done: bool
+
+
+def inventory_push_health(*, store: Store) -> PushHealth:
+    """Return the push outbox figures of ``store`` (pending, retrying, dead) and its full-sync state."""
+    counts = InventoryPush.objects.filter(store=store).aggregate(
+        pending=Sum(1, filter=Q(status=InventoryPush.Status.PENDING), default=0),
+        retrying=Sum(1, filter=Q(status=InventoryPush.Status.RETRY), default=0),
+        dead=Sum(1, filter=Q(status=InventoryPush.Status.DEAD), default=0),
+    )
+    return PushHealth(store=store, full_sync_done=store_full_sync_done(store=store), **counts)

@@ -1,0 +1,43 @@
+"""RQ tasks of the inventory app: each takes an id, reloads, and calls one service (running twice is harmless)."""
+
+from __future__ import annotations
+
+from . import services
+
+
+def webhook_event_run(event_id: int) -> str:
+    """Process stored webhook event ``event_id`` and the other waiting ones (queue ``webhooks``).
+
+    A processed event is not claimed again, so running this twice changes nothing.
+    """
+    return f"processed {services.webhook_events_drain(first_event_id=event_id)} event(s)"
+
+
+def inventory_push_run(push_id: int) -> str:
+    """Send inventory push ``push_id`` and the other due ones to Shopify (queue ``inventory``).
+
+    A finished push is not claimed again, so running this twice changes nothing.
+    """
+    return f"executed {services.inventory_pushes_drain(first_push_id=push_id)} push(es)"
+
+
+def inventory_sweep() -> str:
+    """Reclaim expired leases and re-send waiting events and pushes (scheduled periodically)."""
+    report = services.inventory_sweep()
+    return (f"events reclaimed={report.events_reclaimed} dispatched={report.events_dispatched} "
+            f"pushes reclaimed={report.pushes_reclaimed} dispatched={report.pushes_dispatched} "
+            f"sets={report.sets_requested}")
+
+
+def inventory_full_sync_run(store_id: int, actor_label: str = "") -> str:
+    """Run an applied full inventory sync of store ``store_id`` (queued from the admin)."""
+    from channels.models import Store
+
+    store = Store.objects.filter(pk=store_id).first()
+    if store is None:
+        return "store deleted"
+    try:
+        run = services.inventory_full_sync(store=store, apply=True, actor_label=actor_label)
+    except services.InventorySyncRefused as exc:
+        return f"refused: {exc}"
+    return f"run {run.pk}: {run.differences} difference(s), {run.levels_set} set, error={run.error or 'none'}"
