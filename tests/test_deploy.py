@@ -9,7 +9,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_check(**env):
-    full = {**os.environ, "DEBUG": "0", "ALLOWED_HOSTS": "pim.example.com", **env}
+    # The browser tests allow async-unsafe ORM calls in this process; production must not inherit that.
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    full = {**inherited, "DEBUG": "0", "ALLOWED_HOSTS": "pim.example.com", **env}
     return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                           cwd=ROOT, env=full, capture_output=True, text=True, timeout=120)
 
