@@ -100,6 +100,7 @@ class FieldPolicy(models.Model):
     policy = models.CharField(max_length=16, choices=ConflictPolicy.choices)
 
     class Meta:
+        verbose_name_plural = "field policies"
         constraints = [models.UniqueConstraint(fields=["store", "field"], name="field_policy_unique")]
 
     def __str__(self) -> str:

@@ -51,3 +51,7 @@ def login(page, live_server, username: str, password: str) -> None:
 def screenshot(page, name: str) -> None:
     DOCS.mkdir(exist_ok=True)
     page.screenshot(path=str(DOCS / f"{name}.png"), full_page=False)
+
+
+# The end-to-end fixtures: real RQ workers, the simulator's stores, short pipeline timings.
+from tests.e2e.conftest import e2e_settings, redis_clean, sim_stores, workers  # noqa: E402, F401

@@ -9,12 +9,25 @@ from tests.e2e.conftest import make_product
 from .conftest import login, screenshot
 
 
+def catalog_manager_group() -> Group:
+    """The group the data migration creates (transactional tests flush it, so make it again if needed)."""
+    from importlib import import_module
+
+    from django.contrib.auth.models import Permission
+
+    migration = import_module("conflicts.migrations.0002_catalog_manager_group")
+    group, _ = Group.objects.get_or_create(name=migration.GROUP)
+    for app_label, codename in migration.PERMISSIONS:
+        group.permissions.add(*Permission.objects.filter(content_type__app_label=app_label, codename=codename))
+    return group
+
+
 def test_manager_reviews_and_accepts_a_conflict(page, live_server, django_user_model, transactional_db, monkeypatch):
     from channels import services
 
     monkeypatch.setattr(services, "sync_jobs_dispatch", lambda *, job_ids, delay=None: 0)  # no workers here
     manager = django_user_model.objects.create_user("manager", password="pw-manager-1", is_staff=True)
-    manager.groups.add(Group.objects.get(name="Catalog manager"))
+    manager.groups.add(catalog_manager_group())
     store = Store.objects.create(name="north", shop_domain="north.myshopify.com", access_token="x")
     product = make_product(title="Trail Tee")
     ChannelAssignment.objects.create(product=product, store=store, shopify_product_id="101")
