@@ -62,32 +62,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-# shopify_sim's ProductOption.optionValues resolver finds an option's product by scanning every product the
-# first time (seeded options carry no back-reference), which makes the first bulk export of 12,000 products
-# spend minutes in the simulator. This wrapper returns the same answer after indexing all options in one
-# pass; the measured figures of the PIM side do not change. Disable with --plain-simulator.
-SIM_INDEX_PATCH = """
-import shopify_sim.resolvers as r
-_original = r._option_products
-def _indexed(shop, o):
-    if not (o.get("_product") and o["_product"] in shop.products):
-        for p in shop.products.values():
-            for n in p["_options"]:
-                opt = shop.options.get(n)
-                if opt is not None and not opt.get("_product"):
-                    opt["_product"] = p["_n"]
-    return _original(shop, o)
-r._option_products = _indexed
-"""
-
-
-def _start_simulator(*, patched: bool) -> tuple[subprocess.Popen, str]:
+def _start_simulator() -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    args = ["--port", str(port), "--shops", SHOP]
-    if patched:
-        command = [sys.executable, "-c", SIM_INDEX_PATCH + f"from shopify_sim.__main__ import main; main({args!r})"]
-    else:
-        command = [sys.executable, "-m", "shopify_sim", *args]
+    command = [sys.executable, "-m", "shopify_sim", "--port", str(port), "--shops", SHOP]
     log_path = ROOT / "bench" / "out" / "simulator.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
@@ -195,8 +172,6 @@ def main() -> int:
     parser.add_argument("--variants", type=int, default=50_000, help="variants in the Shopify store")
     parser.add_argument("--skip-apply", action="store_true", help="measure the dry run only")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
-    parser.add_argument("--plain-simulator", action="store_true",
-                        help="run the simulator unpatched (its first bulk export is quadratic in products)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -211,7 +186,7 @@ def main() -> int:
     settings_dict = connection.settings_dict
     settings_dict.setdefault("TEST", {})["NAME"] = BENCH_DB
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    sim, url = _start_simulator(patched=not args.plain_simulator)
+    sim, url = _start_simulator()
     try:
         expected = setup(args.variants, SimControl(url, timeout=600), random.Random(11))
         store = _make_store(url)
