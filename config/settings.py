@@ -120,6 +120,9 @@ RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT} for name in RQ_QUEUE_NAMES
 }
 RQ_SHOW_ADMIN_LINK = True
+# Our services enqueue from transaction.on_commit themselves (and handle Redis being down there), so
+# django-rq must enqueue at once instead of deferring again to a commit that may never come.
+RQ = {"COMMIT_MODE": "auto"}
 
 # --- Shopify ---------------------------------------------------------------------------------
 SHOPIFY_API_VERSION = os.environ.get("SHOPIFY_API_VERSION", "2026-07")
@@ -181,6 +184,8 @@ SYNC_CIRCUIT_MAX_OPEN_SECONDS = int(os.environ.get("SYNC_CIRCUIT_MAX_OPEN_SECOND
 CONFLICT_RETENTION_DAYS = int(os.environ.get("CONFLICT_RETENTION_DAYS", "90"))
 if CONFLICT_RETENTION_DAYS < 30:
     raise ImproperlyConfigured("CONFLICT_RETENTION_DAYS must be at least 30.")
+# The nightly drift sweep is queued by the sweeper at or after this hour (UTC), once a day.
+DRIFT_SWEEP_HOUR = int(os.environ.get("DRIFT_SWEEP_HOUR", "2"))
 DRIFT_ALERT_THRESHOLD = int(os.environ.get("DRIFT_ALERT_THRESHOLD", "25"))
 DRIFT_ALERT_WINDOW_HOURS = int(os.environ.get("DRIFT_ALERT_WINDOW_HOURS", "24"))
 DRIFT_ALERT_EMAILS = env_list("DRIFT_ALERT_EMAILS")

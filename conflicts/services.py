@@ -587,3 +587,23 @@ def drift_alert_check(*, store: Store, now=None) -> bool:
         except requests.RequestException:
             logger.exception("drift alert webhook failed")
     return True
+
+
+def drift_sweep_schedule(*, now=None) -> bool:
+    """Queue the nightly drift sweep once per day, at or after DRIFT_SWEEP_HOUR (UTC); return True if queued.
+
+    Called by every sweeper loop; a Redis key per day makes sure only one of them queues it.
+    """
+    import django_rq
+
+    now = now or timezone.now()
+    if now.hour < settings.DRIFT_SWEEP_HOUR:
+        return False
+    connection = django_rq.get_connection("default")
+    if not connection.set(f"pim:drift-sweep:{now:%Y-%m-%d}", "queued", nx=True, ex=26 * 3600):
+        return False
+    from .tasks import drift_sweep_all
+
+    django_rq.get_queue("default").enqueue(drift_sweep_all, job_timeout=6 * 3600)
+    logger.info("nightly drift sweep queued")
+    return True

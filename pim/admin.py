@@ -188,6 +188,13 @@ class ProductAdmin(SimpleHistoryAdmin):
                 instance.save()
         formset.save_m2m()
 
+    def delete_model(self, request, obj):
+        services.product_delete(product=obj, actor=request.user, reason="Deleted in the admin")
+
+    def delete_queryset(self, request, queryset):
+        for product in queryset:
+            services.product_delete(product=product, actor=request.user, reason="Deleted in the admin")
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # The admin request is one transaction: the sync jobs are recorded with the edit or not at all.

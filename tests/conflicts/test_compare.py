@@ -106,3 +106,25 @@ def test_purge_keeps_open_and_recent(settings):
     Conflict.objects.create(store=store, shopify_product_id="3", field="title", policy_applied="overwrite")
     assert conflicts_purge() == 1
     assert set(Conflict.objects.values_list("shopify_product_id", flat=True)) == {"2", "3"}
+
+
+@pytest.mark.django_db
+def test_nightly_sweep_is_queued_once_a_day(settings):
+    import datetime as dt
+
+    import django_rq
+
+    from conflicts.services import drift_sweep_schedule
+
+    settings.DRIFT_SWEEP_HOUR = 2
+    connection = django_rq.get_connection("default")
+    connection.delete("pim:drift-sweep:2026-01-05")
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    early = dt.datetime(2026, 1, 5, 1, 0, tzinfo=dt.UTC)
+    night = dt.datetime(2026, 1, 5, 2, 30, tzinfo=dt.UTC)
+    assert drift_sweep_schedule(now=early) is False
+    assert drift_sweep_schedule(now=night) is True
+    assert drift_sweep_schedule(now=night) is False  # another sweeper, same day
+    assert [j.func_name for j in queue.jobs] == ["conflicts.tasks.drift_sweep_all"]
+    queue.empty()

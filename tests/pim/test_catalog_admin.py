@@ -192,3 +192,18 @@ def test_change_page_query_count_does_not_grow_with_variants(admin_client):
         return len(ctx.captured_queries)
 
     assert page_queries(2) == page_queries(20)
+
+
+def test_deleting_a_product_in_the_admin_unpublishes_it(admin_client, monkeypatch):
+    from channels import services as channel_services
+    from channels.models import ChannelAssignment, Store, SyncJob
+
+    monkeypatch.setattr(channel_services, "sync_jobs_dispatch", lambda *, job_ids, delay=None: 0)
+    product = services.product_create(title="Gone", variants=[{"sku": "GONE", "price": Decimal("5")}])
+    store = Store.objects.create(name="A", shop_domain="a.myshopify.com", access_token="x")
+    ChannelAssignment.objects.create(product=product, store=store, shopify_product_id="77")
+    response = admin_client.post(reverse("admin:pim_product_delete", args=[product.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Product.objects.exists()
+    job = SyncJob.objects.get()
+    assert job.product_id is None and job.shopify_product_id == "77" and job.status == "pending"

@@ -21,6 +21,10 @@ class Command(BaseCommand):
         while True:
             close_old_connections()
             try:
+                from conflicts.services import drift_sweep_schedule
+
+                if loop:
+                    drift_sweep_schedule()
                 report = services.sync_jobs_sweep()
                 if report.reclaimed or report.dispatched or not loop:
                     self.stdout.write(f"reclaimed {report.reclaimed}, dispatched {report.dispatched}")
