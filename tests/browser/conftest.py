@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,10 @@ def login(page, live_server, username: str, password: str) -> None:
 
 
 def screenshot(page, name: str) -> None:
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / f"{name}.png"), full_page=False)
+    """Take a screenshot; with UPDATE_SCREENSHOTS=1 it replaces the one in docs/ (used by the README)."""
+    target = DOCS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "pim-screens"
+    target.mkdir(exist_ok=True)
+    page.screenshot(path=str(target / f"{name}.png"), full_page=False)
 
 
 # The end-to-end fixtures: real RQ workers, the simulator's stores, short pipeline timings.
