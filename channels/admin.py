@@ -112,7 +112,7 @@ class StoreAdmin(admin.ModelAdmin):
         if request.POST.get("confirmed") != "yes":
             return TemplateResponse(
                 request,
-                "admin/channels/confirm_action.html",
+                "admin/confirm_action.html",
                 {
                     **self.admin_site.each_context(request),
                     "title": "Test the connection to Shopify?",
@@ -237,7 +237,7 @@ class SyncJobAdmin(admin.ModelAdmin):
         if request.POST.get("confirmed") != "yes":
             return TemplateResponse(
                 request,
-                "admin/channels/confirm_action.html",
+                "admin/confirm_action.html",
                 {
                     **self.admin_site.each_context(request),
                     "title": "Replay these sync jobs?",

@@ -292,7 +292,7 @@ def snapshot_from_shopify(*, node: dict[str, Any], like: dict[str, Any]) -> dict
         wanted = like["variants"]
         sample = next(iter(wanted.values()), {})
         live_variants: dict[str, dict[str, Any]] = {}
-        for v in _nodes(node.get("variants")):
+        for v in nodes_of(node.get("variants")):
             sku = v.get("sku") or ""
             entry: dict[str, Any] = {"options": [o.get("value") for o in v.get("selectedOptions") or []]}
             if "barcode" in sample:
@@ -311,7 +311,7 @@ def snapshot_from_shopify(*, node: dict[str, Any], like: dict[str, Any]) -> dict
         live["variants"] = live_variants
     if "images" in like:
         images = []
-        for media in _nodes(node.get("media")):
+        for media in nodes_of(node.get("media")):
             image = media.get("image") or {}
             images.append([media.get("originalSource") or image.get("url") or "", normalise_text(media.get("alt") or image.get("altText"))])
         live["images"] = images
@@ -319,13 +319,14 @@ def snapshot_from_shopify(*, node: dict[str, Any], like: dict[str, Any]) -> dict
         wanted_keys = set(like["metafields"])
         live["metafields"] = {
             f"{m['namespace']}.{m['key']}": [m.get("type"), m.get("value")]
-            for m in _nodes(node.get("metafields"))
+            for m in nodes_of(node.get("metafields"))
             if f"{m['namespace']}.{m['key']}" in wanted_keys
         }
     return live
 
 
-def _nodes(connection: Any) -> list[dict[str, Any]]:
+def nodes_of(connection: Any) -> list[dict[str, Any]]:
+    """Items of a GraphQL connection given as a list, as ``nodes`` or as ``edges``."""
     if not connection:
         return []
     if isinstance(connection, list):

@@ -62,7 +62,7 @@ class ResolveActionsMixin:
         if request.POST.get("confirmed") != "yes":
             return TemplateResponse(
                 request,
-                "admin/channels/confirm_action.html",
+                "admin/confirm_action.html",
                 {**self.admin_site.each_context(request), "title": title, "intro": intro, "objects": candidates,
                  "action": action, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta},
             )

@@ -37,7 +37,7 @@ def _confirm(modeladmin, request, queryset, *, action: str, title: str, intro: s
         return None
     return TemplateResponse(
         request,
-        "admin/inventory/confirm_action.html",
+        "admin/confirm_action.html",
         {
             **modeladmin.admin_site.each_context(request),
             "title": title,

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from channels.payloads import nodes_of as _nodes
 from pim.models import Product
 from pim.validators import (
     MAX_IMAGES_PER_PRODUCT,
@@ -53,16 +54,6 @@ class ImportPlan:
     @property
     def importable(self) -> bool:
         return not self.problems
-
-
-def _nodes(connection: Any) -> list[dict[str, Any]]:
-    if not connection:
-        return []
-    if isinstance(connection, list):
-        return connection
-    if "nodes" in connection:
-        return connection["nodes"]
-    return [edge["node"] for edge in connection.get("edges", [])]
 
 
 def _money(value: Any) -> Decimal | None:
