@@ -151,6 +151,11 @@ class Story:
     def run(self) -> int:
         from shopify_sim.control import SimControl
 
+        def stop(signum, frame):  # a killed demo must not leave its children running
+            self.procs.stop_all()
+            sys.exit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stop)
         try:
             self.step("Starting the Shopify simulator (two shops: north, south)")
             self.start_simulator()
@@ -168,6 +173,9 @@ class Story:
         except StepFailed as exc:
             self.failures.append(str(exc))
             self.say(self.style.ERROR(f"  ✗ {exc}"))
+        except BaseException:
+            self.procs.stop_all()
+            raise
         return self.finish()
 
     def prepare(self) -> None:
