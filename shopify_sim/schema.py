@@ -118,7 +118,7 @@ def _candidate_dirs(explicit: str | None) -> list[Path]:
     if env:
         dirs.append(Path(env))
     dirs.append(Path(__file__).resolve().parent / "schemas")
-    dirs.append(Path("/work/shared/shopify/admin-graphql"))
+    dirs.append(Path(__file__).resolve().parents[2] / "shared" / "shopify" / "admin-graphql")
     return dirs
 
 
