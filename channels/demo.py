@@ -91,7 +91,7 @@ class Story:
     def step(self, title: str) -> None:
         self.say(self.style.MIGRATE_HEADING(f"\n▶ {title}"))
 
-    def check(self, what: str, predicate: Callable[[], object], *, timeout: float = 30.0) -> object:
+    def check(self, what: str, predicate: Callable[[], object], *, timeout: float = 60.0) -> object:
         """Wait until ``predicate`` holds; record a failure (never raise) so the story can report all of them."""
         deadline = time.monotonic() + timeout
         value = None
@@ -276,12 +276,12 @@ class Story:
             services.assignments_bulk_set(store=store, product_ids=ids)
         self.check("every sync job finished",
                    lambda: not SyncJob.objects.filter(status__in=["pending", "running"]).exists()
-                   and SyncJob.objects.filter(status="done").count() >= 2 * len(ids), timeout=120)
+                   and SyncJob.objects.filter(status="done").count() >= 2 * len(ids), timeout=300)
         north = self.sim.products("north")
         south = self.sim.products("south")
-        self.check(f"north has {len(ids)} products", lambda: len(self.sim.products("north")) == len(ids))
+        self.check(f"north has {len(ids)} products", lambda: len(self.sim.products("north")) == len(ids), timeout=60)
         self.check(f"south has {len(ids)} + 2 products: no duplicates of the 8 it already had",
-                   lambda: len(self.sim.products("south")) == len(ids) + 2)
+                   lambda: len(self.sim.products("south")) == len(ids) + 2, timeout=60)
         del north, south
         self.check("the first publish to south logged what it overwrote (onboarding conflicts)",
                    lambda: Conflict.objects.filter(store=self.stores["south"], source="onboarding").exists())

@@ -28,7 +28,7 @@ def test_demo_headless_story_passes():
     env.update(DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DEMO_DB}", REDIS_URL=redis_url)
     result = subprocess.run(
         [sys.executable, "manage.py", "demo", "--headless", "--addr", f"127.0.0.1:{free_port()}", "--products", "24"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
