@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +19,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.timeout(960)
 def test_demo_headless_story_passes():
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c",
                     f"DROP DATABASE IF EXISTS {DEMO_DB} WITH (FORCE)", "-c", f"CREATE DATABASE {DEMO_DB}"],
