@@ -105,6 +105,8 @@ def main() -> None:
     parser.add_argument("--plan", default="standard", help="Shopify plan of the simulated shops in the load scenario")
     parser.add_argument("--client-threads", type=int, default=32, help="sending threads in the load scenario")
     parser.add_argument("--rq-workers", type=int, default=2)
+    parser.add_argument("--worker-queues", default="publish inventory webhooks default",
+                        help="queues of each RQ worker in priority order (default: the README's production command)")
     parser.add_argument("--gunicorn-workers", type=int, default=2)
     parser.add_argument("--gunicorn-threads", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=1800.0, help="max seconds to wait for convergence")
@@ -126,7 +128,7 @@ def main() -> None:
         sys.exit(f"unknown scenario(s): {', '.join(sorted(unknown))}; known: {', '.join(scenarios.SCENARIOS)}")
     trickle_seconds = 20.0
     sizes = {
-        "sigkill": {"products": args.products, "latency_ms": args.latency_ms},
+        "sigkill": {"products": args.products, "latency_ms": args.latency_ms, "kills": 3},
         "redis": {"products": args.products, "latency_ms": args.latency_ms, "skus": 5,
                   "webhook_rate": args.trickle_rate, "webhook_seconds": trickle_seconds},
         "postgres": {"products": args.products, "latency_ms": args.latency_ms, "skus": 5,
@@ -148,6 +150,7 @@ def main() -> None:
                 reset(sim)
                 env = scenarios.Env(sim=sim, database_url=args.database_url, redis_url=args.redis_url,
                                     log_dir=Path(tmp) / key, rq_workers=args.rq_workers,
+                                    worker_queues=args.worker_queues,
                                     gunicorn_workers=args.gunicorn_workers, gunicorn_threads=args.gunicorn_threads,
                                     verbose=not args.quiet)
                 print(f"\n== {key} {sizes[key]}", flush=True)

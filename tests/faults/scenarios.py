@@ -81,6 +81,8 @@ class Env:
     log_dir: Path
     timings: dict[str, int | float] = field(default_factory=lambda: dict(FAST_TIMINGS))
     rq_workers: int = 2
+    # The queues each RQ worker listens to, in priority order (README's production command by default).
+    worker_queues: str = "publish inventory webhooks default"
     gunicorn_workers: int = 2
     gunicorn_threads: int = 4
     verbose: bool = False
@@ -131,8 +133,6 @@ def free_port() -> int:
 class Cluster:
     """The PIM's processes for one scenario: RQ workers, the two sweepers and (optionally) gunicorn."""
 
-    QUEUES = "publish inventory webhooks default"
-
     def __init__(self, env: Env, timings: dict[str, int | float]):
         from django.conf import settings
 
@@ -170,7 +170,8 @@ class Cluster:
     def start_workers(self, count: int | None = None, *, wait: bool = True) -> None:
         count = count or self.env.rq_workers
         for _ in range(count):
-            self._start("worker", [sys.executable, "manage.py", "rqworker", *self.QUEUES.split(), "--with-scheduler"])
+            self._start("worker", [sys.executable, "manage.py", "rqworker", *self.env.worker_queues.split(),
+                                   "--with-scheduler"])
         if wait:
             self.wait_workers(count)
 
@@ -230,21 +231,19 @@ class Cluster:
     def kill_workers(self) -> int:
         """SIGKILL every RQ worker and its work horse and scheduler at once (a machine dying); return how many
         processes died."""
+        workers = self.procs.pop("worker", [])
         victims = []
-        for proc in self.procs.pop("worker", []):
+        for proc in workers:
             victims += [proc.pid, *_descendants(proc.pid)]
         for pid in victims:
             _signal(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        for pid in victims:
-            while time.monotonic() < deadline:
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-                if not Path(f"/proc/{pid}").exists() or _zombie(pid):
-                    break
-                time.sleep(0.02)
+        for proc in workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        deadline = time.monotonic() + 10  # the work horses were the workers' children: gone or zombies soon
+        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() and not _zombie(pid)
+                                                  for pid in victims):
+            time.sleep(0.02)
         return len(victims)
 
     def alive(self, role: str) -> int:
@@ -930,15 +929,58 @@ def postgres_drop() -> int:
 # --- the scenarios ----------------------------------------------------------------------------------------------
 
 
-def scenario_worker_sigkill(env: Env, *, products: int = 12, latency_ms: int = 250, timeout: float = 120.0
-                            ) -> FaultReport:
+def _create_in_flight(latency_ms: int):
+    """A running first publish whose attempt is past the handle lookup: its productSet create is in flight."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from channels.models import ChannelAssignment, SyncAttempt
+
+    now = timezone.now()
+    window = (now - timedelta(milliseconds=1.9 * latency_ms), now - timedelta(milliseconds=1.45 * latency_ms))
+    for attempt in SyncAttempt.objects.filter(outcome="running", job__status="running",
+                                              started_at__range=window).select_related("job"):
+        if ChannelAssignment.objects.filter(store_id=attempt.job.store_id, product_id=attempt.job.product_id,
+                                            shopify_product_id="").exists():
+            return attempt
+    return None
+
+
+def orphans_adopted(env: Env) -> int:
+    """Killed attempts whose product Shopify created anyway (before the retry started): the retry adopted it."""
+    from datetime import timedelta
+
+    from django.utils.dateparse import parse_datetime
+
+    from channels.models import SyncAttempt
+
+    adopted = 0
+    live = {shop: {p["handle"]: p for p in env.control.products(shop)} for shop in SHOPS}
+    for attempt in SyncAttempt.objects.filter(outcome="running").select_related("job__store", "job__product"):
+        retry = (SyncAttempt.objects.filter(job__store=attempt.job.store, job__product=attempt.job.product,
+                                            started_at__gt=attempt.started_at)
+                 .order_by("started_at").first())  # the job itself, or the newer job it was folded into
+        node = live.get(attempt.job.store.name, {}).get(attempt.job.product.handle if attempt.job.product else "")
+        if retry is None or node is None:
+            continue
+        created = parse_datetime(node["createdAt"])
+        if attempt.started_at - timedelta(seconds=1) <= created <= retry.started_at - timedelta(seconds=1):
+            adopted += 1
+    return adopted
+
+
+def scenario_worker_sigkill(env: Env, *, products: int = 12, latency_ms: int = 250, kills: int = 2,
+                            timeout: float = 120.0) -> FaultReport:
     """SIGKILL every worker (and work horse) while products publish to two stores and edits arrive; restart them.
 
-    The sweeper reclaims the jobs whose lease expired; a product Shopify created before the kill but whose ids
-    were never stored is adopted by handle, not created twice.
+    The first kill waits for a first publish whose productSet create is in flight (Shopify creates the product,
+    the PIM never learns its id); later kills hit the edit wave. The sweeper reclaims the jobs whose lease
+    expired; the orphan product is adopted by handle, not created twice.
     """
     report = FaultReport("worker SIGKILL during publishes",
-                         {"products": products, "stores": 2, "latency_ms": latency_ms, "workers": env.rq_workers})
+                         {"products": products, "stores": 2, "latency_ms": latency_ms, "kills": kills,
+                          "workers": env.rq_workers})
     with running(env) as cluster:
         from channels.models import SyncJob
 
@@ -953,20 +995,29 @@ def scenario_worker_sigkill(env: Env, *, products: int = 12, latency_ms: int = 2
         total = 2 * products
         started = time.monotonic()
         assign(catalog, stores.values())
-        wait_until(lambda: SyncJob.objects.filter(status="done").count() >= total // 4, timeout=60)
-        edits = edit_catalog(catalog, 1)
-        env.log(f"edited {edits} times; waiting to be mid-run")
-        wait_until(lambda: SyncJob.objects.filter(status="done").count() >= total // 2
-                   and SyncJob.objects.filter(status="running").exists(), timeout=60, interval=0.05)
-        running_jobs = SyncJob.objects.filter(status="running").count()
-        killed = cluster.kill_workers()
-        env.log(f"killed {killed} processes with {running_jobs} jobs running")
-        cluster.start_workers()
+        killed, running_at_kill, edits, targeted = 0, [], 0, 0
+        for k in range(kills):
+            if k == 0:
+                wait_until(lambda: SyncJob.objects.filter(status="done").count() >= total // 4, timeout=60)
+                targeted += bool(wait_until(lambda: _create_in_flight(latency_ms), timeout=10, interval=0.02))
+            else:
+                if k == 1:
+                    edits += edit_catalog(catalog, 1)
+                done = SyncJob.objects.filter(status="done").count()
+                wait_until(lambda d=done: SyncJob.objects.filter(status="done").count() >= d + max(2, total // 8)
+                           and SyncJob.objects.filter(status="running").exists(), timeout=60, interval=0.05)
+            running_at_kill.append(SyncJob.objects.filter(status="running").count())
+            killed += cluster.kill_workers()
+            env.log(f"kill {k + 1}: {running_at_kill[-1]} jobs running")
+            cluster.start_workers()
+        if kills < 2:
+            edits += edit_catalog(catalog, 1)
         fault_end = time.monotonic()
         seconds, audit = converge(lambda: publish_audit(env, stores.values()), since=fault_end, timeout=timeout)
         report.converge_seconds = seconds
         report.lost, report.duplicated, report.problems = audit.lost, audit.duplicated, audit.problems
-        report.figures.update(processes_killed=killed, jobs_running_at_kill=running_jobs, edits=edits,
+        report.figures.update(processes_killed=killed, jobs_running_at_kills=running_at_kill,
+                              kill_during_create=targeted, orphan_creates_adopted=orphans_adopted(env), edits=edits,
                               total_seconds=time.monotonic() - started, **publish_figures(stores.values(), env))
     return report
 
@@ -1339,7 +1390,8 @@ def scenario_webhook_load(env: Env, *, rate: float = 200.0, seconds: float = 5.0
     count = int(rate * seconds)
     report = FaultReport("webhook load", {"rate_per_s": rate, "seconds": seconds, "webhooks": count, "skus": skus,
                                           "gunicorn": f"{env.gunicorn_workers}x{env.gunicorn_threads} gthread",
-                                          "rq_workers": env.rq_workers, "plan": plan or "standard"})
+                                          "rq_workers": env.rq_workers, "plan": plan or "standard",
+                                          "worker_queues": env.worker_queues})
     with running(env) as cluster:
         from inventory.models import WebhookEvent
 

@@ -1,6 +1,7 @@
 """The fault and load suite, reduced: each scenario at a size that runs in seconds (``bench/bench_faults.py``
 runs the same scenarios at the issue's full sizes). Every test asserts that nothing was lost or duplicated and
-that the system converged within a bound; the figures are printed and repeated in the assertion message."""
+that the system converged within a (generous) bound; the figures are printed and repeated in the assertion
+message."""
 
 from __future__ import annotations
 
@@ -18,42 +19,46 @@ def check(report: scenarios.FaultReport, *, within: float) -> None:
 
 
 def test_worker_sigkill_during_publishes(fault_env):
-    report = scenarios.scenario_worker_sigkill(fault_env, products=12, latency_ms=250)
-    check(report, within=30)
-    assert report.figures["processes_killed"] >= 2 and report.figures["jobs_running_at_kill"] >= 1, report.summary()
+    report = scenarios.scenario_worker_sigkill(fault_env, products=12, latency_ms=250, kills=2)
+    check(report, within=45)
+    assert report.figures["processes_killed"] >= 4, report.summary()
+    assert sum(report.figures["jobs_running_at_kills"]) >= 1, report.summary()
 
 
 def test_redis_restart(fault_env):
     report = scenarios.scenario_redis_restart(fault_env, products=10, webhook_rate=20, webhook_seconds=6)
-    check(report, within=40)
+    check(report, within=60)
     assert report.figures["keys_flushed"] > 0, report.summary()
 
 
 def test_postgres_connection_drop(fault_env):
     report = scenarios.scenario_postgres_drop(fault_env, products=10, webhook_rate=20, webhook_seconds=6, drops=3)
-    check(report, within=40)
+    check(report, within=60)
     assert report.figures["backends_terminated"] >= 3, report.summary()
 
 
 def test_shopify_outage(fault_env):
     report = scenarios.scenario_shopify_outage(fault_env, products=6, outage_seconds=8)
-    check(report, within=20)
+    check(report, within=30)
     assert report.figures["circuit_opened"], report.summary()
     assert report.figures["other_store_delay_s"] < 5, report.summary()
 
 
 def test_random_5xx(fault_env):
     report = scenarios.scenario_random_5xx(fault_env, products=30, error_rate=0.10)
-    check(report, within=90)
+    check(report, within=120)
     assert report.figures["injected_errors"] > 0, report.summary()
 
 
 def test_webhooks_duplicated_and_reordered(fault_env):
     report = scenarios.scenario_webhooks_duplicated_reordered(fault_env, orders=30, skus=3)
-    check(report, within=30)
+    check(report, within=45)
     assert report.figures["sim_duplicates"] > 0 and report.figures["arrived_before_their_order"] > 0, report.summary()
 
 
 def test_webhook_load(fault_env):
+    # Shopify Plus rate limits for the shops: on the standard plan the stock pushes to the other store are
+    # throttled and (with the README's queue order) hold the workers, so the inbox drains at Shopify's push rate;
+    # the bench shows that case (bench/bench_faults.py --plan standard).
     report = scenarios.scenario_webhook_load(fault_env, rate=200, seconds=4, plan="plus")
-    check(report, within=60)
+    check(report, within=90)
