@@ -13,9 +13,8 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "ERROR: chromium is missing and cannot be installed here (needs root and apt-get)." >&2; exit 2
   fi
 fi
-export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/pim}"
-# Tests use Redis database 15 so a developer's local queues are never touched.
-export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
+# A free lane: this copy's own test database and Redis databases, so another copy can run beside it.
+source "$ROOT/scripts/lane.sh"
 echo "ruff check ."
 ruff check .
 python -m pytest "$@"

@@ -10,7 +10,8 @@ import pytest
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_DB = "pim_demo_test"
+# The lane the test command took (scripts/lane.sh): another copy of the suite uses other names.
+DEMO_DB = os.environ.get("DEMO_TEST_DATABASE", "pim_demo_test")
 
 
 def free_port() -> int:
@@ -24,7 +25,7 @@ def test_demo_headless_story_passes():
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c",
                     f"DROP DATABASE IF EXISTS {DEMO_DB} WITH (FORCE)", "-c", f"CREATE DATABASE {DEMO_DB}"],
                    check=True, capture_output=True)
-    redis_url = "redis://127.0.0.1:6379/11"
+    redis_url = os.environ.get("DEMO_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
     redis.Redis.from_url(redis_url).flushdb()
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DEMO_DB}", REDIS_URL=redis_url)
