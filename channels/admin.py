@@ -16,6 +16,7 @@ from pim.admin import ProductAdmin
 from . import selectors, services
 from .models import (
     PUBLISH_FIELDS,
+    Alert,
     ChannelAssignment,
     Store,
     StoreMetafieldMapping,
@@ -265,4 +266,22 @@ class VariantBindingAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    """Alerts sent to operators (one per condition, store and window): an audit trail, read-only."""
+
+    list_display = ("created_at", "kind", "store", "message")
+    list_filter = ("kind", "store")
+    list_select_related = ("store",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

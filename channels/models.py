@@ -270,3 +270,23 @@ class SyncAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of job {self.job_id}: {self.outcome}"
+
+
+class Alert(models.Model):
+    """One operator alert per (kind, store, window): the row is the "already told them" memory."""
+
+    kind = models.CharField(max_length=64)
+    store = models.ForeignKey(Store, null=True, blank=True, related_name="alerts", on_delete=models.CASCADE)
+    window_start = models.DateTimeField()
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "store", "window_start"], name="one_alert_per_kind_store_window",
+                                    nulls_distinct=False),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.store_id or 'all stores'}) at {self.window_start:%Y-%m-%d %H:%M}"

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from .health import store_health_lines
 from .models import ChannelAssignment, Store, SyncAttempt, SyncJob
 
 
@@ -43,6 +44,7 @@ class StoreHealth:
     dead: int
     oldest_pending_seconds: float | None
     windows: list[HealthWindow] = field(default_factory=list)
+    extra: list = field(default_factory=list)  # HealthLine rows from the apps above channels (channels/health.py)
 
 
 def store_health(*, store: Store, now=None) -> StoreHealth:
@@ -89,4 +91,5 @@ def store_health(*, store: Store, now=None) -> StoreHealth:
             window.bar95 = int((window.p95 - window.p50) * scale)
             window.bar99 = int((window.p99 - window.p95) * scale)
         health.windows.append(window)
+    health.extra = store_health_lines(store=store)
     return health

@@ -195,5 +195,14 @@ DRIFT_ALERT_THRESHOLD = int(os.environ.get("DRIFT_ALERT_THRESHOLD", "25"))
 DRIFT_ALERT_WINDOW_HOURS = int(os.environ.get("DRIFT_ALERT_WINDOW_HOURS", "24"))
 DRIFT_ALERT_EMAILS = env_list("DRIFT_ALERT_EMAILS")
 DRIFT_ALERT_WEBHOOK_URL = os.environ.get("DRIFT_ALERT_WEBHOOK_URL", "")
+# Operator alerts (channels/alerts.py): one per condition, per store, per window; each channel optional.
+ALERT_EMAILS = env_list("ALERT_EMAILS", os.environ.get("DRIFT_ALERT_EMAILS", ""))
+ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")  # Slack-compatible incoming webhook
+ALERT_WINDOW_HOURS = float(os.environ.get("ALERT_WINDOW_HOURS", "6"))
+# Webhook subscription health (inventory/subscriptions.py): the public address of /shopify/webhooks/ that every
+# store's subscriptions must point to (else the address last given to register_webhooks), and how often the
+# sweeper checks and repairs them.
+SHOPIFY_WEBHOOK_URL = os.environ.get("SHOPIFY_WEBHOOK_URL", "")
+WEBHOOK_SUBSCRIPTION_CHECK_SECONDS = int(os.environ.get("WEBHOOK_SUBSCRIPTION_CHECK_SECONDS", "3600"))
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pim@localhost")

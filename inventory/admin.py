@@ -28,6 +28,7 @@ from .models import (
     StoreInventory,
     StoreLocation,
     WebhookEvent,
+    WebhookSubscriptionHealth,
 )
 
 
@@ -393,3 +394,44 @@ class StockLevelInline(admin.TabularInline):
 
 # The variant page shows its stock (the pim app does not know about inventory).
 VariantAdmin.inlines = (*VariantAdmin.inlines, StockLevelInline)
+
+
+@admin.register(WebhookSubscriptionHealth)
+class WebhookSubscriptionHealthAdmin(ReadOnlyAdmin):
+    """Each store's webhook subscriptions as last checked; *Check and repair now* queues a check per store."""
+
+    list_display = ("store", "state", "summary", "checked_at", "next_check_at")
+    list_filter = ("state",)
+    list_select_related = ("store",)
+    readonly_fields = ("store", "callback_url", "state", "findings", "last_error", "checked_at", "next_check_at")
+    actions = ["check_now"]
+
+    @admin.display(description="findings")
+    def summary(self, obj: WebhookSubscriptionHealth) -> str:
+        if obj.last_error:
+            return obj.last_error[:120]
+        if not obj.findings:
+            return "–"
+        return "; ".join(f"{f['topic']}: {f['problem']}{' (repaired)' if f.get('repaired') else ''}"
+                         for f in obj.findings)
+
+    def has_repair_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.change_webhooksubscriptionhealth")
+
+    @admin.action(description="Check and repair webhook subscriptions now", permissions=["repair"])
+    def check_now(self, request, queryset):
+        page = _confirm(self, request, queryset, action="check_now", title="Check and repair webhook subscriptions",
+                        intro="Each selected store's subscriptions are compared with the topics the PIM needs; "
+                              "missing or wrongly shaped ones are re-created. This runs on a worker.")
+        if page is not None:
+            return page
+        import django_rq
+
+        from .tasks import webhook_subscriptions_check_run
+
+        queue = django_rq.get_queue("default")
+        store_ids = list(queryset.values_list("store_id", flat=True))
+        for store_id in store_ids:
+            queue.enqueue(webhook_subscriptions_check_run, store_id)
+        self.message_user(request, f"Queued a subscription check for {len(store_ids)} store(s).", messages.SUCCESS)
+        return None

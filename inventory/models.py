@@ -368,3 +368,31 @@ class StoreInventory(Store):
         verbose_name = "store inventory"
         verbose_name_plural = "store inventory"
         permissions = [("sync_storeinventory", "Can map locations and run full inventory syncs")]
+
+
+class WebhookSubscriptionHealth(models.Model):
+    """The last check of one store's webhook subscriptions against what the PIM needs (one row per store)."""
+
+    class State(models.TextChoices):
+        UNKNOWN = "unknown", "not checked yet"
+        OK = "ok", "healthy"
+        REPAIRED = "repaired", "repaired"
+        PROBLEM = "problem", "needs attention"
+        ERROR = "error", "check failed"
+
+    store = models.OneToOneField(Store, related_name="webhook_health", on_delete=models.CASCADE)
+    callback_url = models.CharField(max_length=500, blank=True,
+                                    help_text="address of /shopify/webhooks/ the subscriptions must point to")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.UNKNOWN)
+    # [{"topic", "problem", "detail", "repaired"}]: what the last check found, and whether it was fixed.
+    findings = models.JSONField(default=list, blank=True)
+    last_error = models.TextField(blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = "webhook subscription health"
+        verbose_name_plural = "webhook subscription health"
+
+    def __str__(self) -> str:
+        return f"{self.store} webhooks: {self.get_state_display()}"

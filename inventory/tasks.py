@@ -41,3 +41,19 @@ def inventory_full_sync_run(store_id: int, actor_label: str = "") -> str:
     except services.InventorySyncRefused as exc:
         return f"refused: {exc}"
     return f"run {run.pk}: {run.differences} difference(s), {run.levels_set} set, error={run.error or 'none'}"
+
+
+def webhook_subscriptions_check_run(store_id: int) -> str:
+    """Check and repair store ``store_id``'s webhook subscriptions (queued by the sweeper and the admin)."""
+    from channels.models import Store
+
+    from .subscriptions import SubscriptionTargetUnknown, webhook_subscriptions_check
+
+    store = Store.objects.filter(pk=store_id, is_active=True).first()
+    if store is None:
+        return "store deleted or disabled"
+    try:
+        health = webhook_subscriptions_check(store=store, repair=True)
+    except SubscriptionTargetUnknown as exc:
+        return str(exc)
+    return f"{store.name}: {health.get_state_display()} ({len(health.findings)} finding(s))"

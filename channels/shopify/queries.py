@@ -425,7 +425,7 @@ mutation InventoryAdjustQuantities($input: InventoryAdjustQuantitiesInput!, $ide
 
 # --- Webhook subscriptions ------------------------------------------------------------------------------------
 
-_WEBHOOK_FIELDS = "id topic uri format filter includeFields createdAt updatedAt"
+_WEBHOOK_FIELDS = "id topic uri format filter includeFields apiVersion { handle } createdAt updatedAt"
 
 WEBHOOK_SUBSCRIPTIONS = (
     """

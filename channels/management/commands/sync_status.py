@@ -28,3 +28,5 @@ class Command(BaseCommand):
                     f"  {w.label}: {w.finished} finished, retry rate {w.retry_rate:.1f}%, "
                     f"latency p50 {w.p50} ms, p95 {w.p95} ms, p99 {w.p99} ms"
                 )
+            for line in h.extra:
+                self.stdout.write(f"  {line.label}: {line.value}" + ("  <- needs attention" if line.problem else ""))

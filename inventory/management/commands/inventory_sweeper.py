@@ -8,10 +8,12 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from inventory import services
+from inventory.subscriptions import webhook_subscriptions_sweep
 
 
 class Command(BaseCommand):
-    help = "Make sure no webhook event or inventory push is lost: reclaim expired leases, re-send waiting work."
+    help = ("Make sure no webhook event or inventory push is lost: reclaim expired leases, re-send waiting work; "
+            "queue the periodic check and repair of every store's webhook subscriptions.")
 
     def add_arguments(self, parser):
         parser.add_argument("--loop", action="store_true", help="keep sweeping until stopped")
@@ -30,6 +32,12 @@ class Command(BaseCommand):
                     )
             except Exception as exc:  # keep the loop alive through a database or Redis restart
                 self.stderr.write(f"sweep failed: {exc}")
+            try:
+                checks = webhook_subscriptions_sweep()
+                if checks:
+                    self.stdout.write(f"webhook subscriptions: {checks} store check(s) queued")
+            except Exception as exc:
+                self.stderr.write(f"webhook subscription sweep failed: {exc}")
             if not loop:
                 return
             time.sleep(interval)

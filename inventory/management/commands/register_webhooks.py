@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from channels.models import Store
 from channels.shopify.exceptions import ShopifyError
 from inventory import services
+from inventory.subscriptions import webhook_subscriptions_target_record
 
 
 def store_by_name_or_domain(value: str) -> Store:
@@ -38,6 +39,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc))
         except ShopifyError as exc:
             raise CommandError(f"Shopify refused: {exc}")
+        # The subscription sweeper checks and repairs this store's subscriptions against this address from now on.
+        webhook_subscriptions_target_record(store=target, callback_url=url)
         for row in results:
             self.stdout.write(f"{row['action']:8} {row['topic']:28} {row['uri']}  {row['id'] or ''}")
         created = sum(1 for r in results if r["action"] == "created")
