@@ -189,6 +189,12 @@ SYNC_CIRCUIT_MAX_OPEN_SECONDS = int(os.environ.get("SYNC_CIRCUIT_MAX_OPEN_SECOND
 CONFLICT_RETENTION_DAYS = int(os.environ.get("CONFLICT_RETENTION_DAYS", "90"))
 if CONFLICT_RETENTION_DAYS < 30:
     raise ImproperlyConfigured("CONFLICT_RETENTION_DAYS must be at least 30.")
+# Webhook inbox retention (purge_webhook_events): processed and ignored deliveries older than this are deleted;
+# failed ones are kept for review. At least 2 days, past Shopify's 4-hour retry window: stock stays exactly-once
+# after a purge anyway, because every movement carries a unique source reference.
+WEBHOOK_EVENT_RETENTION_DAYS = int(os.environ.get("WEBHOOK_EVENT_RETENTION_DAYS", "30"))
+if WEBHOOK_EVENT_RETENTION_DAYS < 2:
+    raise ImproperlyConfigured("WEBHOOK_EVENT_RETENTION_DAYS must be at least 2.")
 # The nightly drift sweep is queued by the sweeper at or after this hour (UTC), once a day.
 DRIFT_SWEEP_HOUR = int(os.environ.get("DRIFT_SWEEP_HOUR", "2"))
 DRIFT_ALERT_THRESHOLD = int(os.environ.get("DRIFT_ALERT_THRESHOLD", "25"))
