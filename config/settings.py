@@ -205,6 +205,10 @@ DRIFT_ALERT_WEBHOOK_URL = os.environ.get("DRIFT_ALERT_WEBHOOK_URL", "")
 ALERT_EMAILS = env_list("ALERT_EMAILS", os.environ.get("DRIFT_ALERT_EMAILS", ""))
 ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")  # Slack-compatible incoming webhook
 ALERT_WINDOW_HOURS = float(os.environ.get("ALERT_WINDOW_HOURS", "6"))
+ALERT_CHECK_SECONDS = int(os.environ.get("ALERT_CHECK_SECONDS", "60"))  # how often the sweeper evaluates them
+ALERT_LATENCY_P95_SECONDS = int(os.environ.get("ALERT_LATENCY_P95_SECONDS", "300"))
+ALERT_LATENCY_MINUTES = int(os.environ.get("ALERT_LATENCY_MINUTES", "15"))
+ALERT_LATENCY_MIN_JOBS = int(os.environ.get("ALERT_LATENCY_MIN_JOBS", "5"))
 # Webhook subscription health (inventory/subscriptions.py): the public address of /shopify/webhooks/ that every
 # store's subscriptions must point to (else the address last given to register_webhooks), and how often the
 # sweeper checks and repairs them.

@@ -8,7 +8,9 @@ class InventoryConfig(AppConfig):
 
     def ready(self) -> None:
         from channels.health import health_provider_register
+        from channels.monitoring import alert_check_register
 
-        from .subscriptions import webhook_subscriptions_health_lines
+        from .subscriptions import inventory_alerts_check, webhook_subscriptions_health_lines
 
         health_provider_register(name="webhook subscriptions", provider=webhook_subscriptions_health_lines)
+        alert_check_register(name="inventory", check=inventory_alerts_check)

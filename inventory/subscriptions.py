@@ -249,3 +249,34 @@ def webhook_subscriptions_health_lines(store: Store) -> list:
     problem = health.state in (WebhookSubscriptionHealth.State.PROBLEM, WebhookSubscriptionHealth.State.ERROR)
     link = reverse("admin:inventory_webhooksubscriptionhealth_change", args=[health.pk])
     return [HealthLine("Webhook subscriptions", value, problem=problem, link=link)]
+
+
+def inventory_alerts_check(now: datetime) -> int:
+    """Alert per store on webhook deliveries that failed processing and inventory pushes dead-lettered in the
+    current alert window (a channels alert check, registered in ``InventoryConfig.ready``)."""
+    from django.db.models import Count
+
+    from channels.alerts import alert_window_start
+
+    from .models import InventoryPush, WebhookEvent
+
+    since = alert_window_start(now=now)
+    raised = 0
+    failed = (WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED, received_at__gte=since,
+                                          store__isnull=False).values("store").annotate(n=Count("pk")))
+    dead = (InventoryPush.objects.filter(status="dead", finished_at__gte=since).values("store")
+            .annotate(n=Count("pk")))
+    stores = Store.objects.in_bulk({r["store"] for r in failed} | {r["store"] for r in dead})
+    for row in failed:
+        store = stores[row["store"]]
+        raised += alert_raise(kind="webhook_events_failed", store=store, now=now,
+                              message=f"{row['n']} webhook deliveries from {store.name} failed processing since "
+                                      f"{since:%H:%M} UTC; stock may be off until they are reprocessed (Webhook "
+                                      f"events, status failed).")
+    for row in dead:
+        store = stores[row["store"]]
+        raised += alert_raise(kind="inventory_push_dead", store=store, now=now,
+                              message=f"{row['n']} inventory push(es) to {store.name} were dead-lettered since "
+                                      f"{since:%H:%M} UTC; Shopify's stock differs from the PIM's (Inventory pushes, "
+                                      f"status dead).")
+    return raised

@@ -8,6 +8,16 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from channels import services
+from channels.monitoring import alerts_check
+
+
+def _alerts_due() -> bool:
+    """True for one sweeper per ALERT_CHECK_SECONDS across machines (a Redis key with that expiry)."""
+    import django_rq
+    from django.conf import settings
+
+    return bool(django_rq.get_connection("default").set("pim:alerts-check", "1", nx=True,
+                                                        ex=max(1, settings.ALERT_CHECK_SECONDS)))
 
 
 class Command(BaseCommand):
@@ -26,6 +36,10 @@ class Command(BaseCommand):
                 if loop:
                     drift_sweep_schedule()
                 report = services.sync_jobs_sweep()
+                if loop and _alerts_due():
+                    raised = alerts_check()
+                    if raised:
+                        self.stdout.write(f"raised {raised} alert(s)")
                 if report.reclaimed or report.dispatched or not loop:
                     self.stdout.write(f"reclaimed {report.reclaimed}, dispatched {report.dispatched}")
             except Exception as exc:  # keep the loop alive through a database or Redis restart
