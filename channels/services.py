@@ -470,8 +470,14 @@ def _succeed(job: SyncJob, attempt: SyncAttempt, result: ExecutionResult) -> Non
 
 
 def backoff_seconds(attempts: int) -> float:
-    """Exponential backoff with jitter: base·2^(n-1), capped, then a random share between 50 % and 100 %."""
-    raw = min(settings.SYNC_RETRY_MAX_SECONDS, settings.SYNC_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    """Return the delay before the next try after ``attempts`` failures, with jitter (50 % to 100 %).
+
+    Delays follow SYNC_RETRY_SCHEDULE (seconds per failure; the last entry repeats), each capped at
+    SYNC_RETRY_MAX_SECONDS. The default schedule (1 s, 5 s, 30 s, 1 min, 5 min, 30 min, 2 h, 6 h) heals a glitch
+    in seconds and keeps retrying through an outage of hours before anything is dead-lettered.
+    """
+    schedule = settings.SYNC_RETRY_SCHEDULE
+    raw = min(float(schedule[min(max(attempts, 1), len(schedule)) - 1]), settings.SYNC_RETRY_MAX_SECONDS)
     return raw * (0.5 + random.random() / 2)
 
 

@@ -176,9 +176,13 @@ LOGGING = {
 # --- Sync pipeline ------------------------------------------------------------------------------------
 # How long a worker owns a running job; past it the sweeper gives the job back (worker killed mid-job).
 SYNC_JOB_LEASE_SECONDS = int(os.environ.get("SYNC_JOB_LEASE_SECONDS", "120"))
-SYNC_JOB_MAX_ATTEMPTS = int(os.environ.get("SYNC_JOB_MAX_ATTEMPTS", "8"))
-SYNC_RETRY_BASE_SECONDS = float(os.environ.get("SYNC_RETRY_BASE_SECONDS", "2"))
-SYNC_RETRY_MAX_SECONDS = float(os.environ.get("SYNC_RETRY_MAX_SECONDS", "300"))
+# Retries of sync jobs, inventory pushes and webhook events: the delay after the n-th failure is the n-th entry of
+# SYNC_RETRY_SCHEDULE (seconds; the last repeats), at most SYNC_RETRY_MAX_SECONDS, with jitter. With the default
+# 9 attempts a job is retried for 4.3 to 8.6 hours (jitter) before it is dead-lettered, so a two-hour Shopify
+# outage dead-letters nothing; a store that answers again gets its whole backlog at once, not at the next retry.
+SYNC_RETRY_SCHEDULE = [float(v) for v in env_list("SYNC_RETRY_SCHEDULE", "1,5,30,60,300,1800,7200,21600")]
+SYNC_JOB_MAX_ATTEMPTS = int(os.environ.get("SYNC_JOB_MAX_ATTEMPTS", "9"))
+SYNC_RETRY_MAX_SECONDS = float(os.environ.get("SYNC_RETRY_MAX_SECONDS", "21600"))
 # A dispatched job that has not started after this long is dispatched again (lost RQ job, Redis flushed).
 SYNC_REDISPATCH_AFTER_SECONDS = int(os.environ.get("SYNC_REDISPATCH_AFTER_SECONDS", "30"))
 # Circuit breaker per store: open after this many consecutive server/network failures.

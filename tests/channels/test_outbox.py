@@ -91,10 +91,14 @@ def test_dispatch_survives_redis_down(stores, product, settings):
     assert job.status == "pending" and job.dispatched_at is None
 
 
-def test_backoff_grows_and_is_capped(settings):
-    settings.SYNC_RETRY_BASE_SECONDS = 2
-    settings.SYNC_RETRY_MAX_SECONDS = 60
-    values = [services.backoff_seconds(n) for n in range(1, 10)]
-    assert 1 <= values[0] <= 2
-    assert 8 <= values[3] <= 16
-    assert all(v <= 60 for v in values)
+def test_backoff_follows_the_schedule_for_hours_and_is_capped(settings):
+    settings.SYNC_RETRY_SCHEDULE = [1, 5, 30, 60, 300, 1800, 7200, 21600]
+    settings.SYNC_RETRY_MAX_SECONDS = 21600
+    values = [services.backoff_seconds(n) for n in range(1, 12)]
+    assert 0.5 <= values[0] <= 1
+    assert 900 <= values[5] <= 1800
+    assert all(10800 <= v <= 21600 for v in values[7:])  # the last entry repeats
+    # With the default 9 attempts, the 8 waits add up to more than a two-hour outage even at minimum jitter.
+    assert sum(0.5 * v for v in settings.SYNC_RETRY_SCHEDULE[: settings.SYNC_JOB_MAX_ATTEMPTS - 1]) > 2 * 3600
+    settings.SYNC_RETRY_MAX_SECONDS = 3
+    assert all(services.backoff_seconds(n) <= 3 for n in range(1, 12))

@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # Short timings so outages, leases and retries play out in seconds; the worker processes get the same.
 E2E_SETTINGS = {
     "SYNC_JOB_LEASE_SECONDS": "4",
-    "SYNC_RETRY_BASE_SECONDS": "0.5",
     "SYNC_RETRY_MAX_SECONDS": "3",
     "SYNC_REDISPATCH_AFTER_SECONDS": "2",
     "SYNC_CIRCUIT_THRESHOLD": "3",

@@ -52,7 +52,6 @@ SHOPS = ("shop-a", "shop-b")
 # inventory leases). This process and every subprocess use the same values.
 FAST_TIMINGS: dict[str, int | float] = {
     "SYNC_JOB_LEASE_SECONDS": 4,
-    "SYNC_RETRY_BASE_SECONDS": 0.5,
     "SYNC_RETRY_MAX_SECONDS": 3.0,
     "SYNC_REDISPATCH_AFTER_SECONDS": 2,
     "SYNC_CIRCUIT_THRESHOLD": 3,
@@ -1129,10 +1128,8 @@ def scenario_postgres_drop(env: Env, *, products: int = 12, latency_ms: int = 15
 
 def outage_timings(outage_seconds: float) -> dict[str, int | float]:
     """The circuit breaker and backoff scaled to the outage as production's defaults are to a 5-minute one
-    (backoff from 2 s up to 300 s, circuit at most 60 s open), never shorter than the fast timings: a 300 s
-    outage runs with production's values."""
-    return {"SYNC_RETRY_BASE_SECONDS": max(0.5, outage_seconds / 150),
-            "SYNC_RETRY_MAX_SECONDS": max(3.0, float(outage_seconds)),
+    (retry delays capped at the outage's length, circuit at most 60 s open), never shorter than the fast timings."""
+    return {"SYNC_RETRY_MAX_SECONDS": max(3.0, float(outage_seconds)),
             "SYNC_CIRCUIT_MAX_OPEN_SECONDS": max(2, round(outage_seconds / 5))}
 
 
