@@ -545,6 +545,28 @@ def conflict_release(*, conflict: Conflict, actor) -> Conflict:
     return conflict
 
 
+@transaction.atomic
+def conflict_acknowledge(*, conflict: Conflict, actor) -> Conflict:
+    """Close an onboarding difference the PIM has already overwritten in Shopify (nothing is queued).
+
+    Onboarding binds a store's existing products and the first publish writes the PIM's values over Shopify's,
+    logging each overwritten field as a conflict: a record for the manager, not a decision to take. Raises
+    ValidationError for a conflict that is not from onboarding, is held, or whose PIM value is not live yet.
+    """
+    conflict = Conflict.objects.select_for_update().get(pk=conflict.pk)
+    if conflict.source != Conflict.Source.ONBOARDING:
+        raise ValidationError("Only onboarding differences can be acknowledged; review this one.")
+    if conflict.status != Conflict.Status.OPEN:
+        raise ValidationError("Only open differences can be acknowledged (release or resolve a held one).")
+    if conflict.synced_at is None:
+        raise ValidationError("The PIM value is not live in Shopify yet; acknowledge after the first publish.")
+    conflict.status = Conflict.Status.OVERWRITTEN
+    conflict.resolved_by = actor
+    conflict.resolved_at = timezone.now()
+    conflict.save(update_fields=["status", "resolved_by", "resolved_at", "updated_at"])
+    return conflict
+
+
 # --- retention and alerts -----------------------------------------------------------------------------
 
 

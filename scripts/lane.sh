@@ -13,6 +13,15 @@ done
 if [ -z "$PIM_TEST_LANE" ]; then
   echo "ERROR: all ${#LANE_REDIS_DBS[@]} test lanes are busy (other copies of the suite are running)." >&2; exit 2
 fi
+# Processes of an earlier copy that died on this lane (RQ workers, sweepers, a simulator orphaned by a killed
+# pytest) would otherwise consume this copy's queues and write to its database: end them first.
+for _proc in /proc/[0-9]*; do
+  [ "${_proc#/proc/}" = "$$" ] && continue
+  if grep -qsxz "PIM_TEST_LANE=$PIM_TEST_LANE" "$_proc/environ"; then
+    echo "test lane $PIM_TEST_LANE: ending leftover process ${_proc#/proc/} of an earlier run"
+    kill -9 "${_proc#/proc/}" 2>/dev/null || true
+  fi
+done
 read -r _tests_db _demo_db <<<"${LANE_REDIS_DBS[$PIM_TEST_LANE]}"
 export PIM_TEST_LANE
 # pytest-django creates test_<name>: test_pim for lane 0 (as before), test_pim_l1, ... for the others.
