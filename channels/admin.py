@@ -11,8 +11,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from pim.admin import ProductAdmin
-
 from . import selectors, services
 from .models import (
     PUBLISH_FIELDS,
@@ -186,18 +184,32 @@ class ChannelAssignmentAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         services.sync_jobs_record_for_products(product_ids=[form.instance.product_id])
 
+    def get_urls(self):
+        return [
+            path("publish-now/<int:product_id>/", self.admin_site.admin_view(self.publish_now_view),
+                 name="channels_channelassignment_publish_now"),
+        ] + super().get_urls()
 
-class AssignmentInline(admin.TabularInline):
-    model = ChannelAssignment
-    extra = 0
-    fields = ("store", "publish", "title_override", "tags_override", "status_override", "handle_override",
-              "shopify_product_id", "held")
-    readonly_fields = ("shopify_product_id", "held")
-    verbose_name = "store (channel assignment)"
+    def publish_now_view(self, request, product_id: int):
+        """Publish one product to all its stores now (the product page's button); confirmation first."""
+        from django.core.exceptions import PermissionDenied
+        from django.shortcuts import redirect
 
+        from pim.models import Product
 
-# The product page shows its stores; edits there are recorded by ProductAdmin.save_related.
-ProductAdmin.inlines = (*ProductAdmin.inlines, AssignmentInline)
+        if not request.user.has_perm("channels.change_channelassignment"):
+            raise PermissionDenied
+        product = get_object_or_404(Product, pk=product_id)
+        back = reverse("admin:pim_product_change", args=[product.pk])
+        if request.method != "POST":
+            return TemplateResponse(request, "admin/channels/publish_now.html", {
+                **self.admin_site.each_context(request), "title": f"Publish {product} now?", "product": product,
+                "stores": product.assignments.filter(publish=True).select_related("store"), "back": back,
+                "opts": self.model._meta})
+        with transaction.atomic():
+            jobs = services.publish_request(product_ids=[product.pk])
+        self.message_user(request, f"Queued {len(jobs)} publish job(s) for {product}.", messages.SUCCESS)
+        return redirect(back)
 
 
 class SyncAttemptInline(admin.TabularInline):

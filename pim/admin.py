@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count
+from django.db.models import Count, Max, Min, OuterRef, Prefetch, Subquery
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
+from .admin_extensions import product_admin_extensions
 from .models import Product, ProductAttribute, ProductImage, Variant
 from .validators import MAX_IMAGES_PER_PRODUCT, validate_metafield_value
 
@@ -130,18 +133,24 @@ class AttributeInline(admin.TabularInline):
 
 @admin.register(Product)
 class ProductAdmin(SimpleHistoryAdmin):
+    """The catalog manager's product list and page; apps above the catalog add their columns, filters, actions
+    and the per-store panel through ``pim.admin_extensions`` (registered in their ``AppConfig.ready()``)."""
+
     list_display = (
+        "thumbnail",
         "title",
-        "handle",
-        "vendor",
-        "product_type",
-        "status",
+        "skus",
+        "price_range",
         "workflow_state",
+        "status",
         "variant_count",
         "updated_at",
     )
-    list_filter = ("status", "workflow_state", "vendor", "product_type")
-    search_fields = ("title", "handle", "=variants__sku")
+    list_display_links = ("title",)
+    list_filter = ("workflow_state", "status", "vendor", "product_type")
+    # Case-insensitive partial matches on title, handle, SKU and barcode ("tee-s" finds "TEE-S-RED").
+    search_fields = ("title", "handle", "variants__sku", "variants__barcode")
+    search_help_text = "Title, handle, SKU or barcode (partial, any case)."
     inlines = (VariantInline, ImageInline, AttributeInline)
     list_per_page = 50
     show_full_result_count = False
@@ -154,9 +163,91 @@ class ProductAdmin(SimpleHistoryAdmin):
         ("Dates", {"fields": ("first_published_at", "created_at", "updated_at"), "classes": ("collapse",)}),
     )
     history_list_display = ("status", "workflow_state")
+    change_form_template = "admin/pim/product/change_form.html"
+
+    def __getattr__(self, name: str):
+        # has_<x>_permission of an extension's action (admin.action(permissions=["x"])) comes from the extension.
+        if name.startswith("has_") and name.endswith("_permission"):
+            for ext in product_admin_extensions():
+                check = ext.permissions.get(name[len("has_"):-len("_permission")])
+                if check is not None:
+                    return lambda request, _check=check: _check(self, request)
+        raise AttributeError(name)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_variant_count=Count("variants", distinct=True))
+        first_image = ProductImage.objects.filter(product=OuterRef("pk")).order_by("position", "id").values("src")
+        return (
+            super().get_queryset(request)
+            .annotate(_variant_count=Count("variants", distinct=True), _price_min=Min("variants__price"),
+                      _price_max=Max("variants__price"), _thumbnail=Subquery(first_image[:1]))
+        )
+
+    def get_changelist(self, request, **kwargs):
+        # The list's own columns (SKUs) and every extension's (stores, stock) read prefetched or annotated data.
+        return _ProductChangeList
+
+    def get_list_display(self, request):
+        columns = [c for ext in product_admin_extensions() for c in ext.list_columns]
+        base = list(super().get_list_display(request))
+        at = base.index("workflow_state")
+        return (*base[:at], *columns, *base[at:])
+
+    def get_list_filter(self, request):
+        return (*super().get_list_filter(request), *(f for ext in product_admin_extensions() for f in ext.list_filters))
+
+    def get_inlines(self, request, obj):
+        return (*super().get_inlines(request, obj), *(i for ext in product_admin_extensions() for i in ext.inlines))
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        for ext in product_admin_extensions():
+            for func in ext.actions:
+                action = self.get_action(func)
+                if action is not None and self._filter_actions_by_permissions(request, [action]):
+                    actions[action[1]] = action
+        return actions
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            for ext in product_admin_extensions():
+                if ext.search is not None:
+                    results = results | ext.search(queryset, term)
+                    may_have_duplicates = True
+        return results, may_have_duplicates
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        panels = []
+        if obj is not None:
+            for ext in product_admin_extensions():
+                if ext.panel is not None:
+                    html = ext.panel(request, obj)
+                    if html:
+                        panels.append(html)
+        extra_context = {**(extra_context or {}), "extension_panels": panels}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="")
+    def thumbnail(self, obj: Product):
+        if not getattr(obj, "_thumbnail", None):
+            return ""
+        return format_html('<img src="{}" alt="" loading="lazy" style="height:32px;width:32px;object-fit:cover">',
+                           obj._thumbnail)
+
+    @admin.display(description="SKUs")
+    def skus(self, obj: Product) -> str:
+        skus = [v.sku for v in obj.variants.all()]  # prefetched by the changelist
+        shown = ", ".join(skus[:3])
+        return f"{shown} (+{len(skus) - 3})" if len(skus) > 3 else shown
+
+    @admin.display(description="price", ordering="_price_min")
+    def price_range(self, obj: Product) -> str:
+        low, high = getattr(obj, "_price_min", None), getattr(obj, "_price_max", None)
+        if low is None:
+            return "–"
+        return f"{low:,.2f}" if low == high else f"{low:,.2f} – {high:,.2f}"
 
     @admin.display(description="variants", ordering="_variant_count")
     def variant_count(self, obj: Product) -> int:
@@ -200,6 +291,23 @@ class ProductAdmin(SimpleHistoryAdmin):
         # The admin request is one transaction: the sync jobs are recorded with the edit or not at all.
         services.product_check_integrity(product=form.instance)
         services.catalog_changed(product_ids=[form.instance.pk])
+        for ext in product_admin_extensions():
+            line = ext.saved(request, form.instance) if ext.saved else None
+            if line:
+                messages.info(request, line)
+
+
+class _ProductChangeList(ChangeList):
+    """The product list: one query for the page's variants and whatever the extensions prefetch."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        queryset = queryset.prefetch_related(
+            Prefetch("variants", queryset=Variant.objects.only("id", "product_id", "sku", "position")))
+        for ext in product_admin_extensions():
+            if ext.list_queryset is not None:
+                queryset = ext.list_queryset(queryset)
+        return queryset
 
 
 class VariantAdminForm(forms.ModelForm):
