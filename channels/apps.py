@@ -4,10 +4,32 @@ from django.apps import AppConfig
 class ChannelsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "channels"
+    verbose_name = "Stores and publishing"
 
     def ready(self) -> None:
-        from pim.admin_extensions import product_admin_extend
+        from django.urls import reverse
 
+        from pim.admin_extensions import DashboardCounter, dashboard_counter_register, product_admin_extend
+
+        from .models import SyncJob
         from .product_admin import extension
 
         product_admin_extend(extension=extension())
+
+        def dead_letters(request):
+            if not request.user.has_perm("channels.view_syncjob"):
+                return None
+            return SyncJob.objects.filter(status=SyncJob.Status.DEAD).count()
+
+        def waiting(request):
+            if not request.user.has_perm("channels.view_syncjob"):
+                return None
+            return SyncJob.objects.filter(status__in=[SyncJob.Status.PENDING, SyncJob.Status.RUNNING]).count()
+
+        dashboard_counter_register(key="sync_dead", counter=DashboardCounter(
+            "Publish jobs dead-lettered (replay them)", dead_letters,
+            lambda: reverse("admin:channels_syncjob_changelist") + "?status__exact=dead", order=20))
+        dashboard_counter_register(key="sync_waiting", counter=DashboardCounter(
+            "Publish jobs waiting", waiting,
+            lambda: reverse("admin:channels_syncjob_changelist") + "?status__exact=pending", order=40,
+            problem_when_nonzero=False))

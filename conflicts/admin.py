@@ -271,3 +271,23 @@ class DriftAlertAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class OpenConflictsFilter(admin.SimpleListFilter):
+    """For the product list: products with (or without) open conflicts in any store."""
+
+    title = "open conflicts"
+    parameter_name = "conflicts"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "With open conflicts"), ("no", "Without"))
+
+    def queryset(self, request, queryset):
+        from django.db.models import Exists, OuterRef
+
+        open_ones = Exists(Conflict.objects.filter(product=OuterRef("pk"), status__in=Conflict.OPEN_STATUSES))
+        if self.value() == "yes":
+            return queryset.filter(open_ones)
+        if self.value() == "no":
+            return queryset.exclude(open_ones)
+        return queryset

@@ -2,5 +2,30 @@ from django.apps import AppConfig
 
 
 class ConflictsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'conflicts'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "conflicts"
+    verbose_name = "Conflicts"
+
+    def ready(self) -> None:
+        from django.urls import reverse
+
+        from pim.admin_extensions import (
+            DashboardCounter,
+            ProductAdminExtension,
+            dashboard_counter_register,
+            product_admin_extend,
+        )
+
+        from .admin import OpenConflictsFilter
+        from .models import Conflict
+
+        product_admin_extend(extension=ProductAdminExtension(name="conflicts", list_filters=(OpenConflictsFilter,)))
+
+        def open_conflicts(request):
+            if not request.user.has_perm("conflicts.view_conflict"):
+                return None
+            return Conflict.objects.filter(status__in=Conflict.OPEN_STATUSES).count()
+
+        dashboard_counter_register(key="conflicts_open", counter=DashboardCounter(
+            "Open conflicts (Shopify-side edits to review)", open_conflicts,
+            lambda: reverse("admin:conflicts_conflict_changelist") + "?status__exact=open", order=10))

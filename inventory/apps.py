@@ -14,3 +14,7 @@ class InventoryConfig(AppConfig):
 
         health_provider_register(name="webhook subscriptions", provider=webhook_subscriptions_health_lines)
         alert_check_register(name="inventory", check=inventory_alerts_check)
+
+        from .product_admin import register_product_admin
+
+        register_product_admin()

@@ -1,0 +1,52 @@
+"""What ``inventory`` adds to the product admin (a total available stock column) and to the admin index
+(pushes waiting, failed webhook deliveries). Registered in ``InventoryConfig.ready()``."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Q, Sum
+from django.urls import reverse
+
+from pim.admin_extensions import (
+    DashboardCounter,
+    ProductAdminExtension,
+    dashboard_counter_register,
+    product_admin_extend,
+)
+
+
+def _with_stock(queryset):
+    return queryset.annotate(_available=Sum("variants__stock_levels__available", filter=Q(
+        variants__inventory_tracked=True)))
+
+
+@admin.display(description="available", ordering="_available")
+def available_column(product) -> str:
+    value = getattr(product, "_available", None)
+    return "–" if value is None else f"{value:,}"
+
+
+def register_product_admin() -> None:
+    from .models import InventoryPush, WebhookEvent
+
+    product_admin_extend(extension=ProductAdminExtension(
+        name="inventory", list_columns=(available_column,), list_queryset=_with_stock))
+
+    def pushes_waiting(request):
+        if not request.user.has_perm("inventory.view_inventorypush"):
+            return None
+        return InventoryPush.objects.filter(status__in=[InventoryPush.Status.PENDING, InventoryPush.Status.RETRY]
+                                            ).count()
+
+    def failed_events(request):
+        if not request.user.has_perm("inventory.view_webhookevent"):
+            return None
+        return WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).count()
+
+    dashboard_counter_register(key="webhooks_failed", counter=DashboardCounter(
+        "Webhook deliveries that failed (stock may be off)", failed_events,
+        lambda: reverse("admin:inventory_webhookevent_changelist") + "?status__exact=failed", order=30))
+    dashboard_counter_register(key="pushes_waiting", counter=DashboardCounter(
+        "Inventory pushes waiting", pushes_waiting,
+        lambda: reverse("admin:inventory_inventorypush_changelist") + "?status__exact=pending", order=50,
+        problem_when_nonzero=False))
