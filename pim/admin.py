@@ -131,6 +131,64 @@ class AttributeInline(admin.TabularInline):
     verbose_name = "attribute (Shopify metafield)"
 
 
+class ProductAdminForm(forms.ModelForm):
+    """The product form: remembers the version the editor loaded, and refuses a save over someone else's."""
+
+    version_seen = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Product
+        fields = ("title",)  # the admin's fieldsets decide the rest
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["version_seen"].initial = self.instance.version
+
+    def clean(self):
+        data = super().clean()
+        seen = data.get("version_seen")
+        if self.instance.pk and seen is not None:
+            try:
+                services.product_check_version(product_id=self.instance.pk, expected_version=seen)
+            except services.ConcurrentEditError as exc:
+                raise ValidationError(exc.messages)
+        return data
+
+
+class WorkflowForm(forms.Form):
+    workflow_state = forms.ChoiceField(choices=Product.Workflow.choices, label="Set workflow state to")
+
+
+@admin.action(description="Set workflow state…", permissions=["change"])
+def set_workflow_state(modeladmin, request, queryset):
+    """Move the selected products to a workflow state (Ready needs the approve permission), after confirmation."""
+    from django.template.response import TemplateResponse
+
+    form = WorkflowForm(request.POST if request.POST.get("confirmed") == "yes" else None)
+    if request.POST.get("confirmed") == "yes" and form.is_valid():
+        state = form.cleaned_data["workflow_state"]
+        moved, refused = 0, []
+        for product in queryset:
+            try:
+                services.product_update(product=product, actor=request.user, reason="Bulk workflow change",
+                                        workflow_state=state)
+                moved += 1
+            except ValidationError as exc:
+                refused.append(f"{product}: {' '.join(exc.messages)}")
+        if moved:
+            modeladmin.message_user(request, f"{moved} product(s) set to '{Product.Workflow(state).label}'.",
+                                    messages.SUCCESS)
+        for line in refused[:20]:
+            modeladmin.message_user(request, line, messages.ERROR)
+        return None
+    return TemplateResponse(request, "admin/pim/product/set_workflow.html", {
+        **modeladmin.admin_site.each_context(request), "title": "Set the workflow state", "form": form,
+        "objects": queryset[:200], "count": queryset.count(), "ids": list(queryset.values_list("pk", flat=True)),
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": modeladmin.model._meta,
+        "can_approve": request.user.has_perm(services.APPROVE_PERMISSION)})
+
+
 @admin.register(Product)
 class ProductAdmin(SimpleHistoryAdmin):
     """The catalog manager's product list and page; apps above the catalog add their columns, filters, actions
@@ -164,6 +222,34 @@ class ProductAdmin(SimpleHistoryAdmin):
     )
     history_list_display = ("status", "workflow_state")
     change_form_template = "admin/pim/product/change_form.html"
+    form = ProductAdminForm
+    actions = (set_workflow_state,)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [list(f) for f in super().get_fieldsets(request, obj)]
+        if obj is not None:
+            first = dict(fieldsets[0][1])
+            first["fields"] = (*first["fields"], "version_seen")
+            fieldsets[0][1] = first
+        return fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if request.user.has_perm(services.APPROVE_PERMISSION) or (
+                obj is not None and obj.workflow_state == Product.Workflow.READY):
+            return form
+
+        class EditorForm(form):
+            """An editor without the approve permission may send a product for review, not set it Ready."""
+
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                field = self.fields.get("workflow_state")
+                if field is not None:
+                    field.choices = [c for c in field.choices if c[0] != Product.Workflow.READY]
+                    field.help_text = services.NEEDS_APPROVAL_MESSAGE
+
+        return EditorForm
 
     def __getattr__(self, name: str):
         # has_<x>_permission of an extension's action (admin.action(permissions=["x"])) comes from the extension.

@@ -52,6 +52,9 @@ class Product(models.Model):
     )
     # Set by the publishing pipeline on the first successful publish to any store; the handle is frozen after.
     first_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Optimistic concurrency: every change to the product or its children moves it on, so a page saved from an
+    # older version is refused instead of silently overwriting someone else's edit.
+    version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -60,6 +63,7 @@ class Product(models.Model):
     class Meta:
         ordering = ["-updated_at", "-id"]
         indexes = [models.Index(fields=["title"])]
+        permissions = [("approve_product", "Can approve products: set them Ready to publish")]
 
     def __str__(self) -> str:
         return self.title

@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from slugify import slugify
 
 from .models import Product, ProductAttribute, ProductImage, Variant
@@ -148,6 +149,68 @@ def product_check_integrity(*, product: Product) -> None:
 # --- products ----------------------------------------------------------------------------------------
 
 
+APPROVE_PERMISSION = "pim.approve_product"
+NEEDS_APPROVAL_MESSAGE = (
+    "Only a catalog manager with the approve permission can set a product Ready to publish; send it for review "
+    "instead."
+)
+
+
+class ConcurrentEditError(ValidationError):
+    """The product changed since the editor loaded it; ``other_change`` says who changed what, when."""
+
+    def __init__(self, message: str, *, other_change: str = ""):
+        super().__init__(message)
+        self.other_change = other_change
+
+
+def product_check_approval(*, product: Product, actor: AbstractBaseUser | None, previous_state: str | None) -> None:
+    """Refuse moving a product to Ready (the state that publishes) for a user without the approve permission.
+
+    Services called without a user (imports, onboarding, the demo) are trusted. Raises ValidationError.
+    """
+    if actor is None or product.workflow_state != Product.Workflow.READY or previous_state == Product.Workflow.READY:
+        return
+    if not actor.has_perm(APPROVE_PERMISSION):
+        raise ValidationError({"workflow_state": NEEDS_APPROVAL_MESSAGE})
+
+
+def product_check_version(*, product_id: int, expected_version: int) -> None:
+    """Lock the product row and refuse the edit if it moved on since ``expected_version`` was loaded.
+
+    Call inside the edit's transaction: the lock holds until it commits, so two saves of one version cannot
+    both pass. Raises ConcurrentEditError naming the other person's change.
+    """
+    current = Product.objects.select_for_update().filter(pk=product_id).values_list("version", flat=True).first()
+    if current is None or current == expected_version:
+        return
+    other = product_last_change(product_id=product_id)
+    raise ConcurrentEditError(
+        "Someone else saved this product while you were editing it, so your changes were not saved. "
+        + (other + " " if other else "")
+        + "Reload the page to see their version, then make your change again.",
+        other_change=other,
+    )
+
+
+def product_last_change(*, product_id: int) -> str:
+    """Describe the latest recorded change of the product: who, when and which of its own fields."""
+    records = list(Product.history.filter(id=product_id).order_by("-history_date", "-history_id")[:2])
+    if not records:
+        return ""
+    latest = records[0]
+    who = latest.history_user.get_username() if latest.history_user else "a background task"
+    when = latest.history_date.strftime("%Y-%m-%d %H:%M")
+    changed = ""
+    if len(records) == 2:
+        delta = latest.diff_against(records[1], excluded_fields=["version", "updated_at"])
+        names = [Product._meta.get_field(c.field).verbose_name for c in delta.changes]
+        if names:
+            changed = " (changed: " + ", ".join(names) + ")"
+    reason = f" — {latest.history_change_reason}" if latest.history_change_reason else ""
+    return f"Last change by {who} at {when} UTC{changed}{reason}."
+
+
 def _prepare_product(*, product: Product, original_handle: str | None) -> None:
     handle_changed = original_handle is not None and product.handle != original_handle
     if product.pk and product.first_published_at and handle_changed:
@@ -164,14 +227,20 @@ def product_save(
     reason: str | None = None,
     original_handle: str | None = None,
 ) -> Product:
-    """Validate and save ``product``'s own fields (not its children), recording history.
+    """Validate and save ``product``'s own fields (not its children), recording history and moving its version on.
 
     Generates the handle when empty and refuses a handle change after the first publish. ``original_handle``
-    is the handle stored in the database before the edit (looked up when not given). Raises ValidationError.
+    is the handle stored in the database before the edit (looked up when not given). Raises ValidationError,
+    also when ``actor`` sets it Ready to publish without the approve permission.
     """
-    if product.pk and original_handle is None:
-        original_handle = Product.objects.filter(pk=product.pk).values_list("handle", flat=True).first()
+    stored = (Product.objects.filter(pk=product.pk).values("handle", "workflow_state", "version").first()
+              if product.pk else None)
+    if stored and original_handle is None:
+        original_handle = stored["handle"]
+    product_check_approval(product=product, actor=actor, previous_state=stored["workflow_state"] if stored else None)
     _prepare_product(product=product, original_handle=original_handle)
+    if stored:
+        product.version = stored["version"] + 1
     _stamp(product, actor=actor, reason=reason)
     product.save()
     return product
@@ -297,8 +366,12 @@ def catalog_changed(*, product_ids: Iterable[int], deleted: bool = False) -> Non
     The pipeline (channels) records one pending sync job per assigned store; importing it here keeps the
     dependency one-way (pim does not know about stores).
     """
+    ids = list(product_ids)
+    if not deleted:
+        # Any change to a product's children is a change of the product for optimistic concurrency.
+        Product.objects.filter(pk__in=ids).update(version=F("version") + 1)
     from channels import services as channel_services
 
     hook = getattr(channel_services, "sync_jobs_record_for_products", None)
     if hook is not None:
-        hook(product_ids=list(product_ids), deleted=deleted)
+        hook(product_ids=ids, deleted=deleted)
