@@ -30,7 +30,8 @@ def register_product_admin() -> None:
     from .models import InventoryPush, WebhookEvent
 
     product_admin_extend(extension=ProductAdminExtension(
-        name="inventory", list_columns=(available_column,), list_queryset=_with_stock))
+        name="inventory", list_columns=(available_column,), list_queryset=_with_stock,
+        variant_columns=(variant_stock_column,), variant_queryset=_variant_stock))
 
     def pushes_waiting(request):
         if not request.user.has_perm("inventory.view_inventorypush"):
@@ -50,3 +51,24 @@ def register_product_admin() -> None:
         "Inventory pushes waiting", pushes_waiting,
         lambda: reverse("admin:inventory_inventorypush_changelist") + "?status__exact=pending", order=50,
         problem_when_nonzero=False))
+
+
+@admin.display(description="available (per location)")
+def variant_stock_column(variant) -> str:
+    levels = getattr(variant, "_stock_levels", None)
+    if levels is None:
+        levels = list(variant.stock_levels.select_related("location"))
+    if not variant.inventory_tracked:
+        return "not tracked"
+    if not levels:
+        return "0"
+    return ", ".join(f"{lv.location.name}: {lv.available}" for lv in levels)
+
+
+def _variant_stock(queryset):
+    from django.db.models import Prefetch
+
+    from .models import StockLevel
+
+    return queryset.prefetch_related(Prefetch("stock_levels", queryset=StockLevel.objects.select_related("location")
+                                              .order_by("location__name"), to_attr="_stock_levels"))

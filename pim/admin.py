@@ -76,24 +76,25 @@ class AttributeForm(forms.ModelForm):
         return data
 
 
+MORE_VARIANT_FIELDS = ("barcode", "cost", "weight", "weight_unit", "inventory_tracked", "inventory_sync_excluded")
+
+
 class VariantInline(admin.TabularInline):
+    """The variant table: SKU and price first, option columns headed by the product's option names, stock from the
+    extensions; barcode, cost, weight and inventory flags fold away (see the change form's toggle)."""
+
     model = Variant
     formset = VariantInlineFormSet
     extra = 0
     min_num = 1
     fields = (
         "sku",
+        "price",
+        "compare_at_price",
         "option1",
         "option2",
         "option3",
-        "price",
-        "compare_at_price",
-        "cost",
-        "barcode",
-        "weight",
-        "weight_unit",
-        "inventory_tracked",
-        "inventory_sync_excluded",
+        *MORE_VARIANT_FIELDS,
         "position",
     )
 
@@ -101,16 +102,36 @@ class VariantInline(admin.TabularInline):
     def _is_simple(obj) -> bool:
         return obj is not None and obj.pk is not None and not obj.has_options
 
+    def _columns(self) -> list:
+        return [c for ext in product_admin_extensions() for c in ext.variant_columns]
+
     def get_fields(self, request, obj=None):
-        # A product without options is shown as a simple product: one variant, no option columns.
-        if self._is_simple(obj):
-            return [f for f in self.fields if f not in OPTION_FIELDS]
-        return list(self.fields)
+        fields = list(self.fields)
+        # A product without options is shown as a simple product: one variant, no option columns; a product
+        # with fewer than three options shows only the ones it has.
+        names = obj.option_names if obj is not None and obj.pk is not None else None
+        if names is not None:
+            fields = [f for f in fields if f not in OPTION_FIELDS[len(names):]]
+        at = fields.index("barcode")
+        return [*fields[:at], *self._columns(), *fields[at:]]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), *self._columns())
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        for ext in product_admin_extensions():
+            if ext.variant_queryset is not None:
+                queryset = ext.variant_queryset(queryset)
+        return queryset
 
     def get_max_num(self, request, obj=None, **kwargs):
         return 1 if self._is_simple(obj) else super().get_max_num(request, obj, **kwargs)
 
     def get_formset(self, request, obj=None, **kwargs):
+        if obj is not None and obj.pk is not None:
+            # Column headings are the product's own option names ("Size", "Colour"), not "Option1".
+            kwargs["labels"] = dict(zip(OPTION_FIELDS, obj.option_names, strict=False))
         # Inline instances are made per request, so setting the heading here is safe.
         self.verbose_name = "price, SKU and stock (simple product)" if self._is_simple(obj) else "variant"
         return super().get_formset(request, obj, **kwargs)
