@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db import transaction
@@ -36,11 +37,13 @@ class StoreForm(forms.ModelForm):
                                    help_text="Write-only. Leave empty to keep the stored token.")
     client_secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
                                     help_text="Write-only. Leave empty to keep the stored secret.")
-    webhook_secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
-                                     help_text="Write-only. The app's client secret, used to verify webhooks.")
+    webhook_secret = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), label="API secret key (webhooks)",
+        help_text="Write-only. Only for a custom app made in the shop's admin: its API secret key, which signs "
+                  "webhooks. A Dev Dashboard app's webhooks are verified with its client secret above.")
     api_base_url = forms.URLField(
         required=False, assume_scheme="https", label="API base URL",
-        help_text="Leave empty for Shopify (https://<shop domain>). Set only to point at the local simulator.",
+        help_text="Leave empty for Shopify (https://<shop domain>). Only for the local simulator.",
     )
     publish_fields = forms.MultipleChoiceField(
         choices=PUBLISH_FIELDS, widget=forms.CheckboxSelectMultiple, required=False,
@@ -59,6 +62,8 @@ class StoreForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         for name in SECRET_FIELDS:
             self.initial[name] = ""
+        if not settings.SHOPIFY_ALLOW_BASE_URL_OVERRIDE and not self.instance.api_base_url:
+            del self.fields["api_base_url"]  # production: every store talks to https://<shop domain>
 
     def clean(self):
         data = super().clean()
@@ -72,11 +77,11 @@ class StoreForm(forms.ModelForm):
                 self.add_error("client_id", "Enter the app's client id.")
             if not data.get("client_secret"):
                 self.add_error("client_secret", "Enter the app's client secret.")
-        domain = (data.get("shop_domain") or "").strip().lower()
-        if domain and not domain.endswith(".myshopify.com"):
-            self.add_error("shop_domain", "Use the shop's myshopify domain, e.g. my-shop.myshopify.com.")
-        data["shop_domain"] = domain
         return data
+
+    def clean_shop_domain(self):
+        # Validated in full by the model (channels.endpoints.shop_domain_validate), not by suffix.
+        return (self.cleaned_data.get("shop_domain") or "").strip().lower()
 
 
 class MetafieldMappingInline(admin.TabularInline):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from pim.models import Product, Variant
 
 from .crypto import EncryptedTextField
+from .endpoints import api_base_url_validate, shop_domain_validate, store_base_url
 
 
 class ConflictPolicy(models.TextChoices):
@@ -54,12 +55,15 @@ class Store(models.Model):
 
     name = models.CharField(max_length=120, unique=True)
     shop_domain = models.CharField(
-        max_length=255, db_index=True, help_text="The shop's myshopify domain, e.g. my-shop.myshopify.com."
+        max_length=255, db_index=True, validators=[shop_domain_validate],
+        help_text="The shop's myshopify domain, e.g. my-shop.myshopify.com.",
     )
     api_base_url = models.URLField(
         max_length=500,
         blank=True,
-        help_text="Leave empty for Shopify (https://<shop domain>). Set only to point at the local simulator.",
+        validators=[api_base_url_validate],
+        help_text="Leave empty for Shopify (https://<shop domain>). Only for the local simulator, and only when "
+                  "SHOPIFY_ALLOW_BASE_URL_OVERRIDE is on.",
     )
     api_version = models.CharField(max_length=16, default=settings.SHOPIFY_API_VERSION)
     auth_mode = models.CharField(max_length=32, choices=AuthMode.choices, default=AuthMode.STATIC_TOKEN)
@@ -67,7 +71,9 @@ class Store(models.Model):
     client_id = models.CharField(max_length=255, blank=True)
     client_secret = EncryptedTextField(blank=True)
     webhook_secret = EncryptedTextField(
-        blank=True, help_text="The app's client secret, used to verify webhook signatures."
+        blank=True,
+        help_text="Custom app made in the shop's admin: its API secret key, which signs webhooks. Not needed for "
+                  "a Dev Dashboard app (its client secret signs them).",
     )
     plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.STANDARD)
     is_active = models.BooleanField(default=True)
@@ -105,7 +111,19 @@ class Store(models.Model):
 
     @property
     def base_url(self) -> str:
-        return (self.api_base_url or f"https://{self.shop_domain}").rstrip("/")
+        """Where this store's API calls and credentials go; raises StoreEndpointRefused if nowhere allowed."""
+        return store_base_url(shop_domain=self.shop_domain, api_base_url=self.api_base_url)
+
+    @property
+    def webhook_signing_secret(self) -> str:
+        """The secret Shopify signs this connection's webhooks with.
+
+        A Dev Dashboard app (client credentials) signs with its client secret; a custom app made in the shop's
+        admin signs with its API secret key (kept in ``webhook_secret``).
+        """
+        if self.auth_mode == self.AuthMode.CLIENT_CREDENTIALS:
+            return self.client_secret
+        return self.webhook_secret
 
     def circuit_is_open(self, now=None) -> bool:
         return bool(self.circuit_open_until and self.circuit_open_until > (now or timezone.now()))
