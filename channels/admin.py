@@ -6,13 +6,14 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from pim.admin import ProductAdmin
+from pim.admin import ProductAdmin, ServiceHistoryAdmin
 
 from . import selectors, services
 from .models import (
@@ -90,7 +91,7 @@ class MetafieldMappingInline(admin.TabularInline):
 
 
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
+class StoreAdmin(ServiceHistoryAdmin):  # history is shown read-only (no revert)
     form = StoreForm
     list_display = ("name", "shop_domain", "plan", "is_active", "default_conflict_policy", "circuit", "health_link")
     list_filter = ("is_active", "plan")
@@ -153,8 +154,14 @@ class StoreAdmin(admin.ModelAdmin):
         ] + super().get_urls()
 
     def health_view(self, request, store_id: int | None = None):
-        """Show queue depth, oldest pending age, retry rate, dead letters and edit-to-live latency per store."""
-        stores = [get_object_or_404(Store, pk=store_id)] if store_id else list(Store.objects.all())
+        """Show queue depth, oldest pending age, retry rate, dead letters and edit-to-live latency per store.
+
+        Only for users who may view stores (403 otherwise).
+        """
+        store = get_object_or_404(Store, pk=store_id) if store_id else None
+        if not self.has_view_or_change_permission(request, store):
+            raise PermissionDenied
+        stores = [store] if store else list(Store.objects.all())
         rows = [selectors.store_health(store=s) for s in stores]
         return TemplateResponse(
             request,
@@ -171,7 +178,7 @@ class VariantOverrideInline(admin.TabularInline):
 
 
 @admin.register(ChannelAssignment)
-class ChannelAssignmentAdmin(admin.ModelAdmin):
+class ChannelAssignmentAdmin(ServiceHistoryAdmin):  # history is shown read-only (no revert)
     list_display = ("product", "store", "publish", "held", "shopify_product_id", "published_at")
     list_filter = ("store", "publish", "held")
     list_select_related = ("product", "store")
@@ -231,6 +238,9 @@ class SyncJobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # jobs and their attempts are the audit trail of what was sent to Shopify
 
     def has_replay_permission(self, request):
         return request.user.has_perm("channels.replay_syncjob")

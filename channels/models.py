@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from pim.models import Product, Variant
 
@@ -94,6 +95,10 @@ class Store(models.Model):
     circuit_failures = models.PositiveIntegerField(default=0, editable=False)
     circuit_open_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who changed which setting when. Credentials are never copied into history; circuit state is pipeline state.
+    history = HistoricalRecords(
+        excluded_fields=["access_token", "client_secret", "webhook_secret", "circuit_failures", "circuit_open_until"]
+    )
 
     class Meta:
         ordering = ["name"]
@@ -170,6 +175,10 @@ class ChannelAssignment(models.Model):
     held = models.BooleanField(default=False, help_text="Paused by a conflict until a manager resolves it.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Who changed the assignment or its overrides when (the publishing state is not history: it is rewritten
+    # by the pipeline with update(), which records nothing).
+    history = HistoricalRecords(excluded_fields=["published_hash", "published_snapshot", "published_at",
+                                                 "shopify_updated_at", "unpublished_at"])
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["product", "store"], name="assignment_unique")]
@@ -186,6 +195,7 @@ class VariantOverride(models.Model):
     variant = models.ForeignKey(Variant, related_name="store_overrides", on_delete=models.CASCADE)
     price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     compare_at_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["assignment", "variant"], name="variant_override_unique")]
@@ -266,7 +276,10 @@ class SyncJob(models.Model):
             models.Index(fields=["store", "status", "next_attempt_at"]),
             models.Index(fields=["status", "lease_until"]),
         ]
-        permissions = [("replay_syncjob", "Can replay dead-lettered sync jobs")]
+        permissions = [
+            ("replay_syncjob", "Can replay dead-lettered sync jobs"),
+            ("use_rq_dashboard", "Can use the RQ dashboard (see queues, empty them, delete and requeue jobs)"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.product_label or self.product_id} → {self.store_id} ({self.status})"
