@@ -1747,12 +1747,14 @@ def webhook_subscriptions_register(
     """
     from urllib.parse import urlsplit
 
+    from config.logsafe import url_for_log
+
     parts = urlsplit(callback_url)
     loopback = parts.hostname in ("localhost", "127.0.0.1", "::1") or (parts.hostname or "").endswith(".localhost")
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
         raise ValueError("Shopify delivers webhooks to HTTPS addresses only.")
     if not parts.path.rstrip("/").endswith("/shopify/webhooks"):
-        logger.warning("webhook URL %s does not end with /shopify/webhooks/", callback_url)
+        logger.warning("the webhook URL for %s does not end with /shopify/webhooks/", url_for_log(callback_url))
     client = client or client_for_store(store)
     wanted = [t.upper() for t in topics]
     existing = client.webhook_subscriptions()
