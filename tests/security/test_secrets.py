@@ -62,8 +62,8 @@ def test_the_drift_alert_webhook_url_is_never_logged(settings, caplog):
     Conflict.objects.create(store=store, shopify_product_id="1", field="title", policy_applied="overwrite")
     with caplog.at_level(logging.DEBUG):
         assert drift_alert_check(store=store)
-    assert "drift alert webhook to http://127.0.0.1:9 failed" in caplog.text
     assert "SECRETPATH" not in caplog.text and "SECRETQUERY" not in caplog.text
+    assert "drift alert webhook to http://127.0.0.1:9 failed" in caplog.text
 
 
 def test_the_webhook_subscription_url_is_never_logged(shopify_sim, caplog):
