@@ -87,8 +87,7 @@ def test_the_rq_dashboard_needs_its_own_permission(django_user_model):
     queue = django_rq.get_queue("default")
     queue.enqueue("builtins.print", "x")
     before = queue.count
-    index = list(django_rq.settings.QUEUES_LIST).index(
-        next(q for q in django_rq.settings.QUEUES_LIST if q["name"] == "default"))
+    index = [q["name"] for q in django_rq.settings.get_queues_list()].index("default")
     _, client = staff(django_user_model, "plain")
     assert client.get("/admin/rq/").status_code == 403
     assert client.post(f"/admin/rq/queues/{index}/empty/", {"post": "yes"}).status_code == 403
