@@ -7,6 +7,11 @@ import sys
 def main():
     """Run administrative tasks."""
     os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')
+    if sys.argv[1:2] == ['demo']:
+        # The demo is a local story against the Shopify simulator: development settings (DEBUG and the
+        # simulator's base URL) unless the caller chose otherwise. Its servers and workers inherit them.
+        os.environ.setdefault('DEBUG', '1')
+        os.environ.setdefault('SHOPIFY_ALLOW_BASE_URL_OVERRIDE', '1')
     try:
         from django.core.management import execute_from_command_line
     except ImportError as exc:

@@ -39,11 +39,12 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parent.parent
 TRIVIAL_PATH = "/bench/trivial/"
 WEBHOOK_PATH = "/shopify/webhooks/"
 SKU = "BENCH-TEE"
-DEV_FIELD_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWRvLW5vdC11c2UtISE="
 
 # --- the WSGI side (imported by gunicorn) ---------------------------------------------------------------------
 
@@ -115,7 +116,8 @@ def prepare_environment(args) -> dict[str, str]:
         "REDIS_URL": args.redis_url,
         "DEBUG": "0",
         "SECRET_KEY": "bench-" + uuid.uuid4().hex,
-        "FIELD_ENCRYPTION_KEY": os.environ.get("FIELD_ENCRYPTION_KEY") or DEV_FIELD_KEY,
+        "FIELD_ENCRYPTION_KEY": os.environ.get("FIELD_ENCRYPTION_KEY") or Fernet.generate_key().decode(),
+        "SHOPIFY_ALLOW_BASE_URL_OVERRIDE": "1",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+
+from pim.admin import ServiceHistoryAdmin
 
 from . import selectors, services
 from .models import (
@@ -35,11 +39,13 @@ class StoreForm(forms.ModelForm):
                                    help_text="Write-only. Leave empty to keep the stored token.")
     client_secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
                                     help_text="Write-only. Leave empty to keep the stored secret.")
-    webhook_secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
-                                     help_text="Write-only. The app's client secret, used to verify webhooks.")
+    webhook_secret = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), label="API secret key (webhooks)",
+        help_text="Write-only. Only for a custom app made in the shop's admin: its API secret key, which signs "
+                  "webhooks. A Dev Dashboard app's webhooks are verified with its client secret above.")
     api_base_url = forms.URLField(
         required=False, assume_scheme="https", label="API base URL",
-        help_text="Leave empty for Shopify (https://<shop domain>). Set only to point at the local simulator.",
+        help_text="Leave empty for Shopify (https://<shop domain>). Only for the local simulator.",
     )
     publish_fields = forms.MultipleChoiceField(
         choices=PUBLISH_FIELDS, widget=forms.CheckboxSelectMultiple, required=False,
@@ -58,6 +64,8 @@ class StoreForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         for name in SECRET_FIELDS:
             self.initial[name] = ""
+        if not settings.SHOPIFY_ALLOW_BASE_URL_OVERRIDE and not self.instance.api_base_url:
+            del self.fields["api_base_url"]  # production: every store talks to https://<shop domain>
 
     def clean(self):
         data = super().clean()
@@ -71,11 +79,11 @@ class StoreForm(forms.ModelForm):
                 self.add_error("client_id", "Enter the app's client id.")
             if not data.get("client_secret"):
                 self.add_error("client_secret", "Enter the app's client secret.")
-        domain = (data.get("shop_domain") or "").strip().lower()
-        if domain and not domain.endswith(".myshopify.com"):
-            self.add_error("shop_domain", "Use the shop's myshopify domain, e.g. my-shop.myshopify.com.")
-        data["shop_domain"] = domain
         return data
+
+    def clean_shop_domain(self):
+        # Validated in full by the model (channels.endpoints.shop_domain_validate), not by suffix.
+        return (self.cleaned_data.get("shop_domain") or "").strip().lower()
 
 
 class MetafieldMappingInline(admin.TabularInline):
@@ -84,7 +92,7 @@ class MetafieldMappingInline(admin.TabularInline):
 
 
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
+class StoreAdmin(ServiceHistoryAdmin):  # history is shown read-only (no revert)
     form = StoreForm
     list_display = ("name", "shop_domain", "plan", "is_active", "default_conflict_policy", "circuit", "health_link")
     list_filter = ("is_active", "plan")
@@ -147,8 +155,14 @@ class StoreAdmin(admin.ModelAdmin):
         ] + super().get_urls()
 
     def health_view(self, request, store_id: int | None = None):
-        """Show queue depth, oldest pending age, retry rate, dead letters and edit-to-live latency per store."""
-        stores = [get_object_or_404(Store, pk=store_id)] if store_id else list(Store.objects.all())
+        """Show queue depth, oldest pending age, retry rate, dead letters and edit-to-live latency per store.
+
+        Only for users who may view stores (403 otherwise).
+        """
+        store = get_object_or_404(Store, pk=store_id) if store_id else None
+        if not self.has_view_or_change_permission(request, store):
+            raise PermissionDenied
+        stores = [store] if store else list(Store.objects.all())
         rows = [selectors.store_health(store=s) for s in stores]
         return TemplateResponse(
             request,
@@ -165,7 +179,7 @@ class VariantOverrideInline(admin.TabularInline):
 
 
 @admin.register(ChannelAssignment)
-class ChannelAssignmentAdmin(admin.ModelAdmin):
+class ChannelAssignmentAdmin(ServiceHistoryAdmin):  # history is shown read-only (no revert)
     list_display = ("product", "store", "publish", "held", "shopify_product_id", "published_at")
     list_filter = ("store", "publish", "held")
     list_select_related = ("product", "store")
@@ -239,6 +253,9 @@ class SyncJobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # jobs and their attempts are the audit trail of what was sent to Shopify
 
     def has_replay_permission(self, request):
         return request.user.has_perm("channels.replay_syncjob")

@@ -11,6 +11,7 @@ class ChannelsConfig(AppConfig):
 
         from pim.admin_extensions import DashboardCounter, dashboard_counter_register, product_admin_extend
 
+        from . import checks  # noqa: F401 (registers the deployment checks)
         from .models import SyncJob
         from .product_admin import extension
 

@@ -6,10 +6,12 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from pim.models import Product, Variant
 
 from .crypto import EncryptedTextField
+from .endpoints import api_base_url_validate, shop_domain_validate, store_base_url
 
 
 class ConflictPolicy(models.TextChoices):
@@ -54,12 +56,15 @@ class Store(models.Model):
 
     name = models.CharField(max_length=120, unique=True)
     shop_domain = models.CharField(
-        max_length=255, db_index=True, help_text="The shop's myshopify domain, e.g. my-shop.myshopify.com."
+        max_length=255, db_index=True, validators=[shop_domain_validate],
+        help_text="The shop's myshopify domain, e.g. my-shop.myshopify.com.",
     )
     api_base_url = models.URLField(
         max_length=500,
         blank=True,
-        help_text="Leave empty for Shopify (https://<shop domain>). Set only to point at the local simulator.",
+        validators=[api_base_url_validate],
+        help_text="Leave empty for Shopify (https://<shop domain>). Only for the local simulator, and only when "
+                  "SHOPIFY_ALLOW_BASE_URL_OVERRIDE is on.",
     )
     api_version = models.CharField(max_length=16, default=settings.SHOPIFY_API_VERSION)
     auth_mode = models.CharField(max_length=32, choices=AuthMode.choices, default=AuthMode.STATIC_TOKEN)
@@ -67,7 +72,9 @@ class Store(models.Model):
     client_id = models.CharField(max_length=255, blank=True)
     client_secret = EncryptedTextField(blank=True)
     webhook_secret = EncryptedTextField(
-        blank=True, help_text="The app's client secret, used to verify webhook signatures."
+        blank=True,
+        help_text="Custom app made in the shop's admin: its API secret key, which signs webhooks. Not needed for "
+                  "a Dev Dashboard app (its client secret signs them).",
     )
     plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.STANDARD)
     is_active = models.BooleanField(default=True)
@@ -88,6 +95,10 @@ class Store(models.Model):
     circuit_failures = models.PositiveIntegerField(default=0, editable=False)
     circuit_open_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who changed which setting when. Credentials are never copied into history; circuit state is pipeline state.
+    history = HistoricalRecords(
+        excluded_fields=["access_token", "client_secret", "webhook_secret", "circuit_failures", "circuit_open_until"]
+    )
 
     class Meta:
         ordering = ["name"]
@@ -105,7 +116,19 @@ class Store(models.Model):
 
     @property
     def base_url(self) -> str:
-        return (self.api_base_url or f"https://{self.shop_domain}").rstrip("/")
+        """Where this store's API calls and credentials go; raises StoreEndpointRefused if nowhere allowed."""
+        return store_base_url(shop_domain=self.shop_domain, api_base_url=self.api_base_url)
+
+    @property
+    def webhook_signing_secret(self) -> str:
+        """The secret Shopify signs this connection's webhooks with.
+
+        A Dev Dashboard app (client credentials) signs with its client secret; a custom app made in the shop's
+        admin signs with its API secret key (kept in ``webhook_secret``).
+        """
+        if self.auth_mode == self.AuthMode.CLIENT_CREDENTIALS:
+            return self.client_secret
+        return self.webhook_secret
 
     def circuit_is_open(self, now=None) -> bool:
         return bool(self.circuit_open_until and self.circuit_open_until > (now or timezone.now()))
@@ -152,6 +175,10 @@ class ChannelAssignment(models.Model):
     held = models.BooleanField(default=False, help_text="Paused by a conflict until a manager resolves it.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Who changed the assignment or its overrides when (the publishing state is not history: it is rewritten
+    # by the pipeline with update(), which records nothing).
+    history = HistoricalRecords(excluded_fields=["published_hash", "published_snapshot", "published_at",
+                                                 "shopify_updated_at", "unpublished_at"])
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["product", "store"], name="assignment_unique")]
@@ -168,6 +195,7 @@ class VariantOverride(models.Model):
     variant = models.ForeignKey(Variant, related_name="store_overrides", on_delete=models.CASCADE)
     price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     compare_at_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["assignment", "variant"], name="variant_override_unique")]
@@ -248,7 +276,10 @@ class SyncJob(models.Model):
             models.Index(fields=["store", "status", "next_attempt_at"]),
             models.Index(fields=["status", "lease_until"]),
         ]
-        permissions = [("replay_syncjob", "Can replay dead-lettered sync jobs")]
+        permissions = [
+            ("replay_syncjob", "Can replay dead-lettered sync jobs"),
+            ("use_rq_dashboard", "Can use the RQ dashboard (see queues, empty them, delete and requeue jobs)"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.product_label or self.product_id} → {self.store_id} ({self.status})"

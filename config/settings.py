@@ -1,7 +1,8 @@
 """Django settings for the PIM, read from environment variables.
 
-Every value has a safe default for local development and the demo; production sets DEBUG=0,
-SECRET_KEY, DATABASE_URL, REDIS_URL, ALLOWED_HOSTS and FIELD_ENCRYPTION_KEY.
+DEBUG is off unless the environment turns it on (DEBUG=1). Without DEBUG the project refuses to start
+without its own SECRET_KEY and FIELD_ENCRYPTION_KEYS, and refuses the development keys committed here.
+The demo (``manage.py demo``) and the tests (``config.settings_test``) turn on what they need themselves.
 """
 
 from __future__ import annotations
@@ -26,13 +27,19 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
+
+# Committed development keys: usable only with DEBUG on, refused otherwise.
+DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+DEV_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWRvLW5vdC11c2UtISE="
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+    SECRET_KEY = DEV_SECRET_KEY
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY is the committed development key; set your own when DEBUG is off.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -124,7 +131,9 @@ RQ_QUEUE_NAMES = ("publish", "inventory", "webhooks", "default")
 RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT} for name in RQ_QUEUE_NAMES
 }
-RQ_SHOW_ADMIN_LINK = True
+# django-rq would also register its dashboard inside the admin (/admin/django_rq/), where any staff user could empty
+# queues: off. The guarded dashboard is at /admin/rq/ (config/rq_urls.py), linked from the admin header.
+RQ_SHOW_ADMIN_LINK = False
 # Our services enqueue from transaction.on_commit themselves (and handle Redis being down there), so
 # django-rq must enqueue at once instead of deferring again to a commit that may never come.
 RQ = {"COMMIT_MODE": "auto"}
@@ -137,15 +146,26 @@ SHOPIFY_SCHEMA_DIR = Path(
 )
 SHOPIFY_CONNECT_TIMEOUT = float(os.environ.get("SHOPIFY_CONNECT_TIMEOUT", "5"))
 SHOPIFY_READ_TIMEOUT = float(os.environ.get("SHOPIFY_READ_TIMEOUT", "30"))
-# Base URL override per shop is stored on the store; this is the template for real Shopify.
+# This is the template for real Shopify: https://<name>.myshopify.com.
 SHOPIFY_URL_TEMPLATE = "https://{shop}"
+# A store's own API base URL (the local simulator) is honoured only when this is on; off, every store talks to
+# https://<name>.myshopify.com and nothing else receives its token or client secret. The demo and tests set it.
+SHOPIFY_ALLOW_BASE_URL_OVERRIDE = env_bool("SHOPIFY_ALLOW_BASE_URL_OVERRIDE", False)
 
-# Key for encrypting store credentials at rest (Fernet, urlsafe base64 32 bytes). Required outside DEBUG.
-FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
-if not FIELD_ENCRYPTION_KEY:
+# Keys for encrypting store credentials at rest (Fernet, urlsafe base64 32 bytes), newest first: the first
+# encrypts, all decrypt (MultiFernet), so a key can be rotated (``manage.py rotate_credentials_key``).
+# FIELD_ENCRYPTION_KEYS is a comma-separated list; FIELD_ENCRYPTION_KEY (one key) is still read. Required
+# outside DEBUG.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS") or env_list("FIELD_ENCRYPTION_KEY")
+if not FIELD_ENCRYPTION_KEYS:
     if not DEBUG:
-        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set when DEBUG is off.")
-    FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWRvLW5vdC11c2UtISE="
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS (or FIELD_ENCRYPTION_KEY) must be set when DEBUG is off.")
+    FIELD_ENCRYPTION_KEYS = [DEV_FIELD_ENCRYPTION_KEY]
+if not DEBUG and DEV_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS holds the committed development key; set your own when DEBUG is off."
+    )
+FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEYS[0]  # the newest key (what new values are encrypted with)
 
 # --- Security (effective when DEBUG is off) -------------------------------------------------
 if not DEBUG:
@@ -220,3 +240,14 @@ SHOPIFY_WEBHOOK_URL = os.environ.get("SHOPIFY_WEBHOOK_URL", "")
 WEBHOOK_SUBSCRIPTION_CHECK_SECONDS = int(os.environ.get("WEBHOOK_SUBSCRIPTION_CHECK_SECONDS", "3600"))
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pim@localhost")
+
+# --- Inbound webhooks ---------------------------------------------------------------------------------
+# A delivery whose X-Shopify-Triggered-At is older than this is refused (replayed or hopelessly late).
+# Shopify retries a failed delivery 8 times over 4 hours, so the window may not be shorter than that.
+WEBHOOK_MAX_AGE_SECONDS = int(os.environ.get("WEBHOOK_MAX_AGE_SECONDS", str(24 * 3600)))
+if WEBHOOK_MAX_AGE_SECONDS < 4 * 3600 + 300:
+    raise ImproperlyConfigured("WEBHOOK_MAX_AGE_SECONDS must cover Shopify's 4-hour retry schedule (>= 14700).")
+# Clock skew tolerated for a Triggered-At in the future.
+WEBHOOK_MAX_CLOCK_SKEW_SECONDS = int(os.environ.get("WEBHOOK_MAX_CLOCK_SKEW_SECONDS", "300"))
+# Largest body the endpoint reads (bytes); a larger delivery gets 413 before it is read.
+WEBHOOK_MAX_BODY_BYTES = int(os.environ.get("WEBHOOK_MAX_BODY_BYTES", str(10 * 1024 * 1024)))

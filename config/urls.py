@@ -9,6 +9,6 @@ admin.site.index_title = "Catalog, stores and sync"
 
 urlpatterns = [
     path("shopify/", include("inventory.urls")),
-    path("admin/rq/", include("django_rq.urls")),
+    path("admin/rq/", include("config.rq_urls")),
     path("admin/", admin.site.urls),
 ]

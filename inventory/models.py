@@ -396,3 +396,23 @@ class WebhookSubscriptionHealth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store} webhooks: {self.get_state_display()}"
+
+
+class WebhookBodyClaim(models.Model):
+    """The first shop a signed webhook body arrived for (cross-shop replay guard).
+
+    Shopify signs every shop's deliveries of one app with the same secret, so a body captured from one shop
+    verifies under another shop's name too. Real bodies carry globally unique ids (orders, refunds, inventory
+    items), so the same bytes of a topic never legitimately arrive for two shops: the second is refused.
+    """
+
+    topic = models.CharField(max_length=100)
+    body_sha256 = models.CharField(max_length=64)
+    shop_domain = models.CharField(max_length=255)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["topic", "body_sha256"], name="webhook_body_claim_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.body_sha256[:12]} @ {self.shop_domain}"

@@ -30,14 +30,16 @@ UNPROCESSED_STATUSES = (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.PROCES
 def webhook_store_authenticate(*, shop_domain: str, raw_body: bytes, hmac_header: str | None) -> Store | None:
     """Return the active store connection of ``shop_domain`` whose webhook secret signs ``raw_body``.
 
-    Several connections may share a shop: each active one's secret is tried. Returns None for an unknown shop,
-    a missing or wrong signature, or a store without a webhook secret.
+    Several connections may share a shop: each active one's signing secret is tried (a Dev Dashboard app's
+    client secret, a custom app's API secret key). Returns None for an unknown shop, a missing or wrong
+    signature, or a store without a signing secret.
     """
     if not shop_domain or not hmac_header:
         return None
     candidates = Store.objects.filter(shop_domain=shop_domain.strip().lower(), is_active=True).order_by("pk")
-    for store in candidates.only("pk", "name", "shop_domain", "webhook_secret", "is_active"):
-        if verify_webhook_hmac(raw_body=raw_body, secret=store.webhook_secret, header_value=hmac_header):
+    for store in candidates.only("pk", "name", "shop_domain", "auth_mode", "client_secret", "webhook_secret",
+                                 "is_active"):
+        if verify_webhook_hmac(raw_body=raw_body, secret=store.webhook_signing_secret, header_value=hmac_header):
             return store
     return None
 

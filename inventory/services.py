@@ -68,6 +68,7 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 WEBHOOKS_QUEUE = "webhooks"
+HMAC_HEADER_LOWER = "x-shopify-hmac-sha256"
 INVENTORY_QUEUE = "inventory"
 
 # The topics ``register_webhooks`` subscribes to and ``webhook_event_process`` handles.
@@ -510,7 +511,8 @@ def webhook_receive(*, store: Store, headers: dict[str, str], raw_body: bytes) -
         status, error = WebhookEvent.Status.FAILED, f"malformed body: {exc}"[:2000]
     if status == WebhookEvent.Status.RECEIVED and topic not in TOPIC_HANDLERS:
         status = WebhookEvent.Status.IGNORED
-    kept = {k: v for k, v in headers.items() if k.lower().startswith("x-shopify-") or k.lower() == "content-type"}
+    kept = {k: v for k, v in headers.items()  # never the signature: a stored HMAC would help forge a replay
+            if (k.lower().startswith("x-shopify-") or k.lower() == "content-type") and k.lower() != HMAC_HEADER_LOWER}
     now = timezone.now()
     event = WebhookEvent(
         store=store, shop_domain=shop_domain, topic=topic[:100], webhook_id=webhook_id[:255], event_id=event_id[:255],
@@ -992,6 +994,10 @@ def _handle_app_uninstalled(*, event: WebhookEvent, payload: dict) -> str:
 
     if event.store is None:
         return "store deleted: ignored"
+    # Only the shop the payload names is disabled, and only if it is the shop the delivery came for.
+    named = str(payload.get("myshopify_domain") or "").strip().lower()
+    if not named or named != event.shop_domain or named != event.store.shop_domain:
+        return f"ignored: payload names shop {named[:255]!r}, delivered for {event.shop_domain!r}"
     store_disable(store=event.store, reason=f"app/uninstalled webhook {event.webhook_id}")
     return f"store {event.store.name} disabled"
 
@@ -1741,12 +1747,14 @@ def webhook_subscriptions_register(
     """
     from urllib.parse import urlsplit
 
+    from config.logsafe import url_for_log
+
     parts = urlsplit(callback_url)
     loopback = parts.hostname in ("localhost", "127.0.0.1", "::1") or (parts.hostname or "").endswith(".localhost")
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
         raise ValueError("Shopify delivers webhooks to HTTPS addresses only.")
     if not parts.path.rstrip("/").endswith("/shopify/webhooks"):
-        logger.warning("webhook URL %s does not end with /shopify/webhooks/", callback_url)
+        logger.warning("the webhook URL for %s does not end with /shopify/webhooks/", url_for_log(callback_url))
     client = client or client_for_store(store)
     wanted = [t.upper() for t in topics]
     existing = client.webhook_subscriptions()

@@ -9,9 +9,15 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from channels.shopify.webhooks import HMAC_HEADER, SHOP_DOMAIN_HEADER
+from channels.shopify.webhooks import HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEADER, TRIGGERED_AT_HEADER
 
 from . import selectors, services
+from .webhook_auth import webhook_body_claim, webhook_headers_check
+
+
+def _text(status: int, text: str) -> HttpResponse:
+    return HttpResponse(text, status=status, content_type="text/plain")
+
 
 logger = logging.getLogger(__name__)
 
@@ -21,22 +27,36 @@ logger = logging.getLogger(__name__)
 def shopify_webhook(request: HttpRequest) -> HttpResponse:
     """Receive a webhook of any topic from any connected shop.
 
-    The HMAC of the raw body is checked first with the secret of each active connection of the shop (401 and
-    nothing stored if none matches, also for unknown shops); then the event is stored (deduplicated) and
-    queued after commit. Answers 200 for stored, duplicate, ignored and malformed-but-signed deliveries, so
-    Shopify does not retry what is already kept. Never calls Shopify.
+    Before the body is read: a signature header, a known shop (an active connection), a fresh
+    ``X-Shopify-Triggered-At`` (WEBHOOK_MAX_AGE_SECONDS) and a declared size within WEBHOOK_MAX_BODY_BYTES
+    (401 / 400 / 413, nothing stored). Then the HMAC of the raw body is checked with the signing secret of each
+    active connection of the shop (401 and nothing stored if none matches), a body already delivered for another
+    shop is refused (409), and the event is stored (deduplicated, without the signature header) and queued after
+    commit. Answers 200 for stored, duplicate, ignored and malformed-but-signed deliveries, so Shopify does not
+    retry what is already kept. Never calls Shopify.
     """
+    shop_domain = (request.headers.get(SHOP_DOMAIN_HEADER) or "").strip().lower()
+    hmac_header = request.headers.get(HMAC_HEADER)
+    refusal = webhook_headers_check(
+        shop_domain=shop_domain, hmac_header=hmac_header, triggered_at=request.headers.get(TRIGGERED_AT_HEADER),
+        content_length=request.META.get("CONTENT_LENGTH"),
+    )
+    if refusal is not None:
+        logger.warning("webhook refused before reading the body (%s): shop %r", refusal.reason, shop_domain[:255])
+        return _text(refusal.status, refusal.reason)
     # Read the stream ourselves: Django's 2.5 MB cap on request.body would bounce a big order forever.
-    limit = int(getattr(settings, "WEBHOOK_MAX_BODY_BYTES", 25 * 1024 * 1024))
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
     raw_body = request.read(limit + 1)
     if len(raw_body) > limit:
-        return HttpResponse("payload too large", status=413, content_type="text/plain")
-    shop_domain = (request.headers.get(SHOP_DOMAIN_HEADER) or "").strip().lower()
-    store = selectors.webhook_store_authenticate(
-        shop_domain=shop_domain, raw_body=raw_body, hmac_header=request.headers.get(HMAC_HEADER)
-    )
+        return _text(413, "payload too large")
+    store = selectors.webhook_store_authenticate(shop_domain=shop_domain, raw_body=raw_body, hmac_header=hmac_header)
     if store is None:
         logger.warning("webhook rejected: no valid signature for shop %r", shop_domain[:255])
-        return HttpResponse("invalid signature", status=401, content_type="text/plain")
+        return _text(401, "invalid signature")
+    topic = request.headers.get(TOPIC_HEADER) or ""
+    if not webhook_body_claim(shop_domain=shop_domain, topic=topic, raw_body=raw_body):
+        logger.warning("webhook refused: the same %s body was already delivered for another shop (now %r)",
+                       topic[:100], shop_domain)
+        return _text(409, "body already delivered for another shop")
     receipt = services.webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body)
-    return HttpResponse(receipt.outcome, status=200, content_type="text/plain")
+    return _text(200, receipt.outcome)

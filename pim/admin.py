@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count, Max, Min, OuterRef, Prefetch, Subquery
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import services
+from . import history, services
 from .admin_extensions import product_admin_extensions
 from .models import Product, ProductAttribute, ProductImage, Variant
 from .validators import MAX_IMAGES_PER_PRODUCT, validate_metafield_value
@@ -152,6 +156,53 @@ class AttributeInline(admin.TabularInline):
     verbose_name = "attribute (Shopify metafield)"
 
 
+class ServiceHistoryAdmin(SimpleHistoryAdmin):
+    """History pages where reverting is an ordinary edit: it needs the change permission (checked on POST, not
+    only by hiding the button) and goes through ``history_revert`` (a service: validated, recorded, published).
+
+    Admins without a ``history_revert`` show history read-only.
+    """
+
+    def history_revert(self, *, obj, version_id: int, actor, fields: dict):
+        return None
+
+    def _reverts(self) -> bool:
+        return type(self).history_revert is not ServiceHistoryAdmin.history_revert
+
+    def revert_disabled(self, request, obj=None):
+        return not self._reverts() or super().revert_disabled(request, obj) or not self.has_change_permission(
+            request, obj)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method != "POST":
+            return super().history_form_view(request, object_id, version_id, extra_context)
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if self.revert_disabled(request, obj):
+            raise PermissionDenied
+        record = self.model.history.filter(id=obj.pk, history_id=version_id).first()
+        if record is None:
+            raise Http404
+        historic = record.instance
+        historic._state.adding = False
+        form = self.get_form(request, historic)(request.POST, request.FILES, instance=historic)
+        if not form.is_valid():
+            errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+            self.message_user(request, f"Not reverted: {errors}", messages.ERROR)
+            return redirect(request.path)
+        names = {f.name for f in self.model._meta.concrete_fields}
+        fields = {k: v for k, v in form.cleaned_data.items() if k in names}
+        try:
+            self.history_revert(obj=obj, version_id=int(version_id), actor=request.user, fields=fields)
+        except ValidationError as exc:
+            self.message_user(request, f"Not reverted: {' '.join(exc.messages)}", messages.ERROR)
+            return redirect(request.path)
+        self.message_user(request, f"{obj} reverted to version {version_id}.", messages.SUCCESS)
+        opts = self.model._meta
+        return redirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+
+
 class ProductAdminForm(forms.ModelForm):
     """The product form: remembers the version the editor loaded, and refuses a save over someone else's."""
 
@@ -211,7 +262,7 @@ def set_workflow_state(modeladmin, request, queryset):
 
 
 @admin.register(Product)
-class ProductAdmin(SimpleHistoryAdmin):
+class ProductAdmin(ServiceHistoryAdmin):
     """The catalog manager's product list and page; apps above the catalog add their columns, filters, actions
     and the per-store panel through ``pim.admin_extensions`` (registered in their ``AppConfig.ready()``)."""
 
@@ -386,6 +437,9 @@ class ProductAdmin(SimpleHistoryAdmin):
                 instance.save()
         formset.save_m2m()
 
+    def history_revert(self, *, obj, version_id: int, actor, fields: dict):
+        return history.product_revert(product=obj, version_id=version_id, actor=actor, fields=fields)
+
     def delete_model(self, request, obj):
         services.product_delete(product=obj, actor=request.user, reason="Deleted in the admin")
 
@@ -433,7 +487,7 @@ class VariantAdminForm(forms.ModelForm):
 
 
 @admin.register(Variant)
-class VariantAdmin(SimpleHistoryAdmin):
+class VariantAdmin(ServiceHistoryAdmin):
     form = VariantAdminForm
     list_display = ("sku", "product", "option1", "option2", "option3", "price", "inventory_tracked")
     list_select_related = ("product",)
@@ -448,3 +502,6 @@ class VariantAdmin(SimpleHistoryAdmin):
     def save_model(self, request, obj, form, change):
         services.variant_save(variant=obj, actor=request.user, reason="Admin edit")
         services.catalog_changed(product_ids=[obj.product_id])
+
+    def history_revert(self, *, obj, version_id: int, actor, fields: dict):
+        return history.variant_revert(variant=obj, version_id=version_id, actor=actor, fields=fields)

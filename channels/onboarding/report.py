@@ -7,11 +7,12 @@ written last, once the counts are known.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pim.spreadsheet import SafeCSVWriter
 
 REPORT_COLUMNS = (
     "classification",  # matched | shopify_only | ambiguous | pim_only
@@ -65,7 +66,7 @@ class ReportWriter:
         self.csv_path = base.with_name(base.name + ".csv")
         self.json_path = base.with_name(base.name + ".json")
         self._csv_file = self.csv_path.open("w", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._csv_file)
+        self._csv = SafeCSVWriter(self._csv_file)  # cells from Shopify may start with '='
         self._csv.writerow(REPORT_COLUMNS)
         self._json = self.json_path.open("w", encoding="utf-8")
         head = json.dumps(header, ensure_ascii=False, default=str)

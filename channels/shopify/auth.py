@@ -258,6 +258,7 @@ class ClientCredentialsTokenProvider:
                 },
                 headers={"Accept": "application/json"},
                 timeout=self.timeout,
+                allow_redirects=False,  # the client secret goes to the shop's token endpoint and nowhere else
             )
         except requests.Timeout as exc:
             raise ShopifyNetworkError(
@@ -269,6 +270,11 @@ class ClientCredentialsTokenProvider:
                 f"cannot reach Shopify's token endpoint: {type(exc).__name__}", shop_domain=self.shop_domain
             ) from None
         status = response.status_code
+        if 300 <= status < 400:
+            raise ShopifyAuthError(
+                f"Shopify's token endpoint answered with a redirect ({status}); not followed",
+                shop_domain=self.shop_domain, status=status, operation_name="access_token",
+            )
         if status >= 400:
             detail = redact(_short_body(response), [self._client_secret, self.client_id])
             kwargs = {"shop_domain": self.shop_domain, "status": status, "operation_name": "access_token"}
