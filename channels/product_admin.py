@@ -203,7 +203,7 @@ def _store_action(modeladmin, request, queryset, *, action: str, title: str, int
         store = form.cleaned_data["store"]
         ids = list(queryset.values_list("pk", flat=True))
         with transaction.atomic():
-            count = services.assignments_bulk_set(store=store, product_ids=ids, publish=publish)
+            count = services.assignments_bulk_set(store=store, product_ids=ids, publish=publish, actor=request.user)
         verb = "assigned to" if publish else "removed from"
         modeladmin.message_user(request, f"{count} product(s) {verb} {store.name}; the workers publish the change.",
                                 messages.SUCCESS)

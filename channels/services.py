@@ -181,15 +181,25 @@ def assignment_set(*, product: Product, store: Store, publish: bool = True, **ov
 
 
 @transaction.atomic
-def assignments_bulk_set(*, store: Store, product_ids: Iterable[int], publish: bool = True) -> int:
-    """Assign many products to a store at once (bulk insert) and record their sync jobs; return the count."""
+def assignments_bulk_set(*, store: Store, product_ids: Iterable[int], publish: bool = True,
+                         actor: Any = None) -> int:
+    """Assign many products to a store at once (or stop publishing them there with ``publish=False``), keep the
+    assignments' history (who, when), and record their sync jobs; return how many products were given."""
+    from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
     ids = list(product_ids)
-    existing = set(ChannelAssignment.objects.filter(store=store, product_id__in=ids).values_list("product_id", flat=True))
-    ChannelAssignment.objects.bulk_create(
-        [ChannelAssignment(store=store, product_id=pid, publish=publish) for pid in ids if pid not in existing],
-        batch_size=1000,
+    existing = list(ChannelAssignment.objects.filter(store=store, product_id__in=ids))
+    have = {a.product_id for a in existing}
+    bulk_create_with_history(
+        [ChannelAssignment(store=store, product_id=pid, publish=publish) for pid in ids if pid not in have],
+        ChannelAssignment, batch_size=1000, default_user=actor, default_change_reason="Bulk assignment",
     )
-    ChannelAssignment.objects.filter(store=store, product_id__in=existing).update(publish=publish)
+    changed = [a for a in existing if a.publish != publish]
+    for assignment in changed:
+        assignment.publish = publish
+    if changed:
+        bulk_update_with_history(changed, ChannelAssignment, ["publish"], batch_size=1000, default_user=actor,
+                                 default_change_reason="Bulk assignment")
     sync_jobs_record_for_products(product_ids=ids)
     return len(ids)
 

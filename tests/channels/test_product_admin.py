@@ -145,6 +145,9 @@ def test_bulk_assign_and_remove_with_a_store_choice(admin_client, stores, no_dis
     admin_client.post(reverse(CHANGELIST), {"action": "remove_from_store", "_selected_action": ids[:2],
                                             "confirmed": "yes", "store": north.pk})
     assert ChannelAssignment.objects.filter(store=north, publish=False).count() == 2
+    # Bulk changes keep the assignments' history like single edits (who, when, what).
+    history = ChannelAssignment.history.filter(store_id=north.pk)
+    assert history.count() == 7 and all(h.history_user and h.history_user.username == "admin" for h in history)
 
 
 def test_save_message_says_what_was_queued(admin_client, stores):
