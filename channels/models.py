@@ -181,6 +181,8 @@ class ChannelAssignment(models.Model):
                                                  "shopify_updated_at", "unpublished_at"])
 
     class Meta:
+        verbose_name = "store assignment"
+        verbose_name_plural = "store assignments"
         constraints = [models.UniqueConstraint(fields=["product", "store"], name="assignment_unique")]
         indexes = [models.Index(fields=["store", "shopify_product_id"])]
 

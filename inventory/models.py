@@ -312,6 +312,7 @@ class InventoryPush(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="First change to done in Shopify.")
 
     class Meta:
+        verbose_name_plural = "inventory pushes"
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(

@@ -185,6 +185,8 @@ class ProductAttribute(models.Model):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = "attribute (metafield)"
+        verbose_name_plural = "attributes (metafields)"
         ordering = ["product_id", "namespace", "key"]
         constraints = [
             models.UniqueConstraint(

@@ -65,3 +65,22 @@ def test_product_list_shows_total_available_stock(superuser_client):
     assert "available" in html
     assert '<td class="field-available_column">14</td>' in html  # 5 + 1 + 7 + 1, joins not multiplied
     assert "10.00 – 12.00" in html
+
+
+def test_names_read_well_in_the_index(superuser_client):
+    html = superuser_client.get(reverse("admin:index")).content.decode()
+    for name in ("Inventory pushes", "Store assignments", "Attributes (metafields)"):
+        assert name in html, name
+    assert "pushs" not in html.lower()
+
+
+def test_sync_status_never_prints_none_ms():
+    import io
+
+    from django.core.management import call_command
+
+    Store.objects.create(name="Quiet", shop_domain="quiet.myshopify.com", access_token="shpat_q")
+    out = io.StringIO()
+    call_command("sync_status", stdout=out)
+    assert "None" not in out.getvalue()
+    assert "no publish finished in this window" in out.getvalue()

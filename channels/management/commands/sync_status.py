@@ -26,7 +26,8 @@ class Command(BaseCommand):
             for w in h.windows:
                 self.stdout.write(
                     f"  {w.label}: {w.finished} finished, retry rate {w.retry_rate:.1f}%, "
-                    f"latency p50 {w.p50} ms, p95 {w.p95} ms, p99 {w.p99} ms"
+                    + (f"latency p50 {w.p50} ms, p95 {w.p95} ms, p99 {w.p99} ms" if w.p50 is not None
+                       else "no publish finished in this window")
                 )
             for line in h.extra:
                 self.stdout.write(f"  {line.label}: {line.value}" + ("  <- needs attention" if line.problem else ""))

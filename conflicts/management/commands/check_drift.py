@@ -6,8 +6,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
-from channels.models import Store
+from channels.models import ChannelAssignment, Store
 from channels.shopify.exceptions import ShopifyError
 from conflicts.services import drift_sweep
 
@@ -28,8 +29,11 @@ class Command(BaseCommand):
         failed = False
         for s in stores:
             started = time.monotonic()
+            total = ChannelAssignment.objects.filter(store=s).exclude(shopify_product_id="").count()
             try:
-                with tqdm(unit="product", disable=no_progress, file=self.stdout, desc=s.name) as bar:
+                # Log lines (throttle waits, retries) are written above the bar instead of through it.
+                with logging_redirect_tqdm(), tqdm(total=total, unit="product", disable=no_progress,
+                                                   file=self.stdout, desc=s.name) as bar:
                     report = drift_sweep(store=s, progress=bar.update)
             except ShopifyError as exc:
                 self.stderr.write(f"{s.name}: the sweep failed: {exc}")
