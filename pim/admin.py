@@ -154,6 +154,7 @@ class AttributeInline(admin.TabularInline):
     form = AttributeForm
     extra = 0
     verbose_name = "attribute (Shopify metafield)"
+    verbose_name_plural = "attributes (Shopify metafields)"
 
 
 class ServiceHistoryAdmin(SimpleHistoryAdmin):

@@ -69,9 +69,13 @@ def test_product_list_shows_total_available_stock(superuser_client):
 
 def test_names_read_well_in_the_index(superuser_client):
     html = superuser_client.get(reverse("admin:index")).content.decode()
-    for name in ("Inventory pushes", "Store assignments", "Attributes (metafields)"):
+    for name in ("Inventory pushes", "Store assignments"):
         assert name in html, name
     assert "pushs" not in html.lower()
+    product = services.product_create(title="Tee", variants=[{"sku": "T-1", "price": Decimal("10")}])
+    page = superuser_client.get(reverse("admin:pim_product_change", args=[product.pk])).content.decode()
+    assert "Attributes (Shopify metafields)" in page and "Store assignments" in page
+    assert "metafield)s" not in page
 
 
 def test_sync_status_never_prints_none_ms():
