@@ -202,7 +202,38 @@ class ChannelAssignmentAdmin(ServiceHistoryAdmin):  # history is shown read-only
         return [
             path("publish-now/<int:product_id>/", self.admin_site.admin_view(self.publish_now_view),
                  name="channels_channelassignment_publish_now"),
+            path("prices/", self.admin_site.admin_view(self.price_upload_view), name="channels_price_upload"),
         ] + super().get_urls()
+
+    def price_upload_view(self, request):
+        """Prices by SKU from a CSV: check (dry run) first, then apply the same text; permissions checked here."""
+        from django.core.exceptions import PermissionDenied
+
+        from .price_import import prices_import
+
+        if not request.user.has_perm("pim.change_variant"):
+            raise PermissionDenied
+        form = PriceUploadForm(request.POST or None, request.FILES or None)
+        report, text = None, ""
+        if request.method == "POST":
+            if request.POST.get("apply") == "yes":
+                text = request.POST.get("text", "")
+            elif form.is_valid():
+                try:
+                    text = form.cleaned_data["file"].read().decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    form.add_error("file", "The file is not UTF-8 text; save it as CSV UTF-8.")
+            if text:
+                report = prices_import(text=text, apply=False)
+                per_store = any(c.store for c in report.changes)
+                if per_store and not request.user.has_perm("channels.change_channelassignment"):
+                    report.errors.append("This file sets store prices; you may not change store assignments.")
+                if request.POST.get("apply") == "yes" and not report.errors:
+                    report = prices_import(text=text, apply=True, actor=request.user)
+                    self.message_user(request, report.summary(), messages.SUCCESS)
+        return TemplateResponse(request, "admin/channels/price_upload.html", {
+            **self.admin_site.each_context(request), "title": "Change prices by SKU", "form": form,
+            "report": report, "text": text, "opts": self.model._meta})
 
     def publish_now_view(self, request, product_id: int):
         """Publish one product to all its stores now (the product page's button); confirmation first."""
@@ -224,6 +255,10 @@ class ChannelAssignmentAdmin(ServiceHistoryAdmin):  # history is shown read-only
             jobs = services.publish_request(product_ids=[product.pk])
         self.message_user(request, f"Queued {len(jobs)} publish job(s) for {product}.", messages.SUCCESS)
         return redirect(back)
+
+
+class PriceUploadForm(forms.Form):
+    file = forms.FileField(label="Prices CSV", help_text="sku, price[, compare_at_price][, store]")
 
 
 class SyncAttemptInline(admin.TabularInline):

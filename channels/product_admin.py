@@ -259,4 +259,6 @@ def extension() -> ProductAdminExtension:
         panel=product_panel,
         saved=product_saved,
         permissions={"publish": _has_publish_permission},
+        list_tools=(("Change prices by SKU (CSV)", lambda: reverse("admin:channels_price_upload"),
+                     lambda request: request.user.has_perm("pim.change_variant")),),
     )

@@ -295,6 +295,7 @@ class ProductAdmin(ServiceHistoryAdmin):
     )
     history_list_display = ("status", "workflow_state")
     change_form_template = "admin/pim/product/change_form.html"
+    change_list_template = "admin/pim/product/change_list.html"
     form = ProductAdminForm
     actions = (set_workflow_state,)
 
@@ -375,6 +376,11 @@ class ProductAdmin(ServiceHistoryAdmin):
                     results = results | ext.search(queryset, term)
                     may_have_duplicates = True
         return results, may_have_duplicates
+
+    def changelist_view(self, request, extra_context=None):
+        tools = [{"label": label, "url": url()} for ext in product_admin_extensions()
+                 for label, url, allowed in ext.list_tools if allowed(request)]
+        return super().changelist_view(request, {**(extra_context or {}), "extension_tools": tools})
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)

@@ -28,6 +28,8 @@ class ProductAdminExtension:
     panel: Callable[[HttpRequest, Any], str] | None = None  # HTML shown on the product's change page
     search: Callable[[QuerySet, str], QuerySet] | None = None  # extra matches for the changelist search
     saved: Callable[[HttpRequest, Any], str | None] | None = None  # a line for the save message (what was queued)
+    # Buttons above the product list: (label, url(), allowed(request)).
+    list_tools: tuple[tuple[str, Callable[[], str], Callable[[HttpRequest], bool]], ...] = ()
     variant_columns: tuple[Callable[[Any], Any], ...] = ()  # read-only columns of the variant table
     variant_queryset: Callable[[QuerySet], QuerySet] | None = None  # prefetches those columns read
     # Permission checks the extension's actions name: {"publish": check(modeladmin, request) -> bool}.
