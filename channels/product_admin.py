@@ -25,6 +25,8 @@ from . import services
 from .models import ChannelAssignment, Store, SyncJob
 
 PUBLISH_PERMISSION = "channels.change_channelassignment"
+# The panel and the list show store names and domains: never load (and decrypt) the stores' credentials for that.
+STORE_SECRETS = ("store__access_token", "store__client_secret", "store__webhook_secret")
 OPEN_JOB_STATUSES = (SyncJob.Status.PENDING, SyncJob.Status.RUNNING, SyncJob.Status.DEAD, SyncJob.Status.HELD)
 
 
@@ -89,7 +91,8 @@ def _in_words(error: str) -> str:
 def _states(product: Product) -> list[StoreState]:
     assignments = getattr(product, "_assignments", None)
     if assignments is None:
-        assignments = list(product.assignments.select_related("store").order_by("store__name"))
+        assignments = list(product.assignments.select_related("store").defer(*STORE_SECRETS)
+                           .order_by("store__name"))
     jobs = getattr(product, "_open_jobs", None)
     if jobs is None:
         jobs = list(product.sync_jobs.filter(status__in=OPEN_JOB_STATUSES).only("store_id", "status", "last_error"))
@@ -99,7 +102,8 @@ def _states(product: Product) -> list[StoreState]:
 def list_queryset(queryset):
     """Prefetch each product's assignments with their stores and its open sync jobs (two queries per page)."""
     return queryset.prefetch_related(
-        Prefetch("assignments", queryset=ChannelAssignment.objects.select_related("store").order_by("store__name"),
+        Prefetch("assignments", queryset=ChannelAssignment.objects.select_related("store").defer(*STORE_SECRETS)
+                 .order_by("store__name"),
                  to_attr="_assignments"),
         Prefetch("sync_jobs", queryset=SyncJob.objects.filter(status__in=OPEN_JOB_STATUSES)
                  .only("id", "product_id", "store_id", "status", "last_error"), to_attr="_open_jobs"),
