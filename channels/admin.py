@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from pim.admin import ServiceHistoryAdmin
+from pim.admin_base import ReadOnlyAdmin
 
 from . import selectors, services
 from .models import (
@@ -334,18 +335,9 @@ class VariantBindingAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ReadOnlyAdmin):
     """Alerts sent to operators (one per condition, store and window): an audit trail, read-only."""
 
     list_display = ("created_at", "kind", "store", "message")
     list_filter = ("kind", "store")
     list_select_related = ("store",)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -10,14 +10,13 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.template.loader import render_to_string
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html_join
 
+from pim.admin_base import action_confirm
 from pim.admin_extensions import ProductAdminExtension
 from pim.models import Product
 
@@ -203,20 +202,17 @@ class StoreChoiceForm(forms.Form):
 
 def _store_action(modeladmin, request, queryset, *, action: str, title: str, intro: str, publish: bool):
     form = StoreChoiceForm(request.POST if request.POST.get("confirmed") == "yes" else None)
-    if request.POST.get("confirmed") == "yes" and form.is_valid():
-        store = form.cleaned_data["store"]
-        ids = list(queryset.values_list("pk", flat=True))
-        with transaction.atomic():
-            count = services.assignments_bulk_set(store=store, product_ids=ids, publish=publish, actor=request.user)
-        verb = "assigned to" if publish else "removed from"
-        modeladmin.message_user(request, f"{count} product(s) {verb} {store.name}; the workers publish the change.",
-                                messages.SUCCESS)
-        return None
-    return TemplateResponse(request, "admin/channels/store_action.html", {
-        **modeladmin.admin_site.each_context(request), "title": title, "intro": intro, "objects": queryset[:200],
-        "count": queryset.count(), "form": form, "action": action, "opts": modeladmin.model._meta,
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "ids": list(queryset.values_list("pk", flat=True)),
-    })
+    page = action_confirm(modeladmin, request, queryset, action=action, title=title, intro=intro, form=form)
+    if page is not None:
+        return page
+    store = form.cleaned_data["store"]
+    ids = list(queryset.values_list("pk", flat=True))
+    with transaction.atomic():
+        count = services.assignments_bulk_set(store=store, product_ids=ids, publish=publish, actor=request.user)
+    verb = "assigned to" if publish else "removed from"
+    modeladmin.message_user(request, f"{count} product(s) {verb} {store.name}; the workers publish the change.",
+                            messages.SUCCESS)
+    return None
 
 
 def _has_publish_permission(modeladmin, request) -> bool:
@@ -239,13 +235,12 @@ def remove_from_store(modeladmin, request, queryset):
 
 @admin.action(description="Publish now to their stores", permissions=["publish"])
 def publish_now(modeladmin, request, queryset):
+    page = action_confirm(modeladmin, request, queryset, action="publish_now", title="Publish these products now?",
+                          intro="Each selected product is queued for every store it is assigned to; unchanged "
+                                "products are skipped by the workers.")
+    if page is not None:
+        return page
     ids = list(queryset.values_list("pk", flat=True))
-    if request.POST.get("confirmed") != "yes":
-        return TemplateResponse(request, "admin/confirm_action.html", {
-            **modeladmin.admin_site.each_context(request), "title": "Publish these products now?",
-            "intro": "Each selected product is queued for every store it is assigned to; unchanged products are "
-                     "skipped by the workers.", "objects": queryset[:200], "action": "publish_now",
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "opts": modeladmin.model._meta})
     with transaction.atomic():
         jobs = services.publish_request(product_ids=ids)
     modeladmin.message_user(request, f"Queued {len(jobs)} publish job(s) for {len(ids)} product(s).", messages.SUCCESS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -15,6 +14,7 @@ from django.utils.html import format_html
 from channels.shopify.exceptions import ShopifyError
 from channels.shopify.ids import gid_to_id
 from pim.admin import VariantAdmin
+from pim.admin_base import ReadOnlyAdmin, action_confirm
 from pim.models import Variant
 
 from . import selectors, services
@@ -34,34 +34,7 @@ from .models import (
 
 def _confirm(modeladmin, request, queryset, *, action: str, title: str, intro: str):
     """Render the confirmation page of an action, or return None once the user confirmed."""
-    if request.POST.get("confirmed") == "yes":
-        return None
-    return TemplateResponse(
-        request,
-        "admin/confirm_action.html",
-        {
-            **modeladmin.admin_site.each_context(request),
-            "title": title,
-            "intro": intro,
-            "objects": queryset,
-            "action": action,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "opts": modeladmin.model._meta,
-        },
-    )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by services: viewable, never added, edited or deleted by hand."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    return action_confirm(modeladmin, request, queryset, action=action, title=title, intro=intro)
 
 
 @admin.register(Location)

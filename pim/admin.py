@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import history, services
+from .admin_base import action_confirm
 from .admin_extensions import product_admin_extensions
 from .fast_widgets import fast_widget
 from .models import Product, ProductAttribute, ProductImage, Variant
@@ -243,30 +244,29 @@ class WorkflowForm(forms.Form):
 @admin.action(description="Set workflow state…", permissions=["change"])
 def set_workflow_state(modeladmin, request, queryset):
     """Move the selected products to a workflow state (Ready needs the approve permission), after confirmation."""
-    from django.template.response import TemplateResponse
-
     form = WorkflowForm(request.POST if request.POST.get("confirmed") == "yes" else None)
-    if request.POST.get("confirmed") == "yes" and form.is_valid():
-        state = form.cleaned_data["workflow_state"]
-        moved, refused = 0, []
-        for product in queryset:
-            try:
-                services.product_update(product=product, actor=request.user, reason="Bulk workflow change",
-                                        workflow_state=state)
-                moved += 1
-            except ValidationError as exc:
-                refused.append(f"{product}: {' '.join(exc.messages)}")
-        if moved:
-            modeladmin.message_user(request, f"{moved} product(s) set to '{Product.Workflow(state).label}'.",
-                                    messages.SUCCESS)
-        for line in refused[:20]:
-            modeladmin.message_user(request, line, messages.ERROR)
-        return None
-    return TemplateResponse(request, "admin/pim/product/set_workflow.html", {
-        **modeladmin.admin_site.each_context(request), "title": "Set the workflow state", "form": form,
-        "objects": queryset[:200], "count": queryset.count(), "ids": list(queryset.values_list("pk", flat=True)),
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": modeladmin.model._meta,
-        "can_approve": request.user.has_perm(services.APPROVE_PERMISSION)})
+    intro = "The selected products move to the state you choose."
+    if not request.user.has_perm(services.APPROVE_PERMISSION):
+        intro += " You may send products for review; setting them Ready to publish needs the approve permission."
+    page = action_confirm(modeladmin, request, queryset, action="set_workflow_state", title="Set the workflow state",
+                          intro=intro, form=form)
+    if page is not None:
+        return page
+    state = form.cleaned_data["workflow_state"]
+    moved, refused = 0, []
+    for product in queryset:
+        try:
+            services.product_update(product=product, actor=request.user, reason="Bulk workflow change",
+                                    workflow_state=state)
+            moved += 1
+        except ValidationError as exc:
+            refused.append(f"{product}: {' '.join(exc.messages)}")
+    if moved:
+        modeladmin.message_user(request, f"{moved} product(s) set to '{Product.Workflow(state).label}'.",
+                                messages.SUCCESS)
+    for line in refused[:20]:
+        modeladmin.message_user(request, line, messages.ERROR)
+    return None
 
 
 @admin.register(Product)
