@@ -27,6 +27,7 @@ from .models import (
     SyncJob,
     VariantBinding,
     VariantOverride,
+    default_publish_fields,
 )
 from .shopify.exceptions import ShopifyAuthError, ShopifyError, ShopifyScopeError
 
@@ -65,6 +66,10 @@ class StoreForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         for name in SECRET_FIELDS:
             self.initial[name] = ""
+        if self.instance.pk is None and "publish_fields" not in self.data:
+            # A new store receives every field unless the manager unticks some (an empty list would publish
+            # nothing at all).
+            self.initial["publish_fields"] = default_publish_fields()
         if not settings.SHOPIFY_ALLOW_BASE_URL_OVERRIDE and not self.instance.api_base_url:
             del self.fields["api_base_url"]  # production: every store talks to https://<shop domain>
 
@@ -85,6 +90,28 @@ class StoreForm(forms.ModelForm):
     def clean_shop_domain(self):
         # Validated in full by the model (channels.endpoints.shop_domain_validate), not by suffix.
         return (self.cleaned_data.get("shop_domain") or "").strip().lower()
+
+
+class ConnectStoreForm(StoreForm):
+    """The guided connection form: only what connecting needs; every publish field is on by default."""
+
+    class Meta(StoreForm.Meta):
+        fields = ("name", "shop_domain", "api_base_url", "auth_mode", "access_token", "webhook_secret", "client_id",
+                  "client_secret", "plan")
+        widgets = {"auth_mode": forms.RadioSelect}
+        labels = {"auth_mode": "Kind of app"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["auth_mode"].choices = [
+            (Store.AuthMode.STATIC_TOKEN, "Custom app made in the store's Shopify admin (an access token)"),
+            (Store.AuthMode.CLIENT_CREDENTIALS, "App made in Shopify's Dev Dashboard (client ID and secret)"),
+        ]
+        # The store receives every field; narrowing it down is a later choice on the store's page.
+        self.fields.pop("publish_fields", None)
+        self.fields["shop_domain"].help_text = "The store's your-store.myshopify.com name (not its public domain)."
+        for name in ("access_token", "webhook_secret", "client_secret"):
+            self.fields[name].help_text = "Write-only: stored encrypted, never shown again."
 
 
 class MetafieldMappingInline(admin.TabularInline):
@@ -151,9 +178,47 @@ class StoreAdmin(ServiceHistoryAdmin):  # history is shown read-only (no revert)
 
     def get_urls(self):
         return [
+            path("connect/", self.admin_site.admin_view(self.connect_view), name="channels_store_connect"),
+            path("<int:store_id>/connect/test/", self.admin_site.admin_view(self.connect_test_view),
+                 name="channels_store_connect_test"),
             path("<int:store_id>/health/", self.admin_site.admin_view(self.health_view), name="channels_store_health"),
             path("health/", self.admin_site.admin_view(self.health_view), name="channels_sync_health"),
         ] + super().get_urls()
+
+    def _webhook_url(self, request) -> str:
+        return settings.SHOPIFY_WEBHOOK_URL or request.build_absolute_uri(reverse("inventory:shopify_webhook"))
+
+    def connect_view(self, request):
+        """Connect a store step by step: which app to create, the scopes to grant, the credentials; then save,
+        test, and (when the test passes) list locations and register webhooks."""
+        from .connect import CUSTOM_APP_STEPS, DEV_DASHBOARD_STEPS, required_scopes, store_connect_check
+
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ConnectStoreForm(request.POST or None)
+        check = store = None
+        if request.method == "POST" and form.is_valid():
+            with transaction.atomic():
+                store = form.save(commit=False)
+                services.store_save(store=store)
+            check = store_connect_check(store=store, webhook_url=self._webhook_url(request))  # outside the commit
+        return TemplateResponse(request, "admin/channels/store_connect.html", {
+            **self.admin_site.each_context(request), "title": "Connect a Shopify store", "form": form,
+            "store": store, "check": check, "scopes": ", ".join(required_scopes()),
+            "custom_app_steps": CUSTOM_APP_STEPS, "dev_dashboard_steps": DEV_DASHBOARD_STEPS,
+            "opts": self.model._meta})
+
+    def connect_test_view(self, request, store_id: int):
+        """Test a saved store's connection again (POST) and run the connect steps when it passes."""
+        from .connect import store_connect_check
+
+        store = get_object_or_404(Store, pk=store_id)
+        if request.method != "POST" or not self.has_change_permission(request, store):
+            raise PermissionDenied
+        check = store_connect_check(store=store, webhook_url=self._webhook_url(request))
+        return TemplateResponse(request, "admin/channels/store_connect.html", {
+            **self.admin_site.each_context(request), "title": f"Connection of {store}", "store": store,
+            "check": check, "opts": self.model._meta})
 
     def health_view(self, request, store_id: int | None = None):
         """Show queue depth, oldest pending age, retry rate, dead letters and edit-to-live latency per store.

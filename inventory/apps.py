@@ -7,13 +7,15 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
+        from channels.connect import connect_step_register
         from channels.health import health_provider_register
         from channels.monitoring import alert_check_register
 
-        from .subscriptions import inventory_alerts_check, webhook_subscriptions_health_lines
+        from .subscriptions import connect_steps, inventory_alerts_check, webhook_subscriptions_health_lines
 
         health_provider_register(name="webhook subscriptions", provider=webhook_subscriptions_health_lines)
         alert_check_register(name="inventory", check=inventory_alerts_check)
+        connect_step_register(name="locations and webhooks", step=connect_steps)
 
         from .product_admin import register_product_admin
 

@@ -280,3 +280,33 @@ def inventory_alerts_check(now: datetime) -> int:
                                       f"{since:%H:%M} UTC; Shopify's stock differs from the PIM's (Inventory pushes, "
                                       f"status dead).")
     return raised
+
+
+def connect_steps(store: Store, webhook_url: str) -> list:
+    """After a passing connection test: list the shop's locations (and offer to map them), register the webhook
+    subscriptions the PIM needs at ``webhook_url`` (a channels connect step)."""
+    from django.urls import reverse
+
+    from channels.connect import ConnectLine
+
+    from . import services
+
+    client = client_for_store(store)
+    lines = []
+    locations = client.locations()
+    names = ", ".join(loc.get("name") or "?" for loc in locations) or "none"
+    lines.append(ConnectLine("Locations in Shopify", f"{len(locations)}: {names}", ok=bool(locations),
+                             action_url=reverse("admin:inventory_storeinventory_changelist"),
+                             action_label="Map locations"))
+    if not webhook_url:
+        lines.append(ConnectLine("Webhooks", "not registered: set SHOPIFY_WEBHOOK_URL", ok=False))
+        return lines
+    try:
+        results = services.webhook_subscriptions_register(store=store, callback_url=webhook_url, client=client)
+    except ValueError as exc:
+        lines.append(ConnectLine("Webhooks", f"not registered: {exc}", ok=False))
+        return lines
+    webhook_subscriptions_target_record(store=store, callback_url=webhook_url)
+    created = sum(1 for r in results if r["action"] == "created")
+    lines.append(ConnectLine("Webhooks", f"{len(results)} topic(s) subscribed ({created} new), checked hourly"))
+    return lines
