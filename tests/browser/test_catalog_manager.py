@@ -104,3 +104,32 @@ def test_review_onboarding_differences_in_bulk(page, live_server, django_user_mo
     page.click("input[type=submit][value=\"Yes, I'm sure\"]")
     page.wait_for_selector(".messagelist .success")
     assert Conflict.objects.filter(status=Conflict.Status.OVERWRITTEN).count() == 6
+
+
+def test_connect_a_store_through_the_form_and_register_its_webhooks(page, live_server, django_user_model,
+                                                                     shopify_sim, transactional_db):
+    from channels.models import Store
+
+    django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-1")
+    creds = shopify_sim.shops["shop-b"]
+    login(page, live_server, "root", "pw-root-1")
+    page.goto(f"{live_server.url}/admin/channels/store/")
+    page.click("#connect-store")
+    page.wait_for_selector("#save-and-test")
+    assert "read_inventory" in page.input_value("#scopes")
+    page.fill("#id_name", "Shop B")
+    page.fill("#id_shop_domain", creds.domain)
+    if page.locator("#id_api_base_url").count():
+        page.fill("#id_api_base_url", creds.base_url)
+    page.check("input[name=auth_mode][value=static_token]")
+    page.fill("#id_access_token", creds.access_token)
+    page.fill("#id_webhook_secret", creds.webhook_secret)
+    screenshot(page, "connect-store")
+    page.click("#save-and-test")
+    page.wait_for_selector("#connect-result")
+    assert "Connected to" in page.inner_text("#connect-result"), page.inner_text("#content")
+    assert "Webhooks" in page.inner_text("#content") and "Locations in Shopify" in page.inner_text("#content")
+    screenshot(page, "connect-store-result")
+    subscriptions = shopify_sim.control.webhook_subscriptions("shop-b")
+    assert subscriptions and all(s["uri"].startswith(live_server.url) for s in subscriptions)
+    assert Store.objects.get(name="Shop B").is_active
