@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Count
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import services
+from . import adoption, services
 from .models import Product, ProductAttribute, ProductImage, Variant
 from .validators import MAX_IMAGES_PER_PRODUCT, validate_metafield_value
 
@@ -73,11 +73,38 @@ class AttributeForm(forms.ModelForm):
         return data
 
 
+class SkuIssueFilter(admin.SimpleListFilter):
+    """Variants (or products with variants) whose SKU breaks the PIM's rules: adopted from a store as is."""
+
+    title = "SKU to fix"
+    parameter_name = "sku_issue"
+
+    def lookups(self, request, model_admin):
+        return [(adoption.MISSING_SKU, "No SKU"), (adoption.SHARED_SKU, "Shared SKU"), ("any", "Either")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        issue = None if value == "any" else value
+        if issue not in (None, *adoption.SKU_ISSUES):
+            return queryset
+        if queryset.model is Product:
+            return adoption.products_with_sku_issue(queryset=queryset, issue=issue)
+        return adoption.variants_with_sku_issue(queryset=queryset, issue=issue)
+
+
+def _sku_issue_text(obj: Variant) -> str:
+    issue = adoption.variant_sku_issue(sku=obj.sku, shared=bool(getattr(obj, "_sku_shared", False)))
+    return adoption.SKU_ISSUES.get(issue, "")
+
+
 class VariantInline(admin.TabularInline):
     model = Variant
     formset = VariantInlineFormSet
     extra = 0
     min_num = 1
+    readonly_fields = ("sku_issue",)
     fields = (
         "sku",
         "option1",
@@ -92,7 +119,15 @@ class VariantInline(admin.TabularInline):
         "inventory_tracked",
         "inventory_sync_excluded",
         "position",
+        "sku_issue",
     )
+
+    def get_queryset(self, request):
+        return adoption.annotate_sku_shared(super().get_queryset(request))
+
+    @admin.display(description="SKU to fix")
+    def sku_issue(self, obj: Variant) -> str:
+        return _sku_issue_text(obj) if obj.pk else ""
 
     @staticmethod
     def _is_simple(obj) -> bool:
@@ -140,14 +175,14 @@ class ProductAdmin(SimpleHistoryAdmin):
         "variant_count",
         "updated_at",
     )
-    list_filter = ("status", "workflow_state", "vendor", "product_type")
+    list_filter = ("status", "workflow_state", "origin", SkuIssueFilter, "vendor", "product_type")
     search_fields = ("title", "handle", "=variants__sku")
     inlines = (VariantInline, ImageInline, AttributeInline)
     list_per_page = 50
     show_full_result_count = False
-    readonly_fields = ("first_published_at", "created_at", "updated_at")
+    readonly_fields = ("origin", "first_published_at", "created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("title", "handle", "status", "workflow_state")}),
+        (None, {"fields": ("title", "handle", "status", "workflow_state", "origin")}),
         ("Content", {"fields": ("description_html", "vendor", "product_type", "tags")}),
         ("Options", {"fields": ("option1_name", "option2_name", "option3_name", "allow_zero_price")}),
         ("Search engine listing", {"fields": ("seo_title", "seo_description"), "classes": ("collapse",)}),
@@ -205,7 +240,7 @@ class ProductAdmin(SimpleHistoryAdmin):
 class VariantAdminForm(forms.ModelForm):
     class Meta:
         model = Variant
-        fields = ("product", *VariantInline.fields)
+        fields = ("product", *(f for f in VariantInline.fields if f != "sku_issue"))
 
     def clean(self):
         data = super().clean()
@@ -220,11 +255,19 @@ class VariantAdminForm(forms.ModelForm):
 @admin.register(Variant)
 class VariantAdmin(SimpleHistoryAdmin):
     form = VariantAdminForm
-    list_display = ("sku", "product", "option1", "option2", "option3", "price", "inventory_tracked")
+    list_display = ("sku", "product", "option1", "option2", "option3", "price", "inventory_tracked", "sku_issue")
     list_select_related = ("product",)
     search_fields = ("=sku", "barcode", "product__title")
-    list_filter = ("inventory_tracked", "inventory_sync_excluded")
+    list_filter = ("inventory_tracked", "inventory_sync_excluded", "adopted", SkuIssueFilter)
     raw_id_fields = ("product",)
+    readonly_fields = ("adopted",)
+
+    def get_queryset(self, request):
+        return adoption.annotate_sku_shared(super().get_queryset(request))
+
+    @admin.display(description="SKU to fix")
+    def sku_issue(self, obj: Variant) -> str:
+        return _sku_issue_text(obj)
 
     def has_add_permission(self, request):
         # Variants are created on their product's page so the product's rules apply.
