@@ -453,6 +453,12 @@ class _Run:
             return None
         plan = self._plan(node)
         row.notes.extend(plan.notes)
+        for sku in dict.fromkeys(s for s in product.skus if s in self.tally.duplicate_skus):
+            others = [label for label in self.tally.duplicate_skus[sku] if label != product.label]
+            row.notes.append(f"SKU {sku} is also on Shopify product {', '.join(others)}: imported as is and "
+                             "flagged for a manager (its stock is matched by its Shopify variant id)")
+            if product.skus.count(sku) == 1:  # repeated within the product: the plan flagged it already
+                plan.flagged += 1
         reasons = [_problem_text(product, p) for p in plan.problems]
         if reasons or csv_problems:
             row.action = _join(row.action, NOT_IMPORTABLE)
@@ -470,6 +476,7 @@ class _Run:
             self.result.flagged_variants += plan.flagged
             return None
         if self.options.offline:
+            node["_flagged"] = plan.flagged  # counted when the CSV import creates it
             return node  # created by the CSV import's single transaction once the whole file is valid
         self._import_online(row, product, plan)
         return None
@@ -546,7 +553,7 @@ class _Run:
                     self.result.skipped.append(reason)
                     continue
                 stocked += count
-                self.result.flagged_variants += plan.flagged
+                self.result.flagged_variants += node.get("_flagged", plan.flagged)
                 self.pim.pim_handle[created.handle] = created.pk
                 created_ids[index] = (created.pk, created.handle)
                 self.progress("import", 1)
