@@ -43,12 +43,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
 
     def handle(self, *args, **options):
-        store = _store(options["store"]) if options["store"] else None
-        if options["csv"] is None and store is None:
-            raise CommandError("Say which store to reconcile: --store NAME (or --csv FILE to use a CSV export).")
         if options["skip_invalid"] and options["csv"] is None:
             raise CommandError("--skip-invalid is for --csv imports (a live store's import already goes product by "
                                "product and reports each one it cannot import).")
+        store = _store(options["store"]) if options["store"] else None
+        if options["csv"] is None and store is None:
+            raise CommandError("Say which store to reconcile: --store NAME (or --csv FILE to use a CSV export).")
         if options["csv"] is not None and (options["apply"] or options["adopt_shopify_handles"]):
             raise CommandError(
                 "A CSV export has no Shopify ids, so --apply and --adopt-shopify-handles need the live store: "
