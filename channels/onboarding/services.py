@@ -38,6 +38,7 @@ from slugify import slugify
 from conflicts.services import ONBOARDING_MARK
 from pim import services as pim_services
 from pim.models import Product, Variant
+from pim.validators import validate_handle
 
 from ..clients import client_for_store
 from ..models import ChannelAssignment, Store, StoreMetafieldMapping, VariantBinding
@@ -406,11 +407,17 @@ class _Run:
         new = decision.proposed_handle
         pim = self.pim
         owner = pim.pim_handle.get(new)
-        can_change_pim = pid not in pim.published and pid not in pim.overridden and owner in (None, pid)
+        try:  # a UTF-8 Shopify handle can be the store's handle, not a PIM product's own
+            validate_handle(new)
+            fits = True
+        except ValidationError:
+            fits = False
+        can_change_pim = fits and pid not in pim.published and pid not in pim.overridden and owner in (None, pid)
         if can_change_pim:
             row.notes.append(f"proposal: change the PIM handle to '{new}' (the product was never published)")
         else:
-            why = ("the product has been published, so its PIM handle is frozen" if pid in pim.published
+            why = ("the Shopify handle does not fit the PIM's own handle rules (a-z, 0-9, hyphens)" if not fits
+                   else "the product has been published, so its PIM handle is frozen" if pid in pim.published
                    else f"the PIM handle '{new}' belongs to product {owner}" if owner not in (None, pid)
                    else "the product already has a store handle")
             row.notes.append(f"proposal: set the store handle to '{new}' ({why})")

@@ -114,3 +114,16 @@ def test_a_pim_product_with_a_sku_the_live_store_shares_stays_ambiguous(store, a
     result = services.store_reconcile(store=store, import_missing=True, report_base=tmp_path / "r")
     assert result.count("ambiguous") == 2 and result.actions[services.IMPORTED] == 1  # only the tee
     assert not Product.objects.filter(handle__startswith="mug-").exists()
+
+
+def test_a_pim_product_matched_by_sku_gets_a_non_latin_shopify_handle_as_its_store_handle(store, sim_control, tmp_path):
+    from channels.models import ChannelAssignment
+
+    tee = make_product("tee", ["RU-1"])
+    sim_control.seed(SHOP, products=[{"title": "Футболка", "handle": "футболка",
+                                      "variants": [{"sku": "RU-1", "price": "20.00"}]}])
+    result = services.store_reconcile(store=store, apply=True, adopt_shopify_handles=True, report_base=tmp_path / "r")
+    assert result.actions[services.OVERRIDDEN] == 1 and result.actions[services.BOUND] == 1
+    tee.refresh_from_db()
+    assert tee.handle == "tee"  # the PIM's own product keeps the PIM's rules
+    assert ChannelAssignment.objects.get(store=store, product=tee).handle_override == "футболка"

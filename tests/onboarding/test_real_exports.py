@@ -146,6 +146,9 @@ def test_skuless_and_shared_skus_and_a_non_latin_handle_are_adopted_and_flagged(
     assert "mug-red" in listed and "mug-blue" in listed and "футболка-классика" in listed and "日本-tea" not in listed
     variants_page = admin_client.get("/admin/pim/variant/?sku_issue=shared").content.decode()
     assert "Shared SKU: another variant has the same SKU" in variants_page
+    tee_page = admin_client.get(f"/admin/pim/product/{tee.pk}/change/").content.decode()
+    assert tee_page.count("No SKU: orders are matched by the Shopify variant id only") == 2
+    assert "Adopted from a Shopify store" in tee_page
     # The manager fixes one shared SKU: both stop being flagged (the flags are computed, never stale).
     red = Variant.objects.get(product__handle="mug-red")
     pim_services.variant_update(variant=red, sku="MUG-RED")
