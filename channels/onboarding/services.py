@@ -313,7 +313,7 @@ class _Run:
             problems = [str(p) for p in record.get("x") or []]
             orphans = [str(p) for p in record.get("o") or []]
             self.result.csv_problems += len(problems) + len(orphans)
-            if self.options.skip_invalid:
+            if self.options.skip_invalid and self.options.import_missing:
                 # Rows of no product are skipped and reported; a product's own problems skip that product only.
                 self.result.skipped.extend(f"{p} (row skipped)" for p in orphans)
             else:  # all-or-nothing: any bad row refuses the whole file

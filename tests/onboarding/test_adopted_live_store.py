@@ -127,3 +127,25 @@ def test_a_pim_product_matched_by_sku_gets_a_non_latin_shopify_handle_as_its_sto
     tee.refresh_from_db()
     assert tee.handle == "tee"  # the PIM's own product keeps the PIM's rules
     assert ChannelAssignment.objects.get(store=store, product=tee).handle_override == "футболка"
+
+
+def test_publishing_an_adopted_product_keeps_its_variants_bound_by_shopify_ids(store, adopted_shop, sim_control,
+                                                                              tmp_path):
+    from channels import services as channel_services
+    from channels.models import SyncJob
+
+    services.store_reconcile(store=store, import_missing=True, report_base=tmp_path / "r")
+    tee = Product.objects.get(handle="футболка-классика")
+    before = dict(VariantBinding.objects.filter(store=store, variant__product=tee)
+                  .values_list("variant__option1", "shopify_variant_id"))
+    assert len(before) == 2
+
+    job_ids = channel_services.publish_request(store=store, product_ids=[tee.pk])
+    statuses = {channel_services.sync_job_execute(job_id=job_id).status for job_id in job_ids}
+
+    assert statuses == {SyncJob.Status.DONE}
+    after = dict(VariantBinding.objects.filter(store=store, variant__product=tee)
+                 .values_list("variant__option1", "shopify_variant_id"))
+    assert after == before  # the two SKU-less variants were not re-bound "by SKU" to one Shopify variant
+    live = sim_control.product(SHOP, adopted_shop["shopify"]["футболка-классика"]["id"])
+    assert len(live["variants"]) == 2 and {v["sku"] or "" for v in live["variants"]} == {""}
