@@ -149,3 +149,24 @@ def test_publishing_an_adopted_product_keeps_its_variants_bound_by_shopify_ids(s
     assert after == before  # the two SKU-less variants were not re-bound "by SKU" to one Shopify variant
     live = sim_control.product(SHOP, adopted_shop["shopify"]["футболка-классика"]["id"])
     assert len(live["variants"]) == 2 and {v["sku"] or "" for v in live["variants"]} == {""}
+
+
+def test_skuless_variants_imported_from_a_csv_are_bound_by_their_options_when_the_live_store_is_reconciled(
+    store, adopted_shop, tmp_path
+):
+    from .exports import export_csv
+
+    path = export_csv(tmp_path / "export.csv", [
+        {"Title": "Футболка классика", "URL handle": "футболка-классика", "Status": "Active", "Option1 name": "Размер",
+         "Option1 value": "S", "SKU": "", "Price": "15.00"},
+        {"URL handle": "футболка-классика", "Option1 value": "M", "SKU": "", "Price": "15.00"},
+    ])
+    services.shopify_csv_reconcile(path=path, import_missing=True, report_base=tmp_path / "csv")
+    assert not VariantBinding.objects.exists()  # a CSV has no Shopify ids
+
+    result = services.store_reconcile(store=store, apply=True, report_base=tmp_path / "live")
+
+    assert result.summary()["matched_by_handle"] == 1 and result.actions[services.BOUND] == 1
+    variants = adopted_shop["shopify"]["футболка-классика"]["variants"]
+    bound = dict(VariantBinding.objects.filter(store=store).values_list("variant__option1", "shopify_variant_id"))
+    assert bound == {"S": _tail(variants[0]["id"]), "M": _tail(variants[1]["id"])}
