@@ -149,6 +149,22 @@ def test_skuless_and_shared_skus_and_a_non_latin_handle_are_adopted_and_flagged(
     tee_page = admin_client.get(f"/admin/pim/product/{tee.pk}/change/").content.decode()
     assert tee_page.count("No SKU: orders are matched by the Shopify variant id only") == 2
     assert "Adopted from a Shopify store" in tee_page
+    variant_page = admin_client.get(f"/admin/pim/variant/{tee.variants.first().pk}/change/")
+    assert variant_page.status_code == 200 and "Adopted" in variant_page.content.decode()
+    # A manager edits an adopted variant without giving it a SKU yet: allowed (Shopify allows it) ...
+    small = tee.variants.get(option1="S")
+    form = {"product": tee.pk, "sku": "", "option1": "S", "option2": "", "option3": "", "price": "16.00",
+            "compare_at_price": "", "cost": "", "barcode": "", "weight": "", "weight_unit": "KILOGRAMS",
+            "inventory_tracked": "on", "position": 1, "stock_levels-TOTAL_FORMS": 0, "stock_levels-INITIAL_FORMS": 0}
+    edited = admin_client.post(f"/admin/pim/variant/{small.pk}/change/", form)
+    assert edited.status_code == 302
+    small.refresh_from_db()
+    assert (small.sku, str(small.price)) == ("", "16.00")
+    # ... but a variant created in the PIM still needs one.
+    pim_variant = make_product("pim-made", ["PM-1"]).variants.get()
+    form.update(product=pim_variant.product_id, option1="")
+    refused = admin_client.post(f"/admin/pim/variant/{pim_variant.pk}/change/", form)
+    assert refused.status_code == 200 and "Enter a SKU." in refused.content.decode()
     # The manager fixes one shared SKU: both stop being flagged (the flags are computed, never stale).
     red = Variant.objects.get(product__handle="mug-red")
     pim_services.variant_update(variant=red, sku="MUG-RED")
