@@ -92,3 +92,9 @@ def test_import_shopify_csv_skip_invalid(db, tmp_path):
     assert Product.objects.get(handle="mug").variants.get().sku == "0042"
     with pytest.raises(CommandError, match="--skip-invalid is for --csv imports"):
         run("reconcile_store", "--store", "x", "--skip-invalid")
+    # reconcile_store --csv follows the same rules.
+    Product.objects.all().delete()
+    output = run("reconcile_store", "--csv", str(mixed), "--import-missing", "--skip-invalid",
+                 "--report", str(tmp_path / "rs"))
+    assert "Skipped 1 product(s):\n  line 3: price 'x' is not a number" in output and "imported: 2" in output
+    assert set(Product.objects.values_list("handle", flat=True)) == {"mug", "bowl"}
