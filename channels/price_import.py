@@ -121,7 +121,12 @@ def prices_import(*, text: str, apply: bool = False, actor=None) -> PriceImportR
         return row[index] if index is not None and index < len(row) else ""
 
     skus = {cell(row, "sku").strip().lstrip("'") for _, row in rows}
-    variants = {v.sku: v for v in Variant.objects.filter(sku__in=skus).select_related("product")}
+    variants: dict[str, Variant] = {}
+    shared: set[str] = set()
+    for v in Variant.objects.filter(sku__in=skus - {""}).select_related("product"):
+        if v.sku in variants:
+            shared.add(v.sku)  # adopted catalogs may share a SKU: a price by SKU cannot say which one
+        variants[v.sku] = v
     stores = {s.name.lower(): s for s in Store.objects.all()} | {s.shop_domain: s for s in Store.objects.all()}
     seen: set[tuple[str, str]] = set()
     overrides_wanted = []
@@ -135,6 +140,10 @@ def prices_import(*, text: str, apply: bool = False, actor=None) -> PriceImportR
         variant = variants.get(sku)
         if not sku:
             report.errors.append(f"line {line}: the SKU is empty.")
+            continue
+        if sku in shared:
+            report.errors.append(f"line {line}: SKU '{sku}' belongs to several variants; give them their own SKUs "
+                                 "first (Variants, filter 'SKU to fix').")
             continue
         if variant is None:
             report.errors.append(f"line {line}: no variant with SKU '{sku}'.")

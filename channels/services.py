@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import socket
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -406,7 +407,11 @@ def _store_bindings(*, assignment: ChannelAssignment, product_node: dict, bindin
     if assignment.shopify_product_id != product_id:
         assignment.shopify_product_id = product_id
         ChannelAssignment.objects.filter(pk=assignment.pk).update(shopify_product_id=product_id)
-    by_sku = {v.sku: v for v in assignment.product.variants.all()}
+    # Only a SKU on exactly one variant identifies it: variants adopted from a store without a SKU or with a
+    # shared one keep the bindings onboarding wrote from their Shopify ids (issue 20).
+    variants = list(assignment.product.variants.all())
+    sku_counts = Counter(v.sku for v in variants)
+    by_sku = {v.sku: v for v in variants if v.sku and sku_counts[v.sku] == 1}
     for node in _variant_nodes(product_node):
         variant = by_sku.get(node.get("sku"))
         if variant is None:

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import history, services
+from . import adoption, history, services
 from .admin_base import action_confirm
 from .admin_extensions import product_admin_extensions
 from .fast_widgets import fast_widget
@@ -85,6 +85,32 @@ class AttributeForm(forms.ModelForm):
 MORE_VARIANT_FIELDS = ("barcode", "cost", "weight", "weight_unit", "inventory_tracked", "inventory_sync_excluded")
 
 
+class SkuIssueFilter(admin.SimpleListFilter):
+    """Variants (or products with variants) whose SKU breaks the PIM's rules: adopted from a store as is."""
+
+    title = "SKU to fix"
+    parameter_name = "sku_issue"
+
+    def lookups(self, request, model_admin):
+        return [(adoption.MISSING_SKU, "No SKU"), (adoption.SHARED_SKU, "Shared SKU"), ("any", "Either")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        issue = None if value == "any" else value
+        if issue not in (None, *adoption.SKU_ISSUES):
+            return queryset
+        if queryset.model is Product:
+            return adoption.products_with_sku_issue(queryset=queryset, issue=issue)
+        return adoption.variants_with_sku_issue(queryset=queryset, issue=issue)
+
+
+def _sku_issue_text(obj: Variant) -> str:
+    issue = adoption.variant_sku_issue(sku=obj.sku, shared=bool(getattr(obj, "_sku_shared", False)))
+    return adoption.SKU_ISSUES.get(issue, "")
+
+
 class VariantInline(admin.TabularInline):
     """The variant table: SKU and price first, option columns headed by the product's option names, stock from the
     extensions; barcode, cost, weight and inventory flags fold away (see the change form's toggle)."""
@@ -93,6 +119,7 @@ class VariantInline(admin.TabularInline):
     formset = VariantInlineFormSet
     extra = 0
     min_num = 1
+    readonly_fields = ("sku_issue",)
     fields = (
         "sku",
         "price",
@@ -102,7 +129,12 @@ class VariantInline(admin.TabularInline):
         "option3",
         *MORE_VARIANT_FIELDS,
         "position",
+        "sku_issue",
     )
+
+    @admin.display(description="SKU to fix")
+    def sku_issue(self, obj: Variant) -> str:
+        return _sku_issue_text(obj) if obj.pk else ""
 
     @staticmethod
     def _is_simple(obj) -> bool:
@@ -125,7 +157,7 @@ class VariantInline(admin.TabularInline):
         return (*super().get_readonly_fields(request, obj), *self._columns())
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
+        queryset = adoption.annotate_sku_shared(super().get_queryset(request))
         for ext in product_admin_extensions():
             if ext.variant_queryset is not None:
                 queryset = ext.variant_queryset(queryset)
@@ -285,16 +317,16 @@ class ProductAdmin(ServiceHistoryAdmin):
         "updated_at",
     )
     list_display_links = ("title",)
-    list_filter = ("workflow_state", "status", "vendor", "product_type")
+    list_filter = ("workflow_state", "status", "origin", SkuIssueFilter, "vendor", "product_type")
     # Case-insensitive partial matches on title, handle, SKU and barcode ("tee-s" finds "TEE-S-RED").
     search_fields = ("title", "handle", "variants__sku", "variants__barcode")
     search_help_text = "Title, handle, SKU or barcode (partial, any case)."
     inlines = (VariantInline, ImageInline, AttributeInline)
     list_per_page = 50
     show_full_result_count = False
-    readonly_fields = ("first_published_at", "created_at", "updated_at")
+    readonly_fields = ("origin", "first_published_at", "created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("title", "handle", "status", "workflow_state")}),
+        (None, {"fields": ("title", "handle", "status", "workflow_state", "origin")}),
         ("Content", {"fields": ("description_html", "vendor", "product_type", "tags")}),
         ("Options", {"fields": ("option1_name", "option2_name", "option3_name", "allow_zero_price")}),
         ("Search engine listing", {"fields": ("seo_title", "seo_description"), "classes": ("collapse",)}),
@@ -488,7 +520,7 @@ class _ProductChangeList(ChangeList):
 class VariantAdminForm(forms.ModelForm):
     class Meta:
         model = Variant
-        fields = ("product", *VariantInline.fields)
+        fields = ("product", *(f for f in VariantInline.fields if f != "sku_issue"))
 
     def clean(self):
         data = super().clean()
@@ -503,11 +535,19 @@ class VariantAdminForm(forms.ModelForm):
 @admin.register(Variant)
 class VariantAdmin(ServiceHistoryAdmin):
     form = VariantAdminForm
-    list_display = ("sku", "product", "option1", "option2", "option3", "price", "inventory_tracked")
+    list_display = ("sku", "product", "option1", "option2", "option3", "price", "inventory_tracked", "sku_issue")
     list_select_related = ("product",)
     search_fields = ("=sku", "barcode", "product__title")
-    list_filter = ("inventory_tracked", "inventory_sync_excluded")
+    list_filter = ("inventory_tracked", "inventory_sync_excluded", "adopted", SkuIssueFilter)
     raw_id_fields = ("product",)
+    readonly_fields = ("adopted",)
+
+    def get_queryset(self, request):
+        return adoption.annotate_sku_shared(super().get_queryset(request))
+
+    @admin.display(description="SKU to fix")
+    def sku_issue(self, obj: Variant) -> str:
+        return _sku_issue_text(obj)
 
     def has_add_permission(self, request):
         # Variants are created on their product's page so the product's rules apply.

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from .adoption import validate_adopted_handle
 from .validators import METAFIELD_TYPES, validate_handle
 
 
@@ -25,12 +26,17 @@ class Product(models.Model):
         REVIEW = "review", "In review (PIM only)"
         READY = "ready", "Ready to publish"
 
+    class Origin(models.TextChoices):
+        # The PIM's own rules (ASCII handles, required and unique SKUs) hold for products created in the PIM;
+        # a catalog adopted from a store keeps what Shopify allows, and what breaks the PIM's rules is flagged.
+        PIM = "pim", "Created in the PIM"
+        SHOPIFY = "shopify", "Adopted from a Shopify store"
+
     title = models.CharField(max_length=255)
     handle = models.CharField(
         max_length=255,
         unique=True,
         blank=True,
-        validators=[validate_handle],
         help_text="URL handle in Shopify. Left empty, it is made from the title. "
         "It cannot be changed once the product has been published to a store.",
     )
@@ -49,6 +55,10 @@ class Product(models.Model):
     option3_name = models.CharField(max_length=255, blank=True)
     allow_zero_price = models.BooleanField(
         default=False, help_text="Allow variants priced 0 (free items). Off by default to stop mistakes."
+    )
+    origin = models.CharField(
+        max_length=16, choices=Origin.choices, default=Origin.PIM, editable=False,
+        help_text="Where the product was created: in the PIM, or adopted from a Shopify store's catalog.",
     )
     # Set by the publishing pipeline on the first successful publish to any store; the handle is frozen after.
     first_published_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -69,6 +79,12 @@ class Product(models.Model):
         return self.title
 
     def clean(self) -> None:
+        if self.handle:
+            check = validate_adopted_handle if self.origin == self.Origin.SHOPIFY else validate_handle
+            try:
+                check(self.handle)
+            except ValidationError as exc:
+                raise ValidationError({"handle": exc.messages})
         names = [self.option1_name, self.option2_name, self.option3_name]
         filled = [bool(n) for n in names]
         if filled != sorted(filled, reverse=True):
@@ -76,6 +92,10 @@ class Product(models.Model):
         given = [n.strip().lower() for n in names if n]
         if len(given) != len(set(given)):
             raise ValidationError("Option names must be different from each other.")
+
+    @property
+    def is_adopted(self) -> bool:
+        return self.origin == self.Origin.SHOPIFY
 
     @property
     def option_names(self) -> list[str]:
@@ -112,7 +132,9 @@ class Variant(models.Model):
         POUNDS = "POUNDS", "lb"
 
     product = models.ForeignKey(Product, related_name="variants", on_delete=models.CASCADE)
-    sku = models.CharField("SKU", max_length=255, unique=True)
+    # Required and unique for variants created in the PIM (constraints below); a variant adopted from a store
+    # may have none or share one, as Shopify allows, and is flagged for a manager to fix (pim.adoption).
+    sku = models.CharField("SKU", max_length=255, blank=True, db_index=True)
     barcode = models.CharField(max_length=255, blank=True)
     option1 = models.CharField(max_length=255, blank=True)
     option2 = models.CharField(max_length=255, blank=True)
@@ -130,6 +152,10 @@ class Variant(models.Model):
     # Excluded variants never get inventory pushed to any store (e.g. made to order).
     inventory_sync_excluded = models.BooleanField(default=False)
     position = models.PositiveIntegerField(default=1)
+    adopted = models.BooleanField(
+        default=False, editable=False,
+        help_text="Came with a catalog adopted from a Shopify store: the PIM's SKU rules are not enforced on it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -138,6 +164,17 @@ class Variant(models.Model):
     class Meta:
         ordering = ["product_id", "position", "id"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["sku"],
+                condition=Q(adopted=False),
+                name="variant_unique_sku_when_created_in_pim",
+                violation_error_message="Variant with this SKU already exists.",
+            ),
+            models.CheckConstraint(
+                condition=Q(adopted=True) | ~Q(sku=""),
+                name="variant_sku_required_when_created_in_pim",
+                violation_error_message="Enter a SKU.",
+            ),
             models.UniqueConstraint(
                 fields=["product", "option1", "option2", "option3"],
                 name="variant_unique_option_combination",
@@ -151,7 +188,18 @@ class Variant(models.Model):
 
     def __str__(self) -> str:
         values = " / ".join(self.option_values)
-        return f"{self.sku} ({values})" if values else self.sku
+        label = self.sku or "(no SKU)"
+        return f"{label} ({values})" if values else label
+
+    def clean(self) -> None:
+        self.sku = (self.sku or "").strip()
+        if self.adopted:
+            return
+        if not self.sku:
+            raise ValidationError({"sku": "Enter a SKU."})
+        # The unique constraint only covers PIM variants; a PIM variant may not take an adopted variant's SKU.
+        if Variant.objects.filter(sku=self.sku).exclude(pk=self.pk).exists():
+            raise ValidationError({"sku": "Variant with this SKU already exists."})
 
     @property
     def option_values(self) -> list[str]:

@@ -133,13 +133,13 @@ def product_check_integrity(*, product: Product) -> None:
         values = [variant.option1, variant.option2, variant.option3]
         for index, (name, value) in enumerate(zip(option_names, values, strict=True), start=1):
             if name and not value:
-                errors.append(f"Variant {variant.sku} needs a value for option '{name}'.")
+                errors.append(f"Variant {variant.sku or variant.position} needs a value for option '{name}'.")
             if value and not name:
-                errors.append(f"Variant {variant.sku} has a value for option {index}, which the product does not define.")
+                errors.append(f"Variant {variant.sku or variant.position} has a value for option {index}, which the product does not define.")
         try:
             variant_check_price(product=product, price=variant.price)
         except ValidationError as exc:
-            errors.extend(f"Variant {variant.sku}: {m}" for m in exc.messages)
+            errors.extend(f"Variant {variant.sku or variant.position}: {m}" for m in exc.messages)
     if product.images.count() > MAX_IMAGES_PER_PRODUCT:
         errors.append(f"A product can have at most {MAX_IMAGES_PER_PRODUCT} images.")
     if errors:
@@ -254,24 +254,30 @@ def product_create(
     variants: Sequence[dict[str, Any]],
     images: Sequence[dict[str, Any]] = (),
     attributes: Sequence[dict[str, Any]] = (),
+    origin: str = Product.Origin.PIM,
     **fields: Any,
 ) -> Product:
     """Create a product with its variants, images and attributes in one transaction.
 
-    ``fields`` are Product fields (see PRODUCT_FIELDS). Raises ValidationError (nothing is saved) for a bad
-    handle, a duplicate SKU, a zero price without permission, too many images or a wrong attribute type.
+    ``fields`` are Product fields (see PRODUCT_FIELDS). With ``origin="shopify"`` (a product adopted from a
+    store) the PIM's handle and SKU rules are relaxed to Shopify's (see ``pim.adoption``). Raises
+    ValidationError (nothing is saved) for a bad handle, a missing or duplicate SKU (PIM products), a zero
+    price without permission, too many images or a wrong attribute type.
     """
     unknown = set(fields) - set(PRODUCT_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown product fields: {', '.join(sorted(unknown))}.")
-    product = Product(**fields)
+    product = Product(**fields, origin=origin)
     if not variants:
         raise ValidationError("A product needs at least one variant (a simple product has exactly one).")
     if not product.has_options and len(variants) > 1:
         raise ValidationError(SIMPLE_PRODUCT_MESSAGE)
     product_save(product=product, actor=actor, reason=reason)
+    # Variants of a product adopted from a store keep what Shopify allows (no SKU, a shared SKU).
+    adopted = product.origin == Product.Origin.SHOPIFY
     for position, data in enumerate(variants, start=1):
-        variant_save(variant=Variant(product=product, **{"position": position, **data}), actor=actor, reason=reason)
+        variant = Variant(product=product, **{"position": position, **data}, adopted=adopted)
+        variant_save(variant=variant, actor=actor, reason=reason)
     if len(images) > MAX_IMAGES_PER_PRODUCT:
         raise ValidationError(f"A product can have at most {MAX_IMAGES_PER_PRODUCT} images.")
     for position, data in enumerate(images, start=1):

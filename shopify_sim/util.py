@@ -96,9 +96,20 @@ def parse_time(value: str) -> float | None:
 
 
 def slugify(text: str) -> str:
-    """Shopify-style handle: lowercase, non-alphanumerics collapsed to single hyphens."""
-    text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode("ascii")
-    text = re.sub(r"[^a-zA-Z0-9]+", "-", text.lower()).strip("-")
+    """Shopify-style handle: lowercase, other characters collapsed to single hyphens.
+
+    Letters and digits of every script are kept, as Shopify does since 2017 ("Shopify will support a full UTF-8
+    character set for these properties": a product titled 日本 gets the handle 日本,
+    https://shopify.dev/changelog/certain-properties-are-changing-to-support-a-full-utf-8-character-set);
+    accents on Latin letters are dropped (é -> e), as before.
+    """
+    kept: list[str] = []
+    for ch in unicodedata.normalize("NFKD", text or ""):
+        if unicodedata.combining(ch) and kept and kept[-1].isascii():
+            continue  # an accent on a Latin letter; marks of other scripts (e.g. Japanese dakuten) stay
+        kept.append(ch)
+    text = unicodedata.normalize("NFC", "".join(kept))
+    text = re.sub(r"[\W_]+", "-", text.lower()).strip("-")
     return text[:255]
 
 

@@ -6,7 +6,7 @@ from typing import IO
 
 from tqdm import tqdm
 
-from .services import ReconcileResult
+from .services import WOULD_IMPORT, WOULD_SKIP, ReconcileResult
 
 STAGES = {"read": "Reading products", "match": "Matching", "import": "Importing"}
 
@@ -48,6 +48,20 @@ def summary_lines(result: ReconcileResult) -> list[str]:
     ]
     if s["csv_problems"]:
         lines.append(f"  CSV problems  {s['csv_problems']:>7}")
+    if s["flagged_variants"]:
+        lines.append(f"  flagged       {s['flagged_variants']:>7}  variant(s) with no SKU or a shared SKU, kept as "
+                     "Shopify has them (admin: Products, filter 'SKU to fix')")
+    would_skip = s["actions"].get(WOULD_SKIP, 0)
+    if result.dry_run and result.source.startswith("csv"):
+        would_import = s["actions"].get(WOULD_IMPORT, 0)
+        lines.append(f"Import would create {would_import} product(s); {would_skip} product(s) have problems: "
+                     + ("with --skip-invalid they would be skipped, without it the import is refused."
+                        if would_skip else "none would be skipped."))
+    if s["skipped_products"] or s["skipped"]:
+        lines.append(f"Skipped {s['skipped_products']} product(s):")
+        lines.extend(f"  {reason}" for reason in s["skipped"][:50])
+        if len(s["skipped"]) > 50:
+            lines.append(f"  ... and {len(s['skipped']) - 50} more (see the report)")
     if s["actions"]:
         lines.append("Actions: " + ", ".join(f"{name}: {count}" for name, count in s["actions"].items()))
     if s["stock_levels_imported"]:

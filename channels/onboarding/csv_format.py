@@ -101,6 +101,22 @@ TRUE_WORDS = {"true", "yes", "1"}
 FALSE_WORDS = {"false", "no", "0"}
 
 
+# Shopify's export writes digit-only text (barcodes, numeric SKUs, metafield values) with a leading apostrophe
+# so that spreadsheets keep it as text (and its leading zeros); the apostrophe is not part of the value.
+SPREADSHEET_TEXT_RE = re.compile(r"'([0-9]+)")
+
+
+def shopify_text(value: str | None) -> str:
+    """Return a cell's text, trimmed, without the apostrophe Shopify's export puts before digit-only text.
+
+    Only an apostrophe followed by digits and nothing else is removed: ``'0012345`` -> ``0012345``, while
+    ``'abc`` or ``it's`` are kept as they are.
+    """
+    text = (value or "").strip()
+    match = SPREADSHEET_TEXT_RE.fullmatch(text)
+    return match.group(1) if match else text
+
+
 class CsvFormatError(ValueError):
     """The file is not a Shopify product CSV (no handle column, unreadable header or encoding)."""
 
@@ -109,6 +125,7 @@ class CsvFormatError(ValueError):
 class CsvProblem:
     line: int
     message: str
+    orphan: bool = False  # a row that belongs to no product (no handle, unreadable): never a product's fault
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
@@ -199,7 +216,7 @@ class _ProductBuilder:
         if self.first is None:
             self.first = row
             for position, namespace, key in self.layout.metafields:
-                value = raw[position].strip() if position < len(raw) else ""
+                value = shopify_text(raw[position]) if position < len(raw) else ""
                 if value:
                     self.metafields[(namespace, key)] = value
         elif any(row.get(k) for k in ("title",)) and row.get("title") != self.first.get("title"):
@@ -238,8 +255,8 @@ class _ProductBuilder:
         tracker = row.get("inventory_tracker", "").strip().lower()
         self.variants.append(
             {
-                "sku": row.get("sku", "").strip(),
-                "barcode": row.get("barcode", "").strip() or None,
+                "sku": shopify_text(row.get("sku")),
+                "barcode": shopify_text(row.get("barcode")) or None,
                 "price": None if price is None else str(price),
                 "compareAtPrice": None if compare_at is None else str(compare_at),
                 "_values": [row.get(f"option{i}_value", "").strip() for i in (1, 2, 3)],
@@ -351,7 +368,7 @@ handle before the first product come with a product of None).
                 f"the file is not UTF-8 text ({exc.reason} after line {line_end}); export it again from Shopify as CSV"
             )
         except csv.Error as exc:
-            orphans.append(CsvProblem(start, f"unreadable row: {exc}"))
+            orphans.append(CsvProblem(start, f"unreadable row: {exc}", orphan=True))
             break
         line_end = reader.line_num
         if not any(cell.strip() for cell in raw):
@@ -364,13 +381,11 @@ handle before the first product come with a product of None).
                 orphans.append(problem)
             continue
         row = {key: (raw[i] if i < len(raw) else "") for key, i in layout.columns.items()}
-        handle = row.get("handle", "").strip()
+        handle = shopify_text(row.get("handle"))
         if not handle:
-            problem = CsvProblem(start, "the row has no handle (the 'Handle' / 'URL handle' column is empty)")
-            if current is not None:
-                current.problems.append(problem)
-            else:
-                orphans.append(problem)
+            orphans.append(
+                CsvProblem(start, "the row has no handle (the 'Handle' / 'URL handle' column is empty)", orphan=True)
+            )
             continue
         if current is None or handle != current.handle:
             if current is not None:

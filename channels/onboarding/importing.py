@@ -2,9 +2,11 @@
 
 Rules for importing a Shopify-only product into the PIM:
 
-- handle = the Shopify handle; it must follow the PIM's handle rules and be free in the PIM;
-- every variant needs a SKU (PIM SKUs are required and unique): a product with a SKU-less variant is not
-  importable, and is reported as such;
+- the product is adopted (``origin="shopify"``): it keeps what Shopify allows, not the PIM's stricter rules;
+- handle = the Shopify handle, in any script Shopify allows (``pim.adoption.validate_adopted_handle``); it
+  must be free in the PIM;
+- variants without a SKU and SKUs shared by several variants are imported as they are and flagged (notes, and
+  the admin's "SKU to fix" filter); their inventory is matched by their Shopify ids (bindings), never by SKU;
 - a price of 0 only with ``allow_zero_price`` (the product is then marked "allow zero price");
 - status ACTIVE/DRAFT/ARCHIVED map to the PIM's; UNLISTED has no PIM equivalent and is refused;
 - a single "Title: Default Title" option is a simple product (no options);
@@ -22,19 +24,30 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from channels.payloads import nodes_of as _nodes
+from pim.adoption import validate_adopted_handle
 from pim.models import Product
 from pim.validators import (
     MAX_IMAGES_PER_PRODUCT,
     METAFIELD_KEY_RE,
     METAFIELD_NAMESPACE_RE,
     METAFIELD_TYPES,
-    validate_handle,
     validate_metafield_value,
 )
 
 ATTRIBUTE_TYPES = {name for name, _ in METAFIELD_TYPES}
 RESERVED_NAMESPACES = ("shopify", "shopify--", "app--")
 STATUS_MAP = {"ACTIVE": Product.Status.ACTIVE, "DRAFT": Product.Status.DRAFT, "ARCHIVED": Product.Status.ARCHIVED}
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """Why a product cannot be imported; ``line`` is the CSV line of the variant it is about (None: the product)."""
+
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass
@@ -45,11 +58,13 @@ class ImportPlan:
     variants: list[dict[str, Any]] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
     attributes: list[dict[str, Any]] = field(default_factory=list)
-    # Per SKU: the Shopify variant id and inventory item id (online) or the CSV quantity (offline).
-    shopify_ids: dict[str, tuple[str, str]] = field(default_factory=dict)
-    quantities: dict[str, int] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    # Per variant, in the order of ``variants``: its Shopify variant id and inventory item id (online, ""
+    # from a CSV) and its CSV quantity (None when the file has none).
+    shopify_ids: list[tuple[str, str]] = field(default_factory=list)
+    quantities: list[int | None] = field(default_factory=list)
+    problems: list[PlanProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    flagged: int = 0  # variants imported with a SKU the PIM's own rules would refuse (missing or shared)
 
     @property
     def importable(self) -> bool:
@@ -85,30 +100,34 @@ def import_plan_build(
     data: problems are returned in the plan.
     """
     plan = ImportPlan()
-    problems, notes = plan.problems, plan.notes
+    notes = plan.notes
+
+    def problem(message: str, line: int | None = None) -> None:
+        plan.problems.append(PlanProblem(message, line))
+
     mappings = mappings or {}
     handle = str(node.get("handle") or "")
     title = str(node.get("title") or "").strip()
     if not title:
-        problems.append("the product has no title")
+        problem("the product has no title")
     try:
-        validate_handle(handle)
+        validate_adopted_handle(handle)
         if not handle:
             raise ValidationError("the product has no handle")
     except ValidationError as exc:
-        problems.append(f"handle '{handle}': {' '.join(exc.messages)}")
+        problem(f"handle '{handle}': {' '.join(exc.messages)}")
     if handle in taken_handles:
-        problems.append(f"handle '{handle}' is already used by PIM product {taken_handles[handle]}")
+        problem(f"handle '{handle}' is already used by PIM product {taken_handles[handle]}")
     status = STATUS_MAP.get(str(node.get("status") or "").upper())
     if status is None:
-        problems.append(f"status {node.get('status')!r} has no PIM equivalent (active, draft or archived)")
+        problem(f"status {node.get('status')!r} has no PIM equivalent (active, draft or archived)")
 
     options = sorted(node.get("options") or [], key=lambda o: o.get("position") or 0)
     names = [str(o.get("name") or "") for o in options]
     if len(options) == 1 and names[0] == "Title" and list(options[0].get("values") or []) in ([], ["Default Title"]):
         names = []
     if len(names) > 3:
-        problems.append(f"the product has {len(names)} options; the PIM supports at most 3")
+        problem(f"the product has {len(names)} options; the PIM supports at most 3")
         names = names[:3]
     seo = node.get("seo") or {}
     tags = node.get("tags") or []
@@ -121,6 +140,7 @@ def import_plan_build(
         "tags": ", ".join(tags) if isinstance(tags, list) else str(tags),
         "status": status or Product.Status.DRAFT,
         "workflow_state": workflow_state,
+        "origin": Product.Origin.SHOPIFY,
         "seo_title": str(seo.get("title") or ""),
         "seo_description": str(seo.get("description") or ""),
         "option1_name": names[0] if len(names) > 0 else "",
@@ -128,37 +148,46 @@ def import_plan_build(
         "option3_name": names[2] if len(names) > 2 else "",
     }
     if len(plan.fields["title"]) < len(title):
-        problems.append("the title is longer than 255 characters")
+        problem("the title is longer than 255 characters")
 
     variants = sorted(_nodes(node.get("variants")), key=lambda v: v.get("position") or 0)
     if not variants:
-        problems.append("the product has no variants")
-    seen: set[str] = set()
+        problem("the product has no variants")
+    sku_count: dict[str, int] = {}
+    for v in variants:
+        sku = str(v.get("sku") or "").strip()
+        sku_count[sku] = sku_count.get(sku, 0) + 1
     zero = False
     for index, v in enumerate(variants, start=1):
         sku = str(v.get("sku") or "").strip()
-        where = f"variant '{v.get('title') or index}'" + (f" (line {v['_line']})" if v.get("_line") else "")
+        line = v.get("_line")
+        where = f"line {line}: " if line else ""
+        label = f"variant {sku}" if sku else f"variant '{v.get('title') or index}'"
         if not sku:
-            problems.append(f"{where} has no SKU; PIM SKUs are required and unique, so it cannot be imported")
-            continue
-        if sku in seen:
-            problems.append(f"SKU {sku} is on several variants")
-            continue
-        seen.add(sku)
+            notes.append(f"{where}{label} has no SKU: imported as is and flagged for a manager (its stock is "
+                         "matched by its Shopify variant id)")
+            plan.flagged += 1
+        elif sku_count[sku] > 1:
+            notes.append(f"{where}SKU {sku} is on several variants of this product: imported as is and flagged "
+                         "for a manager")
+            plan.flagged += 1
         price = _money(v.get("price"))
         if price is None:
-            problems.append(f"variant {sku} has no valid price ({v.get('price')!r})")
+            problem(f"{label} has no valid price ({v.get('price')!r})", line)
+            continue
+        if price < 0:
+            problem(f"{label} has a negative price ({price})", line)
             continue
         if price == 0:
             if allow_zero_price:
                 zero = True
             else:
-                problems.append(f"variant {sku} has a price of 0; import it with --allow-zero-price if it is free")
+                problem(f"{label} has a price of 0; import it with --allow-zero-price if it is free", line)
         selected = {o.get("name"): str(o.get("value") or "") for o in v.get("selectedOptions") or []}
         values = [selected.get(name, "") for name in names]
         for name, value in zip(names, values, strict=True):
             if not value:
-                problems.append(f"variant {sku} has no value for option '{name}'")
+                problem(f"{label} has no value for option '{name}'", line)
         item = v.get("inventoryItem") or {}
         data: dict[str, Any] = {
             "sku": sku,
@@ -178,9 +207,8 @@ def import_plan_build(
             data["weight"] = Decimal(str(weight["value"])).quantize(Decimal("0.001"))
             data["weight_unit"] = weight.get("unit") or "KILOGRAMS"
         plan.variants.append(data)
-        plan.shopify_ids[sku] = (_numeric(v.get("id")), _numeric(item.get("id")))
-        if v.get("_quantity") is not None:
-            plan.quantities[sku] = int(v["_quantity"])
+        plan.shopify_ids.append((_numeric(v.get("id")), _numeric(item.get("id"))))
+        plan.quantities.append(None if v.get("_quantity") is None else int(v["_quantity"]))
     if zero:
         plan.fields["allow_zero_price"] = True
 
@@ -196,7 +224,7 @@ def import_plan_build(
     if skipped_media:
         notes.append(f"{skipped_media} non-image media (video, 3D model) left in Shopify only")
     if len(plan.images) > MAX_IMAGES_PER_PRODUCT:
-        problems.append(f"the product has {len(plan.images)} images; the PIM allows at most {MAX_IMAGES_PER_PRODUCT}")
+        problem(f"the product has {len(plan.images)} images; the PIM allows at most {MAX_IMAGES_PER_PRODUCT}")
 
     for metafield in _nodes(node.get("metafields")):
         namespace, key = str(metafield.get("namespace") or ""), str(metafield.get("key") or "")

@@ -9,15 +9,18 @@ known after the whole stream, so classification runs in a second pass over a spo
 Classification of one Shopify product, first rule that applies:
 
 1. bound: this store already has an assignment bound to its Shopify id -> matched (by binding);
-2. one of its SKUs is on another of its variants, on another Shopify product, or its handle is on another
-   Shopify product (possible in a CSV) -> ambiguous;
+2. its handle is on another Shopify product (possible in a CSV) -> ambiguous; a SKU shared with another
+   Shopify product (or repeated within it) that a PIM product has -> ambiguous unless the handle decides
+   (rule 4). Shared and missing SKUs are legal in Shopify: they never match by SKU, and a product whose other
+   SKUs and handle are unknown to the PIM is Shopify-only (importable, flagged);
 3. its handle is the store handle (``handle_override``, else the PIM handle) of several PIM products ->
    ambiguous;
 4. its handle is the store handle of a PIM product: matched (by handle) when both have exactly the same
-   SKUs and none of its SKUs belongs to another PIM product; ambiguous otherwise ("handle matches but SKUs
-   disagree", or SKUs of several PIM products);
-5. its SKUs belong to PIM products: matched (by SKU) when they all belong to one PIM product with exactly
-   the same SKUs (the report proposes adopting the Shopify handle); ambiguous otherwise;
+   non-empty SKUs and as many variants, and none of its SKUs belongs to another PIM product; ambiguous
+   otherwise ("handle matches but SKUs disagree", or SKUs of several PIM products);
+5. its SKUs (those on no other Shopify product and no other PIM product) belong to PIM products: matched
+   (by SKU) when they all belong to one PIM product with exactly the same SKUs and as many variants (the report
+   proposes adopting the Shopify handle); ambiguous otherwise;
 6. otherwise Shopify-only.
 
 A PIM candidate already bound to a different Shopify product in this store makes the product ambiguous.
@@ -66,6 +69,10 @@ class ShopifyVariant:
     sku: str
     inventory_item_id: str
     title: str = ""
+    options: tuple[str, ...] = ()  # option values in order; () for a simple product ("Default Title")
+
+    def __post_init__(self) -> None:
+        self.options = tuple(self.options or ())
 
 
 @dataclass
@@ -95,7 +102,7 @@ class ShopifyProduct:
             "title": self.title,
             "status": self.status,
             "line": self.line,
-            "variants": [[v.id, v.sku, v.inventory_item_id, v.title] for v in self.variants],
+            "variants": [[v.id, v.sku, v.inventory_item_id, v.title, list(v.options)] for v in self.variants],
         }
 
     @classmethod
@@ -124,6 +131,7 @@ def shopify_product_from_node(node: dict[str, Any]) -> ShopifyProduct:
                 sku=_clean_sku(v.get("sku")),
                 inventory_item_id=_numeric_id(item.get("id")),
                 title=str(v.get("title") or ""),
+                options=variant_option_values(v.get("selectedOptions")),
             )
         )
     return ShopifyProduct(
@@ -134,6 +142,14 @@ def shopify_product_from_node(node: dict[str, Any]) -> ShopifyProduct:
         variants=compact,
         line=node.get("_line"),
     )
+
+
+def variant_option_values(selected: Any) -> tuple[str, ...]:
+    """Return a Shopify variant's option values in order, () for the "Title: Default Title" of a simple product."""
+    pairs = [(str(o.get("name") or ""), str(o.get("value") or "")) for o in selected or []]
+    if pairs in ([], [("Title", "Default Title")]):
+        return ()
+    return tuple(value for _, value in pairs)
 
 
 # --- the PIM side ---------------------------------------------------------------------------------------
@@ -148,7 +164,9 @@ class PimIndex:
     store_handle: dict[int, str] = field(default_factory=dict)  # product id -> store handle
     pim_handle: dict[str, int] = field(default_factory=dict)  # the PIM's own handle -> product id
     sku_owner: dict[str, int] = field(default_factory=dict)
-    skus: dict[int, frozenset[str]] = field(default_factory=dict)
+    shared_skus: dict[str, set[int]] = field(default_factory=dict)  # SKU on several PIM products (adopted)
+    skus: dict[int, frozenset[str]] = field(default_factory=dict)  # non-empty SKUs
+    variant_count: dict[int, int] = field(default_factory=dict)
     bound: dict[str, int] = field(default_factory=dict)  # shopify product id -> product id
     bound_to: dict[int, str] = field(default_factory=dict)
     published: set[int] = field(default_factory=set)  # first_published_at set: handle is frozen
@@ -201,9 +219,14 @@ def pim_index_build(*, store: Store | None) -> PimIndex:
             if current is not None:
                 index.skus[current] = frozenset(bucket)
             current, bucket = product_id, []
+        index.variant_count[product_id] = index.variant_count.get(product_id, 0) + 1
         sku = _clean_sku(sku)
+        if not sku:  # adopted variants may have none: they are matched by binding or handle, never by SKU
+            continue
         bucket.append(sku)
-        index.sku_owner[sku] = product_id
+        owner = index.sku_owner.setdefault(sku, product_id)
+        if owner != product_id:
+            index.shared_skus.setdefault(sku, {owner}).add(product_id)
     if current is not None:
         index.skus[current] = frozenset(bucket)
     return index
@@ -285,8 +308,13 @@ def product_classify(*, product: ShopifyProduct, pim: PimIndex, tally: ShopifyTa
 
     skus = product.skus
     sku_set = set(skus)
+    # SKUs Shopify has on several variants (legal there) never identify a product on their own.
+    shared_in_shopify = {s for s in sku_set if skus.count(s) > 1 or s in tally.duplicate_skus}
     handle_pid = pim.by_handle.get(product.handle)
-    sku_pids = {pim.sku_owner[s] for s in sku_set if s in pim.sku_owner}
+    sku_pids: set[int] = set()
+    for s in sku_set:
+        if s in pim.sku_owner:
+            sku_pids.update(pim.shared_skus.get(s) or {pim.sku_owner[s]})
     candidates = set(sku_pids)
     if handle_pid is not None:
         candidates.add(handle_pid)
@@ -297,15 +325,13 @@ def product_classify(*, product: ShopifyProduct, pim: PimIndex, tally: ShopifyTa
     def ambiguous(reason: str) -> Decision:
         return Decision(AMBIGUOUS, reason, None, "", cands)
 
-    repeated = sorted({s for s in skus if skus.count(s) > 1})
-    if repeated:
-        return ambiguous(f"SKU {_sku_list(repeated)} is on several variants of this Shopify product")
-    shared = sorted(s for s in sku_set if s in tally.duplicate_skus)
-    if shared:
-        sku = shared[0]
-        others = [label for label in tally.duplicate_skus[sku] if label != product.label]
-        more = f" (and {len(shared) - 1} more shared SKUs)" if len(shared) > 1 else ""
-        return ambiguous(f"SKU {sku} is also in Shopify product {', '.join(others)}{more}")
+    shared_known = sorted(s for s in shared_in_shopify if s in pim.sku_owner)
+    if shared_known and handle_pid is None:
+        sku = shared_known[0]
+        others = [label for label in tally.duplicate_skus.get(sku, []) if label != product.label]
+        where = f"also in Shopify product {', '.join(others)}" if others else "on several variants of this product"
+        more = f" (and {len(shared_known) - 1} more shared SKUs)" if len(shared_known) > 1 else ""
+        return ambiguous(f"SKU {sku} is {where}, and a PIM product has it{more}")
     if product.handle in tally.duplicate_handles:
         others = [label for label in tally.duplicate_handles[product.handle] if label != product.label]
         return ambiguous(f"handle '{product.handle}' is also used by {', '.join(others)}")
@@ -319,18 +345,21 @@ def product_classify(*, product: ShopifyProduct, pim: PimIndex, tally: ShopifyTa
             )
 
     if handle_pid is not None:
-        others = sku_pids - {handle_pid}
+        # SKUs shared in Shopify or in the PIM (legal in adopted catalogs) cannot point to another product.
+        distinct = {s for s in sku_set if s not in shared_in_shopify and s not in pim.shared_skus}
+        others = {pim.sku_owner[s] for s in distinct if s in pim.sku_owner} - {handle_pid}
         if others:
             ids = ", ".join(str(i) for i in sorted(others))
             return ambiguous(
                 f"handle matches PIM product {handle_pid} but some SKUs belong to other PIM products ({ids})"
             )
         pim_skus = pim.skus.get(handle_pid, frozenset())
-        if sku_set != pim_skus or len(skus) != len(product.variants):
-            blank = len(product.variants) - len(skus)
+        pim_count = pim.variant_count.get(handle_pid, 0)
+        if sku_set != pim_skus or len(product.variants) != pim_count:
             detail = _sku_difference(sku_set, pim_skus)
-            if blank:
-                detail = "; ".join(filter(None, [detail, f"{blank} Shopify variant(s) without SKU"]))
+            if len(product.variants) != pim_count:
+                detail = "; ".join(filter(None, [detail, f"{len(product.variants)} Shopify variant(s), "
+                                                          f"{pim_count} in the PIM"]))
             return ambiguous(f"handle matches PIM product {handle_pid} but SKUs disagree ({detail})")
         return Decision(MATCHED, "same handle and SKUs", handle_pid, BY_HANDLE, cands)
 
@@ -340,9 +369,11 @@ def product_classify(*, product: ShopifyProduct, pim: PimIndex, tally: ShopifyTa
             return ambiguous(f"SKUs belong to several PIM products ({ids})")
         (pid,) = sku_pids
         pim_skus = pim.skus.get(pid, frozenset())
-        if sku_set != pim_skus or len(skus) != len(product.variants):
+        blank = len(product.variants) - len(skus)
+        if sku_set != pim_skus or blank or pim.variant_count.get(pid, 0) != len(pim_skus) or any(
+            s in pim.shared_skus for s in sku_set
+        ):
             detail = _sku_difference(sku_set, pim_skus)
-            blank = len(product.variants) - len(skus)
             if blank:
                 detail = "; ".join(filter(None, [detail, f"{blank} Shopify variant(s) without SKU"]))
             return ambiguous(f"SKUs partly match PIM product {pid} ({detail})")

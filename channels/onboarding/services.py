@@ -38,6 +38,7 @@ from slugify import slugify
 from conflicts.services import ONBOARDING_MARK
 from pim import services as pim_services
 from pim.models import Product, Variant
+from pim.validators import validate_handle
 
 from ..clients import client_for_store
 from ..models import ChannelAssignment, Store, StoreMetafieldMapping, VariantBinding
@@ -86,6 +87,8 @@ WOULD_IMPORT = "would import"
 IMPORTED = "imported"
 NOT_IMPORTABLE = "not importable"
 IMPORT_FAILED = "import failed"
+SKIPPED = "skipped (invalid)"
+WOULD_SKIP = "would be skipped with --skip-invalid"
 WOULD_ADOPT = "would adopt the Shopify handle"
 ADOPTED = "Shopify handle adopted"
 WOULD_OVERRIDE = "would set the store handle"
@@ -124,6 +127,10 @@ class ReconcileResult:
     shopify_variants: int = 0
     pim_products: int = 0
     csv_problems: int = 0
+    # --skip-invalid (CSV): every skipped product or row, as "line N: reason"; and how many products.
+    skipped: list[str] = field(default_factory=list)
+    skipped_products: int = 0
+    flagged_variants: int = 0  # imported with a SKU the PIM's own rules would refuse (missing or shared)
     stock_levels_imported: int = 0
     elapsed_seconds: float = 0.0
     report_csv: Path | None = None
@@ -149,6 +156,9 @@ class ReconcileResult:
             "ambiguous": self.count(AMBIGUOUS),
             "actions": dict(sorted(self.actions.items())),
             "csv_problems": self.csv_problems,
+            "skipped_products": self.skipped_products,
+            "skipped": list(self.skipped),
+            "flagged_variants": self.flagged_variants,
             "stock_levels_imported": self.stock_levels_imported,
             "elapsed_seconds": round(self.elapsed_seconds, 2),
             "finished": True,
@@ -161,7 +171,8 @@ class _Options:
     import_missing: bool = False
     adopt_handles: bool = False
     allow_zero_price: bool = False
-    offline: bool = False  # CSV: no Shopify ids, all-or-nothing import
+    offline: bool = False  # CSV: no Shopify ids, all-or-nothing import unless skip_invalid
+    skip_invalid: bool = False  # CSV: import every valid product, report each skipped one
 
     @property
     def dry_run(self) -> bool:
@@ -228,6 +239,7 @@ class _Run:
         self.problems: list[str] = []  # CSV import: everything that blocks it
         self.pending_binds: list[tuple[ReportRow, ShopifyProduct, int]] = []
         self.mappings = self._reverse_mappings()
+        self.location_to_create = ""  # CSV import: made inside the import's transaction, never before
         self.stock_locations = self._stock_locations(location_name)
         self.client = None
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
@@ -248,14 +260,16 @@ class _Run:
         """Return (PIM location, Shopify location id) pairs stock is imported for."""
         try:
             from inventory.models import Location, StoreLocation
-            from inventory.services import location_create
         except ImportError:  # inventory not installed: stock is not imported, and the report says so
             return []
         if self.options.offline:
-            if location_name and self.options.import_missing:
-                return [(location_create(name=location_name), "")]
+            existing = [(loc, "") for loc in Location.objects.filter(name__iexact=" ".join(location_name.split()))[:1]]
+            if location_name and self.options.import_missing and not existing:
+                # Created by the import itself (``import_offline``), so a refused import leaves no location.
+                self.location_to_create = location_name
+                return []
             if location_name:  # a dry run creates nothing, not even the location
-                return [(loc, "") for loc in Location.objects.filter(name__iexact=location_name.strip())[:1]]
+                return existing
             if self.store is not None:
                 default = StoreLocation.objects.filter(store=self.store, is_default=True).select_related("location")
                 return [(m.location, m.shopify_location_id) for m in default]
@@ -267,8 +281,9 @@ class _Run:
 
     # -- pass 1 ------------------------------------------------------------------------------------------
     def spool(self, nodes: Iterator[tuple[dict | None, list[str]]], spool) -> None:
-        for node, problems in nodes:
-            record: dict[str, Any] = {"x": problems}
+        """Spool each (node, problems) or (node, problems, orphan problems) in compact form."""
+        for node, problems, *rest in nodes:
+            record: dict[str, Any] = {"x": problems, "o": rest[0] if rest else []}
             if node:
                 product = shopify_product_from_node(node)
                 self.tally.add(product)
@@ -296,15 +311,20 @@ class _Run:
         for line in spool:
             record = json.loads(line)
             problems = [str(p) for p in record.get("x") or []]
-            self.result.csv_problems += len(problems)
-            self.problems.extend(problems)
+            orphans = [str(p) for p in record.get("o") or []]
+            self.result.csv_problems += len(problems) + len(orphans)
+            if self.options.skip_invalid and self.options.import_missing:
+                # Rows of no product are skipped and reported; a product's own problems skip that product only.
+                self.result.skipped.extend(f"{p} (row skipped)" for p in orphans)
+            else:  # all-or-nothing: any bad row refuses the whole file
+                self.problems.extend(problems + orphans)
             if "p" not in record:
                 continue
             product = ShopifyProduct.from_json(record["p"])
             decision = product_classify(product=product, pim=self.pim, tally=self.tally)
             self.claimed.update(decision.claimed)
             row = self._row(product, decision)
-            row.notes.extend(problems)
+            row.notes.extend(problems + orphans)
             self.result.classifications[decision.classification] += 1
             deferred = False
             to_import = None
@@ -314,11 +334,15 @@ class _Run:
                     self._handle_proposal(row, decision)
                 deferred = self._bind(row, product, decision)
             elif decision.classification == SHOPIFY_ONLY:
-                to_import = self._import(row, product, record.get("n"))
+                to_import = self._import(row, product, record.get("n"), csv_problems=problems)
             else:
                 row.action = RESOLVE
                 if self.options.offline and self.options.import_missing:
-                    self.problems.append(f"{_where(product)}: ambiguous: {decision.reason}")
+                    reason = f"{_where(product)}: ambiguous: {decision.reason}"
+                    if self.options.skip_invalid:
+                        self._skip(row, [reason])
+                    else:
+                        self.problems.append(reason)
             if not deferred:
                 sink(row, to_import)
             self.progress("match", 1)
@@ -383,11 +407,17 @@ class _Run:
         new = decision.proposed_handle
         pim = self.pim
         owner = pim.pim_handle.get(new)
-        can_change_pim = pid not in pim.published and pid not in pim.overridden and owner in (None, pid)
+        try:  # a UTF-8 Shopify handle can be the store's handle, not a PIM product's own
+            validate_handle(new)
+            fits = True
+        except ValidationError:
+            fits = False
+        can_change_pim = fits and pid not in pim.published and pid not in pim.overridden and owner in (None, pid)
         if can_change_pim:
             row.notes.append(f"proposal: change the PIM handle to '{new}' (the product was never published)")
         else:
-            why = ("the product has been published, so its PIM handle is frozen" if pid in pim.published
+            why = ("the Shopify handle does not fit the PIM's own handle rules (a-z, 0-9, hyphens)" if not fits
+                   else "the product has been published, so its PIM handle is frozen" if pid in pim.published
                    else f"the PIM handle '{new}' belongs to product {owner}" if owner not in (None, pid)
                    else "the product already has a store handle")
             row.notes.append(f"proposal: set the store handle to '{new}' ({why})")
@@ -411,24 +441,49 @@ class _Run:
         row.action = _join(row.action, action)
 
     # -- importing ---------------------------------------------------------------------------------------
-    def _import(self, row: ReportRow, product: ShopifyProduct, node: dict | None) -> dict | None:
-        """Import a Shopify-only product (online), or validate it; return the node the CSV import will create."""
+    def _skip(self, row: ReportRow, reasons: list[str]) -> None:
+        """--skip-invalid: leave this product out of the import and report it with its lines and reasons."""
+        row.action = _join(row.action, SKIPPED)
+        self.result.skipped_products += 1
+        self.result.skipped.extend(reasons)
+
+    def _import(self, row: ReportRow, product: ShopifyProduct, node: dict | None,
+                csv_problems: list[str] = ()) -> dict | None:
+        """Import a Shopify-only product (online), or validate it; return the node the CSV import will create.
+
+        A product of a CSV with problems in its own rows is not importable (with ``skip_invalid`` it is skipped,
+        otherwise its problems refuse the whole file).
+        """
         if node is None:  # cannot happen: Shopify-only products are always spooled in full
             row.action = _join(row.action, NOT_IMPORTABLE)
             row.notes.append("the product data was not kept")
             return None
         plan = self._plan(node)
         row.notes.extend(plan.notes)
-        if not plan.importable:
+        for sku in dict.fromkeys(s for s in product.skus if s in self.tally.duplicate_skus):
+            others = [label for label in self.tally.duplicate_skus[sku] if label != product.label]
+            row.notes.append(f"SKU {sku} is also on Shopify product {', '.join(others)}: imported as is and "
+                             "flagged for a manager (its stock is matched by its Shopify variant id)")
+            if product.skus.count(sku) == 1:  # repeated within the product: the plan flagged it already
+                plan.flagged += 1
+        reasons = [_problem_text(product, p) for p in plan.problems]
+        if reasons or csv_problems:
             row.action = _join(row.action, NOT_IMPORTABLE)
-            row.notes.extend(f"not importable: {p}" for p in plan.problems)
+            row.notes.extend(f"not importable: {p}" for p in reasons)
             if self.options.offline and self.options.import_missing:
-                self.problems.extend(f"{_where(product)}: {p}" for p in plan.problems)
+                if self.options.skip_invalid:
+                    self._skip(row, list(csv_problems) + reasons)
+                else:
+                    self.problems.extend(reasons)  # its row problems are already listed
+            elif self.options.offline:
+                row.action = _join(row.action, WOULD_SKIP)
             return None
         if not self.options.import_missing:
             row.action = _join(row.action, WOULD_IMPORT)
+            self.result.flagged_variants += plan.flagged
             return None
         if self.options.offline:
+            node["_flagged"] = plan.flagged  # counted when the CSV import creates it
             return node  # created by the CSV import's single transaction once the whole file is valid
         self._import_online(row, product, plan)
         return None
@@ -440,7 +495,7 @@ class _Run:
     def _import_online(self, row: ReportRow, product: ShopifyProduct, plan: ImportPlan) -> None:
         levels: dict[tuple[str, str], int] = {}
         if self.stock_locations:
-            items = [item for _, item in plan.shopify_ids.values() if item]
+            items = [item for _, item in plan.shopify_ids if item]
             locations = [loc for _, loc in self.stock_locations]
             try:
                 for level in self.client.inventory_levels(
@@ -467,6 +522,7 @@ class _Run:
             row.notes.extend(f"import failed: {m}" for m in messages)
             return
         self.result.stock_levels_imported += stocked
+        self.result.flagged_variants += plan.flagged
         self.claimed.add(created.pk)
         self.pim.pim_handle[created.handle] = created.pk
         row.pim_product_id = created.pk
@@ -474,9 +530,11 @@ class _Run:
         row.action = _join(row.action, IMPORTED)
 
     def import_offline(self, rows) -> dict[int, tuple[int, str]]:
-        """Create every product of the CSV import in one transaction; any failure rolls all of it back.
+        """Create the products of the CSV import in one transaction; return index -> (PIM product id, handle).
 
-        ``rows`` yields (index, row, node); returns index -> (PIM product id, handle). Raises CsvImportError.
+        ``rows`` yields (index, row, node). All-or-nothing by default: any failure rolls all of it back (the
+        stock location too) and raises CsvImportError. With ``skip_invalid`` a product the PIM refuses is
+        rolled back alone (its savepoint) and reported as skipped.
         """
         created_ids: dict[int, tuple[int, str]] = {}
         stocked = 0
@@ -484,21 +542,38 @@ class _Run:
             for index, row, node in rows:
                 plan = self._plan(node)
                 try:
-                    created, count = product_import(
-                        plan=plan, store=None, shopify_product_id="", reason="Imported from a Shopify product CSV",
-                        levels={(sku, ""): qty for sku, qty in plan.quantities.items()},
-                        locations=self.stock_locations, by_sku=True,
-                    )
-                    stocked += count
+                    with transaction.atomic():
+                        locations = self._offline_locations() if any(q is not None for q in plan.quantities) else []
+                        created, count = product_import(
+                            plan=plan, store=None, shopify_product_id="", reason="Imported from a Shopify product CSV",
+                            levels={}, locations=locations, from_csv=True,
+                        )
                 except (ValidationError, ValueError) as exc:
+                    if self.location_to_create and self.stock_locations:  # rolled back with the savepoint
+                        self.stock_locations = []
                     messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
                     where = f"line {row.csv_line}" if row.csv_line else f"'{row.shopify_handle}'"
-                    raise CsvImportError([f"{where}: product '{row.shopify_handle}': {' '.join(messages)}"])
+                    reason = f"{where}: product '{row.shopify_handle}': {' '.join(messages)}"
+                    if not self.options.skip_invalid:
+                        raise CsvImportError([reason])
+                    self.result.skipped_products += 1
+                    self.result.skipped.append(reason)
+                    continue
+                stocked += count
+                self.result.flagged_variants += node.get("_flagged", plan.flagged)
                 self.pim.pim_handle[created.handle] = created.pk
                 created_ids[index] = (created.pk, created.handle)
                 self.progress("import", 1)
         self.result.stock_levels_imported = stocked
         return created_ids
+
+    def _offline_locations(self) -> list[tuple[Any, str]]:
+        """The CSV quantities' location; the one named by ``--location`` is created here, inside the import."""
+        if self.location_to_create and not self.stock_locations:
+            from inventory.services import location_create
+
+            self.stock_locations = [(location_create(name=self.location_to_create), "")]
+        return self.stock_locations
 
     # -- PIM-only ----------------------------------------------------------------------------------------
     def pim_only(self, sink: Callable[[ReportRow, dict | None], None]) -> None:
@@ -530,6 +605,12 @@ def _join(current: str, action: str) -> str:
 
 def _where(product: ShopifyProduct) -> str:
     return f"line {product.line}" if product.line else f"'{product.handle}'"
+
+
+def _problem_text(product: ShopifyProduct, problem) -> str:
+    """Name the line of the variant a problem is about (else the product's first line, or its handle)."""
+    line = getattr(problem, "line", None) or product.line
+    return f"line {line}: {problem}" if line else f"'{product.handle}': {problem}"
 
 
 def _header(run: _Run, mode: str) -> dict[str, Any]:
@@ -632,6 +713,7 @@ def shopify_csv_reconcile(
     store: Store | None = None,
     import_missing: bool = False,
     allow_zero_price: bool = False,
+    skip_invalid: bool = False,
     location_name: str = "",
     report_base: Path | None = None,
     progress: ProgressFn | None = None,
@@ -639,13 +721,17 @@ def shopify_csv_reconcile(
     """Match a Shopify product CSV export (legacy or 2025 headers) to the PIM and, if asked, import from it.
 
     ``store`` supplies its store handles (``handle_override``); without it the PIM handles are used. With
-    ``import_missing`` the CSV's Shopify-only products are created in the PIM in one transaction after the
-    whole file has been validated, with the CSV quantities at ``location_name`` (created if needed) or the
-    store's default mapped location. Raises OnboardingError for a file that cannot be read or is not a
-    product CSV, and CsvImportError (nothing written, every problem with its line number; the report is
-    still written) when the import finds a bad row, an ambiguous product or a product it cannot import.
+    ``import_missing`` the CSV's Shopify-only products are created in the PIM (adopted: SKU-less and shared
+    SKUs are kept and flagged) in one transaction after the whole file has been validated, with the CSV
+    quantities at ``location_name`` (created by the import if needed) or the store's default mapped location.
+    All-or-nothing by default; with ``skip_invalid`` every valid product is imported and every invalid one
+    (or bad row) is skipped and listed in ``result.skipped`` with its line and reason (a dry run marks them
+    "would be skipped"). Raises OnboardingError for a file that cannot be read or is not a product CSV, and
+    CsvImportError (nothing written at all, every problem with its line number; the report is still written)
+    when an all-or-nothing import finds a bad row, an ambiguous product or a product it cannot import.
     """
-    options = _Options(import_missing=import_missing, allow_zero_price=allow_zero_price, offline=True)
+    options = _Options(import_missing=import_missing, allow_zero_price=allow_zero_price, offline=True,
+                       skip_invalid=skip_invalid)
     path = Path(path)
     try:
         stream = path.open(encoding="utf-8-sig", newline="")
@@ -662,13 +748,16 @@ def shopify_csv_reconcile(
                    source_label=f"csv ({path.name})", location_name=location_name)
         _check_writable(run.report_base)
 
-        def products() -> Iterator[tuple[dict | None, list[str]]]:
+        def split(problems) -> tuple[list[str], list[str]]:
+            return [str(p) for p in problems if not p.orphan], [str(p) for p in problems if p.orphan]
+
+        def products() -> Iterator[tuple[dict | None, list[str], list[str]]]:
             if first is None:
                 return
-            yield first[0], [str(p) for p in first[1]]
+            yield first[0], *split(first[1])
             try:
                 for product, problems in reader:
-                    yield product, [str(p) for p in problems]
+                    yield product, *split(problems)
             except csv_format.CsvFormatError as exc:
                 raise OnboardingError(f"{path}: {exc}")
 
@@ -706,6 +795,8 @@ def shopify_csv_reconcile(
                     if index in created:
                         row.pim_product_id, row.pim_handle = created[index]
                         row.action = _join(row.action, IMPORTED)
+                    elif skip_invalid and not problems:
+                        row.action = _join(row.action, SKIPPED)
                     else:
                         row.action = _join(row.action, "not imported: the import stopped on the problems listed")
                 sink(row, None)
@@ -715,6 +806,7 @@ def shopify_csv_reconcile(
             raise
     if problems:
         run.result.dry_run = True
+        run.result.stock_levels_imported = run.result.flagged_variants = 0
         summary = run.result.summary()
         summary.update(finished=True, import_failed=True, problems=problems)
         result = _finish(run, writer, summary=summary)
@@ -728,7 +820,8 @@ def bindings_write(*, store: Store, items: list[tuple[ShopifyProduct, int]]) -> 
 
     Creates the assignment when missing (publish on), sets its Shopify product id and ``ONBOARDING_MARK``
     (so the first publish logs every overwritten field as a conflict) unless it was already bound to that
-    product, and writes each variant's Shopify variant and inventory item ids by SKU. Assignments with
+    product, and writes each variant's Shopify variant and inventory item ids (variants paired by
+    ``variant_pairs``: SKU, else option values). Assignments with
     publishing turned off are left alone. Idempotent: pairs already bound as given change nothing.
     """
     pids = [pid for _, pid in items]
@@ -736,10 +829,12 @@ def bindings_write(*, store: Store, items: list[tuple[ShopifyProduct, int]]) -> 
         a.product_id: a
         for a in ChannelAssignment.objects.select_for_update().filter(store=store, product_id__in=pids)
     }
-    variant_ids: dict[int, dict[str, int]] = {}
-    for vid, pid, sku in Variant.objects.filter(product_id__in=pids).values_list("id", "product_id", "sku"):
-        variant_ids.setdefault(pid, {})[sku.strip()] = vid
-    all_vids = [vid for skus in variant_ids.values() for vid in skus.values()]
+    pim_variants: dict[int, list[tuple[int, str, tuple[str, ...]]]] = {}
+    rows = Variant.objects.filter(product_id__in=pids).values_list("id", "product_id", "sku", "option1", "option2",
+                                                                   "option3")
+    for vid, pid, sku, *options in rows:
+        pim_variants.setdefault(pid, []).append((vid, sku.strip(), tuple(o for o in options if o)))
+    all_vids = [vid for variants in pim_variants.values() for vid, _, _ in variants]
     current = {
         variant_id: (shopify_vid, item)
         for variant_id, shopify_vid, item in VariantBinding.objects.filter(store=store, variant_id__in=all_vids)
@@ -767,9 +862,8 @@ def bindings_write(*, store: Store, items: list[tuple[ShopifyProduct, int]]) -> 
             actions.append(f"not bound: bound to another Shopify product ({assignment.shopify_product_id})")
             continue
         changed = 0
-        for variant in product.variants:
-            vid = variant_ids.get(pid, {}).get(variant.sku)
-            if vid is None or not variant.id:
+        for vid, variant in variant_pairs(pim_variants=pim_variants.get(pid, []), shopify_variants=product.variants):
+            if not variant.id:
                 continue
             wanted = (variant.id, variant.inventory_item_id)
             if current.get(vid) == wanted:
@@ -805,6 +899,31 @@ def bindings_write(*, store: Store, items: list[tuple[ShopifyProduct, int]]) -> 
     return actions
 
 
+def variant_pairs(
+    *, pim_variants: list[tuple[int, str, tuple[str, ...]]], shopify_variants: list[ShopifyVariant]
+) -> Iterator[tuple[int, ShopifyVariant]]:
+    """Pair one product's PIM variants (id, SKU, option values) with its Shopify variants.
+
+    By SKU when the SKU is on exactly one variant on each side; otherwise (no SKU, a shared SKU) by option
+    values, which Shopify keeps unique within a product. Variants neither identifies are left unpaired.
+    """
+    pim_count = Counter(sku for _, sku, _ in pim_variants if sku)
+    shopify_count = Counter(v.sku for v in shopify_variants if v.sku)
+    by_sku = {sku: vid for vid, sku, _ in pim_variants if sku and pim_count[sku] == 1}
+    by_options: dict[tuple[str, ...], list[int]] = {}
+    for vid, _, options in pim_variants:
+        by_options.setdefault(options, []).append(vid)
+    used: set[int] = set()
+    for variant in shopify_variants:
+        vid = by_sku.get(variant.sku) if variant.sku and shopify_count[variant.sku] == 1 else None
+        if vid is None:
+            same = by_options.get(tuple(variant.options), [])
+            vid = same[0] if len(same) == 1 else None
+        if vid is not None and vid not in used:
+            used.add(vid)
+            yield vid, variant
+
+
 def product_import(
     *,
     plan: ImportPlan,
@@ -813,7 +932,7 @@ def product_import(
     reason: str,
     levels: dict[tuple[str, str], int] | None = None,
     locations: list[tuple[Any, str]] = (),
-    by_sku: bool = False,
+    from_csv: bool = False,
 ) -> tuple[Product, int]:
     """Create the PIM product of an import plan, record its stock, and bind it in ``store``; return it and
     the number of stock levels recorded.
@@ -830,12 +949,15 @@ def product_import(
             reason=reason, variants=plan.variants, images=plan.images, attributes=plan.attributes, **plan.fields
         )
         stocked = stock_import(product=product, plan=plan, levels=levels or {}, locations=list(locations),
-                               store=store, by_sku=by_sku)
+                               store=store, from_csv=from_csv)
         if store is not None and shopify_product_id:
+            # Variants are bound by position (the plan's order), whatever their SKUs: adopted variants without
+            # a SKU or with a shared one are then matched by their Shopify ids, never by SKU.
             refs = []
-            for variant in product.variants.all():
-                variant_id, item_id = plan.shopify_ids.get(variant.sku, ("", ""))
-                refs.append(ShopifyVariant(id=variant_id, sku=variant.sku, inventory_item_id=item_id))
+            for variant, (variant_id, item_id) in zip(product.variants.order_by("position"), plan.shopify_ids,
+                                                      strict=True):
+                refs.append(ShopifyVariant(id=variant_id, sku=variant.sku, inventory_item_id=item_id,
+                                           options=tuple(variant.option_values)))
             shopify = ShopifyProduct(id=shopify_product_id, handle=product.handle, title=product.title, status="",
                                      variants=refs)
             bindings_write(store=store, items=[(shopify, product.pk)])
@@ -849,30 +971,31 @@ def stock_import(
     levels: dict[tuple[str, str], int],
     locations: list[tuple[Any, str]],
     store: Store | None = None,
-    by_sku: bool = False,
+    from_csv: bool = False,
 ) -> int:
     """Record imported quantities as stocktakes of ``product``'s tracked variants; return how many levels.
 
     ``locations`` are (PIM location, Shopify location id) pairs; ``levels`` maps (inventory item id, Shopify
-    location id) to Shopify's available quantity, or, with ``by_sku`` (a CSV), (SKU, "") to its quantity.
-    The stocktakes' source references make a repeat a no-op. Raises the inventory app's StockError.
+    location id) to Shopify's available quantity; with ``from_csv`` the plan's CSV quantities (one per
+    variant, by position) are used instead. The stocktakes' source references make a repeat a no-op. Raises
+    the inventory app's StockError.
     """
-    if not locations or not levels:
+    if not locations or not (levels or from_csv):
         return 0
     from inventory.services import stock_count
 
     count = 0
-    for variant in product.variants.all():
+    variants = list(product.variants.order_by("position"))
+    for variant, (_, item), quantity in zip(variants, plan.shopify_ids, plan.quantities, strict=True):
         if not variant.inventory_tracked:
             continue
-        item = plan.shopify_ids.get(variant.sku, ("", ""))[1]
         for location, shopify_location in locations:
-            key = (variant.sku, "") if by_sku else (item, shopify_location)
-            if key not in levels:
+            counted = quantity if from_csv else levels.get((item, shopify_location))
+            if counted is None:
                 continue
             where = f"store {store.pk}" if store is not None else "csv"
             stock_count(
-                variant=variant, location=location, counted=max(0, levels[key]),
+                variant=variant, location=location, counted=max(0, counted),
                 source_ref=f"onboarding:{where}:variant {variant.pk}:location {location.pk}",
                 actor_label="Onboarding import", reason="Stock imported from Shopify",
             )

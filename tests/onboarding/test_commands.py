@@ -68,3 +68,33 @@ def test_import_shopify_csv(db, tmp_path):
         run("import_shopify_csv", str(bad), "--report", str(tmp_path / "bad"))
     assert "line 2: price 'x' is not a number" in str(caught.value) and "nothing was imported" in str(caught.value)
     assert not Product.objects.filter(handle="cup").exists()
+
+
+def test_import_shopify_csv_skip_invalid(db, tmp_path):
+    mixed = write_2025(tmp_path / "mixed.csv", [
+        {"Title": "Mug", "URL handle": "mug", "SKU": "'0042", "Price": "12"},  # line 2
+        {"Title": "Cup", "URL handle": "cup", "SKU": "CUP-1", "Price": "x"},  # line 3
+        {"Title": "Bowl", "URL handle": "bowl", "SKU": "", "Price": "7"},  # line 4: no SKU, flagged
+    ])
+    output = run("import_shopify_csv", str(mixed), "--dry-run", "--report", str(tmp_path / "dry"))
+    assert ("Import would create 2 product(s); 1 product(s) have problems: with --skip-invalid they would be "
+            "skipped, without it the import is refused.") in output
+    assert not Product.objects.exists()
+    with pytest.raises(CommandError, match="line 3: price 'x' is not a number"):
+        run("import_shopify_csv", str(mixed), "--report", str(tmp_path / "all"))
+    assert not Product.objects.exists()
+
+    output = run("import_shopify_csv", str(mixed), "--skip-invalid", "--report", str(tmp_path / "skip"))
+    assert "Imported 2 product(s)" in output
+    assert "Skipped 1 product(s):\n  line 3: price 'x' is not a number" in output
+    assert "flagged             1" in output
+    assert set(Product.objects.values_list("handle", flat=True)) == {"mug", "bowl"}
+    assert Product.objects.get(handle="mug").variants.get().sku == "0042"
+    with pytest.raises(CommandError, match="--skip-invalid is for --csv imports"):
+        run("reconcile_store", "--store", "x", "--skip-invalid")
+    # reconcile_store --csv follows the same rules.
+    Product.objects.all().delete()
+    output = run("reconcile_store", "--csv", str(mixed), "--import-missing", "--skip-invalid",
+                 "--report", str(tmp_path / "rs"))
+    assert "Skipped 1 product(s):\n  line 3: price 'x' is not a number" in output and "imported: 2" in output
+    assert set(Product.objects.values_list("handle", flat=True)) == {"mug", "bowl"}

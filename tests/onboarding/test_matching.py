@@ -58,7 +58,7 @@ def test_disagreements_are_ambiguous():
     missing = classify(sp("tee", ["T-S"]))
     assert missing.classification == AMBIGUOUS and "only in the PIM: T-M" in missing.reason
     blank = classify(sp("tee", ["T-S", "T-M", ""]))
-    assert blank.classification == AMBIGUOUS and "without SKU" in blank.reason
+    assert blank.classification == AMBIGUOUS and "3 Shopify variant(s), 2 in the PIM" in blank.reason
     partial = classify(sp("other", ["T-S"]))
     assert partial.classification == AMBIGUOUS and "partly match" in partial.reason
     mixed = classify(sp("tee", ["T-S", "T-M", "MUG-1"]))
@@ -66,15 +66,22 @@ def test_disagreements_are_ambiguous():
     two = classify(sp("bundle", ["T-S", "MUG-1"]))
     assert two.classification == AMBIGUOUS and "several PIM products" in two.reason
     twice = classify(sp("tee", ["T-S", "T-S"]))
-    assert twice.classification == AMBIGUOUS and "several variants of this Shopify product" in twice.reason
+    assert twice.classification == AMBIGUOUS and "SKUs disagree (only in the PIM: T-M)" in twice.reason
+    twice_elsewhere = classify(sp("tee-2", ["T-S", "T-S"]))
+    assert twice_elsewhere.classification == AMBIGUOUS
+    assert "SKU T-S is on several variants of this product, and a PIM product has it" in twice_elsewhere.reason
 
 
-def test_duplicates_in_shopify_are_ambiguous_for_every_product_involved():
-    make_product("tee", ["T-S"])
+def test_a_sku_shared_in_shopify_never_matches_by_itself():
+    tee = make_product("tee", ["T-S"])
     a, b = sp("tee", ["T-S"], "1"), sp("tee-copy", ["T-S"], "2")
-    assert classify(a, b).classification == AMBIGUOUS
-    assert "also in Shopify product 'tee-copy' (id 2)" in classify(a, b).reason
+    # The handle decides for the product that has it; the other one cannot be told apart by its shared SKU.
+    assert (classify(a, b).classification, classify(a, b).pim_product_id) == (MATCHED, tee.pk)
     assert classify(b, a).classification == AMBIGUOUS
+    assert "also in Shopify product 'tee' (id 1), and a PIM product has it" in classify(b, a).reason
+    # A SKU shared in Shopify that the PIM does not know: both products are Shopify-only (imported, flagged).
+    c, d = sp("mug-red", ["MUG"], "5"), sp("mug-blue", ["MUG"], "6")
+    assert classify(c, d).classification == classify(d, c).classification == SHOPIFY_ONLY
     # The same handle twice (possible in a CSV, never in a live shop).
     c, d = sp("scarf", ["A"], "3"), sp("scarf", ["B"], "4")
     assert "handle 'scarf' is also used by" in classify(c, d).reason

@@ -90,7 +90,8 @@ def test_dry_run_reports_exact_counts_and_writes_nothing(store, overlap, sim_con
     assert "several PIM products" in rows["wallet"]["reason"]
     assert sorted(rows["wallet"]["candidates"]) == sorted([overlap["pim"]["wallet"].pk, overlap["pim"]["purse"].pk])
     assert rows["scarf"]["action"] == "would import"
-    assert rows["gift-card"]["action"] == "not importable" and "has no SKU" in rows["gift-card"]["notes"][0]
+    # Shopify allows a variant without a SKU: it is imported as is and flagged for a manager.
+    assert rows["gift-card"]["action"] == "would import" and "has no SKU" in rows["gift-card"]["notes"][0]
     assert rows["freebie"]["action"] == "not importable" and "price of 0" in rows["freebie"]["notes"][0]
     assert rows["pim:poster"]["classification"] == "pim_only"
 
@@ -117,8 +118,9 @@ def test_apply_then_publish_updates_in_place_and_everything_twice_changes_nothin
                                       report_base=report)
     assert _counts(result) == EXPECTED_FIRST_RUN
     assert result.actions[services.BOUND] == 4
-    assert result.actions[services.IMPORTED] == 1
-    assert result.actions[services.NOT_IMPORTABLE] == 2
+    assert result.actions[services.IMPORTED] == 2  # scarf, and the SKU-less gift card (flagged)
+    assert result.actions[services.NOT_IMPORTABLE] == 1  # freebie (price 0)
+    assert result.flagged_variants == 1
     assert result.actions[services.ADOPTED] == 1 and result.actions[services.OVERRIDDEN] == 1
 
     # Bindings of matched products, marked so the first publish logs what it overwrites.
@@ -151,13 +153,20 @@ def test_apply_then_publish_updates_in_place_and_everything_twice_changes_nothin
     stock = dict(StockLevel.objects.filter(variant__product=scarf, location=warehouse).values_list("variant__sku", "on_hand"))
     assert stock == {"SCARF-1": 4, "SCARF-2": 7}  # Main Warehouse only: Retail Store is not mapped
     assert ChannelAssignment.objects.get(store=store, product=scarf).published_snapshot == {ONBOARDING_MARK: True}
-    assert not Product.objects.filter(handle__in=["gift-card", "freebie"]).exists()
+    assert not Product.objects.filter(handle="freebie").exists()
+    # The gift card has no SKU (legal in Shopify): adopted as is, flagged, and bound by its Shopify ids.
+    gift = Product.objects.get(handle="gift-card")
+    gift_variant = gift.variants.get()
+    assert (gift.origin, gift_variant.sku, gift_variant.adopted) == ("shopify", "", True)
+    live_gift = shopify["gift-card"]["variants"][0]
+    assert VariantBinding.objects.get(store=store, variant=gift_variant).shopify_variant_id == (
+        live_gift["id"].rsplit("/", 1)[-1])
 
     # The first full publish updates the bound products in place: zero new Shopify products.
     products_before = len(sim_control.products(SHOP))
     sim_control.clear_requests(SHOP)
     statuses = _publish_all(store)
-    bound = ["classic-tee", "zip-hoodie", "socks", "bag", "scarf"]
+    bound = ["classic-tee", "zip-hoodie", "socks", "bag", "scarf", "gift-card"]
     assert {h: statuses[h] for h in bound} == dict.fromkeys(bound, SyncJob.Status.DONE), statuses
     # The purse was assigned (store handle "wallet") before onboarding and is ambiguous: the pipeline refuses
     # to create a second "wallet" rather than duplicating it.
@@ -178,9 +187,9 @@ def test_apply_then_publish_updates_in_place_and_everything_twice_changes_nothin
     # Everything twice: the second reconcile finds the bindings and changes nothing; the publish skips all.
     again = services.store_reconcile(store=store, apply=True, import_missing=True, adopt_shopify_handles=True,
                                      report_base=tmp_path / "again")
-    assert again.summary()["matched"] == 5 and again.summary()["matched_by_binding"] == 5
-    assert again.actions[services.ALREADY_BOUND] == 5
-    assert again.count("ambiguous") == 4 and again.count("shopify_only") == 2 and again.count("pim_only") == 1
+    assert again.summary()["matched"] == 6 and again.summary()["matched_by_binding"] == 6
+    assert again.actions[services.ALREADY_BOUND] == 6
+    assert again.count("ambiguous") == 4 and again.count("shopify_only") == 1 and again.count("pim_only") == 1
     assert not {services.BOUND, services.IMPORTED, services.ADOPTED, services.OVERRIDDEN} & set(again.actions)
     conflicts_before = Conflict.objects.count()
     sim_control.clear_requests(SHOP)
@@ -226,7 +235,6 @@ def test_shopify_failure_writes_nothing(store, overlap, sim_control, report):
 
 def test_zero_prices_import_only_when_allowed(store, overlap, report):
     result = services.store_reconcile(store=store, import_missing=True, allow_zero_price=True, report_base=report)
-    assert result.actions[services.IMPORTED] == 2  # scarf and freebie; the SKU-less gift card never
+    assert result.actions[services.IMPORTED] == 3  # scarf, freebie, and the SKU-less gift card
     freebie = Product.objects.get(handle="freebie")
     assert freebie.allow_zero_price and str(freebie.variants.get().price) == "0.00"
-    assert not Product.objects.filter(handle="gift-card").exists()

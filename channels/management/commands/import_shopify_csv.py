@@ -1,8 +1,9 @@
 """Import a Shopify product CSV export into the PIM: ``manage.py import_shopify_csv products.csv``.
 
 Accepts the legacy (``Handle, Title, Body (HTML)...``) and the 2025 (``Title, URL handle, Description...``)
-header sets. The whole file is validated first; any bad row stops the import with its line number and
-reason, and nothing is written. Products already in the PIM (same handle and SKUs) are skipped.
+header sets. The whole file is validated first; by default any bad row stops the import with its line number
+and reason, and nothing is written; with ``--skip-invalid`` every valid product is imported and each invalid
+one is reported with its line and reason. Products already in the PIM (same handle and SKUs) are left alone.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="validate and report, import nothing")
         parser.add_argument("--allow-zero-price", action="store_true",
                             help="import products with variants priced 0 (marked 'allow zero price')")
+        parser.add_argument("--skip-invalid", action="store_true",
+                            help="import every valid product and report each invalid one with its line and reason "
+                                 "(default: all or nothing)")
         parser.add_argument("--location", default="",
                             help="PIM location for the CSV's inventory quantities (default: the store's default "
                                  "mapped location)")
@@ -38,7 +42,8 @@ class Command(BaseCommand):
         try:
             result = services.shopify_csv_reconcile(
                 path=file, store=store, import_missing=not options["dry_run"],
-                allow_zero_price=options["allow_zero_price"], location_name=options["location"],
+                allow_zero_price=options["allow_zero_price"], skip_invalid=options["skip_invalid"],
+                location_name=options["location"],
                 report_base=options["report"], progress=progress,
             )
         except services.CsvImportError as exc:

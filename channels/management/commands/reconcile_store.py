@@ -33,6 +33,9 @@ class Command(BaseCommand):
         parser.add_argument("--source", choices=services.SOURCES, default="auto",
                             help="bulk operation, page by page, or auto (bulk, falling back to pages)")
         parser.add_argument("--csv", type=Path, help="match this Shopify product CSV export instead of the store")
+        parser.add_argument("--skip-invalid", action="store_true",
+                            help="import every valid product and report each invalid one with its line and reason "
+                                 "(default: all or nothing)")
         parser.add_argument("--location", default="",
                             help="with --csv --import-missing: PIM location for the CSV's inventory quantities")
         parser.add_argument("--report", type=Path,
@@ -40,6 +43,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
 
     def handle(self, *args, **options):
+        if options["skip_invalid"] and options["csv"] is None:
+            raise CommandError("--skip-invalid is for --csv imports (a live store's import already goes product by "
+                               "product and reports each one it cannot import).")
         store = _store(options["store"]) if options["store"] else None
         if options["csv"] is None and store is None:
             raise CommandError("Say which store to reconcile: --store NAME (or --csv FILE to use a CSV export).")
@@ -53,7 +59,8 @@ class Command(BaseCommand):
             if options["csv"] is not None:
                 result = services.shopify_csv_reconcile(
                     path=options["csv"], store=store, import_missing=options["import_missing"],
-                    allow_zero_price=options["allow_zero_price"], location_name=options["location"],
+                    allow_zero_price=options["allow_zero_price"], skip_invalid=options["skip_invalid"],
+                    location_name=options["location"],
                     report_base=options["report"], progress=progress,
                 )
             else:
