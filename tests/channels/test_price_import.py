@@ -89,7 +89,7 @@ def test_store_rows_set_that_stores_override(catalog):
 def test_a_shared_sku_is_refused_not_guessed(catalog):
     _, tee, _ = catalog
     cap = Variant.objects.get(sku="00123")
-    Variant.objects.filter(pk=cap.pk).update(sku="TEE-S")  # as an adopted catalog may have it
+    Variant.objects.filter(pk=cap.pk).update(sku="TEE-S", adopted=True)  # as an adopted catalog may have it
     report = prices_import(text="sku,price\nTEE-S,11\n", apply=True)
     assert report.errors and "several variants" in report.errors[0]
     assert not report.applied
