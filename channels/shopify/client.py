@@ -80,7 +80,7 @@ INITIAL_COST_ESTIMATES: dict[str, float] = {
     "ProductsPage": 102,
     "InventoryLevels": 200,
     "Locations": 102,
-    "WebhookSubscriptions": 102,
+    "WebhookSubscriptions": 202,
 }
 
 # Where children of a bulk-export parent are grouped, by the GID resource type of the child line.

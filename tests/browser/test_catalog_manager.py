@@ -70,7 +70,7 @@ def test_bulk_assign_fifty_products_and_see_them_published(page, live_server, dj
     page.click("input[type=submit][value=\"Yes, I'm sure\"]")
     page.wait_for_selector(".messagelist .success")
     assert "50 product(s) assigned to shop-a" in page.inner_text(".messagelist")
-    wait_for(lambda: all(p.handle in live(shopify_sim) for p in products), timeout=120,
+    wait_for(lambda: all(p.handle in live(shopify_sim) for p in products), timeout=420, interval=1,
              what="50 products published")
     wait_for(jobs_settled, what="jobs settled")
     page.goto(f"{live_server.url}/admin/pim/product/?q=BLK&sync=published&store={store_a.pk}")

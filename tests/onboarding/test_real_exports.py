@@ -142,8 +142,9 @@ def test_skuless_and_shared_skus_and_a_non_latin_handle_are_adopted_and_flagged(
     rows = _rows(result)
     assert any("has no SKU: imported as is and flagged" in n for n in rows["футболка-классика"]["notes"])
     # ... and shown in the admin: a filter on the product list, a column on the variant list.
-    listed = admin_client.get("/admin/pim/product/?sku_issue=any").content.decode()
-    assert "mug-red" in listed and "mug-blue" in listed and "футболка-классика" in listed and "日本-tea" not in listed
+    response = admin_client.get("/admin/pim/product/?sku_issue=any")
+    listed = {p.handle for p in response.context["cl"].result_list}
+    assert listed == {"mug-red", "mug-blue", "футболка-классика"}
     variants_page = admin_client.get("/admin/pim/variant/?sku_issue=shared").content.decode()
     assert "Shared SKU: another variant has the same SKU" in variants_page
     tee_page = admin_client.get(f"/admin/pim/product/{tee.pk}/change/").content.decode()
