@@ -2,6 +2,7 @@
 partial SKU, read its per-store state and publish it now; assign 50 products to a store in bulk and see them
 published; acknowledge onboarding differences in bulk."""
 
+import pytest
 from django.utils import timezone
 
 from conflicts.models import Conflict
@@ -53,6 +54,7 @@ def test_find_by_partial_sku_see_store_state_and_publish_now(page, live_server, 
     screenshot(page, "product-store-panel")
 
 
+@pytest.mark.timeout(600)  # 50 publishes by two workers on a machine that may be running another suite
 def test_bulk_assign_fifty_products_and_see_them_published(page, live_server, django_user_model, shopify_sim,
                                                            sim_stores, workers):
     store_a, _ = sim_stores
