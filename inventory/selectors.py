@@ -193,3 +193,11 @@ def inventory_push_health(*, store: Store) -> PushHealth:
         dead=Sum(1, filter=Q(status=InventoryPush.Status.DEAD), default=0),
     )
     return PushHealth(store=store, full_sync_done=store_full_sync_done(store=store), **counts)
+
+
+def last_applied_full_sync(*, store):
+    """Return the store's latest applied full inventory sync that finished without error, or None."""
+    from .models import InventorySyncRun
+
+    return (InventorySyncRun.objects.filter(store=store, applied=True, finished_at__isnull=False, error="")
+            .order_by("-started_at").first())

@@ -47,7 +47,11 @@ def test_inventory_sync_shows_differences_and_needs_apply_to_overwrite(world):
     out = run("inventory_sync", "--store", "Shop B", "--full")
     assert "TEE-1" in out and "120" in out and "+180" in out and "Dry run" in out
     assert world.shopify_available("shop-b") == 120
-    out = run("inventory_sync", "--store", "Shop B", "--full", "--apply")
+    # The store went live with the fixture's full sync: overwriting it again needs an explicit confirmation.
+    with pytest.raises(CommandError, match="--confirm-overwrite"):
+        run("inventory_sync", "--store", "Shop B", "--full", "--apply")
+    assert world.shopify_available("shop-b") == 120
+    out = run("inventory_sync", "--store", "Shop B", "--full", "--apply", "--confirm-overwrite")
     assert "1 set in Shopify" in out
     assert world.shopify_available("shop-b") == 300
     assert InventorySyncRun.objects.filter(store=world.store_b, applied=True).count() == 2
@@ -59,7 +63,7 @@ def test_inventory_sync_refuses_while_order_webhooks_are_unprocessed(world):
     world.control.adjust_inventory("shop-a", sku=world.variant.sku, set=1)
     world.post(Client(), "orders/create", order_payload(8001, [world.line(8101)]))
     with pytest.raises(CommandError, match="not processed yet"):
-        run("inventory_sync", "--store", "Shop A", "--full", "--apply")
+        run("inventory_sync", "--store", "Shop A", "--full", "--apply", "--confirm-overwrite")
     assert world.shopify_available("shop-a") == 1
 
 

@@ -18,11 +18,21 @@ class Command(BaseCommand):
         parser.add_argument("--store", required=True, help="store name or myshopify domain")
         parser.add_argument("--full", action="store_true", help="compare every managed level (required)")
         parser.add_argument("--apply", action="store_true", help="overwrite Shopify (otherwise a dry run)")
+        parser.add_argument("--confirm-overwrite", action="store_true",
+                            help="needed with --apply once the store has had a full sync: confirms overwriting a "
+                                 "live store's stock (sales in flight, merchant corrections)")
 
-    def handle(self, *args, store: str, full=False, apply=False, **options):
+    def handle(self, *args, store: str, full=False, apply=False, confirm_overwrite=False, **options):
         if not full:
             raise CommandError("Only full syncs are supported: pass --full.")
         target = store_by_name_or_domain(store)
+        previous = selectors.last_applied_full_sync(store=target)
+        if apply and previous is not None and not confirm_overwrite:
+            raise CommandError(
+                f"{target.name} went live with a full sync on {previous.started_at:%Y-%m-%d %H:%M} UTC. Another "
+                "--apply overwrites every level in Shopify with the PIM's quantity, including any correction a "
+                "merchant made there since. Run the dry run first, then pass --confirm-overwrite if that is what "
+                "you want.")
         failed = selectors.failed_order_events(shop_domain=target.shop_domain)
         if failed:
             self.stderr.write(f"warning: {failed} order webhook(s) of {target.shop_domain} failed processing; their "
