@@ -145,6 +145,9 @@ mutation ProductSet($input: ProductSetInput!, $identifier: ProductSetIdentifiers
     + _PAGE_INFO
     + """
       }
+      media(first: 50) { nodes { id status } """
+    + _PAGE_INFO
+    + """ }
     }
     userErrors { field message code }
   }
@@ -501,7 +504,9 @@ query ProductDrift($id: ID!, $variants: Int!, $media: Int!, $metafields: Int!, $
     + """
     }
     metafields(first: $metafields, keys: $keys) { nodes { namespace key type value } }
-    media(first: $media) { nodes { ...MediaFields } }
+    media(first: $media) { nodes { ...MediaFields } """
+    + _PAGE_INFO
+    + """ }
   }
 }
 """
@@ -529,6 +534,48 @@ mutation MetafieldsSet($metafields: [MetafieldsSetInput!]!) {
   }
 }
 """
+
+# Processing state of media just created (UPLOADED -> PROCESSING -> READY | FAILED, asynchronously).
+MEDIA_STATUS = """
+query MediaStatus($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    ... on Media { id status mediaErrors { code details message } }
+  }
+}
+"""
+
+# --- Sales channels (publications) ------------------------------------------------------------------------
+
+# Publication.name is deprecated in 2026-07 ("Use Catalog.title instead"): the channel's name is its catalog's title.
+PUBLICATIONS = (
+    """
+query Publications($first: Int!, $after: String) {
+  publications(first: $first, after: $after) {
+    nodes { id autoPublish catalog { id title } }
+    """
+    + _PAGE_INFO
+    + """
+  }
+}
+"""
+)
+
+PUBLISHABLE_PUBLISH = """
+mutation PublishablePublish($id: ID!, $input: [PublicationInput!]!) {
+  publishablePublish(id: $id, input: $input) {
+    userErrors { field message }
+  }
+}
+"""
+
+PUBLISHABLE_UNPUBLISH = """
+mutation PublishableUnpublish($id: ID!, $input: [PublicationInput!]!) {
+  publishableUnpublish(id: $id, input: $input) {
+    userErrors { field message }
+  }
+}
+"""
+
 
 def all_documents() -> dict[str, str]:
     """Return every public document constant of this module by name (used by tests and tooling)."""

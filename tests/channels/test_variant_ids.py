@@ -1,0 +1,70 @@
+"""Every productSet for a bound product carries its variants' Shopify ids (issue #12, "Variant ids").
+
+The simulator follows Shopify: a variant input without ``id`` is a new variant and unlisted variants are
+deleted, so a missing id changes the variant and inventory item ids (and loses their stock) in Shopify.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from channels import services
+from channels.models import ChannelAssignment, VariantBinding
+from pim import services as pim_services
+from pim.models import Variant
+
+from .conftest import make_product, product_set_calls, run_jobs, sim_product
+
+
+def _ids(product):
+    return {v["sku"]: (v["id"], v["inventoryItem"]["id"]) for v in product["variants"]}
+
+
+def test_first_publish_adopting_an_existing_product_sends_its_variant_ids(shopify_sim, sim_store):
+    # A product with our handle and SKUs already exists (a worker died after Shopify created it).
+    seeded = shopify_sim.control.seed("shop-a", products=[{
+        "title": "Trail Tee", "handle": "trail-tee", "options": [{"name": "Size", "values": ["S", "M"]}],
+        "variants": [{"sku": "TT-S", "price": "20.00", "options": ["S"], "inventory": 7},
+                     {"sku": "TT-M", "price": "20.00", "options": ["M"], "inventory": 3}],
+    }])
+    before = _ids(sim_product(shopify_sim, "trail-tee"))
+    product = make_product(handle="trail-tee")
+    services.assignment_set(product=product, store=sim_store)
+    shopify_sim.control.clear_requests("shop-a")
+
+    results = run_jobs()
+
+    assert [r.status for r in results] == ["done"], results
+    after = sim_product(shopify_sim, "trail-tee")
+    assert after["id"] == seeded[0]["id"]
+    assert _ids(after) == before  # same variants and inventory items: nothing deleted and re-created
+    assert {v["sku"]: v["inventoryQuantity"] for v in after["variants"]} == {"TT-S": 7, "TT-M": 3}
+    sent = product_set_calls(shopify_sim)
+    assert len(sent) == 1
+    assert sorted(v["id"] for v in sent[0]["variables"]["input"]["variants"]) == sorted(i for i, _ in before.values())
+    assert {b.shopify_variant_id for b in VariantBinding.objects.filter(store=sim_store)} == {
+        i.rsplit("/", 1)[-1] for i, _ in before.values()
+    }
+
+
+def test_every_later_productset_carries_ids_and_a_new_variant_goes_without(shopify_sim, sim_store):
+    product = make_product()
+    services.assignment_set(product=product, store=sim_store)
+    run_jobs()
+    first = _ids(sim_product(shopify_sim, product.handle))
+
+    pim_services.variant_update(variant=product.variants.get(sku="TT-S"), price=Decimal("25.00"))
+    pim_services.variant_save(variant=Variant(product=product, sku="TT-L", option1="L", price=Decimal("22.00"),
+                                              position=3))
+    pim_services.catalog_changed(product_ids=[product.pk])
+    shopify_sim.control.clear_requests("shop-a")
+    assert [r.status for r in run_jobs()] == ["done"]
+
+    sent = product_set_calls(shopify_sim)[0]["variables"]["input"]["variants"]
+    by_sku = {v["sku"]: v for v in sent}
+    assert by_sku["TT-S"]["id"] == first["TT-S"][0] and by_sku["TT-M"]["id"] == first["TT-M"][0]
+    assert "id" not in by_sku["TT-L"]
+    now = _ids(sim_product(shopify_sim, product.handle))
+    assert now["TT-S"] == first["TT-S"] and now["TT-M"] == first["TT-M"]
+    assignment = ChannelAssignment.objects.get(product=product, store=sim_store)
+    assert VariantBinding.objects.filter(store=sim_store).count() == 3 and assignment.shopify_product_id
