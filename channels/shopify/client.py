@@ -92,6 +92,7 @@ INITIAL_COST_ESTIMATES: dict[str, float] = {
     "ProductById": 660,
     "ProductByHandle": 660,
     "ProductVariantsPage": 753,
+    "ProductVariantIdsPage": 753,
     "ProductMetafieldsPage": 203,
     "ProductMediaPage": 203,
     "ProductsPage": 102,
@@ -730,7 +731,7 @@ class ShopifyClient:
         variants = list(connection.get("nodes") or [])
         page = connection.get("pageInfo") or {}
         if page.get("hasNextPage"):
-            variants.extend(self._page_nested(product["id"], "variants", page.get("endCursor")))
+            variants.extend(self._page_nested(product["id"], "variant_ids", page.get("endCursor")))
         product["variants"] = variants
         media = product.get("media") or {}
         items = list(media.get("nodes") or [])
@@ -844,7 +845,7 @@ class ShopifyClient:
         A cheap query (about two points per variant) for binding checks; None when no product has the
         handle. Raises the errors of ``execute``.
         """
-        first = max(1, min(DRIFT_VARIANTS_PAGE * 2, variant_count + 5))
+        first = max(1, min(250, variant_count + 5))
         data = self._execute(queries.PRODUCT_IDS_BY_HANDLE, {"handle": handle, "variants": first}, cost_base=3 * first)
         product = data.get("productByIdentifier")
         if not product:
@@ -853,7 +854,7 @@ class ShopifyClient:
         items = list(connection.get("nodes") or [])
         page = connection.get("pageInfo") or {}
         if page.get("hasNextPage"):
-            items.extend(self._page_nested(product["id"], "variants", page.get("endCursor")))
+            items.extend(self._page_nested(product["id"], "variant_ids", page.get("endCursor")))
         product["variants"] = items
         return product
 
@@ -872,6 +873,7 @@ class ShopifyClient:
 
     _NESTED_PAGES = {
         "variants": (queries.PRODUCT_VARIANTS_PAGE, 150),
+        "variant_ids": (queries.PRODUCT_VARIANT_IDS_PAGE, 250),
         "metafields": (queries.PRODUCT_METAFIELDS_PAGE, 200),
         "media": (queries.PRODUCT_MEDIA_PAGE, 100),
     }
@@ -890,9 +892,10 @@ class ShopifyClient:
 
     def _page_nested(self, product_id: str, key: str, after: str | None) -> Iterator[dict]:
         document, first = self._NESTED_PAGES[key]
+        field_name = "variants" if key == "variant_ids" else key
         while True:
             data = self.execute(document, {"id": product_id, "first": first, "after": after})
-            connection = ((data.get("product") or {}).get(key)) or {}
+            connection = ((data.get("product") or {}).get(field_name)) or {}
             yield from connection.get("nodes") or []
             page = connection.get("pageInfo") or {}
             if not page.get("hasNextPage"):
