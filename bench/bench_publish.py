@@ -98,8 +98,11 @@ def main() -> None:
             print("\n== Full publish ==")
             print(f"products published: {done} (dead-lettered: {dead}) in {duration:.1f}s "
                   f"-> {done / duration:.2f} products/s with {args.workers} workers")
-            print(f"API requests: {stats['requests']}, productSet: {stats['operations'].get('productSet', 0)}, "
+            ops = stats["operations"]
+            print(f"API requests: {stats['requests']}, productSet: {ops.get('productSet', 0)}, "
+                  f"publishablePublish: {ops.get('publishablePublish', 0)}, publications: {ops.get('publications', 0)}, "
                   f"THROTTLED responses: {stats['throttled']}")
+            print(f"points per product (actual cost / products published): {stats['cost_actual'] / max(done, 1):.1f}")
             print(f"cost actual: {stats['cost_actual']:.0f} points; budget available in the run "
                   f"(bucket {bucket.get('maximumAvailable')} + {bucket.get('restoreRate')}/s x {duration:.0f}s) "
                   f"= {capacity:.0f}; share used: {100 * stats['cost_actual'] / capacity:.1f} %")

@@ -17,12 +17,14 @@ from . import selectors, services
 from .models import (
     PUBLISH_FIELDS,
     ChannelAssignment,
+    ImageBinding,
     Store,
     StoreMetafieldMapping,
     SyncAttempt,
     SyncJob,
     VariantBinding,
     VariantOverride,
+    default_publications,
 )
 from .shopify.exceptions import ShopifyAuthError, ShopifyError, ShopifyScopeError
 
@@ -42,6 +44,11 @@ class StoreForm(forms.ModelForm):
         required=False, assume_scheme="https", label="API base URL",
         help_text="Leave empty for Shopify (https://<shop domain>). Set only to point at the local simulator.",
     )
+    publications = forms.CharField(
+        required=False, label="Sales channels",
+        help_text="Comma-separated sales channels (as Shopify names them, e.g. Online Store, Point of Sale) every "
+        "published product is put on. Test connection lists the shop's channels. Empty: on no channel.",
+    )
     publish_fields = forms.MultipleChoiceField(
         choices=PUBLISH_FIELDS, widget=forms.CheckboxSelectMultiple, required=False,
         help_text="Fields this store receives. Unselected fields are never touched in Shopify.",
@@ -52,13 +59,19 @@ class StoreForm(forms.ModelForm):
         fields = (
             "name", "shop_domain", "api_base_url", "api_version", "auth_mode", "access_token", "client_id",
             "client_secret", "webhook_secret", "plan", "is_active", "default_conflict_policy", "unpublish_action",
-            "publish_fields", "inventory_push_enabled",
+            "publish_fields", "publications", "inventory_push_enabled",
         )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in SECRET_FIELDS:
             self.initial[name] = ""
+        channels = self.instance.publications if self.instance.pk else default_publications()
+        self.initial["publications"] = ", ".join(channels or [])
+
+    def clean_publications(self):
+        names = [" ".join(n.split()) for n in (self.cleaned_data.get("publications") or "").split(",")]
+        return list(dict.fromkeys(n for n in names if n))
 
     def clean(self):
         data = super().clean()
@@ -95,6 +108,8 @@ class StoreAdmin(admin.ModelAdmin):
 
     @admin.display(description="circuit")
     def circuit(self, obj: Store) -> str:
+        if obj.unavailable_reason:
+            return f"paused: {obj.unavailable_reason}"
         if obj.circuit_is_open():
             return f"open until {obj.circuit_open_until:%H:%M:%S}"
         return "half-open" if obj.circuit_failures else "closed"
@@ -137,8 +152,9 @@ class StoreAdmin(admin.ModelAdmin):
             else:
                 missing = ", ".join(report.missing_scopes) or "none"
                 level = messages.WARNING if report.missing_scopes else messages.SUCCESS
+                channels = ", ".join(report.publications) or "unknown (needs read_publications)"
                 self.message_user(request, f"{store}: connected to '{report.shop_name}' ({report.plan}); "
-                                  f"missing scopes: {missing}.", level)
+                                  f"missing scopes: {missing}; sales channels in the shop: {channels}.", level)
         return None
 
     def get_urls(self):
@@ -260,6 +276,22 @@ class VariantBindingAdmin(admin.ModelAdmin):
     list_select_related = ("variant", "store")
     list_filter = ("store",)
     search_fields = ("=variant__sku", "shopify_variant_id", "shopify_inventory_item_id")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ImageBinding)
+class ImageBindingAdmin(admin.ModelAdmin):
+    """Shopify media per PIM image and store, with Shopify's processing state (a FAILED image shows why)."""
+
+    list_display = ("image", "store", "shopify_media_id", "status", "error")
+    list_select_related = ("image", "store")
+    list_filter = ("store", "status")
+    search_fields = ("shopify_media_id", "source")
 
     def has_add_permission(self, request):
         return False
