@@ -654,9 +654,18 @@ def publish_request(*, store: Store | None = None, product_ids: Iterable[int] | 
 
 
 def store_save(*, store: Store) -> Store:
-    """Validate and save a store connection (credentials are encrypted by the model field)."""
+    """Validate and save a store connection (credentials are encrypted by the model field).
+
+    When the store's sales channels changed, every product published there is queued, so the publish puts it
+    on (or takes it off) the channels. Raises ValidationError for invalid fields.
+    """
     store.full_clean()
-    store.save()
+    before = Store.objects.filter(pk=store.pk).values_list("publications", flat=True).first() if store.pk else None
+    with transaction.atomic():
+        store.save()
+        if before is not None and list(before or []) != list(store.publications or []):
+            publish_request(store=store, product_ids=ChannelAssignment.objects.filter(
+                store=store, publish=True).exclude(shopify_product_id="").values_list("product_id", flat=True))
     return store
 
 

@@ -76,3 +76,13 @@ def test_store_sales_channels_are_chosen_in_the_admin(admin_client, shopify_sim)
     store.refresh_from_db()
     assert store.publications == ["Online Store", "Point of Sale"]
     assert store.access_token  # the write-only token was kept
+    # Changing the channels queues a publish of every product already published there.
+    from channels.models import ChannelAssignment
+
+    product = make_product(title="Chan", sku_prefix="CH")
+    ChannelAssignment.objects.create(product=product, store=store, shopify_product_id="123")
+    SyncJob.objects.all().delete()
+    form["publications"] = "Online Store"
+    assert admin_client.post(url, form).status_code == 302
+    assert list(SyncJob.objects.filter(store=store, status="pending").values_list("product_id", flat=True)) == [
+        product.pk]
