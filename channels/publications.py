@@ -8,6 +8,8 @@ shop's publication ids and adds or removes the product where the recorded set di
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 
@@ -15,10 +17,46 @@ from .models import ChannelAssignment, Store
 from .shopify.exceptions import ShopifyError
 from .shopify.ids import to_gid
 
-# Publication ids per shop change only when the merchant adds or removes a sales channel.
+logger = logging.getLogger(__name__)
+
+# Publication ids per shop change only when the merchant adds or removes a sales channel. They are cached in
+# Redis, shared by all workers (RQ forks a process per job, so a process cache would not survive the job),
+# with an in-process copy in front of it.
 _CACHE_SECONDS = 300.0
 _cache: dict[tuple[int, str], tuple[float, dict[str, str]]] = {}
 _cache_lock = threading.Lock()
+
+
+def _redis_key(store: Store) -> str:
+    return f"pim:publications:{store.pk}:{store.shop_domain}"
+
+
+def _cached(client, store: Store) -> dict[str, str] | None:
+    key = (store.pk, store.shop_domain)
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    try:
+        raw = client.redis.get(_redis_key(store))
+    except Exception:  # Redis trouble: ask Shopify instead
+        logger.warning("publication cache unavailable for %s", store.shop_domain, exc_info=True)
+        return None
+    if not raw:
+        return None
+    by_title = json.loads(raw)
+    with _cache_lock:
+        _cache[key] = (time.monotonic() + _CACHE_SECONDS, by_title)
+    return by_title
+
+
+def _remember(client, store: Store, by_title: dict[str, str]) -> None:
+    with _cache_lock:
+        _cache[(store.pk, store.shop_domain)] = (time.monotonic() + _CACHE_SECONDS, by_title)
+    try:
+        client.redis.set(_redis_key(store), json.dumps(by_title), ex=int(_CACHE_SECONDS))
+    except Exception:
+        logger.warning("publication cache unavailable for %s", store.shop_domain, exc_info=True)
 
 
 class PublicationMissing(ShopifyError):
@@ -35,14 +73,10 @@ def publications_resolve(*, client, store: Store, titles: list[str]) -> list[str
     """
     if not titles:
         return []
-    key = (store.pk, store.shop_domain)
-    with _cache_lock:
-        cached = _cache.get(key)
-    by_title = cached[1] if cached and cached[0] > time.monotonic() else None
+    by_title = _cached(client, store)
     if by_title is None or any(t not in by_title for t in titles):
         by_title = {p["title"]: p["id"] for p in client.publications()}
-        with _cache_lock:
-            _cache[key] = (time.monotonic() + _CACHE_SECONDS, by_title)
+        _remember(client, store, by_title)
     missing = [t for t in titles if t not in by_title]
     if missing:
         raise PublicationMissing(
@@ -83,7 +117,10 @@ def publications_remove_all(*, client, assignment: ChannelAssignment) -> None:
     assignment.publication_ids = []
 
 
-def publications_cache_clear() -> None:
+def publications_cache_clear(*, redis=None) -> None:
     """Forget the cached publication ids (tests; a shop that changed its channels)."""
     with _cache_lock:
         _cache.clear()
+    if redis is not None:
+        for key in redis.scan_iter("pim:publications:*"):
+            redis.delete(key)

@@ -18,9 +18,12 @@ from .conftest import make_product, product_set_calls, run_jobs, sim_product
 
 @pytest.fixture(autouse=True)
 def _fresh_publication_cache():
-    publications_cache_clear()
+    import django_rq
+
+    redis = django_rq.get_connection("default")
+    publications_cache_clear(redis=redis)
     yield
-    publications_cache_clear()
+    publications_cache_clear(redis=redis)
 
 
 # --- sales channels -------------------------------------------------------------------------------------
@@ -49,6 +52,17 @@ def test_publish_puts_the_product_on_the_store_sales_channels_and_unassign_takes
     live = sim_product(shopify_sim, product.handle)
     assert live["publicationNames"] == [] and live["onlineStoreVisible"] is False and live["status"] == "DRAFT"
     assert ChannelAssignment.objects.get(product=product, store=sim_store).publication_ids == []
+
+
+def test_publication_ids_are_looked_up_once_for_all_workers(shopify_sim, sim_store):
+    import channels.publications as publications
+
+    for n in range(3):
+        publications._cache.clear()  # another worker process: only the shared (Redis) copy is left
+        services.assignment_set(product=make_product(title=f"P{n}", sku_prefix=f"P{n}"), store=sim_store)
+        assert [r.status for r in run_jobs()] == ["done"]
+    assert len(shopify_sim.control.requests("shop-a", operation="Publications")) == 1
+    assert len(shopify_sim.control.requests("shop-a", operation="PublishablePublish")) == 3
 
 
 def test_unknown_sales_channel_dead_letters_with_a_clear_message(shopify_sim, sim_store):
