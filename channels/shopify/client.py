@@ -718,10 +718,16 @@ class ShopifyClient:
         (``user_errors`` with codes such as HANDLE_NOT_UNIQUE), ShopifyNotFoundUserError if the identified
         product doesn't exist, and the errors of ``execute``.
         """
-        variables: dict[str, Any] = {"input": input}
+        variables: dict[str, Any] = {
+            "input": input,
+            "variants": max(1, min(100, len(input.get("variants") or []) + 5)),
+            "media": max(1, min(50, len(input.get("files") or []) + 5)),
+        }
         if identifier is not None:
             variables["identifier"] = identifier
-        data = self._execute(queries.PRODUCT_SET, variables, cost_base=estimate_product_set_cost(input))
+        selection = 3 * variables["variants"] + variables["media"]
+        data = self._execute(queries.PRODUCT_SET, variables,
+                             cost_base=estimate_product_set_cost(input) + selection)
         product = (data.get("productSet") or {}).get("product")
         if not product:
             raise ShopifyError(

@@ -128,10 +128,12 @@ query ShopInfo {
 # --- Products: writes ----------------------------------------------------------------------------------
 
 # productSet upserts a whole product (list fields given are replaced: variants, metafields, files ...).
-# The returned variants map SKUs to variant and inventory item ids for later inventory pushes.
+# The returned variants map SKUs to variant and inventory item ids for later inventory pushes. The returned
+# connections are sized to the input ($variants <= 100, $media <= 50; the rest is paged): the requested cost,
+# which Shopify holds while the mutation runs, stays proportional to the product.
 PRODUCT_SET = (
     """
-mutation ProductSet($input: ProductSetInput!, $identifier: ProductSetIdentifiers) {
+mutation ProductSet($input: ProductSetInput!, $identifier: ProductSetIdentifiers, $variants: Int!, $media: Int!) {
   productSet(input: $input, identifier: $identifier, synchronous: true) {
     product {
       id
@@ -139,13 +141,13 @@ mutation ProductSet($input: ProductSetInput!, $identifier: ProductSetIdentifiers
       handle
       status
       updatedAt
-      variants(first: 100) {
+      variants(first: $variants) {
         nodes { id sku position selectedOptions { name value } inventoryItem { id } }
         """
     + _PAGE_INFO
     + """
       }
-      media(first: 50) { nodes { id status } """
+      media(first: $media) { nodes { id status } """
     + _PAGE_INFO
     + """ }
     }

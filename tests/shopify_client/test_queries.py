@@ -207,7 +207,8 @@ def test_paged_product_reads_stay_below_the_single_query_limit_at_their_largest_
         "PRODUCT_DRIFT": {"id": "gid://shopify/Product/1", "variants": client_module.DRIFT_VARIANTS_PAGE,
                           "media": client_module.DRIFT_MEDIA_PAGE, "metafields": client_module.DRIFT_METAFIELDS_PAGE},
         "PRODUCT_IDS_BY_HANDLE": {"handle": "h", "variants": 250},
-        "PRODUCT_SET": {"input": {"title": "x", "variants": [{"optionValues": []}] * 2048, "files": [{}] * 250}},
+        "PRODUCT_SET": {"input": {"title": "x", "variants": [{"optionValues": []}] * 2048, "files": [{}] * 250},
+                        "variants": 100, "media": 50},
         "MEDIA_STATUS": {"ids": ["gid://shopify/MediaImage/1"] * 100},
     }
     for name, variables in largest.items():
