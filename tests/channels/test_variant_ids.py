@@ -68,3 +68,30 @@ def test_every_later_productset_carries_ids_and_a_new_variant_goes_without(shopi
     assert now["TT-S"] == first["TT-S"] and now["TT-M"] == first["TT-M"]
     assignment = ChannelAssignment.objects.get(product=product, store=sim_store)
     assert VariantBinding.objects.filter(store=sim_store).count() == 3 and assignment.shopify_product_id
+
+
+def test_a_variant_deleted_in_shopify_is_recreated_without_its_stale_id(shopify_sim, sim_store):
+    product = make_product()
+    services.assignment_set(product=product, store=sim_store)
+    run_jobs()
+    live = sim_product(shopify_sim, product.handle)
+    keep = next(v for v in live["variants"] if v["sku"] == "TT-M")
+    # The merchant deletes TT-S in Shopify (a productSet listing only TT-M deletes the other).
+    out = shopify_sim.control.graphql("shop-a", """
+        mutation($id: ID!, $v: ID!) { productSet(identifier: {id: $id}, input: {
+          productOptions: [{name: "Size", values: [{name: "M"}]}],
+          variants: [{id: $v, optionValues: [{optionName: "Size", name: "M"}]}]}) { userErrors { code } } }""",
+        {"id": live["id"], "v": keep["id"]}).json()
+    assert out["data"]["productSet"]["userErrors"] == []
+
+    pim_services.product_update(product=product, title="Trail Tee 2")
+    assert [r.status for r in run_jobs()] == ["done"]
+    from conflicts.models import Conflict
+
+    assert list(Conflict.objects.values_list("field", "sku")) == [("variant.exists", "TT-S")]
+    sent = {v["sku"]: v for v in product_set_calls(shopify_sim)[-1]["variables"]["input"]["variants"]}
+    assert "id" not in sent["TT-S"] and sent["TT-M"]["id"] == keep["id"]
+    now = _ids(sim_product(shopify_sim, product.handle))
+    assert set(now) == {"TT-S", "TT-M"} and now["TT-M"][0] == keep["id"]
+    assert VariantBinding.objects.get(store=sim_store, variant__sku="TT-S").shopify_variant_id == \
+        now["TT-S"][0].rsplit("/", 1)[-1]
