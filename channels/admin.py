@@ -21,12 +21,14 @@ from .models import (
     PUBLISH_FIELDS,
     Alert,
     ChannelAssignment,
+    ImageBinding,
     Store,
     StoreMetafieldMapping,
     SyncAttempt,
     SyncJob,
     VariantBinding,
     VariantOverride,
+    default_publications,
     default_publish_fields,
 )
 from .shopify.exceptions import ShopifyAuthError, ShopifyError, ShopifyScopeError
@@ -49,6 +51,11 @@ class StoreForm(forms.ModelForm):
         required=False, assume_scheme="https", label="API base URL",
         help_text="Leave empty for Shopify (https://<shop domain>). Only for the local simulator.",
     )
+    publications = forms.CharField(
+        required=False, label="Sales channels",
+        help_text="Comma-separated sales channels (as Shopify names them, e.g. Online Store, Point of Sale) every "
+        "published product is put on. Test connection lists the shop's channels. Empty: on no channel.",
+    )
     publish_fields = forms.MultipleChoiceField(
         choices=PUBLISH_FIELDS, widget=forms.CheckboxSelectMultiple, required=False,
         help_text="Fields this store receives. Unselected fields are never touched in Shopify.",
@@ -59,7 +66,7 @@ class StoreForm(forms.ModelForm):
         fields = (
             "name", "shop_domain", "api_base_url", "api_version", "auth_mode", "access_token", "client_id",
             "client_secret", "webhook_secret", "plan", "is_active", "default_conflict_policy", "unpublish_action",
-            "publish_fields", "inventory_push_enabled",
+            "publish_fields", "publications", "inventory_push_enabled",
         )
 
     def __init__(self, *args, **kwargs):
@@ -72,6 +79,12 @@ class StoreForm(forms.ModelForm):
             self.initial["publish_fields"] = default_publish_fields()
         if not settings.SHOPIFY_ALLOW_BASE_URL_OVERRIDE and not self.instance.api_base_url:
             del self.fields["api_base_url"]  # production: every store talks to https://<shop domain>
+        channels = self.instance.publications if self.instance.pk else default_publications()
+        self.initial["publications"] = ", ".join(channels or [])
+
+    def clean_publications(self):
+        names = [" ".join(n.split()) for n in (self.cleaned_data.get("publications") or "").split(",")]
+        return list(dict.fromkeys(n for n in names if n))
 
     def clean(self):
         data = super().clean()
@@ -97,7 +110,7 @@ class ConnectStoreForm(StoreForm):
 
     class Meta(StoreForm.Meta):
         fields = ("name", "shop_domain", "api_base_url", "auth_mode", "access_token", "webhook_secret", "client_id",
-                  "client_secret", "plan")
+                  "client_secret", "plan", "publications")
         widgets = {"auth_mode": forms.RadioSelect}
         labels = {"auth_mode": "Kind of app"}
 
@@ -130,6 +143,8 @@ class StoreAdmin(ServiceHistoryAdmin):  # history is shown read-only (no revert)
 
     @admin.display(description="circuit")
     def circuit(self, obj: Store) -> str:
+        if obj.unavailable_reason:
+            return f"paused: {obj.unavailable_reason}"
         if obj.circuit_is_open():
             return f"open until {obj.circuit_open_until:%H:%M:%S}"
         return "half-open" if obj.circuit_failures else "closed"
@@ -172,8 +187,9 @@ class StoreAdmin(ServiceHistoryAdmin):  # history is shown read-only (no revert)
             else:
                 missing = ", ".join(report.missing_scopes) or "none"
                 level = messages.WARNING if report.missing_scopes else messages.SUCCESS
+                channels = ", ".join(report.publications) or "unknown (needs read_publications)"
                 self.message_user(request, f"{store}: connected to '{report.shop_name}' ({report.plan}); "
-                                  f"missing scopes: {missing}.", level)
+                                  f"missing scopes: {missing}; sales channels in the shop: {channels}.", level)
         return None
 
     def get_urls(self):
@@ -406,3 +422,19 @@ class AlertAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "kind", "store", "message")
     list_filter = ("kind", "store")
     list_select_related = ("store",)
+
+
+@admin.register(ImageBinding)
+class ImageBindingAdmin(admin.ModelAdmin):
+    """Shopify media per PIM image and store, with Shopify's processing state (a FAILED image shows why)."""
+
+    list_display = ("image", "store", "shopify_media_id", "status", "error")
+    list_select_related = ("image", "store")
+    list_filter = ("store", "status")
+    search_fields = ("shopify_media_id", "source")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

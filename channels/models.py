@@ -40,6 +40,15 @@ def default_publish_fields() -> list[str]:
     return list(ALL_PUBLISH_FIELDS)
 
 
+# Products created through the API are on no sales channel; each store lists the publications (sales
+# channels, by their catalog title as Shopify shows them) its products are published on.
+DEFAULT_PUBLICATIONS = ("Online Store",)
+
+
+def default_publications() -> list[str]:
+    return list(DEFAULT_PUBLICATIONS)
+
+
 class Store(models.Model):
     class AuthMode(models.TextChoices):
         STATIC_TOKEN = "static_token", "Admin API access token (custom app)"
@@ -88,6 +97,13 @@ class Store(models.Model):
         help_text="What happens in Shopify when a product is unassigned from this store (never deleted).",
     )
     publish_fields = models.JSONField(default=default_publish_fields, blank=True)
+    publications = models.JSONField(
+        default=default_publications, blank=True,
+        help_text="Sales channels (publication titles in the shop, e.g. Online Store, Point of Sale) every "
+        "published product is put on. Empty: on no channel (not visible in the online store).",
+    )
+    # Why the shop refuses requests right now (HTTP 402 frozen / 423 locked); empty when it answers.
+    unavailable_reason = models.CharField(max_length=255, blank=True, editable=False)
     inventory_push_enabled = models.BooleanField(
         default=False, help_text="Only one connection per shop may push inventory."
     )
@@ -97,7 +113,8 @@ class Store(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Who changed which setting when. Credentials are never copied into history; circuit state is pipeline state.
     history = HistoricalRecords(
-        excluded_fields=["access_token", "client_secret", "webhook_secret", "circuit_failures", "circuit_open_until"]
+        excluded_fields=["access_token", "client_secret", "webhook_secret", "circuit_failures", "circuit_open_until",
+                         "unavailable_reason"]
     )
 
     class Meta:
@@ -172,13 +189,15 @@ class ChannelAssignment(models.Model):
     # Shopify's own updatedAt after our last write: a products/update webhook not newer than this is our echo.
     shopify_updated_at = models.DateTimeField(null=True, blank=True)
     unpublished_at = models.DateTimeField(null=True, blank=True)
+    # The publication (sales channel) ids the product is on in Shopify after our last write.
+    publication_ids = models.JSONField(default=list, blank=True)
     held = models.BooleanField(default=False, help_text="Paused by a conflict until a manager resolves it.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Who changed the assignment or its overrides when (the publishing state is not history: it is rewritten
     # by the pipeline with update(), which records nothing).
     history = HistoricalRecords(excluded_fields=["published_hash", "published_snapshot", "published_at",
-                                                 "shopify_updated_at", "unpublished_at"])
+                                                 "shopify_updated_at", "unpublished_at", "publication_ids"])
 
     class Meta:
         verbose_name = "store assignment"
@@ -323,3 +342,27 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.store_id or 'all stores'}) at {self.window_start:%Y-%m-%d %H:%M}"
+
+
+class ImageBinding(models.Model):
+    """Shopify's media id for one PIM image in one store, so later publishes reference it instead of uploading."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "UPLOADED", "Uploaded"
+        PROCESSING = "PROCESSING", "Processing"
+        READY = "READY", "Ready"
+        FAILED = "FAILED", "Failed"
+
+    store = models.ForeignKey(Store, related_name="image_bindings", on_delete=models.CASCADE)
+    image = models.ForeignKey("pim.ProductImage", related_name="bindings", on_delete=models.CASCADE)
+    shopify_media_id = models.CharField(max_length=100)
+    # The source URL the media was created from: a changed URL is a new upload.
+    source = models.URLField(max_length=2000)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "image"], name="image_binding_unique")]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} = {self.shopify_media_id} @ {self.store_id}"

@@ -17,7 +17,7 @@ from typing import Any
 
 from pim.models import Product, Variant, split_tags
 
-from .models import ChannelAssignment, Store, VariantBinding
+from .models import ChannelAssignment, ImageBinding, Store, VariantBinding
 from .shopify.ids import to_gid
 
 # Which snapshot keys belong to each selectable field group.
@@ -110,14 +110,19 @@ class PublishPlan:
     snapshot: dict[str, Any]
     product_input: dict[str, Any]
     metafields: list[dict[str, str]] = field(default_factory=list)
+    # Sales channels (publication titles) the product is put on; not part of the compared snapshot.
+    publications: list[str] = field(default_factory=list)
 
     @property
     def hash(self) -> str:
-        return snapshot_hash(self.snapshot)
+        if not self.publications:
+            return snapshot_hash(self.snapshot)
+        return snapshot_hash({**self.snapshot, "_publications": self.publications})
 
 
 def _weight(variant: Variant) -> str | None:
-    if variant.weight is None:
+    # Shopify reads a zero weight back as no weight: both are "none", or every publish would see a conflict.
+    if variant.weight is None or variant.weight == 0:
         return None
     return f"{variant.weight.normalize():f} {variant.weight_unit}"
 
@@ -126,16 +131,25 @@ def _metafield_target(store: Store, namespace: str, key: str, mappings: dict) ->
     return mappings.get((namespace, key), (namespace, key))
 
 
-def publish_plan_build(*, assignment: ChannelAssignment, bindings: dict[int, VariantBinding] | None = None) -> PublishPlan:
+def publish_plan_build(
+    *,
+    assignment: ChannelAssignment,
+    bindings: dict[int, VariantBinding] | None = None,
+    image_bindings: dict[int, ImageBinding] | None = None,
+) -> PublishPlan:
     """Build the snapshot and the ``productSet`` input for ``assignment`` from the current PIM state.
 
     Applies the store's overrides and field selection: groups the store does not receive are absent from
-    both, so they are never touched in Shopify. ``bindings`` maps variant id to its binding in this store.
+    both, so they are never touched in Shopify. ``bindings`` maps variant id to its binding in this store;
+    every bound variant goes out with its Shopify id (productSet creates a new variant for an input without
+    one). ``image_bindings`` maps image id to its media binding: an image already in Shopify is referenced by
+    its media id (never uploaded again), only new or changed URLs are sent as ``originalSource``.
     """
     product: Product = assignment.product
     store: Store = assignment.store
     fields = set(store.publish_fields or [])
     bindings = bindings or {}
+    image_bindings = image_bindings or {}
     overrides = {o.variant_id: o for o in assignment.variant_overrides.all()} if assignment.pk else {}
     mappings = {
         (m.attribute_namespace, m.attribute_key): (m.metafield_namespace, m.metafield_key)
@@ -228,9 +242,14 @@ def publish_plan_build(*, assignment: ChannelAssignment, bindings: dict[int, Var
 
     if "images" in fields:
         snapshot["images"] = [[image.src, normalise_text(image.alt)] for image in images]
-        product_input["files"] = [
-            {"originalSource": image.src, "alt": image.alt, "contentType": "IMAGE"} for image in images
-        ]
+        files = []
+        for image in images:
+            media = image_bindings.get(image.id)
+            if media is not None and media.source == image.src:
+                files.append({"id": media.shopify_media_id, "alt": image.alt})
+            else:
+                files.append({"originalSource": image.src, "alt": image.alt, "contentType": "IMAGE"})
+        product_input["files"] = files
 
     metafields: list[dict[str, str]] = []
     if "metafields" in fields:
@@ -244,7 +263,8 @@ def publish_plan_build(*, assignment: ChannelAssignment, bindings: dict[int, Var
     handle = assignment.handle_override or product.handle
     snapshot["handle"] = handle
     product_input["handle"] = handle
-    return PublishPlan(snapshot=snapshot, product_input=product_input, metafields=metafields)
+    return PublishPlan(snapshot=snapshot, product_input=product_input, metafields=metafields,
+                       publications=list(store.publications or []))
 
 
 def changed_sections(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
@@ -252,6 +272,8 @@ def changed_sections(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
     sections = set()
     if any(old.get(k) != new.get(k) for k in CORE_KEYS if k in new):
         sections.add("core")
+    if old.get("handle") != new.get("handle"):
+        sections.add("handle")
     if ("variants" in new and old.get("variants") != new.get("variants")) or (
         "options" in new and old.get("options") != new.get("options")
     ):

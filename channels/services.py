@@ -21,14 +21,17 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from pim.models import Product
+from pim.validators import validate_tags
 
 from .clients import client_for_store
+from .media import image_bindings_for, media_bind_after_write, media_summary, media_wait_processed
 from .models import (
     ChannelAssignment,
     Store,
@@ -37,10 +40,12 @@ from .models import (
     VariantBinding,
 )
 from .payloads import PublishPlan, changed_sections, publish_plan_build
+from .publications import publications_remove_all, publications_sync
 from .shopify.exceptions import (
     ShopifyError,
     ShopifyNetworkError,
     ShopifyServerError,
+    ShopifyShopUnavailable,
     ShopifyThrottled,
 )
 from .shopify.ids import gid_to_id, to_gid
@@ -176,6 +181,11 @@ def assignment_set(*, product: Product, store: Store, publish: bool = True, **ov
     for name, value in overrides.items():
         setattr(assignment, name, value)
     assignment.full_clean()
+    if assignment.tags_override:
+        try:
+            validate_tags(assignment.tags_override)
+        except ValidationError as exc:
+            raise ValidationError({"tags_override": exc.messages}) from None
     assignment.save()
     sync_jobs_record_for_products(product_ids=[product.pk])
     return assignment
@@ -308,15 +318,18 @@ def _run(job: SyncJob) -> ExecutionResult:
         return ExecutionResult(SyncJob.Status.HELD, "held by an unresolved conflict")
     # The assignment was loaded without the product's prefetches; reuse the prefetched product.
     assignment.product = product
-    bindings = {
-        b.variant_id: b for b in VariantBinding.objects.filter(store=store, variant__product=product)
-    }
-    plan = publish_plan_build(assignment=assignment, bindings=bindings)
+    bindings = _bindings_for(store=store, product=product)
+    images = image_bindings_for(store_id=store.pk, product=product)
+    plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
     if assignment.shopify_product_id and plan.hash == assignment.published_hash:
         return ExecutionResult(SyncJob.Status.SKIPPED, "unchanged since last publish")
     client = client_for_store(store)
     if not assignment.shopify_product_id:
         _adopt_existing(client=client, assignment=assignment, plan=plan, bindings=bindings)
+        if assignment.shopify_product_id:
+            # Adopted: the plan was built before the variant ids were known. productSet creates a new variant
+            # for every input without an id and deletes the unlisted ones, so rebuild it with the ids.
+            plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
     if assignment.shopify_product_id:
         from conflicts.hooks import drift_check_before_publish
 
@@ -324,14 +337,19 @@ def _run(job: SyncJob) -> ExecutionResult:
         if decision == "hold":
             ChannelAssignment.objects.filter(pk=assignment.pk).update(held=True)
             return ExecutionResult(SyncJob.Status.HELD, "held: Shopify-side edit under the hold policy")
-        if not assignment.shopify_product_id:  # deleted in Shopify: publish it again from scratch
-            bindings = {}
-            plan = publish_plan_build(assignment=assignment, bindings=bindings)
-    _write(client=client, assignment=assignment, plan=plan, bindings=bindings)
+        # The drift check may have dropped bindings (variants or the product deleted in Shopify).
+        bindings = _bindings_for(store=store, product=product)
+        images = image_bindings_for(store_id=store.pk, product=product) if assignment.shopify_product_id else {}
+        plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
+    note = _write(client=client, assignment=assignment, plan=plan, bindings=bindings, image_bindings=images)
     from conflicts.hooks import drift_after_publish
 
     drift_after_publish(job=job, assignment=assignment, plan=plan)
-    return ExecutionResult(SyncJob.Status.DONE, "published")
+    return ExecutionResult(SyncJob.Status.DONE, f"published; {note}" if note else "published")
+
+
+def _bindings_for(*, store: Store, product: Product) -> dict[int, VariantBinding]:
+    return {b.variant_id: b for b in VariantBinding.objects.filter(store=store, variant__product=product)}
 
 
 def _adopt_existing(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings: dict) -> None:
@@ -362,23 +380,40 @@ def _variant_nodes(product_node: dict) -> list[dict]:
     return variants.get("nodes") or [e["node"] for e in variants.get("edges", [])]
 
 
-def _write(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings: dict) -> None:
+def _write(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings: dict, image_bindings: dict) -> str:
+    """Write the plan's changed sections (productSet, metafieldsSet, sales channels); return a result note.
+
+    The snapshot, hash and handle are recorded only after Shopify accepted the writes, so a refused handle
+    change (e.g. HANDLE_NOT_UNIQUE) leaves the PIM's record of what Shopify has untouched.
+    """
     bound = bool(assignment.shopify_product_id)
     if bound:
         sections = changed_sections(assignment.published_snapshot or {}, plan.snapshot)
     else:
         sections = {"core", "variants", "images", "metafields"}
+        assignment.publication_ids = []
     product_input = _input_for_sections(plan.product_input, sections, creating=not bound)
     product_node: dict | None = None
-    if not bound or sections & {"core", "variants", "images"}:
+    note = ""
+    if not bound or sections & {"core", "variants", "images", "handle"}:
         identifier = {"id": to_gid("Product", assignment.shopify_product_id)} if bound else None
         product_node = client.product_set(input=product_input, identifier=identifier)
         _store_bindings(assignment=assignment, product_node=product_node, bindings=bindings)
+        created = media_bind_after_write(
+            assignment=assignment, product_input=product_input, media_nodes=product_node.get("media") or [],
+            bindings=image_bindings,
+        )
+        if created:
+            failed, pending = media_wait_processed(client=client, created=created)
+            note = media_summary(failed=failed, pending=pending)
     if "metafields" in sections and plan.metafields:
         client.metafields_set(
             owner_id=to_gid("Product", assignment.shopify_product_id),
             metafields=plan.metafields,
         )
+    if plan.publications or assignment.publication_ids:
+        # Publishes/unpublishes only where the recorded channels differ (ids are cached: usually no request).
+        publications_sync(client=client, assignment=assignment, titles=plan.publications)
     now = timezone.now()
     shopify_updated_at = parse_datetime(product_node["updatedAt"]) if product_node and product_node.get("updatedAt") else None
     ChannelAssignment.objects.filter(pk=assignment.pk).update(
@@ -386,6 +421,7 @@ def _write(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings
         **({"shopify_updated_at": shopify_updated_at} if shopify_updated_at else {}),
     )
     Product.objects.filter(pk=assignment.product_id, first_published_at__isnull=True).update(first_published_at=now)
+    return note
 
 
 def _input_for_sections(product_input: dict, sections: set[str], *, creating: bool) -> dict:
@@ -396,9 +432,13 @@ def _input_for_sections(product_input: dict, sections: set[str], *, creating: bo
         keys |= {"productOptions", "variants"}
     if creating or "images" in sections:
         keys |= {"files"}
-    if creating:
+    if creating or "handle" in sections:
         keys |= {"handle"}
-    return {k: v for k, v in product_input.items() if k in keys}
+    result = {k: v for k, v in product_input.items() if k in keys}
+    if not creating and "handle" in sections:
+        # A changed handle keeps old links working: Shopify redirects the old URL to the new handle.
+        result["redirectNewHandle"] = True
+    return result
 
 
 def _store_bindings(*, assignment: ChannelAssignment, product_node: dict, bindings: dict) -> None:
@@ -440,6 +480,9 @@ def _unpublish(job: SyncJob, assignment: ChannelAssignment | None) -> ExecutionR
         return ExecutionResult(SyncJob.Status.SKIPPED, "already unpublished")
     store = job.store
     client = client_for_store(store)
+    if assignment is not None:
+        # Off every sales channel first: it is no longer sold anywhere, whatever its status.
+        publications_remove_all(client=client, assignment=assignment)
     client.product_update_status(product_id=to_gid("Product", shopify_id), status=store.unpublish_action)
     if assignment is not None:
         ChannelAssignment.objects.filter(pk=assignment.pk).update(
@@ -473,6 +516,8 @@ def _succeed(job: SyncJob, attempt: SyncAttempt, result: ExecutionResult) -> Non
         last_error="",
     )
     store = job.store
+    if store.unavailable_reason:
+        Store.objects.filter(pk=store.pk).update(unavailable_reason="")
     if store.circuit_failures or store.circuit_open_until:
         # The store answers again: close the circuit and send its backlog, oldest first.
         Store.objects.filter(pk=store.pk).update(circuit_failures=0, circuit_open_until=None)
@@ -504,6 +549,11 @@ def _fail(job: SyncJob, attempt: SyncAttempt, exc: BaseException, *, retryable: 
     if isinstance(exc, (ShopifyServerError, ShopifyNetworkError)):
         failures = store.circuit_failures + 1
         update: dict[str, Any] = {"circuit_failures": F("circuit_failures") + 1}
+        if isinstance(exc, ShopifyShopUnavailable):
+            # Frozen (402) or locked (423): the whole shop refuses, for hours or days. Pause the store at
+            # once with a clear status, like an outage; its jobs wait and a probe retries later.
+            failures = max(failures, settings.SYNC_CIRCUIT_THRESHOLD)
+            update = {"circuit_failures": failures, "unavailable_reason": exc.reason[:255]}
         if failures >= settings.SYNC_CIRCUIT_THRESHOLD:
             open_for = min(settings.SYNC_CIRCUIT_MAX_OPEN_SECONDS, 2 ** (failures - settings.SYNC_CIRCUIT_THRESHOLD + 1))
             update["circuit_open_until"] = now + timedelta(seconds=open_for)
@@ -625,9 +675,18 @@ def publish_request(*, store: Store | None = None, product_ids: Iterable[int] | 
 
 
 def store_save(*, store: Store) -> Store:
-    """Validate and save a store connection (credentials are encrypted by the model field)."""
+    """Validate and save a store connection (credentials are encrypted by the model field).
+
+    When the store's sales channels changed, every product published there is queued, so the publish puts it
+    on (or takes it off) the channels. Raises ValidationError for invalid fields.
+    """
     store.full_clean()
-    store.save()
+    before = Store.objects.filter(pk=store.pk).values_list("publications", flat=True).first() if store.pk else None
+    with transaction.atomic():
+        store.save()
+        if before is not None and list(before or []) != list(store.publications or []):
+            publish_request(store=store, product_ids=ChannelAssignment.objects.filter(
+                store=store, publish=True).exclude(shopify_product_id="").values_list("product_id", flat=True))
     return store
 
 

@@ -233,7 +233,7 @@ def drift_check_before_publish(*, job, assignment: ChannelAssignment, plan, clie
             return "hold"
         VariantBinding.objects.filter(store=store, variant__product=product).delete()
         ChannelAssignment.objects.filter(pk=assignment.pk).update(shopify_product_id="", published_hash="",
-                                                                  published_snapshot={})
+                                                                  published_snapshot={}, publication_ids=[])
         assignment.shopify_product_id = ""
         assignment.published_snapshot = {}
         return "proceed"
@@ -252,6 +252,9 @@ def drift_check_before_publish(*, job, assignment: ChannelAssignment, plan, clie
         return "hold"
     # Overwrite: make sure the write covers every drifted field even if the PIM did not change it.
     _mark_snapshot_with_live(assignment, last, live, drifts)
+    gone = [d.sku for d in drifts if d.field == "variant.exists" and d.live == "deleted in Shopify"]
+    if gone:  # their ids no longer exist in Shopify: the publish creates them again
+        VariantBinding.objects.filter(store=store, variant__product=product, variant__sku__in=gone).delete()
     return "proceed"
 
 
@@ -328,6 +331,47 @@ def drift_check_for_product(
             job_ids = publish_request(store=store, product_ids=[assignment.product_id])
             Conflict.objects.filter(pk__in=[c.pk for c in records]).update(sync_job_id=job_ids[0] if job_ids else None)
     return records
+
+
+def product_deleted_in_shopify(*, store_id: int, shopify_product_id: str) -> list[Conflict]:
+    """Record that a product the PIM published was deleted in Shopify, as the nightly sweep does.
+
+    Called for the ``products/delete`` webhook, so the deletion is noticed at once. Records (or updates) the
+    one open "product.exists" conflict for the product on the store; nothing is re-created until the next
+    publish, which applies the store's policy (overwrite creates it again, hold pauses it). A product the PIM
+    does not know on that store is ignored. Returns the conflicts recorded.
+    """
+    assignment = (
+        ChannelAssignment.objects.filter(store_id=store_id, shopify_product_id=str(shopify_product_id))
+        .select_related("store", "product")
+        .first()
+    )
+    if assignment is None:
+        return []
+    drift = Drift("product.exists", "present", "deleted in Shopify", "present")
+    records, hold = conflicts_record(store=assignment.store, product=assignment.product,
+                                     shopify_product_id=str(shopify_product_id), drifts=[drift],
+                                     source=Conflict.Source.WEBHOOK)
+    if hold:  # as for products/update: the hold policy pauses the product on this store
+        ChannelAssignment.objects.filter(pk=assignment.pk).update(held=True)
+    return records
+
+
+def products_delete_webhook_handle(*, event, payload: dict) -> str:
+    """Handle a ``products/delete`` webhook (payload ``{"id": <numeric id>}``); return a result note.
+
+    Raises ValueError for a payload without a numeric product id (the event is kept as failed).
+    """
+    if event.store_id is None:
+        return "store deleted: ignored"
+    raw = payload.get("id")
+    text = str(raw).rsplit("/", 1)[-1].strip() if raw is not None and not isinstance(raw, bool) else ""
+    if not text.isdigit():
+        raise ValueError(f"products/delete without a numeric product id: {raw!r}")
+    records = product_deleted_in_shopify(store_id=event.store_id, shopify_product_id=text)
+    if not records:
+        return f"product {text} is not published by the PIM on this store: ignored"
+    return f"product {text} deleted in Shopify: conflict recorded"
 
 
 # --- the sweep ----------------------------------------------------------------------------------------

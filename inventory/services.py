@@ -77,6 +77,7 @@ WEBHOOK_TOPICS = (
     "ORDERS_CANCELLED",
     "REFUNDS_CREATE",
     "PRODUCTS_UPDATE",
+    "PRODUCTS_DELETE",
     "INVENTORY_LEVELS_UPDATE",
     "APP_UNINSTALLED",
 )
@@ -1047,6 +1048,7 @@ TOPIC_HANDLERS: dict[str, Callable[..., str]] = {
     "orders/cancelled": _handle_order_cancelled,
     "refunds/create": _handle_refund_create,
     "products/update": _handle_product_update,
+    "products/delete": lambda **kw: __import__("conflicts.services").services.products_delete_webhook_handle(**kw),
     "inventory_levels/update": _handle_inventory_level_update,
     "app/uninstalled": _handle_app_uninstalled,
 }

@@ -18,7 +18,15 @@ from django.db.models import F
 from slugify import slugify
 
 from .models import Product, ProductAttribute, ProductImage, Variant
-from .validators import HANDLE_MAX_LENGTH, MAX_IMAGES_PER_PRODUCT, validate_metafield_value
+from .validators import (
+    HANDLE_MAX_LENGTH,
+    MAX_IMAGES_PER_PRODUCT,
+    validate_metafield_key,
+    validate_metafield_namespace,
+    validate_metafield_value,
+    validate_tags,
+    validate_variant_count,
+)
 
 PRODUCT_FIELDS = (
     "title",
@@ -142,6 +150,11 @@ def product_check_integrity(*, product: Product) -> None:
             errors.extend(f"Variant {variant.sku or variant.position}: {m}" for m in exc.messages)
     if product.images.count() > MAX_IMAGES_PER_PRODUCT:
         errors.append(f"A product can have at most {MAX_IMAGES_PER_PRODUCT} images.")
+    for check, value in ((validate_variant_count, len(variants)), (validate_tags, product.tags)):
+        try:
+            check(value)
+        except ValidationError as exc:
+            errors.extend(exc.messages)
     if errors:
         raise ValidationError(errors)
 
@@ -341,6 +354,14 @@ def attribute_save(
 
     Raises ValidationError naming the type when the value does not fit it.
     """
+    identity: dict[str, list[str]] = {}
+    for name, check in (("namespace", validate_metafield_namespace), ("key", validate_metafield_key)):
+        try:
+            check(getattr(attribute, name))
+        except ValidationError as exc:
+            identity[name] = exc.messages
+    if identity:
+        raise ValidationError(identity)
     try:
         attribute.value = validate_metafield_value(type_name=attribute.type, value=attribute.value)
     except ValidationError as exc:

@@ -8,10 +8,16 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 
+# Shopify's limits (shopify.dev, 2026-07), the same numbers shopify_sim/limits.py enforces; a test keeps them equal.
+TITLE_MAX_LENGTH = 255
 HANDLE_MAX_LENGTH = 255
 HANDLE_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_IMAGES_PER_PRODUCT = 250
 MAX_OPTIONS = 3
+MAX_VARIANTS = 2048
+MAX_TAGS = 250
+TAG_MAX_LENGTH = 255
+OPTION_VALUE_MAX_LENGTH = 255
 
 METAFIELD_TYPES = (
     ("single_line_text_field", "Single line text"),
@@ -36,6 +42,47 @@ def validate_handle(value: str) -> None:
             "A handle may only contain lowercase letters (a-z), digits and hyphens, and cannot start or end "
             "with a hyphen or contain two hyphens in a row (for example 'classic-tee-2').",
             code="handle_format",
+        )
+
+
+def validate_tags(value: str | list[str]) -> None:
+    """Refuse more than 250 tags or a tag longer than 255 characters (Shopify's product tag limits)."""
+    from .models import split_tags
+
+    tags = split_tags(value) if isinstance(value, str) else [str(t).strip() for t in value or [] if str(t).strip()]
+    if len(tags) > MAX_TAGS:
+        raise ValidationError(f"A product can have at most {MAX_TAGS} tags in Shopify ({len(tags)} given).",
+                              code="tags_count")
+    long = [t for t in tags if len(t) > TAG_MAX_LENGTH]
+    if long:
+        raise ValidationError(
+            f"A tag can have at most {TAG_MAX_LENGTH} characters in Shopify: '{long[0][:40]}…' has {len(long[0])}.",
+            code="tag_length",
+        )
+
+
+def validate_variant_count(count: int) -> None:
+    """Refuse more variants than Shopify allows on one product (2,048 in 2026-07)."""
+    if count > MAX_VARIANTS:
+        raise ValidationError(f"A product can have at most {MAX_VARIANTS} variants in Shopify ({count} given).",
+                              code="variant_count")
+
+
+def validate_metafield_namespace(value: str) -> None:
+    """Refuse a namespace Shopify rejects: 3-255 letters, digits, '-' or '_'."""
+    if not METAFIELD_NAMESPACE_RE.match(value or ""):
+        raise ValidationError(
+            "A metafield namespace must be 3 to 255 characters of letters, digits, '-' and '_' "
+            f"('{(value or '')[:40]}' is not).", code="metafield_namespace",
+        )
+
+
+def validate_metafield_key(value: str) -> None:
+    """Refuse a key Shopify rejects: 2-64 letters, digits, '-' or '_'."""
+    if not METAFIELD_KEY_RE.match(value or ""):
+        raise ValidationError(
+            f"A metafield key must be 2 to 64 characters of letters, digits, '-' and '_' ('{(value or '')[:40]}' is not).",
+            code="metafield_key",
         )
 
 

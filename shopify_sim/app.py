@@ -38,6 +38,9 @@ INVALID_TOKEN_BODY = {"errors": "[API] Invalid API key or access token (unrecogn
 RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
 
 
+DEPRECATED_REASON_URL = "https://shopify.dev/api/usage/versioning#deprecation-practices"
+
+
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(payload, separators=(",", ":")).encode()
     h = {"Content-Type": "application/json; charset=utf-8"}
@@ -109,6 +112,8 @@ class Simulator:
             import traceback
 
             traceback.print_exc()
+        # Shopify answers every request with X-Request-Id (401, 429 and 503 included).
+        resp[1].setdefault("X-Request-Id", log["id"])
         log["http_status"] = resp[0]
         log["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
         shop.request_log.append(log)
@@ -136,6 +141,16 @@ class Simulator:
                     504: "Gateway Timeout", 429: "Too Many Requests"}.get(status, "Error")
             headers = {"Retry-After": "1"} if status in (429, 503) else None
             return _json(status, {"errors": text}, headers)
+        # Shop states (https://shopify.dev/docs/api/usage/response-codes): 402 = frozen (unpaid bill),
+        # 423 = locked. The whole shop refuses, whatever the request, until the merchant resolves it.
+        if faults.get("frozen"):
+            self._count(shop, "shop_frozen")
+            log["status"] = "frozen"
+            return _json(402, {"errors": "Unavailable Shop"})
+        if faults.get("locked"):
+            self._count(shop, "shop_locked")
+            log["status"] = "locked"
+            return _json(423, {"errors": "This shop is unavailable"})
         latency = float(faults.get("latency_ms") or 0) + random.random() * float(faults.get("latency_jitter_ms") or 0)
         if latency:
             time.sleep(latency / 1000.0)
@@ -207,6 +222,10 @@ class Simulator:
         id_errors = invalid_id_variables(vschema.schema, op, coerced, variables)
         if id_errors:
             return fail(id_errors, "invalid")
+        if self.schemas.uses_deprecated(served, query):
+            # Shopify's signal that a request used deprecated fields, arguments or enum values.
+            headers["X-Shopify-API-Deprecated-Reason"] = DEPRECATED_REASON_URL
+            self._count(shop, "deprecated_requests")
         # ---- cost
         try:
             requested = requested_cost(vschema.schema, op, doc.fragments, coerced)
@@ -229,6 +248,7 @@ class Simulator:
                         "throttled", requested)
         # ---- execute
         with shop.lock:
+            shop.process_media()
             ctx = RequestContext(self, shop, served, vschema)
             ctx.denied = self.scope_denials(shop, vschema, doc, op)
             result = execute(vschema.schema, doc.document, root_value={}, context_value=ctx,
@@ -236,6 +256,11 @@ class Simulator:
                              type_resolver=type_resolver)
             events = shop.take_outbox()
         actual = actual_cost(vschema.schema, op, doc.fragments, coerced, result.data, requested)
+        # Shopify holds the requested cost while the query runs and refunds the difference afterwards; the
+        # simulator runs in microseconds, so it models the run time (outside the shop lock) before the refund.
+        hold = requested * float(self.config.cost_hold_ms_per_point) / 1000.0
+        if hold > 0:
+            time.sleep(hold)
         shop.bucket.refund(requested - actual)
         out: dict[str, Any] = {}
         if result.errors:
@@ -428,7 +453,7 @@ class Simulator:
     def set_faults(self, shop: ShopState, values: dict[str, Any], replace: bool = False) -> dict[str, Any]:
         known = {"outage_seconds", "error_rate", "error_statuses", "latency_ms", "latency_jitter_ms",
                  "webhook_drop_rate", "webhook_duplicate_rate", "webhook_jitter_ms", "invalid_token",
-                 "missing_scopes"}
+                 "missing_scopes", "frozen", "locked", "unreachable_media"}
         unknown = set(values) - known
         if unknown:
             raise SimError(f"unknown faults: {sorted(unknown)}; known: {sorted(known)}", 400)

@@ -133,6 +133,13 @@ class SimConfig:
     max_concurrent_bulk_queries: int = 5
     # productSet/productDelete with synchronous:false: how long the operation stays CREATED/ACTIVE
     async_operation_seconds: float = 0.0
+    # Media created from an originalSource: UPLOADED, then PROCESSING, then READY (or FAILED for an unreachable
+    # URL: host under the reserved .invalid TLD, or matching the shop's ``unreachable_media`` fault) after this.
+    media_processing_seconds: float = 0.3
+    # Shopify holds a query's requested cost while it runs and refunds the difference afterwards. The simulator
+    # executes in microseconds, so it holds the points for this long per requested point (0.5 ms: a
+    # 977-point query holds its points ~0.5 s), which lets parallel workers meet THROTTLED as on Shopify.
+    cost_hold_ms_per_point: float = 0.5
     verbose: bool = False
 
     def update(self, values: dict[str, Any]) -> None:

@@ -566,6 +566,12 @@ def product_featured_media(p: dict[str, Any], info: GraphQLResolveInfo) -> Any:
     return next((shop.media[n] for n in p["_media"] if n in shop.media), None)
 
 
+@res("MediaImage", "image")
+def media_image(m: dict[str, Any], info: GraphQLResolveInfo, **args: Any) -> Any:
+    # Shopify has no image until the media is processed (UPLOADED/PROCESSING/FAILED give null).
+    return m["image"] if m.get("status") == "READY" else None
+
+
 @res("Product", "featuredImage")
 def product_featured_image(p: dict[str, Any], info: GraphQLResolveInfo) -> Any:
     m = product_featured_media(p, info)

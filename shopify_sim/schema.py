@@ -142,6 +142,8 @@ class PreparedDocument:
     fragments: dict[str, Any] = field(default_factory=dict)
     # free-form per-document caches filled lazily by other modules (e.g. scope requirements per operation)
     cache: dict[Any, Any] = field(default_factory=dict)
+    # whether the document uses anything deprecated (None: not computed yet)
+    deprecated: bool | None = None
 
     def operation(self, name: str | None) -> tuple[OperationDefinitionNode | None, str | None]:
         """Pick the operation to run, like GraphQL's GetOperation. Returns (operation, error message)."""
@@ -239,6 +241,15 @@ class SchemaRegistry:
             while len(self._docs) > self._doc_cache_size:
                 self._docs.popitem(last=False)
         return doc
+
+    def uses_deprecated(self, version: str, query: str) -> bool:
+        """Whether a valid document selects a deprecated field, argument or enum value (cached per document)."""
+        doc = self.prepare(version, query)
+        if doc.document is None or doc.errors:
+            return False
+        if doc.deprecated is None:
+            doc.deprecated = _uses_deprecated(self.get(version).schema, doc.document)
+        return doc.deprecated
 
     @staticmethod
     def _prepare(schema: GraphQLSchema, query: str) -> PreparedDocument:
@@ -356,3 +367,37 @@ def format_variable_error(err: GraphQLError, var_types: dict[str, str]) -> dict[
     if locs:
         out["locations"] = locs
     return out
+
+
+def _uses_deprecated(schema: GraphQLSchema, document: DocumentNode) -> bool:
+    """Walk ``document`` with type information and report any deprecated field, argument or enum value."""
+    from graphql import TypeInfo, TypeInfoVisitor, Visitor, visit
+
+    type_info = TypeInfo(schema)
+    found: list[str] = []
+
+    class _Deprecations(Visitor):
+        def enter_field(self, node, *_args):
+            fdef = type_info.get_field_def()
+            if fdef is not None and fdef.deprecation_reason:
+                found.append(node.name.value)
+
+        def enter_argument(self, node, *_args):
+            arg = type_info.get_argument()
+            if arg is not None and getattr(arg, "deprecation_reason", None):
+                found.append(node.name.value)
+
+        def enter_object_field(self, node, *_args):
+            parent = get_named_type(type_info.get_parent_input_type())
+            if isinstance(parent, GraphQLInputObjectType):
+                field_def = parent.fields.get(node.name.value)
+                if field_def is not None and getattr(field_def, "deprecation_reason", None):
+                    found.append(node.name.value)
+
+        def enter_enum_value(self, node, *_args):
+            value = type_info.get_enum_value()
+            if value is not None and value.deprecation_reason:
+                found.append(node.value)
+
+    visit(document, TypeInfoVisitor(type_info, _Deprecations()))
+    return bool(found)

@@ -15,6 +15,7 @@ import secrets
 import threading
 from typing import TYPE_CHECKING, Any
 
+from . import limits
 from . import webhooks as wh
 from .config import PLANS, ShopConfig
 from .cost import LeakyBucket
@@ -146,6 +147,7 @@ class ShopState:
             for i, name in enumerate(names):
                 num = self._location_nums[i] if i < len(self._location_nums) else self.sim.ids.next()
                 self.locations[num] = self._location_record(num, name, i, ts)
+            self.redirects: list[dict[str, Any]] = []  # URL redirects (productSet redirectNewHandle)
             self.publications: dict[int, dict[str, Any]] = {}
             for num, name in zip(self._publication_nums, ["Online Store", "Point of Sale"], strict=True):
                 self.publications[num] = _new_record(
@@ -430,22 +432,61 @@ class ShopState:
         self.option_values[num] = val
         return val
 
-    def _new_media(self, p: dict[str, Any], src: str, alt: str | None, ts: float) -> dict[str, Any]:
+    def _new_media(self, p: dict[str, Any], src: str, alt: str | None, ts: float,
+                   processed: bool = False) -> dict[str, Any]:
+        """A MediaImage from ``src``. Unless ``processed`` (seeding), it starts UPLOADED and is processed
+        asynchronously like Shopify's: PROCESSING, then READY, or FAILED when the URL cannot be fetched."""
         num = self.next_id()
         filename = (src.rsplit("/", 1)[-1].split("?", 1)[0] or f"image-{num}.jpg")
         url = f"https://cdn.shopify.com/s/files/1/{self.shop_num}/files/{filename}?v={int(ts)}"
         image = {"__typename": "Image", "id": gid("ImageSource", num), "url": url, "altText": alt, "width": 1024,
                  "height": 1024, "thumbhash": None, "originalSrc": url, "src": url, "transformedSrc": url}
+        status = "READY" if processed else "UPLOADED"
         m = _new_record(
             "MediaImage", "MediaImage", num, ts,
-            alt=alt, status="READY", fileStatus="READY", mediaContentType="IMAGE", mimeType="image/jpeg",
+            alt=alt, status=status, fileStatus=status, mediaContentType="IMAGE", mimeType="image/jpeg",
             mediaErrors=[], mediaWarnings=[], fileErrors=[], image=image,
-            preview={"image": image, "status": "READY"},
+            preview={"image": image if processed else None, "status": status},
             originalSource={"url": src, "fileSize": None},
             _source=src, _product=p["_n"],
+            _ready_at=None if processed else ts + float(self.sim.config.media_processing_seconds),
         )
         self.media[num] = m
         return m
+
+    def media_unreachable(self, src: str) -> bool:
+        """Whether Shopify could not download ``src``: a host under the reserved ``.invalid`` TLD (RFC 2606),
+        a non-http(s) URL, or a URL containing one of the ``unreachable_media`` fault's substrings."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(src or "")
+        host = (parts.hostname or "").lower()
+        if parts.scheme not in ("http", "https") or not host or host.endswith(".invalid") or host == "invalid":
+            return True
+        return any(s and s in src for s in self.faults.get("unreachable_media") or [])
+
+    def process_media(self, ts: float | None = None) -> None:
+        """Advance asynchronous media processing up to ``ts`` (called before every read)."""
+        ts = now() if ts is None else ts
+        for m in list(self.media.values()):
+            ready_at = m.get("_ready_at")
+            if ready_at is None:
+                continue
+            if ts >= ready_at:
+                m["_ready_at"] = None
+                if self.media_unreachable(m["_source"]):
+                    m["status"] = m["fileStatus"] = "FAILED"
+                    m["mediaErrors"] = [{"__typename": "MediaError", "code": "IMAGE_DOWNLOAD_FAILURE",
+                                         "details": None,
+                                         "message": f"Image could not be downloaded from {m['_source']}"}]
+                    m["preview"] = {"image": None, "status": "FAILED"}
+                else:
+                    m["status"] = m["fileStatus"] = "READY"
+                    m["preview"] = {"image": m["image"], "status": "READY"}
+                _touch(m, ready_at)
+            elif m["status"] == "UPLOADED" and ts >= ready_at - float(self.sim.config.media_processing_seconds) / 2:
+                m["status"] = m["fileStatus"] = "PROCESSING"
+                m["preview"] = {"image": None, "status": "PROCESSING"}
 
     def default_options(self, p: dict[str, Any], ts: float) -> None:
         opt = self._new_option("Title", 1, ts)
@@ -479,6 +520,16 @@ class ShopState:
 
     def variant_list(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         return [self.variants[n] for n in p["_variants"] if n in self.variants]
+
+    def add_redirect(self, path: str, target: str, ts: float) -> None:
+        """A URL redirect like Shopify's UrlRedirect; one per path (a newer one replaces it), and redirects
+        that pointed at ``path`` now point at ``target`` (no chains)."""
+        self.redirects = [r for r in self.redirects if r["path"] != path and r["path"] != target]
+        for r in self.redirects:
+            if r["target"] == path:
+                r["target"] = target
+        self.redirects.append({"id": gid("UrlRedirect", self.next_id()), "path": path, "target": target,
+                               "createdAt": iso(ts)})
 
     def set_handle(self, p: dict[str, Any], handle: str) -> None:
         old = p.get("handle")
@@ -563,6 +614,11 @@ class ShopState:
         creating = product is None
         if creating and not (inp.get("title") or "").strip():
             err(["input", "title"], "Title can't be blank", "INVALID_PRODUCT")
+
+        for fld, message, code in limits.product_input_errors(inp):
+            err(fld, message, code)
+        if errors:
+            return fail()
 
         has_variants = inp.get("variants") is not None
         has_options = inp.get("productOptions") is not None
@@ -713,16 +769,9 @@ class ShopState:
                             "Location does not exist", "INVALID_INPUT")
                         return fail()
                 variant_specs.append({"input": v, "combo": key, "existing": ex_v, "index": j})
-            # match variants without id to existing ones by option combination
-            if product:
-                by_combo = {tuple(ev["_opts"]): ev for ev in self.variant_list(product)}
-                used = {id(s["existing"]) for s in variant_specs if s["existing"] is not None}
-                for s in variant_specs:
-                    if s["existing"] is None:
-                        cand = by_combo.get(s["combo"])
-                        if cand is not None and id(cand) not in used:
-                            s["existing"] = cand
-                            used.add(id(cand))
+            # Shopify: a variant input without ``id`` creates a new variant ("update or create a new variant
+            # if absent"); existing variants not listed by id are deleted with their inventory items. Nothing
+            # is matched by option values, so a client that forgets the ids loses its variant/item ids.
 
         # files
         file_specs: list[dict[str, Any]] | None = None
@@ -760,7 +809,11 @@ class ShopState:
         assert product is not None
         p = product
         if new_handle is not None and new_handle != p.get("handle"):
+            old_handle = p.get("handle")
             self.set_handle(p, new_handle)
+            if old_handle and not creating and inp.get("redirectNewHandle"):
+                # "If true, then the old handle is redirected to the new one automatically."
+                self.add_redirect(f"/products/{old_handle}", f"/products/{new_handle}", ts)
         for f in ("title", "descriptionHtml", "vendor", "productType", "templateSuffix", "giftCardTemplateSuffix",
                   "requiresSellingPlan", "combinedListingRole"):
             if f in inp and (inp[f] is not None or f in ("templateSuffix", "giftCardTemplateSuffix")):
@@ -1060,6 +1113,9 @@ class ShopState:
                 errors.append({"field": ["metafields", str(i), "ownerId"], "code": "INVALID",
                                "message": "Owner does not exist.", "elementIndex": i})
                 continue
+            for fld, message, code in limits.metafield_identity_errors(m.get("namespace"), m.get("key")):
+                errors.append({"field": ["metafields", str(i), fld], "code": code,
+                               "message": f"{fld.capitalize()} {message}", "elementIndex": i})
             ns = self.resolve_namespace(m.get("namespace"))
             existing_n = kind_owner["_mf"].get((ns, m["key"]))
             existing = self.metafields.get(existing_n) if existing_n else None
@@ -1826,7 +1882,7 @@ class ShopState:
         for src in ps.get("images") or []:
             src_url = src if isinstance(src, str) else src["url"]
             alt = None if isinstance(src, str) else src.get("alt")
-            m = self._new_media(p, src_url, alt, ts)
+            m = self._new_media(p, src_url, alt, ts, processed=True)
             p["_media"].append(m["_n"])
         out_vars = []
         for pos, vs in enumerate(variants, start=1):
@@ -1867,6 +1923,7 @@ class ShopState:
     # export
     # ------------------------------------------------------------------------------------------------
     def export_product(self, p: dict[str, Any]) -> dict[str, Any]:
+        self.process_media()
         out_vars = []
         for v in self.variant_list(p):
             item = self.items[v["_item"]]
@@ -1896,12 +1953,17 @@ class ShopState:
             "seo": dict(p["seo"]), "templateSuffix": p["templateSuffix"], "createdAt": p["createdAt"],
             "updatedAt": p["updatedAt"], "publishedAt": p["publishedAt"],
             "publications": [gid("Publication", n) for n in sorted(p["_published"])],
+            "publicationNames": [self.publications[n]["name"] for n in sorted(p["_published"])
+                                 if n in self.publications],
+            # What a shopper sees: ACTIVE and on the Online Store publication.
+            "onlineStoreVisible": p["status"] == "ACTIVE" and self._publication_nums[0] in p["_published"],
+            "redirects": [dict(r) for r in self.redirects if r["target"] == f"/products/{p['handle']}"],
             "options": [{"id": o["id"], "name": o["name"], "position": o["position"],
                          "values": [x["name"] for x in o["_values"]]} for o in self.option_list(p)],
             "variants": out_vars,
             "metafields": [self._export_mf(self.metafields[n]) for n in p["_mf"].values()],
             "media": [{"id": m["id"], "alt": m["alt"], "originalSource": m["_source"], "url": m["image"]["url"],
-                       "status": m["status"]} for m in (self.media.get(n) for n in p["_media"]) if m],
+                       "status": m["status"], "errors": [e["message"] for e in m["mediaErrors"]]} for m in (self.media.get(n) for n in p["_media"]) if m],
             "collections": list(p["_collections"]),
         }
 
@@ -1916,6 +1978,7 @@ class ShopState:
             "locations": [{"id": loc["id"], "name": loc["name"], "isActive": loc["isActive"]}
                           for loc in self.locations.values()],
             "publications": [{"id": p["id"], "name": p["name"]} for p in self.publications.values()],
+            "redirects": [dict(r) for r in self.redirects],
             "products": [self.export_product(p) for p in self.products.values()],
             "webhookSubscriptions": [{"id": s["id"], "topic": s["topic"], "uri": s["uri"],
                                       "format": s["format"], "includeFields": s["includeFields"],

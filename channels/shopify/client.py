@@ -39,8 +39,10 @@ from .exceptions import (
     ShopifyNetworkError,
     ShopifyNotFound,
     ShopifyNotFoundUserError,
+    ShopifyQueryTooCostly,
     ShopifyScopeError,
     ShopifyServerError,
+    ShopifyShopUnavailable,
     ShopifyStaleQuantity,
     ShopifyThrottled,
     ShopifyUserError,
@@ -57,7 +59,22 @@ REQUIRED_SCOPES: tuple[str, ...] = (
     "write_inventory",
     "read_locations",
     "read_orders",
+    "read_publications",
+    "write_publications",
 )
+
+MAX_COST_EXCEEDED = "MAX_COST_EXCEEDED"
+# Shopify's single-query limit; every read is paged so that one page stays well below it.
+MAX_QUERY_COST = 1000
+# Page sizes of the drift read (about 5 points per variant, 2 per media, 1 per metafield: ~800 points).
+DRIFT_VARIANTS_PAGE = 100
+DRIFT_MEDIA_PAGE = 100
+DRIFT_METAFIELDS_PAGE = 100
+# HTTP statuses that mean the shop (not the request) is unavailable: frozen (unpaid) and locked.
+SHOP_UNAVAILABLE = {
+    402: "the shop is frozen (HTTP 402 Payment Required: the merchant's bill is unpaid)",
+    423: "the shop is locked (HTTP 423 Locked: Shopify locked the shop)",
+}
 
 PRODUCT_STATUSES = frozenset({"ACTIVE", "DRAFT", "ARCHIVED", "UNLISTED"})
 DEFAULT_INVENTORY_NAMES: tuple[str, ...] = ("available", "on_hand", "committed")
@@ -75,6 +92,7 @@ INITIAL_COST_ESTIMATES: dict[str, float] = {
     "ProductById": 660,
     "ProductByHandle": 660,
     "ProductVariantsPage": 753,
+    "ProductVariantIdsPage": 753,
     "ProductMetafieldsPage": 203,
     "ProductMediaPage": 203,
     "ProductsPage": 102,
@@ -178,6 +196,8 @@ class ConnectionReport:
     currency_code: str | None = None
     api_version: str = ""
     cost: CostInfo | None = field(default=None, compare=False)
+    #: The shop's sales channels (publication catalog titles); empty if read_publications is missing.
+    publications: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -435,6 +455,13 @@ class ShopifyClient:
                 self.budget.reconcile(reservation, None, charged=True)
                 raise ShopifyServerError("Shopify returned an unreadable (non-JSON) answer", **ctx) from None
 
+            if response.headers.get("X-Shopify-API-Deprecated-Reason"):
+                # Shopify's signal that this document uses something deprecated: fix before it is removed.
+                logger.warning(
+                    "shopify op=%s shop=%s uses deprecated API fields (%s) request_id=%s",
+                    label, self.shop_domain, response.headers["X-Shopify-API-Deprecated-Reason"],
+                    self.last_request_id,
+                )
             cost = CostInfo.from_extensions(payload.get("extensions"))
             self.last_cost = cost
             if cost is not None:
@@ -530,6 +557,12 @@ class ShopifyClient:
             )
         if status == 404:
             raise ShopifyNotFound(f"Shopify answered 404 (unknown shop or API version?): {text}", **ctx)
+        if status in SHOP_UNAVAILABLE:
+            reason = SHOP_UNAVAILABLE[status]
+            raise ShopifyShopUnavailable(
+                f"Shopify store unavailable: {reason}. Publishing to this store waits until it answers again.",
+                reason=reason, retry_after=_retry_after(response), **ctx,
+            )
         if status >= 500:
             raise ShopifyServerError(
                 f"Shopify server error {status}: {text}", retry_after=_retry_after(response), **ctx
@@ -566,6 +599,15 @@ class ShopifyClient:
             match = _SCOPE_RE.search(hint)
             raise ShopifyScopeError(
                 f"Shopify denied access: {message}", missing_scope=match.group(1) if match else None, **ctx
+            )
+        too_costly = [err for err in errors if _code(err) == MAX_COST_EXCEEDED]
+        if too_costly:
+            ext = too_costly[0].get("extensions") or {}
+            cost, max_cost = ext.get("cost"), ext.get("maxCost") or MAX_QUERY_COST
+            raise ShopifyQueryTooCostly(
+                f"Shopify refused the query: it would cost {cost} points, more than Shopify's single-query limit "
+                f"of {max_cost}. Retrying cannot help; the query must be paged (a bug in the PIM's client).",
+                cost=cost, max_cost=max_cost, errors=errors, **ctx,
             )
         raise ShopifyGraphQLError(f"Shopify GraphQL error: {message}", errors=errors, **ctx)
 
@@ -613,6 +655,10 @@ class ShopifyClient:
         granted = sorted(
             {scope.get("handle") for scope in installation.get("accessScopes") or [] if scope.get("handle")}
         )
+        cost = self.last_cost
+        channels: list[str] = []
+        if not missing_scopes(granted, ("read_publications",)):
+            channels = [p["title"] for p in self.publications()]
         return ConnectionReport(
             shop_name=shop.get("name") or "",
             myshopify_domain=shop.get("myshopifyDomain") or "",
@@ -623,8 +669,43 @@ class ShopifyClient:
             partner_development=bool(plan.get("partnerDevelopment")),
             currency_code=shop.get("currencyCode"),
             api_version=self.api_version,
-            cost=self.last_cost,
+            cost=cost,
+            publications=channels,
         )
+
+    # --- sales channels ---------------------------------------------------------------------------------------
+    def publications(self) -> list[dict]:
+        """Return the shop's publications (sales channels) as ``{id, title, autoPublish}``; ``title`` is the
+        catalog title Shopify shows (e.g. "Online Store"). Raises ShopifyScopeError without
+        read_publications, and the errors of ``execute``."""
+        result: list[dict] = []
+        after = None
+        while True:
+            data = self.execute(queries.PUBLICATIONS, {"first": 50, "after": after})
+            connection = data.get("publications") or {}
+            for node in connection.get("nodes") or []:
+                title = ((node.get("catalog") or {}).get("title")) or ""
+                result.append({"id": node["id"], "title": title, "autoPublish": node.get("autoPublish")})
+            page = connection.get("pageInfo") or {}
+            if not page.get("hasNextPage"):
+                return result
+            after = page.get("endCursor")
+
+    def publishable_publish(self, *, resource_id: str, publication_ids: Iterable[str]) -> None:
+        """Put a product (or collection) on the given publications. Publishing where it already is changes
+        nothing. Raises ShopifyUserError (e.g. an unknown publication), ShopifyScopeError without
+        write_publications, and the errors of ``execute``."""
+        ids = list(publication_ids)
+        if ids:
+            self.execute(queries.PUBLISHABLE_PUBLISH,
+                         {"id": resource_id, "input": [{"publicationId": pid} for pid in ids]})
+
+    def publishable_unpublish(self, *, resource_id: str, publication_ids: Iterable[str]) -> None:
+        """Take a product off the given publications. Raises the errors of ``publishable_publish``."""
+        ids = list(publication_ids)
+        if ids:
+            self.execute(queries.PUBLISHABLE_UNPUBLISH,
+                         {"id": resource_id, "input": [{"publicationId": pid} for pid in ids]})
 
     # --- products -----------------------------------------------------------------------------------------
     def product_set(self, *, input: dict, identifier: dict | None = None) -> dict:  # noqa: A002 (Shopify's name)
@@ -637,10 +718,16 @@ class ShopifyClient:
         (``user_errors`` with codes such as HANDLE_NOT_UNIQUE), ShopifyNotFoundUserError if the identified
         product doesn't exist, and the errors of ``execute``.
         """
-        variables: dict[str, Any] = {"input": input}
+        variables: dict[str, Any] = {
+            "input": input,
+            "variants": max(1, min(100, len(input.get("variants") or []) + 5)),
+            "media": max(1, min(50, len(input.get("files") or []) + 5)),
+        }
         if identifier is not None:
             variables["identifier"] = identifier
-        data = self._execute(queries.PRODUCT_SET, variables, cost_base=estimate_product_set_cost(input))
+        selection = 3 * variables["variants"] + variables["media"]
+        data = self._execute(queries.PRODUCT_SET, variables,
+                             cost_base=estimate_product_set_cost(input) + selection)
         product = (data.get("productSet") or {}).get("product")
         if not product:
             raise ShopifyError(
@@ -650,9 +737,36 @@ class ShopifyClient:
         variants = list(connection.get("nodes") or [])
         page = connection.get("pageInfo") or {}
         if page.get("hasNextPage"):
-            variants.extend(self._page_nested(product["id"], "variants", page.get("endCursor")))
+            variants.extend(self._page_nested(product["id"], "variant_ids", page.get("endCursor")))
         product["variants"] = variants
+        media = product.get("media") or {}
+        items = list(media.get("nodes") or [])
+        page = media.get("pageInfo") or {}
+        if page.get("hasNextPage"):
+            items.extend(self._page_nested(product["id"], "media", page.get("endCursor")))
+        product["media"] = items
         return product
+
+    def media_status(self, *, media_ids: Iterable[str]) -> dict[str, dict]:
+        """Return ``{media id: {status, errors: [message]}}`` for the given media (unknown ids are absent).
+
+        ``status`` is Shopify's MediaStatus: UPLOADED, PROCESSING, READY or FAILED. Raises the errors of
+        ``execute``.
+        """
+        ids = list(dict.fromkeys(media_ids))
+        result: dict[str, dict] = {}
+        for start in range(0, len(ids), 100):
+            data = self.execute(queries.MEDIA_STATUS, {"ids": ids[start : start + 100]})
+            for node in data.get("nodes") or []:
+                if node and node.get("id"):
+                    result[node["id"]] = {
+                        "status": node.get("status"),
+                        "errors": [
+                            f"{e.get('code')}: {e.get('message') or e.get('details') or ''}".strip()
+                            for e in node.get("mediaErrors") or []
+                        ],
+                    }
+        return result
 
     def product_update_status(self, *, product_id: str, status: str) -> dict:
         """Set a product's status (ACTIVE, DRAFT, ARCHIVED or UNLISTED) and return ``{id, status, updatedAt}``.
@@ -704,9 +818,9 @@ class ShopifyClient:
         """
         variables = {
             "id": product_id,
-            "variants": max(1, min(250, variant_count + 5)),
-            "media": max(1, min(250, media_count + 5)),
-            "metafields": max(1, min(250, len(metafield_keys) or 1)),
+            "variants": max(1, min(DRIFT_VARIANTS_PAGE, variant_count + 5)),
+            "media": max(1, min(DRIFT_MEDIA_PAGE, media_count + 5)),
+            "metafields": max(1, min(DRIFT_METAFIELDS_PAGE, len(metafield_keys) or 1)),
             "keys": list(metafield_keys) or None,
         }
         # The connection sizes vary per product: pass them as the input-dependent part of the estimate so the
@@ -723,7 +837,12 @@ class ShopifyClient:
             items.extend(self._page_nested(product["id"], "variants", page.get("endCursor")))
         product["variants"] = items
         product["metafields"] = list((product.get("metafields") or {}).get("nodes") or [])
-        product["media"] = list((product.get("media") or {}).get("nodes") or [])
+        media = product.get("media") or {}
+        items = list(media.get("nodes") or [])
+        page = media.get("pageInfo") or {}
+        if page.get("hasNextPage"):
+            items.extend(self._page_nested(product["id"], "media", page.get("endCursor")))
+        product["media"] = items
         return product
 
     def product_ids_by_handle(self, *, handle: str, variant_count: int) -> dict | None:
@@ -741,7 +860,7 @@ class ShopifyClient:
         items = list(connection.get("nodes") or [])
         page = connection.get("pageInfo") or {}
         if page.get("hasNextPage"):
-            items.extend(self._page_nested(product["id"], "variants", page.get("endCursor")))
+            items.extend(self._page_nested(product["id"], "variant_ids", page.get("endCursor")))
         product["variants"] = items
         return product
 
@@ -760,6 +879,7 @@ class ShopifyClient:
 
     _NESTED_PAGES = {
         "variants": (queries.PRODUCT_VARIANTS_PAGE, 150),
+        "variant_ids": (queries.PRODUCT_VARIANT_IDS_PAGE, 250),
         "metafields": (queries.PRODUCT_METAFIELDS_PAGE, 200),
         "media": (queries.PRODUCT_MEDIA_PAGE, 100),
     }
@@ -778,9 +898,10 @@ class ShopifyClient:
 
     def _page_nested(self, product_id: str, key: str, after: str | None) -> Iterator[dict]:
         document, first = self._NESTED_PAGES[key]
+        field_name = "variants" if key == "variant_ids" else key
         while True:
             data = self.execute(document, {"id": product_id, "first": first, "after": after})
-            connection = ((data.get("product") or {}).get(key)) or {}
+            connection = ((data.get("product") or {}).get(field_name)) or {}
             yield from connection.get("nodes") or []
             page = connection.get("pageInfo") or {}
             if not page.get("hasNextPage"):

@@ -111,9 +111,23 @@ class ShopifyNetworkError(ShopifyError):
 
 
 class ShopifyBadRequest(ShopifyError):
-    """Any other HTTP 4xx (400, 402 frozen shop, 413, 422, 423 locked shop, ...)."""
+    """Any other HTTP 4xx (400, 413, 422, ...)."""
 
     retryable = False
+
+
+class ShopifyShopUnavailable(ShopifyServerError):
+    """HTTP 402 (the shop is frozen: unpaid bill) or 423 (the shop is locked) — the shop, not the request.
+
+    Retryable like an outage (a :class:`ShopifyServerError`, so the store's circuit opens and its jobs
+    wait); ``reason`` is a sentence for the store's status.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, reason: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason
 
 
 class ShopifyGraphQLError(ShopifyError):
@@ -132,6 +146,20 @@ class ShopifyGraphQLError(ShopifyError):
             (err.get("extensions") or {}).get("code") for err in self.errors if isinstance(err, dict)
         ]
         self.retryable = any(code in RETRYABLE_GRAPHQL_CODES for code in self.codes)
+
+
+class ShopifyQueryTooCostly(ShopifyGraphQLError):
+    """``MAX_COST_EXCEEDED``: one query asked for more than Shopify's single-query limit (1,000 points).
+
+    Terminal: the same query will never pass; it must be split (paged) or the product made smaller.
+    """
+
+    def __init__(self, message: str, *, cost: float | None = None, max_cost: float | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retryable = False
+        self.cost = cost
+        self.max_cost = max_cost
 
 
 class ShopifyUserError(ShopifyError):
@@ -220,7 +248,9 @@ __all__ = [
     "ShopifyNotFound",
     "ShopifyNotFoundUserError",
     "ShopifyScopeError",
+    "ShopifyQueryTooCostly",
     "ShopifyServerError",
+    "ShopifyShopUnavailable",
     "ShopifyStaleQuantity",
     "ShopifyThrottled",
     "ShopifyUserError",

@@ -128,10 +128,12 @@ query ShopInfo {
 # --- Products: writes ----------------------------------------------------------------------------------
 
 # productSet upserts a whole product (list fields given are replaced: variants, metafields, files ...).
-# The returned variants map SKUs to variant and inventory item ids for later inventory pushes.
+# The returned variants map SKUs to variant and inventory item ids for later inventory pushes. The returned
+# connections are sized to the input ($variants <= 100, $media <= 50; the rest is paged): the requested cost,
+# which Shopify holds while the mutation runs, stays proportional to the product.
 PRODUCT_SET = (
     """
-mutation ProductSet($input: ProductSetInput!, $identifier: ProductSetIdentifiers) {
+mutation ProductSet($input: ProductSetInput!, $identifier: ProductSetIdentifiers, $variants: Int!, $media: Int!) {
   productSet(input: $input, identifier: $identifier, synchronous: true) {
     product {
       id
@@ -139,12 +141,15 @@ mutation ProductSet($input: ProductSetInput!, $identifier: ProductSetIdentifiers
       handle
       status
       updatedAt
-      variants(first: 100) {
+      variants(first: $variants) {
         nodes { id sku position selectedOptions { name value } inventoryItem { id } }
         """
     + _PAGE_INFO
     + """
       }
+      media(first: $media) { nodes { id status } """
+    + _PAGE_INFO
+    + """ }
     }
     userErrors { field message code }
   }
@@ -202,6 +207,20 @@ query ProductVariantsPage($id: ID!, $first: Int!, $after: String) {
 }
 """
     + _VARIANT_FIELDS
+)
+
+# The lean page for binding ids (about 2 points per variant): after productSet and for the adoption check.
+PRODUCT_VARIANT_IDS_PAGE = (
+    """
+query ProductVariantIdsPage($id: ID!, $first: Int!, $after: String) {
+  product(id: $id) {
+    id
+    variants(first: $first, after: $after) { nodes { id sku position selectedOptions { name value } inventoryItem { id } } """
+    + _PAGE_INFO
+    + """ }
+  }
+}
+"""
 )
 
 PRODUCT_METAFIELDS_PAGE = (
@@ -501,7 +520,9 @@ query ProductDrift($id: ID!, $variants: Int!, $media: Int!, $metafields: Int!, $
     + """
     }
     metafields(first: $metafields, keys: $keys) { nodes { namespace key type value } }
-    media(first: $media) { nodes { ...MediaFields } }
+    media(first: $media) { nodes { ...MediaFields } """
+    + _PAGE_INFO
+    + """ }
   }
 }
 """
@@ -529,6 +550,48 @@ mutation MetafieldsSet($metafields: [MetafieldsSetInput!]!) {
   }
 }
 """
+
+# Processing state of media just created (UPLOADED -> PROCESSING -> READY | FAILED, asynchronously).
+MEDIA_STATUS = """
+query MediaStatus($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    ... on Media { id status mediaErrors { code details message } }
+  }
+}
+"""
+
+# --- Sales channels (publications) ------------------------------------------------------------------------
+
+# Publication.name is deprecated in 2026-07 ("Use Catalog.title instead"): the channel's name is its catalog's title.
+PUBLICATIONS = (
+    """
+query Publications($first: Int!, $after: String) {
+  publications(first: $first, after: $after) {
+    nodes { id autoPublish catalog { id title } }
+    """
+    + _PAGE_INFO
+    + """
+  }
+}
+"""
+)
+
+PUBLISHABLE_PUBLISH = """
+mutation PublishablePublish($id: ID!, $input: [PublicationInput!]!) {
+  publishablePublish(id: $id, input: $input) {
+    userErrors { field message }
+  }
+}
+"""
+
+PUBLISHABLE_UNPUBLISH = """
+mutation PublishableUnpublish($id: ID!, $input: [PublicationInput!]!) {
+  publishableUnpublish(id: $id, input: $input) {
+    userErrors { field message }
+  }
+}
+"""
+
 
 def all_documents() -> dict[str, str]:
     """Return every public document constant of this module by name (used by tests and tooling)."""

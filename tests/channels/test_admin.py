@@ -56,3 +56,33 @@ def test_health_page_and_replay_action(admin_client, shopify_sim, monkeypatch):
     admin_client.post(url, {"action": "replay", "_selected_action": [job.pk], "confirmed": "yes"})
     job.refresh_from_db()
     assert job.status == "pending" and job.attempts == 0
+
+
+def test_store_sales_channels_are_chosen_in_the_admin(admin_client, shopify_sim):
+    store = sim_store(shopify_sim)
+    assert store.publications == ["Online Store"]  # the default
+    url = reverse("admin:channels_store_change", args=[store.pk])
+    page = admin_client.get(url).content.decode()
+    assert 'value="Online Store"' in page
+    form = {
+        "name": store.name, "shop_domain": store.shop_domain, "api_base_url": store.api_base_url,
+        "api_version": store.api_version, "auth_mode": store.auth_mode, "plan": store.plan, "is_active": "on",
+        "default_conflict_policy": store.default_conflict_policy, "unpublish_action": store.unpublish_action,
+        "publish_fields": store.publish_fields, "publications": " Online Store ,Point of Sale,, ",
+        "metafield_mappings-TOTAL_FORMS": "0", "metafield_mappings-INITIAL_FORMS": "0",
+    }
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    store.refresh_from_db()
+    assert store.publications == ["Online Store", "Point of Sale"]
+    assert store.access_token  # the write-only token was kept
+    # Changing the channels queues a publish of every product already published there.
+    from channels.models import ChannelAssignment
+
+    product = make_product(title="Chan", sku_prefix="CH")
+    ChannelAssignment.objects.create(product=product, store=store, shopify_product_id="123")
+    SyncJob.objects.all().delete()
+    form["publications"] = "Online Store"
+    assert admin_client.post(url, form).status_code == 302
+    assert list(SyncJob.objects.filter(store=store, status="pending").values_list("product_id", flat=True)) == [
+        product.pk]

@@ -200,10 +200,13 @@ def test_max_cost_exceeded_is_terminal(fake, make_client):
             ]
         },
     )
-    with pytest.raises(exc.ShopifyGraphQLError) as info:
+    with pytest.raises(exc.ShopifyQueryTooCostly) as info:
         make_client().execute(PING)
+    assert isinstance(info.value, exc.ShopifyGraphQLError)
     assert info.value.retryable is False
     assert info.value.codes == ["MAX_COST_EXCEEDED"]
+    assert info.value.cost == 1066 and "single-query limit of 1000" in str(info.value)
+    assert len(fake.sent) == 1  # never retried
 
 
 def test_user_errors_with_field_paths_and_codes(fake, make_client):
@@ -320,12 +323,21 @@ def test_redirect_is_not_followed(fake, make_client):
     assert len(fake.sent) == 1
 
 
-@pytest.mark.parametrize("status", [400, 402, 422, 423])
+@pytest.mark.parametrize("status", [400, 422])
 def test_other_4xx_is_bad_request(fake, make_client, status):
     fake.on("Ping", (status, {}, {"errors": "nope"}))
     with pytest.raises(exc.ShopifyBadRequest) as info:
         make_client().execute(PING)
     assert info.value.retryable is False
+
+
+@pytest.mark.parametrize(("status", "word"), [(402, "frozen"), (423, "locked")])
+def test_frozen_or_locked_shop_is_unavailable_like_an_outage(fake, make_client, status, word):
+    fake.on("Ping", (status, {}, {"errors": "Unavailable Shop"}))
+    with pytest.raises(exc.ShopifyShopUnavailable) as info:
+        make_client().execute(PING)
+    assert isinstance(info.value, exc.ShopifyServerError) and info.value.retryable is True
+    assert word in info.value.reason and info.value.status == status
 
 
 def test_documents_from_queries_module_are_used(fake, make_client):
@@ -359,6 +371,7 @@ def test_documents_from_queries_module_are_used(fake, make_client):
     assert report.plan == "Basic"
     assert report.myshopify_domain == fake.shop
     assert report.granted_scopes == ["read_inventory", "write_inventory", "write_products"]
-    # write_products covers read_products; read_locations and read_orders are missing.
-    assert report.missing_scopes == ["read_locations", "read_orders"]
+    # write_products covers read_products; read_locations, read_orders and the publication scopes are missing.
+    assert report.missing_scopes == ["read_locations", "read_orders", "read_publications", "write_publications"]
+    assert report.publications == []  # not asked for without read_publications
     assert not report.ok

@@ -72,7 +72,7 @@ def test_product_set_sends_input_and_identifier_and_flattens_variants(fake, make
         ),
     )
     fake.on(
-        "ProductVariantsPage",
+        "ProductVariantIdsPage",
         fake.ok(
             {
                 "product": {
@@ -95,12 +95,14 @@ def test_product_set_sends_input_and_identifier_and_flattens_variants(fake, make
     product = make_client().product_set(input=product_input, identifier={"handle": "shirt"})
     sent = fake.requests_for("ProductSet")[0]
     assert sent.query == queries.PRODUCT_SET
-    assert sent.variables == {"input": product_input, "identifier": {"handle": "shirt"}}
+    # The returned connections are sized to the input (2 variants + 5, no files + 5).
+    assert sent.variables == {"input": product_input, "identifier": {"handle": "shirt"}, "variants": 7, "media": 5}
     assert "synchronous: true" in sent.query
     assert [v["sku"] for v in product["variants"]] == ["S-1", "S-2"]
-    assert fake.requests_for("ProductVariantsPage")[0].variables == {
+    # The rest of the ids come from the lean page (about 2 points per variant).
+    assert fake.requests_for("ProductVariantIdsPage")[0].variables == {
         "id": "gid://shopify/Product/9",
-        "first": 150,
+        "first": 250,
         "after": "c1",
     }
 
@@ -118,7 +120,7 @@ def test_product_set_without_identifier_creates(fake, make_client):
         ),
     )
     make_client().product_set(input={"title": "New"})
-    assert fake.sent[0].variables == {"input": {"title": "New"}}
+    assert fake.sent[0].variables == {"input": {"title": "New"}, "variants": 5, "media": 5}
 
 
 def test_product_set_on_deleted_product_is_not_found(fake, make_client):

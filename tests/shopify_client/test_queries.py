@@ -170,6 +170,7 @@ def test_initial_cost_estimates_match_the_documents():
         "ProductById": {"id": "gid://shopify/Product/1"},
         "ProductByHandle": {"handle": "h"},
         "ProductVariantsPage": {"id": "gid://shopify/Product/1", "first": 150},
+        "ProductVariantIdsPage": {"id": "gid://shopify/Product/1", "first": 250},
         "ProductMetafieldsPage": {"id": "gid://shopify/Product/1", "first": 200},
         "ProductMediaPage": {"id": "gid://shopify/Product/1", "first": 100},
         "ProductsPage": {"first": 50},
@@ -191,3 +192,27 @@ def test_initial_cost_estimates_match_the_documents():
         computed = cost.requested_cost(admin_schema(), op, fragments, variables[name])
         assert computed == estimate, name
         assert computed <= 1000, name  # Shopify's single-query limit
+
+
+def test_paged_product_reads_stay_below_the_single_query_limit_at_their_largest_pages():
+    """Issue #12: no read of a big product may exceed Shopify's 1,000-point limit (MAX_COST_EXCEEDED)."""
+    cost = pytest.importorskip("shopify_sim.cost")
+    from graphql.language import FragmentDefinitionNode
+
+    from channels.shopify import client as client_module
+
+    from .conftest import admin_schema
+
+    largest = {
+        "PRODUCT_DRIFT": {"id": "gid://shopify/Product/1", "variants": client_module.DRIFT_VARIANTS_PAGE,
+                          "media": client_module.DRIFT_MEDIA_PAGE, "metafields": client_module.DRIFT_METAFIELDS_PAGE},
+        "PRODUCT_IDS_BY_HANDLE": {"handle": "h", "variants": 250},
+        "PRODUCT_SET": {"input": {"title": "x", "variants": [{"optionValues": []}] * 2048, "files": [{}] * 250},
+                        "variants": 100, "media": 50},
+        "MEDIA_STATUS": {"ids": ["gid://shopify/MediaImage/1"] * 100},
+    }
+    for name, variables in largest.items():
+        ast = parse(DOCUMENTS[name])
+        op = next(d for d in ast.definitions if isinstance(d, OperationDefinitionNode))
+        fragments = {d.name.value: d for d in ast.definitions if isinstance(d, FragmentDefinitionNode)}
+        assert cost.requested_cost(admin_schema(), op, fragments, variables) <= 1000, name

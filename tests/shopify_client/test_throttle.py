@@ -156,7 +156,8 @@ def test_product_set_estimate_adds_the_input_dependent_part(fake, make_client):
                 }
             },
             "extensions": cost_extensions(
-                requested=round(30 + estimate_product_set_cost(req.variables["input"]), 1)
+                requested=round(30 + estimate_product_set_cost(req.variables["input"])
+                                + 3 * req.variables["variants"] + req.variables["media"], 1)
             ),
         },
     )
@@ -166,7 +167,7 @@ def test_product_set_estimate_adds_the_input_dependent_part(fake, make_client):
     assert client.budget.estimate("ProductSet", is_mutation=True) == pytest.approx(30, abs=0.1)
     assert client.budget.estimate("ProductSet", is_mutation=True, base=base) == pytest.approx(
         30 + base, abs=0.1
-    )
+    )  # (the client adds the sized selection, 3 per variant row + 1 per media row, to the base it passes)
 
 
 class LeakyBucket:

@@ -53,14 +53,15 @@ def test_product_set_update_replaces_list_fields_and_keeps_omitted_scalars(gql, 
     files = [{"originalSource": "https://example.com/a.jpg", "alt": "A", "contentType": "IMAGE"},
              {"originalSource": "https://example.com/b.jpg", "alt": "B", "contentType": "IMAGE"}]
     created = product_set(gql, product_input(sizes=("S", "M", "L"), location=locations[0],
-                                             metafields=[{"namespace": "pim", "key": "a", "type": "single_line_text_field", "value": "1"},
-                                                         {"namespace": "pim", "key": "b", "type": "single_line_text_field", "value": "2"}],
+                                             metafields=[{"namespace": "pim", "key": "aa", "type": "single_line_text_field", "value": "1"},
+                                                         {"namespace": "pim", "key": "bb", "type": "single_line_text_field", "value": "2"}],
                                              files=files))["product"]
     pid = created["id"]
     by_sku = {v["sku"]: v for v in created["variants"]["nodes"]}
     assert len(created["media"]["nodes"]) == 2
-    assert created["media"]["nodes"][0]["status"] == "READY"
-    assert created["media"]["nodes"][0]["image"]["altText"] == "A"
+    # Media are processed asynchronously: just created, they are UPLOADED and have no image yet.
+    assert created["media"]["nodes"][0]["status"] == "UPLOADED"
+    assert created["media"]["nodes"][0]["alt"] == "A" and created["media"]["nodes"][0]["image"] is None
     # update: only S and L (with ids), one metafield, one file, no vendor -> vendor unchanged
     upd = {
         "title": "Blue Shirt v2",
@@ -69,7 +70,7 @@ def test_product_set_update_replaces_list_fields_and_keeps_omitted_scalars(gql, 
             {"id": by_sku["BS-S"]["id"], "optionValues": [{"optionName": "Size", "name": "S"}], "price": "12.50"},
             {"id": by_sku["BS-L"]["id"], "optionValues": [{"optionName": "Size", "name": "L"}]},
         ],
-        "metafields": [{"namespace": "pim", "key": "b", "type": "single_line_text_field", "value": "22"}],
+        "metafields": [{"namespace": "pim", "key": "bb", "type": "single_line_text_field", "value": "22"}],
         "files": [files[1]],
     }
     res = product_set(gql, upd, {"id": pid})
@@ -80,7 +81,7 @@ def test_product_set_update_replaces_list_fields_and_keeps_omitted_scalars(gql, 
     assert [v["id"] for v in p["variants"]["nodes"]] == [by_sku["BS-S"]["id"], by_sku["BS-L"]["id"]]
     assert p["variants"]["nodes"][0]["price"] == "12.50"
     assert p["variants"]["nodes"][1]["price"] == "10.00"
-    assert [(m["key"], m["value"]) for m in p["metafields"]["nodes"]] == [("b", "22")]
+    assert [(m["key"], m["value"]) for m in p["metafields"]["nodes"]] == [("bb", "22")]
     assert [m["alt"] for m in p["media"]["nodes"]] == ["B"]
     assert p["media"]["nodes"][0]["id"] == created["media"]["nodes"][1]["id"]  # kept, not re-created
     # the removed variant is gone
@@ -92,11 +93,12 @@ def test_product_set_update_replaces_list_fields_and_keeps_omitted_scalars(gql, 
     assert p["vendor"] == "NewVendor" and len(p["variants"]["nodes"]) == 2 and len(p["metafields"]["nodes"]) == 1
 
 
-def test_variants_without_ids_match_existing_by_option_values(gql):
+def test_variants_without_ids_are_new_variants(gql):
+    """ProductVariantSetInput.id: "update or create a new variant if absent" (see test_publish_realism)."""
     created = product_set(gql, product_input())["product"]
     ids = [v["id"] for v in created["variants"]["nodes"]]
     res = product_set(gql, product_input(title="Blue Shirt"), {"id": created["id"]})
-    assert [v["id"] for v in res["product"]["variants"]["nodes"]] == ids
+    assert not {v["id"] for v in res["product"]["variants"]["nodes"]} & set(ids)
 
 
 def test_identifier_errors(gql):
@@ -263,13 +265,13 @@ def test_metafields_set_with_compare_digest(gql):
     p = product_set(gql, {"title": "Meta"})["product"]
     m = """mutation($m: [MetafieldsSetInput!]!) { metafieldsSet(metafields: $m) {
              metafields { key value compareDigest } userErrors { field message code } } }"""
-    out = gql(m, {"m": [{"ownerId": p["id"], "namespace": "pim", "key": "k", "type": "single_line_text_field", "value": "v1"}]})
+    out = gql(m, {"m": [{"ownerId": p["id"], "namespace": "pim", "key": "kk", "type": "single_line_text_field", "value": "v1"}]})
     digest = out["data"]["metafieldsSet"]["metafields"][0]["compareDigest"]
-    out = gql(m, {"m": [{"ownerId": p["id"], "namespace": "pim", "key": "k", "value": "v2", "compareDigest": digest}]})
+    out = gql(m, {"m": [{"ownerId": p["id"], "namespace": "pim", "key": "kk", "value": "v2", "compareDigest": digest}]})
     assert out["data"]["metafieldsSet"]["userErrors"] == []
-    out = gql(m, {"m": [{"ownerId": p["id"], "namespace": "pim", "key": "k", "value": "v3", "compareDigest": digest}]})
+    out = gql(m, {"m": [{"ownerId": p["id"], "namespace": "pim", "key": "kk", "value": "v3", "compareDigest": digest}]})
     assert out["data"]["metafieldsSet"]["userErrors"][0]["code"] == "STALE_OBJECT"
-    out = gql('query($id: ID!) { product(id: $id) { metafield(namespace: "pim", key: "k") { value } } }', {"id": p["id"]})
+    out = gql('query($id: ID!) { product(id: $id) { metafield(namespace: "pim", key: "kk") { value } } }', {"id": p["id"]})
     assert out["data"]["product"]["metafield"]["value"] == "v2"
 
 
