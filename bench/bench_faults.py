@@ -9,8 +9,10 @@ Run from the project root (PostgreSQL and Redis must be up; the Shopify simulato
 Scenarios (``--only`` takes their keys): ``sigkill`` (SIGKILL every RQ worker and work horse mid-publish, restart),
 ``redis`` (FLUSHDB of the bench's Redis database, its client connections closed, workers killed and restarted,
 while products publish and order webhooks arrive), ``postgres`` (every backend of the bench database terminated
-several times mid-run), ``outage`` (a store answers 503 for ``--outage-seconds``, default 5 minutes, while products
-are edited), ``5xx`` (10 % random 500/502/503/504 during a publish of ``--error-products``), ``webhooks``
+several times mid-run), ``pgcancel`` (the statement recording a publish canceled, as a statement timeout or a
+deadlock would: the job must be retried, not dead-lettered), ``outage`` (a store answers 503 for
+``--outage-seconds``, default 5 minutes, while products are edited), ``5xx`` (10 % random 500/502/503/504 during
+a publish of ``--error-products``), ``webhooks``
 (real orders, cancellations and refunds with duplicated, jittered and replayed-out-of-order webhooks), ``load``
 (``--webhook-rate`` signed orders/create per second for ``--webhook-seconds`` to gunicorn, default 1,000/s for
 a minute). Every scenario measures what was lost and what was duplicated (both must be 0) and the time to
@@ -84,7 +86,7 @@ def reset(sim) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--only", default="sigkill,redis,postgres,outage,5xx,webhooks,load",
+    parser.add_argument("--only", default="sigkill,redis,postgres,pgcancel,outage,5xx,webhooks,load",
                         help="comma-separated scenario keys (default: all)")
     parser.add_argument("--products", type=int, default=200,
                         help="products publishing to two stores in the sigkill, redis and postgres scenarios")
@@ -134,6 +136,7 @@ def main() -> None:
         "postgres": {"products": args.products, "latency_ms": args.latency_ms, "skus": 5,
                      "webhook_rate": args.trickle_rate, "webhook_seconds": trickle_seconds, "drops": 5,
                      "drop_every": 3.0},
+        "pgcancel": {"products": 10},
         "outage": {"products": args.outage_products, "outage_seconds": args.outage_seconds,
                    "timings": scenarios.outage_timings(args.outage_timings_for or args.outage_seconds)},
         "5xx": {"products": args.error_products, "error_rate": args.error_rate},
@@ -164,9 +167,9 @@ def main() -> None:
 
     print(f"\nfault and load bench ({os.cpu_count()} CPUs, {args.rq_workers} RQ workers, gunicorn "
           f"{args.gunicorn_workers}x{args.gunicorn_threads} gthread, PostgreSQL + Redis on loopback)")
-    print(f"  {'scenario':36} {'lost':>5} {'dup':>5} {'converge':>10}  throughput")
+    print(f"  {'scenario':40} {'lost':>5} {'dup':>5} {'converge':>10}  throughput")
     for r in reports:
-        conv = f"{r.converge_seconds:8.1f} s" if r.converge_seconds is not None else "   never  "
+        conv = f"{r.converge_seconds:8.1f} s" if r.converge_seconds is not None else "     never"
         extra = ""
         if "accepted_per_s" in r.figures:
             extra = (f"{r.figures['accepted_per_s']:.0f} accepted/s (offered {r.params['rate_per_s']:.0f}/s), "
@@ -177,7 +180,7 @@ def main() -> None:
         elif "other_store_delay_s" in r.figures:
             extra = (f"other store delay {r.figures['other_store_delay_s']:.1f} s, "
                      f"{r.figures['requests_during_outage']} requests to the down store")
-        print(f"  {r.scenario:36} {r.lost:5d} {r.duplicated:5d} {conv}  {extra}")
+        print(f"  {r.scenario:40} {r.lost:5d} {r.duplicated:5d} {conv}  {extra}")
     failed = [r for r in reports if not r.ok]
     print(f"total bench time {time.monotonic() - t_start:.0f} s; "
           + ("all scenarios lost nothing and duplicated nothing" if not failed

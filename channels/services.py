@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -272,8 +272,9 @@ def sync_job_execute(*, job_id: int, worker: str | None = None) -> ExecutionResu
     """Run one sync job: claim it, publish or unpublish the product in its store, and record the outcome.
 
     Idempotent: a job that is not pending (already done, running elsewhere, dead) is left alone. Retryable
-    Shopify errors put the job back to pending with exponential backoff and jitter; terminal errors and
-    exhausted retries dead-letter it with the error. Never raises for Shopify errors.
+    Shopify errors and passing database errors (canceled statements, deadlocks, dropped connections) put the job
+    back to pending with backoff and jitter; terminal errors and exhausted retries dead-letter it with the error.
+    Never raises for Shopify errors.
     """
     worker = worker or worker_name()
     job = _claim(job_id, worker)
@@ -286,6 +287,11 @@ def sync_job_execute(*, job_id: int, worker: str | None = None) -> ExecutionResu
         result = _run(job)
     except ShopifyError as exc:
         return _fail(job, attempt, exc, retryable=exc.retryable)
+    except (OperationalError, InterfaceError) as exc:
+        # The database, not the data: a canceled statement (statement or lock timeout, an operator), a deadlock
+        # victim, a dropped connection. The same job succeeds on a later try; dead-lettering it would lose the edit.
+        logger.warning("sync job %s: database error, will retry: %s", job.pk, exc)
+        return _fail(job, attempt, exc, retryable=True)
     except Exception as exc:  # a bug or bad data: terminal, recorded, never silently lost
         logger.exception("sync job %s failed unexpectedly", job.pk)
         return _fail(job, attempt, exc, retryable=False)

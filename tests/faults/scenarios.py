@@ -320,6 +320,10 @@ class FaultReport:
                 "converge_seconds": self.converge_seconds, "figures": self.figures, "problems": self.problems}
 
 
+def _oneline(text: str, limit: int = 140) -> str:
+    return " ".join((text or "").split())[:limit]
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
@@ -345,11 +349,13 @@ class Audit:
 
 
 def converge(check: Callable[[], Audit], *, since: float, timeout: float, interval: float = 0.5,
-             settle: float = 1.0) -> tuple[float | None, Audit]:
+             settle: float = 1.0, stuck_after: float = 30.0) -> tuple[float | None, Audit]:
     """Poll ``check`` until it is clean; return (seconds since ``since`` when it first was, final audit).
 
     A clean audit is confirmed once more after ``settle`` seconds (a late duplicate would show there). A check
-    that raises (the simulator slow to answer under load) counts as not settled yet.
+    that raises (the simulator slow to answer under load) counts as not settled yet. Gives up (None) at
+    ``timeout``, or when nothing has been waiting any more for ``stuck_after`` seconds while something is still
+    wrong (a dead-lettered job stays dead).
     """
 
     def look() -> Audit:
@@ -359,6 +365,7 @@ def converge(check: Callable[[], Audit], *, since: float, timeout: float, interv
             return Audit(settled=False, problems=[f"check failed: {type(exc).__name__}: {exc}"])
 
     deadline = time.monotonic() + timeout
+    stuck_since = None
     audit = look()
     while time.monotonic() < deadline:
         if audit.clean:
@@ -368,6 +375,12 @@ def converge(check: Callable[[], Audit], *, since: float, timeout: float, interv
             if audit.clean:
                 return elapsed, audit
             continue
+        if audit.settled:
+            stuck_since = stuck_since or time.monotonic()
+            if time.monotonic() - stuck_since > stuck_after:
+                break
+        else:
+            stuck_since = None
         time.sleep(interval)
         audit = look()
     return None, audit
@@ -500,7 +513,7 @@ def publish_audit(env: Env, stores: Iterable) -> Audit:
         audit.settled = False
     for job in SyncJob.objects.filter(status=SyncJob.Status.DEAD).select_related("store")[:20]:
         audit.problems.append(f"sync job {job.pk} ({job.product_label} -> {job.store.name}) dead after "
-                              f"{job.attempts} attempts: {job.last_error[:120]}")
+                              f"{job.attempts} attempts: {_oneline(job.last_error)}")
     from conflicts.models import Conflict
 
     # Nobody edits in Shopify here: a conflict on a PIM product means a retried or interrupted write was taken
@@ -828,14 +841,14 @@ def stock_audit(world: StockWorld, *, sold: Counter, restocked: Counter | None =
     if events.get("failed"):
         audit.lost += events["failed"]
         for event in WebhookEvent.objects.filter(status="failed")[:5]:
-            audit.problems.append(f"event {event.pk} {event.topic} failed: {event.last_error[:120]}")
+            audit.problems.append(f"event {event.pk} {event.topic} failed: {_oneline(event.last_error)}")
     pushes = Counter(InventoryPush.objects.values_list("status", flat=True))
     if any(pushes.get(s) for s in ("pending", "running", "retry")):
         audit.settled = False
     if pushes.get("dead"):
         audit.lost += pushes["dead"]
         for push in InventoryPush.objects.filter(status="dead")[:5]:
-            audit.problems.append(f"push {push.pk} {push.kind} dead: {push.last_error[:120]}")
+            audit.problems.append(f"push {push.pk} {push.kind} dead: {_oneline(push.last_error)}")
     pim = world.pim_available()
     for sku, available in pim.items():
         expected = world.stock - sold.get(sku, 0) + restocked.get(sku, 0)
@@ -1123,6 +1136,61 @@ def scenario_postgres_drop(env: Env, *, products: int = 12, latency_ms: int = 15
         report.figures.update(backends_terminated=sum(terminated), **publish_figures(stores.values(), env),
                               **inbox_figures(), webhooks_unique=len(refs), webhook_http_retries=sender.stats.retries,
                               webhooks_gave_up=sender.stats.gave_up, processes_alive=alive)
+    return report
+
+
+def scenario_postgres_statement_error(env: Env, *, products: int = 4, latency_ms: int = 100, timeout: float = 60.0
+                                      ) -> FaultReport:
+    """A transient database error inside a publish job whose connection survives it: the statement that records
+    the write is canceled (as ``statement_timeout``, ``lock_timeout``, an operator's ``pg_cancel_backend`` or a
+    deadlock victim would be). The job must be retried, like the inventory pipeline retries database errors,
+    not dead-lettered (a dead-lettered edit waits for a manager's Replay: lost).
+
+    This process holds a row lock on the store's channel assignments while the products are edited, so each
+    job blocks on the ``UPDATE`` that follows its Shopify write; those statements are then canceled."""
+    import psycopg
+
+    report = FaultReport("PostgreSQL statement canceled mid-job", {"products": products, "latency_ms": latency_ms})
+    with running(env) as cluster:
+        from channels.models import SyncJob
+
+        cluster.start_workers(wait=False)
+        cluster.start_sweepers()
+        store = make_stores(env)["shop-a"]
+        learn_buckets([store])
+        catalog = create_catalog("CAN", products)
+        cluster.wait_workers(env.rq_workers)
+        assign(catalog, [store])
+        first, audit = converge(lambda: publish_audit(env, [store]), since=time.monotonic(), timeout=60, settle=0)
+        if first is None:
+            report.problems.append("initial publish did not finish: " + "; ".join(audit.problems[:5]))
+            return report
+        env.control.latency("shop-a", latency_ms)
+        canceled = 0
+        with psycopg.connect(env.database_url) as locker, psycopg.connect(env.database_url,
+                                                                            autocommit=True) as admin:
+            locker.execute("SELECT id FROM channels_channelassignment WHERE store_id = %s FOR UPDATE", [store.pk])
+            edit_catalog(catalog, 1, prices=False)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and canceled < min(products, env.rq_workers):
+                blocked = admin.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                    "AND query ILIKE %s", ['UPDATE "channels_channelassignment"%']).fetchall()
+                for (pid,) in blocked:
+                    canceled += int(admin.execute("SELECT pg_cancel_backend(%s)", [pid]).fetchone()[0])
+                time.sleep(0.1)
+            locker.rollback()
+        fault_end = time.monotonic()
+        env.log(f"canceled {canceled} statements")
+        seconds, audit = converge(lambda: publish_audit(env, [store]), since=fault_end, timeout=timeout,
+                                  stuck_after=10)
+        report.converge_seconds = seconds
+        report.lost, report.duplicated, report.problems = audit.lost, audit.duplicated, audit.problems
+        dead = SyncJob.objects.filter(status="dead").count()
+        report.lost += dead  # the edit waits for a manual Replay
+        if not canceled:
+            report.problems.append("no statement was canceled (no job blocked on the assignment lock)")
+        report.figures.update(statements_canceled=canceled, **publish_figures([store], env))
     return report
 
 
@@ -1437,6 +1505,7 @@ SCENARIOS: dict[str, Callable[..., FaultReport]] = {
     "sigkill": scenario_worker_sigkill,
     "redis": scenario_redis_restart,
     "postgres": scenario_postgres_drop,
+    "pgcancel": scenario_postgres_statement_error,
     "outage": scenario_shopify_outage,
     "5xx": scenario_random_5xx,
     "webhooks": scenario_webhooks_duplicated_reordered,

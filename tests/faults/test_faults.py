@@ -62,3 +62,11 @@ def test_webhook_load(fault_env):
     # the bench shows that case (bench/bench_faults.py --plan standard).
     report = scenarios.scenario_webhook_load(fault_env, rate=200, seconds=4, plan="plus")
     check(report, within=90)
+
+
+def test_postgres_statement_error_mid_job_is_retried(fault_env):
+    # A canceled statement (statement/lock timeout, deadlock victim, operator cancel) leaves the connection
+    # usable; the publish job must go back to pending like any transient failure, not to the dead letters.
+    report = scenarios.scenario_postgres_statement_error(fault_env, products=4)
+    check(report, within=30)
+    assert report.figures["statements_canceled"] >= 1, report.summary()
