@@ -17,6 +17,12 @@ class ChannelsConfig(AppConfig):
 
         product_admin_extend(extension=extension())
 
+        from pim.hooks import catalog_changed_register
+
+        from .services import sync_jobs_record_for_products
+
+        catalog_changed_register(handler=sync_jobs_record_for_products)
+
         def dead_letters(request):
             if not request.user.has_perm("channels.view_syncjob"):
                 return None

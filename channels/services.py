@@ -31,6 +31,7 @@ from pim.models import Product
 from pim.validators import validate_tags
 
 from .clients import client_for_store
+from .hooks import drift_hooks
 from .media import image_bindings_for, media_bind_after_write, media_summary, media_wait_processed
 from .models import (
     ChannelAssignment,
@@ -337,9 +338,7 @@ def _run(job: SyncJob) -> ExecutionResult:
             # for every input without an id and deletes the unlisted ones, so rebuild it with the ids.
             plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
     if assignment.shopify_product_id:
-        from conflicts.hooks import drift_check_before_publish
-
-        decision = drift_check_before_publish(job=job, assignment=assignment, plan=plan, client=client)
+        decision = drift_hooks().before_publish(job=job, assignment=assignment, plan=plan, client=client)
         if decision == "hold":
             ChannelAssignment.objects.filter(pk=assignment.pk).update(held=True)
             return ExecutionResult(SyncJob.Status.HELD, "held: Shopify-side edit under the hold policy")
@@ -348,9 +347,7 @@ def _run(job: SyncJob) -> ExecutionResult:
         images = image_bindings_for(store_id=store.pk, product=product) if assignment.shopify_product_id else {}
         plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
     note = _write(client=client, assignment=assignment, plan=plan, bindings=bindings, image_bindings=images)
-    from conflicts.hooks import drift_after_publish
-
-    drift_after_publish(job=job, assignment=assignment, plan=plan)
+    drift_hooks().after_publish(job=job, assignment=assignment, plan=plan)
     return ExecutionResult(SyncJob.Status.DONE, f"published; {note}" if note else "published")
 
 

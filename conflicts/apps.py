@@ -9,6 +9,14 @@ class ConflictsConfig(AppConfig):
     def ready(self) -> None:
         from django.urls import reverse
 
+        from channels.hooks import DriftHooks, drift_hooks_register, periodic_task_register
+
+        from . import services as conflict_services
+
+        drift_hooks_register(hooks=DriftHooks(before_publish=conflict_services.drift_check_before_publish,
+                                              after_publish=conflict_services.drift_after_publish))
+        periodic_task_register(name="nightly drift sweep", task=conflict_services.drift_sweep_schedule)
+
         from pim.admin_extensions import (
             DashboardCounter,
             ProductAdminExtension,

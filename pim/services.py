@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from slugify import slugify
 
+from .hooks import catalog_changed_notify
 from .models import Product, ProductAttribute, ProductImage, Variant
 from .validators import (
     HANDLE_MAX_LENGTH,
@@ -390,15 +391,11 @@ def variant_update(
 def catalog_changed(*, product_ids: Iterable[int], deleted: bool = False) -> None:
     """Tell the publishing pipeline that these products changed, inside the current transaction.
 
-    The pipeline (channels) records one pending sync job per assigned store; importing it here keeps the
-    dependency one-way (pim does not know about stores).
+    The pipeline (channels) records one pending sync job per assigned store through the handler it registered
+    in ``pim.hooks`` (pim does not know about stores). Raises ImproperlyConfigured if none is registered.
     """
     ids = list(product_ids)
     if not deleted:
         # Any change to a product's children is a change of the product for optimistic concurrency.
         Product.objects.filter(pk__in=ids).update(version=F("version") + 1)
-    from channels import services as channel_services
-
-    hook = getattr(channel_services, "sync_jobs_record_for_products", None)
-    if hook is not None:
-        hook(product_ids=ids, deleted=deleted)
+    catalog_changed_notify(product_ids=ids, deleted=deleted)

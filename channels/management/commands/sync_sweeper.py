@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from channels import services
+from channels.hooks import periodic_tasks
 from channels.monitoring import alerts_check
 
 
@@ -31,10 +32,9 @@ class Command(BaseCommand):
         while True:
             close_old_connections()
             try:
-                from conflicts.services import drift_sweep_schedule
-
                 if loop:
-                    drift_sweep_schedule()
+                    for task in periodic_tasks():  # e.g. the nightly drift sweep (conflicts registers it)
+                        task()
                 report = services.sync_jobs_sweep()
                 if loop and _alerts_due():
                     raised = alerts_check()

@@ -1,0 +1,28 @@
+"""The explicit interfaces between layers: a lower layer's slot that nothing fills is an error at start-up (system
+check) and at the first use, never a silent no-op."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from channels import hooks as channel_hooks
+from pim import hooks as pim_hooks
+
+
+def test_the_slots_are_filled_by_the_apps_above(monkeypatch):
+    assert pim_hooks.catalog_changed_check() == []
+    assert channel_hooks.drift_hooks_check() == []
+    assert channel_hooks.periodic_tasks()
+
+
+def test_an_unfilled_catalog_slot_fails_loudly(monkeypatch):
+    monkeypatch.setattr(pim_hooks, "_catalog_changed", None)
+    assert [e.id for e in pim_hooks.catalog_changed_check()] == ["pim.E001"]
+    with pytest.raises(ImproperlyConfigured, match="channels"):
+        pim_hooks.catalog_changed_notify(product_ids=[1])
+
+
+def test_an_unfilled_drift_slot_fails_loudly(monkeypatch):
+    monkeypatch.setattr(channel_hooks, "_drift", None)
+    assert [e.id for e in channel_hooks.drift_hooks_check()] == ["channels.E002"]
+    with pytest.raises(ImproperlyConfigured, match="conflicts"):
+        channel_hooks.drift_hooks()
