@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.urls import reverse
 
 from pim.admin_extensions import (
@@ -16,14 +16,22 @@ from pim.admin_extensions import (
 
 
 def _with_stock(queryset):
-    return queryset.annotate(_available=Sum("variants__stock_levels__available", filter=Q(
-        variants__inventory_tracked=True)))
+    """Prefetch each listed product's tracked variants with their summed available stock (one query per page)."""
+    from django.db.models import Prefetch
+
+    from pim.models import Variant
+
+    return queryset.prefetch_related(Prefetch(
+        "variants", queryset=Variant.objects.filter(inventory_tracked=True).only("id", "product_id")
+        .annotate(_available=Sum("stock_levels__available")), to_attr="_stock_variants"))
 
 
-@admin.display(description="available", ordering="_available")
+@admin.display(description="available")
 def available_column(product) -> str:
-    value = getattr(product, "_available", None)
-    return "–" if value is None else f"{value:,}"
+    variants = getattr(product, "_stock_variants", None)
+    if not variants:
+        return "–"
+    return f"{sum(v._available or 0 for v in variants):,}"
 
 
 def register_product_admin() -> None:

@@ -8,7 +8,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
-from django.db.models import Count, Max, Min, OuterRef, Prefetch, Subquery
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -373,13 +373,9 @@ class ProductAdmin(ServiceHistoryAdmin):
                     return lambda request, _check=check: _check(self, request)
         raise AttributeError(name)
 
-    def get_queryset(self, request):
-        first_image = ProductImage.objects.filter(product=OuterRef("pk")).order_by("position", "id").values("src")
-        return (
-            super().get_queryset(request)
-            .annotate(_variant_count=Count("variants", distinct=True), _price_min=Min("variants__price"),
-                      _price_max=Max("variants__price"), _thumbnail=Subquery(first_image[:1]))
-        )
+    # The list's figures (SKUs, price range, variant count, thumbnail) come from what the changelist prefetches
+    # for the page's 50 products; annotating aggregates would make PostgreSQL aggregate the whole catalog's
+    # variants on every page (bench/bench_admin.py).
 
     def get_changelist(self, request, **kwargs):
         # The list's own columns (SKUs) and every extension's (stores, stock) read prefetched or annotated data.
@@ -435,10 +431,11 @@ class ProductAdmin(ServiceHistoryAdmin):
 
     @admin.display(description="")
     def thumbnail(self, obj: Product):
-        if not getattr(obj, "_thumbnail", None):
+        images = getattr(obj, "_first_images", None)
+        if not images:
             return ""
         return format_html('<img src="{}" alt="" loading="lazy" style="height:32px;width:32px;object-fit:cover">',
-                           obj._thumbnail)
+                           images[0].src)
 
     @admin.display(description="SKUs")
     def skus(self, obj: Product) -> str:
@@ -446,16 +443,17 @@ class ProductAdmin(ServiceHistoryAdmin):
         shown = ", ".join(skus[:3])
         return f"{shown} (+{len(skus) - 3})" if len(skus) > 3 else shown
 
-    @admin.display(description="price", ordering="_price_min")
+    @admin.display(description="price")
     def price_range(self, obj: Product) -> str:
-        low, high = getattr(obj, "_price_min", None), getattr(obj, "_price_max", None)
-        if low is None:
+        prices = [v.price for v in obj.variants.all()]  # prefetched by the changelist
+        if not prices:
             return "–"
+        low, high = min(prices), max(prices)
         return f"{low:,.2f}" if low == high else f"{low:,.2f} – {high:,.2f}"
 
-    @admin.display(description="variants", ordering="_variant_count")
+    @admin.display(description="variants")
     def variant_count(self, obj: Product) -> int:
-        return obj._variant_count
+        return len(obj.variants.all())
 
     def get_readonly_fields(self, request, obj=None):
         fields = tuple(super().get_readonly_fields(request, obj))
@@ -509,8 +507,11 @@ class _ProductChangeList(ChangeList):
 
     def get_queryset(self, request, exclude_parameters=None):
         queryset = super().get_queryset(request, exclude_parameters)
+        first = ProductImage.objects.filter(position=Subquery(
+            ProductImage.objects.filter(product=OuterRef("product")).order_by("position", "id").values("position")[:1]))
         queryset = queryset.prefetch_related(
-            Prefetch("variants", queryset=Variant.objects.only("id", "product_id", "sku", "position")))
+            Prefetch("variants", queryset=Variant.objects.only("id", "product_id", "sku", "price", "position")),
+            Prefetch("images", queryset=first.only("id", "product_id", "src", "position"), to_attr="_first_images"))
         for ext in product_admin_extensions():
             if ext.list_queryset is not None:
                 queryset = ext.list_queryset(queryset)
