@@ -32,7 +32,6 @@ import socket
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -41,7 +40,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -58,7 +57,6 @@ from .models import (
     InventorySyncRun,
     Location,
     ShopifyLevel,
-    ShopifyOrder,
     StockLevel,
     StockMovement,
     StoreLocation,
@@ -73,8 +71,13 @@ INVENTORY_QUEUE = "inventory"
 # The topics ``register_webhooks`` subscribes to and ``webhook_event_process`` handles.
 WEBHOOK_TOPICS = (
     "ORDERS_CREATE",
+    "ORDERS_UPDATED",
+    "ORDERS_EDITED",
     "ORDERS_CANCELLED",
     "REFUNDS_CREATE",
+    "FULFILLMENT_ORDERS_ORDER_ROUTING_COMPLETE",
+    "FULFILLMENT_ORDERS_MOVED",
+    "INVENTORY_LEVELS_CONNECT",
     "PRODUCTS_UPDATE",
     "INVENTORY_LEVELS_UPDATE",
     "APP_UNINSTALLED",
@@ -303,6 +306,7 @@ class _Change:
     set_on_hand: int | None = None
     source_ref: str = ""
     reason: str = ""
+    order_line_id: int | None = None
 
 
 @dataclass
@@ -354,7 +358,7 @@ def _apply(change: _Change, origin: _Origin, *, allow_negative: bool, push_ids: 
                 level_version=version, source_ref=change.source_ref[:255], store=origin.store,
                 shop_domain=origin.shop_domain, actor=origin.actor if getattr(origin.actor, "pk", None) else None,
                 actor_label=origin.actor_label[:255], reason=change.reason[:500],
-                webhook_event=origin.webhook_event, created_at=now,
+                webhook_event=origin.webhook_event, order_line_id=change.order_line_id, created_at=now,
             )
     except IntegrityError:  # the same source reference, committed meanwhile at another level
         return StockMovement.objects.get(source_ref=change.source_ref), False
@@ -641,8 +645,10 @@ def _process_claimed(event: WebhookEvent) -> str:
         payload = json.loads(bytes(event.raw_body))
         if not isinstance(payload, dict):
             raise PayloadError("the body is not a JSON object")
+        prefetch = TOPIC_PREFETCH.get(event.topic)
+        extra = {"fetched": prefetch(event=event, payload=payload)} if prefetch else {}  # network: no transaction
         with transaction.atomic():
-            result = handler(event=event, payload=payload) if handler else "topic not handled"
+            result = handler(event=event, payload=payload, **extra) if handler else "topic not handled"
             WebhookEvent.objects.filter(pk=event.pk).update(
                 status=WebhookEvent.Status.PROCESSED, result=str(result)[:500], processed_at=timezone.now(),
                 lease_until=None, last_error="",
@@ -716,264 +722,6 @@ def _quantity(value: Any, what: str) -> int:
     return number
 
 
-class _EventContext:
-    """Lookups shared by the lines of one event (variants, locations) and its notes."""
-
-    def __init__(self, event: WebhookEvent):
-        self.event = event
-        self.shop = event.shop_domain
-        self.store = event.store
-        self.notes: list[str] = []
-        self.applied = 0
-        self.repeated = 0
-        self._variants: dict[tuple[str, str], Variant | None] = {}
-        self._locations: dict[str, int | None] = {}
-        self.origin = _Origin(actor_label=f"Shopify webhook {event.topic} ({event.shop_domain})"[:255],
-                              store=event.store, shop_domain=event.shop_domain, webhook_event=event)
-
-    def variant(self, line: dict) -> Variant | None:
-        variant_id = str(line.get("variant_id") or "")
-        sku = str(line.get("sku") or "").strip()
-        key = (variant_id, sku)
-        if key not in self._variants:
-            found = None
-            if variant_id:
-                bindings = VariantBinding.objects.filter(
-                    store__shop_domain=self.shop, shopify_variant_id=variant_id
-                ).select_related("variant")
-                binding = (bindings.filter(store=self.store).first() if self.store else None) or bindings.first()
-                found = binding.variant if binding else None
-            if found is None and sku:
-                found = Variant.objects.filter(sku=sku).first()
-            self._variants[key] = found
-        return self._variants[key]
-
-    def location_id(self, shopify_location_id: Any) -> int | None:
-        key = str(shopify_location_id or "")
-        if key not in self._locations:
-            maps = StoreLocation.objects.filter(store__shop_domain=self.shop)
-            if self.store is not None:  # the event's own connection first, then the others of the same shop
-                maps = maps.annotate(
-                    other=Case(When(store=self.store, then=Value(0)), default=Value(1), output_field=IntegerField())
-                )
-                preferred = maps.order_by("other", "store_id")
-            else:
-                preferred = maps.order_by("store_id")
-            found = preferred.filter(shopify_location_id=key).first() if key else None
-            if found is None:
-                found = preferred.filter(is_default=True).first()
-            self._locations[key] = found.location_id if found else None
-        return self._locations[key]
-
-    def line_label(self, line: dict) -> str:
-        return str(line.get("sku") or line.get("title") or line.get("name") or line.get("id"))
-
-
-def _order_lock(ctx: _EventContext, order_id: str, *, name: str = "", location_id: str = "") -> ShopifyOrder:
-    ShopifyOrder.objects.bulk_create(
-        [ShopifyOrder(shop_domain=ctx.shop, order_id=order_id, store=ctx.store, name=name[:100])],
-        ignore_conflicts=True,
-    )
-    order = ShopifyOrder.objects.select_for_update().get(shop_domain=ctx.shop, order_id=order_id)
-    updates = {}
-    if name and not order.name:
-        updates["name"] = name[:100]
-    if location_id and not order.shopify_location_id:
-        updates["shopify_location_id"] = location_id
-    if updates:
-        ShopifyOrder.objects.filter(pk=order.pk).update(**updates)
-        for key, value in updates.items():
-            setattr(order, key, value)
-    return order
-
-
-def _order_ref(ctx: _EventContext, order_id: str, line_id: str) -> str:
-    return f"shopify:{ctx.shop}:order:{order_id}:line:{line_id}"
-
-
-def _sale_changes(ctx: _EventContext, order: ShopifyOrder, lines: list[dict]) -> list[_Change]:
-    """Sales of the given order lines (the same references whichever webhook brings them first)."""
-    changes = []
-    for line in lines:
-        if not isinstance(line, dict):
-            raise PayloadError("an order line is not an object")
-        line_id = _rest_id(line.get("id"), "line item id")
-        quantity = _quantity(line.get("quantity"), "line item quantity")
-        if quantity == 0:
-            continue
-        variant = ctx.variant(line)
-        if variant is None:
-            ctx.notes.append(f"unmapped line {ctx.line_label(line)} (no binding, no SKU match): not recorded")
-            logger.warning("shop %s order %s: unmapped line %s", ctx.shop, order.order_id, ctx.line_label(line))
-            continue
-        if not variant.inventory_tracked:
-            ctx.notes.append(f"{variant.sku} does not track inventory: not recorded")
-            continue
-        location_id = ctx.location_id(order.shopify_location_id)
-        if location_id is None:
-            ctx.notes.append(f"{variant.sku}: no location mapped for this shop (set a default): not recorded")
-            logger.warning("shop %s order %s: no mapped location", ctx.shop, order.order_id)
-            continue
-        changes.append(
-            _Change(variant=variant, location_id=location_id, kind=StockMovement.Kind.SALE, quantity=-quantity,
-                    source_ref=f"{_order_ref(ctx, order.order_id, line_id)}:sale",
-                    reason=f"Sold in Shopify order {order.name or order.order_id}")
-        )
-    return changes
-
-
-def _restock_type(rli: dict) -> str:
-    return str(rli.get("restock_type") or "no_restock").lower()
-
-
-def _refund_changes(ctx: _EventContext, order: ShopifyOrder, refund: dict) -> tuple[list[_Change], list[dict]]:
-    """Restocks of one refund's lines, and the order lines whose sale must exist first."""
-    if not isinstance(refund, dict):
-        raise PayloadError("a refund is not an object")
-    refund_id = _rest_id(refund.get("id"), "refund id")
-    rlis = refund.get("refund_line_items") or []
-    if not isinstance(rlis, list):
-        raise PayloadError("refund_line_items is not a list")
-    changes, sold_lines = [], []
-    for rli in rlis:
-        if not isinstance(rli, dict):
-            raise PayloadError("a refund line is not an object")
-        kind = _restock_type(rli)
-        quantity = _quantity(rli.get("quantity"), "refund line quantity")
-        line = rli.get("line_item") if isinstance(rli.get("line_item"), dict) else {}
-        line_id = _rest_id(rli.get("line_item_id") or line.get("id"), "refunded line item id")
-        if kind == "no_restock" or quantity == 0:
-            continue
-        if line:
-            sold_lines.append({**line, "id": line_id})
-        if kind == "cancel" and StockMovement.objects.filter(
-            source_ref=f"{_order_ref(ctx, order.order_id, line_id)}:cancel"
-        ).exists():
-            ctx.notes.append(f"refund {refund_id}: line {line_id} already restocked by the cancellation")
-            continue
-        variant = ctx.variant(line) if line else None
-        if variant is None:
-            ctx.notes.append(f"refund {refund_id}: unmapped line {line_id}: not restocked")
-            continue
-        if not variant.inventory_tracked:
-            continue
-        location_id = ctx.location_id(rli.get("location_id") or order.shopify_location_id)
-        if location_id is None:
-            ctx.notes.append(f"refund {refund_id}: no location mapped for {variant.sku}: not restocked")
-            continue
-        rli_id = _rest_id(rli.get("id"), "refund line id")
-        changes.append(
-            _Change(variant=variant, location_id=location_id, kind=StockMovement.Kind.REFUND_RESTOCK,
-                    quantity=quantity,
-                    source_ref=f"{_order_ref(ctx, order.order_id, line_id)}:restock-{kind}:{refund_id}:{rli_id}",
-                    reason=f"Restocked by refund {refund_id} ({kind}) of order {order.name or order.order_id}")
-        )
-    return changes, sold_lines
-
-
-def _apply_changes(ctx: _EventContext, changes: list[_Change]) -> None:
-    for _, created in _record(changes, ctx.origin, allow_negative=True):
-        if created:
-            ctx.applied += 1
-        else:
-            ctx.repeated += 1
-
-
-def _summary(ctx: _EventContext, head: str) -> str:
-    text = f"{head}: {ctx.applied} movement(s) recorded, {ctx.repeated} already recorded"
-    if ctx.notes:
-        text += "; " + "; ".join(ctx.notes)
-    return text
-
-
-def _order_lines(payload: dict) -> list[dict]:
-    lines = payload.get("line_items")
-    if not isinstance(lines, list):
-        raise PayloadError("line_items is missing or not a list")
-    return lines
-
-
-def _order_location(payload: dict) -> str:
-    value = payload.get("location_id")
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else ""
-
-
-def _handle_order_create(*, event: WebhookEvent, payload: dict) -> str:
-    ctx = _EventContext(event)
-    order_id = _rest_id(payload.get("id"), "order id")
-    lines = _order_lines(payload)
-    order = _order_lock(ctx, order_id, name=str(payload.get("name") or ""), location_id=_order_location(payload))
-    _apply_changes(ctx, _sale_changes(ctx, order, lines))
-    ShopifyOrder.objects.filter(pk=order.pk, created_seen_at__isnull=True).update(created_seen_at=timezone.now())
-    return _summary(ctx, f"order {order.name or order_id}")
-
-
-def _handle_order_cancelled(*, event: WebhookEvent, payload: dict) -> str:
-    ctx = _EventContext(event)
-    order_id = _rest_id(payload.get("id"), "order id")
-    lines = _order_lines(payload)
-    refunds = payload.get("refunds") or []
-    if not isinstance(refunds, list):
-        raise PayloadError("refunds is not a list")
-    order = _order_lock(ctx, order_id, name=str(payload.get("name") or ""), location_id=_order_location(payload))
-    # The sale first (a cancel may arrive before its create): same references as orders/create.
-    changes = _sale_changes(ctx, order, lines)
-    refunded: dict[str, int] = defaultdict(int)
-    cancel_refunded: set[str] = set()
-    for refund in refunds:
-        refund_changes, _ = _refund_changes(ctx, order, refund)
-        changes += refund_changes
-        for rli in refund.get("refund_line_items") or []:
-            line_id = _rest_id(rli.get("line_item_id") or (rli.get("line_item") or {}).get("id"), "line item id")
-            refunded[line_id] += _quantity(rli.get("quantity"), "refund line quantity")
-            if _restock_type(rli) == "cancel":
-                cancel_refunded.add(line_id)
-    fulfilled: dict[str, int] = defaultdict(int)
-    for fulfillment in payload.get("fulfillments") or []:
-        if isinstance(fulfillment, dict) and fulfillment.get("status") not in ("cancelled", "failure", "error"):
-            for item in fulfillment.get("line_items") or []:
-                if isinstance(item, dict) and item.get("id") is not None:
-                    fulfilled[_rest_id(item.get("id"), "fulfilled line id")] += _quantity(item.get("quantity", 0), "qty")
-    # Lines the payload's refunds don't restock: the unfulfilled rest goes back (Shopify's default on cancel).
-    for line in lines:
-        line_id = _rest_id(line.get("id"), "line item id")
-        if line_id in cancel_refunded:
-            continue
-        quantity = _quantity(line.get("quantity"), "line item quantity")
-        done = max(fulfilled[line_id], quantity if line.get("fulfillment_status") == "fulfilled" else 0)
-        rest = quantity - refunded[line_id] - done
-        if rest <= 0:
-            continue
-        prefix = f"{_order_ref(ctx, order.order_id, line_id)}:restock-cancel:"
-        if StockMovement.objects.filter(source_ref__startswith=prefix).exists():
-            ctx.notes.append(f"line {line_id} already restocked by its cancellation refund")
-            continue
-        variant = ctx.variant(line)
-        if variant is None or not variant.inventory_tracked:
-            continue
-        location_id = ctx.location_id(order.shopify_location_id)
-        if location_id is None:
-            continue
-        changes.append(
-            _Change(variant=variant, location_id=location_id, kind=StockMovement.Kind.CANCELLATION, quantity=rest,
-                    source_ref=f"{_order_ref(ctx, order.order_id, line_id)}:cancel",
-                    reason=f"Shopify order {order.name or order_id} cancelled")
-        )
-    _apply_changes(ctx, changes)
-    ShopifyOrder.objects.filter(pk=order.pk, cancelled_seen_at__isnull=True).update(cancelled_seen_at=timezone.now())
-    return _summary(ctx, f"cancellation of order {order.name or order_id}")
-
-
-def _handle_refund_create(*, event: WebhookEvent, payload: dict) -> str:
-    ctx = _EventContext(event)
-    order_id = _rest_id(payload.get("order_id"), "order id")
-    order = _order_lock(ctx, order_id)
-    restocks, sold_lines = _refund_changes(ctx, order, payload)
-    # Restocking units whose sale we have not seen yet would inflate stock: record those sales first.
-    _apply_changes(ctx, _sale_changes(ctx, order, sold_lines) + restocks)
-    return _summary(ctx, f"refund {payload.get('id')} of order {order.name or order_id}")
-
-
 def _handle_product_update(*, event: WebhookEvent, payload: dict) -> str:
     from conflicts.services import drift_check_for_product
 
@@ -1037,9 +785,6 @@ def _handle_inventory_level_update(*, event: WebhookEvent, payload: dict) -> str
 
 
 TOPIC_HANDLERS: dict[str, Callable[..., str]] = {
-    "orders/create": _handle_order_create,
-    "orders/cancelled": _handle_order_cancelled,
-    "refunds/create": _handle_refund_create,
     "products/update": _handle_product_update,
     "inventory_levels/update": _handle_inventory_level_update,
     "app/uninstalled": _handle_app_uninstalled,
@@ -1843,3 +1588,10 @@ def _request_missing_sets(*, limit: int) -> int:
             inventory_pushes_dispatch_on_commit(push_ids=ids)
         count += len(ids)
     return count
+
+
+# Order topics live in ``inventory.orders`` (imported last: it builds on the helpers above).
+from .orders import ORDER_TOPICS, handle_order_event, order_event_prefetch  # noqa: E402
+
+TOPIC_HANDLERS.update(dict.fromkeys(ORDER_TOPICS, handle_order_event))
+TOPIC_PREFETCH: dict[str, Callable[..., Any]] = dict.fromkeys(ORDER_TOPICS, order_event_prefetch)

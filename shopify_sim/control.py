@@ -223,6 +223,18 @@ class SimControl:
             body["line_items"] = line_items
         return self._call("POST", self._shop(shop, f"orders/{_ref(order_id)}/refunds"), json=body)
 
+    def edit_order(self, shop: str, order_id: Any, *, set_quantity: list[dict[str, Any]] | None = None,
+                   add: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Commit an order edit: ``set_quantity=[{line_item_id, quantity, restock?}]``, ``add=[{variant_id | sku,
+        quantity}]``. Fires orders/edited and orders/updated; returns the orders/edited payload."""
+        return self._call("POST", self._shop(shop, f"orders/{_ref(order_id)}/edit"),
+                          json={"set_quantity": set_quantity or [], "add": add or []})
+
+    def move_fulfillment_order(self, shop: str, fulfillment_order_id: Any, location_id: Any) -> dict[str, Any]:
+        """``fulfillmentOrderMove``: fires fulfillment_orders/moved; returns its payload."""
+        return self._call("POST", self._shop(shop, f"fulfillment_orders/{_ref(fulfillment_order_id)}/move"),
+                          json={"location_id": location_id})
+
     def fulfill(self, shop: str, order_id: Any) -> dict[str, Any]:
         return self._call("POST", self._shop(shop, f"orders/{_ref(order_id)}/fulfill"))
 

@@ -24,12 +24,14 @@ def run(*args) -> str:
 
 def test_register_webhooks_subscribes_every_topic_once(world):
     out = run("register_webhooks", "--store", "Shop A", "--url", URL)
-    assert out.count("created") == 6 + 1  # six rows and the summary line
+    n = len(services.WEBHOOK_TOPICS)
+    assert n == 11
+    assert out.count("created") == n + 1  # one row per topic and the summary line
     subscriptions = world.control.webhook_subscriptions("shop-a")
     assert sorted(s["topic"] for s in subscriptions) == sorted(services.WEBHOOK_TOPICS)
     assert {s["uri"] for s in subscriptions} == {URL}
     again = run("register_webhooks", "--store", "shop-a.myshopify.com", "--url", URL)
-    assert again.count("exists") == 6 and len(world.control.webhook_subscriptions("shop-a")) == 6
+    assert again.count("exists") == n and len(world.control.webhook_subscriptions("shop-a")) == n
     moved = run("register_webhooks", "--store", "Shop A", "--url", URL.replace("pim.", "pim2."), "--replace",
                 "--topic", "ORDERS_CREATE")
     assert "deleted" in moved and "created" in moved
