@@ -336,14 +336,24 @@ def _merge_fetched(order: _Order, fetched: dict) -> None:
     if row.allocation_fetched_at is None or (fetched_at and fetched_at >= row.allocation_fetched_at):
         row.fulfillment_allocation = fetched["allocation"]
         row.allocation_fetched_at = fetched_at
-        for line_id, places in fetched["allocation"].items():
-            line = order.lines.get(line_id)
-            if line is None or line.location_source in ("fulfillment", "pos") or not places:
-                continue
-            best = max(places.items(), key=lambda kv: kv[1])[0]
-            if line.shopify_location_id != best:
-                line.shopify_location_id, line.location_source = best, "routing"
-                order.dirty.add(line_id)
+
+
+def _locate_lines(order: _Order) -> None:
+    """Give each line its Shopify location: fulfillment, else point of sale, else routing (see the module doc)."""
+    allocation = order.row.fulfillment_allocation or {}
+    for line_id, line in order.lines.items():
+        if line.location_source == "fulfillment":
+            continue
+        places = allocation.get(line_id) or {}
+        if order.row.shopify_location_id:
+            where, source = order.row.shopify_location_id, "pos"
+        elif places:
+            where, source = max(places.items(), key=lambda kv: kv[1])[0], "routing"
+        else:
+            continue
+        if (line.shopify_location_id, line.location_source) != (where, source):
+            line.shopify_location_id, line.location_source = where, source
+            order.dirty.add(line_id)
 
 
 # --- matching and targets ---------------------------------------------------------------------------------------
@@ -578,10 +588,7 @@ def handle_order_event(*, event: WebhookEvent, payload: dict, fetched: dict | No
         _merge_fetched(order, fetched)
         if fetched.get("cancelled") and order.row.cancelled_seen_at is None:
             order.row.cancelled_seen_at = timezone.now()
-    for line in order.lines.values():
-        if not line.shopify_location_id and order.row.shopify_location_id:
-            line.shopify_location_id, line.location_source = order.row.shopify_location_id, "pos"
-            order.dirty.add(line.line_id)
+    _locate_lines(order)
     order.save()
     order_reconcile(order=order)
     order.save()

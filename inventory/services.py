@@ -92,6 +92,8 @@ SHOPIFY_REASONS = {
     StockMovement.Kind.ADJUSTMENT: "correction",
     StockMovement.Kind.STOCKTAKE: "cycle_count_available",
     StockMovement.Kind.SYNC_CORRECTION: "correction",
+    StockMovement.Kind.ORDER_EDIT: "correction",
+    StockMovement.Kind.SALE_MOVED: "correction",
 }
 MAX_EXPECTED_ECHOES = 50
 SET_BATCH_SIZE = 100

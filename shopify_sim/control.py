@@ -210,9 +210,11 @@ class SimControl:
     def order(self, shop: str, order_id: Any) -> dict[str, Any]:
         return self._call("GET", self._shop(shop, f"orders/{_ref(order_id)}"))
 
-    def cancel_order(self, shop: str, order_id: Any, restock: bool = True, reason: str = "customer") -> dict[str, Any]:
+    def cancel_order(self, shop: str, order_id: Any, restock: bool = True, reason: str = "customer",
+                     refund: bool = False) -> dict[str, Any]:
+        """``orderCancel``; with ``refund`` the cancellation also refunds the unfulfilled lines (refunds/create)."""
         return self._call("POST", self._shop(shop, f"orders/{_ref(order_id)}/cancel"),
-                          json={"restock": restock, "reason": reason})
+                          json={"restock": restock, "reason": reason, "refund": refund})
 
     def refund(self, shop: str, order_id: Any, line_items: list[dict[str, Any]] | None = None,
                restock: bool = True, note: str | None = None) -> dict[str, Any]:

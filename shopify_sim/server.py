@@ -286,7 +286,7 @@ def shop_control(sim: Simulator, shop: ShopState, method: str, seg: list[str], q
                 return _json(200, _order_out(sim, shop, shop.order(ref)))
         if action == "cancel" and method == "POST":
             order = sim.mutate(shop, shop.cancel_order, ref, bool(data.get("restock", True)),
-                               data.get("reason", "customer"))
+                               data.get("reason", "customer"), bool(data.get("refund", False)))
             return _json(200, _order_out(sim, shop, order))
         if action in ("refund", "refunds") and method == "POST":
             refund = sim.mutate(shop, shop.refund_order, ref, data)

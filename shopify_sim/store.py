@@ -1677,12 +1677,21 @@ class ShopState:
             li["restocked"] += qty
         return lvl
 
-    def cancel_order(self, ref: Any, restock: bool = True, reason: str = "customer") -> dict[str, Any]:
+    def cancel_order(self, ref: Any, restock: bool = True, reason: str = "customer",
+                     refund: bool = False) -> dict[str, Any]:
+        """``orderCancel``: release the unfulfilled units (back to available when ``restock``). With ``refund``
+        (a paid order refunded on cancellation) Shopify records a refund whose lines carry restock_type
+        ``cancel`` (restocked) or ``no_restock``; it fires refunds/create and is listed in orders/cancelled."""
         ts = now()
         order = self.order(ref)
         if order["_cancelled"] is not None:
             raise SimError("order is already cancelled")
         touched = []
+        if refund:
+            lines = [{"line_item_id": li["_n"], "quantity": li["quantity"] - li["fulfilled"] - li["removed"]}
+                     for li in order["line_items"] if li["quantity"] - li["fulfilled"] - li["removed"] > 0]
+            if lines:
+                self.refund_order(ref, {"line_items": lines, "restock": restock, "note": "order cancelled"})
         for li in order["line_items"]:
             remaining = li["quantity"] - li["fulfilled"] - li["removed"]
             if remaining > 0:
