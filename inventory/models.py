@@ -413,12 +413,12 @@ class ShopifyOrderLine(models.Model):
                                 on_delete=models.SET_NULL)
     match = models.CharField(max_length=12, choices=Match.choices, default=Match.UNMATCHED)
     match_note = models.CharField(max_length=500, blank=True)
-    # REST line_items[].quantity (units at creation) and the units ordered now (after edits, before refunds),
-    # both from the newest full order snapshot; None until a snapshot or the API gave them.
+    # REST line_items[].quantity as orders/create gave it (else the first snapshot that named the line, for now).
     quantity = models.IntegerField(null=True, blank=True)
-    ordered_now = models.IntegerField(null=True, blank=True)
+    in_create = models.BooleanField(default=False, help_text="The line was in the orders/create payload.")
+    added_by_edit = models.BooleanField(default=False, help_text="An order edit added the line.")
     fulfilled = models.IntegerField(default=0)
-    # Edits the newest snapshot may not include yet: {order_edit id: {"delta": n, "at": iso}}.
+    # Order edits of the line: {order_edit id: units added (+) or removed (−)}.
     edits = models.JSONField(default=dict, blank=True)
     # Refund lines seen: {refund line id: {"refund": id, "quantity": n, "type": restock_type, "location": id}}.
     refund_lines = models.JSONField(default=dict, blank=True)

@@ -7,27 +7,29 @@ locations) has a target; only the difference to what the ledger already holds is
 row lock, with a unique source reference. Repeating or reordering deliveries therefore changes stock once.
 
 Facts and the Shopify fields they come from
-    * quantity: REST ``line_items[].quantity`` (units at creation) of the newest full order snapshot
-      (orders/create, orders/updated, orders/cancelled; newest by ``updated_at``).
-    * ordered now: ``current_quantity`` + the units of the snapshot's own ``refunds[].refund_line_items`` (units
-      the customer ordered after edits; refunds don't change it). Without ``current_quantity`` (older payloads):
-      ``quantity``. Plus the deltas of orders/edited (``order_edit.line_items.additions/removals[].delta``) newer
-      than that snapshot (``order_edit.created_at`` > ``updated_at``).
-    * fulfilled: units in the newest snapshot's ``fulfillments[].line_items`` (status not cancelled/failure/error).
+    * quantity: REST ``line_items[].quantity`` of orders/create (units at creation). Until orders/create is
+      seen, the first snapshot (orders/updated, orders/cancelled, a refund's ``line_item``) that names the line
+      stands in for it, unless an order edit added the line.
+    * edits: ``order_edit.line_items.additions/removals[].delta`` of orders/edited, by ``order_edit.id``; a line
+      named in ``additions`` that orders/create did not list was added by the edit (its units count as edits).
+      No timestamps are compared (Shopify's have second precision): the facts are sets and maxima.
+    * fulfilled: the most units seen in any snapshot's ``fulfillments[].line_items`` (status not
+      cancelled/failure/error), or ``quantity`` when ``fulfillment_status`` is ``fulfilled``.
     * refund lines, by ``refund_line_items[].id``: ``quantity``, ``restock_type`` (``cancel`` / ``return`` /
       ``legacy_restock`` put stock back; ``no_restock`` doesn't), ``location_id``.
-    * cancelled: orders/cancelled, or a snapshot with ``cancelled_at``.
+    * cancelled: orders/cancelled, or a snapshot or API read with ``cancelled_at``.
     * location: a fulfillment's ``location_id`` (orders created fulfilled), else the order's ``location_id``
       (point of sale), else the assigned location of the fulfillment orders that hold the line
       (``Order.fulfillmentOrders.assignedLocation``, read through the API because online orders carry a null
       ``location_id``), else the store's default mapping until one of those is known.
+    ``current_quantity`` is not used: whether it counts cancelled units as removed is not documented.
 
 Targets per line (stock change, units)
-    sale        −quantity
-    edit        −(ordered now − quantity)      (removals put stock back; Shopify's admin restocks by default)
+    sale        −quantity (0 for a line an edit added)
+    edit        −Σ edit deltas                 (removals put stock back; Shopify's admin restocks by default)
     restock     +quantity of each refund line whose restock_type puts stock back, at its location
     cancel      once cancelled: +open units, where
-                open = ordered now − fulfilled − cancel-type refunded
+                open = ordered − fulfilled − cancel-type refunded  (ordered = sale units + Σ edit deltas)
                        − max(0, no_restock refunded − max(0, fulfilled − return-type refunded))
                 i.e. the units still unfulfilled and not yet restocked; a refund without restock is taken to be of
                 shipped units first (as Shopify's ``fulfillable_quantity = quantity − max(refunded, fulfilled)``).
@@ -52,6 +54,7 @@ from channels.shopify.exceptions import ShopifyError
 from channels.shopify.ids import gid_to_id
 from pim.models import Variant
 
+from . import selectors
 from .models import (
     ShopifyOrder,
     ShopifyOrderLine,
@@ -66,7 +69,7 @@ logger = logging.getLogger(__name__)
 
 SNAPSHOT_TOPICS = ("orders/create", "orders/updated", "orders/cancelled")
 FULFILLMENT_ORDER_TOPICS = ("fulfillment_orders/order_routing_complete", "fulfillment_orders/moved")
-ORDER_TOPICS = SNAPSHOT_TOPICS + ("orders/edited", "refunds/create") + FULFILLMENT_ORDER_TOPICS
+ORDER_TOPICS = selectors.ORDER_TOPICS
 RESTOCKING_TYPES = ("cancel", "return", "restock", "legacy_restock")
 _SALE_SIDE = ("sale", "edit", "cancel", "move")
 _KINDS = {
@@ -256,13 +259,12 @@ def _refund_lines(order: _Order, refund: dict) -> dict[str, int]:
     return units
 
 
-def _merge_snapshot(order: _Order, payload: dict, *, cancelled_topic: bool) -> None:
+def _merge_snapshot(order: _Order, payload: dict, *, cancelled_topic: bool, create: bool) -> None:
     lines = payload.get("line_items")
     if not isinstance(lines, list):
         raise PayloadError("line_items is missing or not a list")
     row = order.row
     updated = _when(payload.get("updated_at")) or _when(payload.get("created_at"))
-    newest = row.snapshot_at is None or (updated is not None and updated >= row.snapshot_at)
     if payload.get("name") and not row.name:
         row.name = str(payload["name"])[:100]
     if row.ordered_at is None:
@@ -300,22 +302,20 @@ def _merge_snapshot(order: _Order, payload: dict, *, cancelled_topic: bool) -> N
         order.identify(line, item)
         if line_id in fulfilled_at and line.location_source != "fulfillment":
             line.shopify_location_id, line.location_source = fulfilled_at[line_id], "fulfillment"
-        if newest or line.quantity is None:
+        if create:
+            line.quantity, line.in_create = quantity, True
+        elif line.quantity is None:
             line.quantity = quantity
-            current = item.get("current_quantity")
-            line.ordered_now = (_quantity(current, "current_quantity") + refunded[line_id]
-                                if current is not None else None)
-            done = fulfilled[line_id]
-            if not done and item.get("fulfillment_status") == "fulfilled":
-                done = quantity
-            line.fulfilled = done
-    if newest and updated is not None:
+        done = fulfilled[line_id]
+        if not done and item.get("fulfillment_status") == "fulfilled":
+            done = quantity
+        line.fulfilled = max(line.fulfilled, done)
+    if updated is not None and (row.snapshot_at is None or updated > row.snapshot_at):
         row.snapshot_at = updated
 
 
 def _merge_edit(order: _Order, edit: dict) -> None:
     edit_id = _rest_id(edit.get("id"), "order_edit.id")
-    at = edit.get("created_at") or ""
     groups = edit.get("line_items")
     if not isinstance(groups, dict):
         raise PayloadError("order_edit.line_items is missing")
@@ -324,8 +324,9 @@ def _merge_edit(order: _Order, edit: dict) -> None:
             if not isinstance(change, dict):
                 raise PayloadError(f"an order_edit {key} entry is not an object")
             line = order.line(_rest_id(change.get("id"), f"order_edit {key} id"))
-            delta = sign * _quantity(change.get("delta"), f"order_edit {key} delta")
-            line.edits[edit_id] = {"delta": delta, "at": at}
+            line.edits[edit_id] = sign * _quantity(change.get("delta"), f"order_edit {key} delta")
+            if key == "additions" and not line.in_create:
+                line.added_by_edit = True
 
 
 def _merge_fetched(order: _Order, fetched: dict) -> None:
@@ -400,24 +401,16 @@ def order_line_match(*, line: ShopifyOrderLine, store: Store | None, shop_domain
         line.match, line.match_note = ShopifyOrderLine.Match.NOT_TRACKED, f"{variant.sku} does not track inventory"
 
 
-def _ordered(line: ShopifyOrderLine, snapshot_at: datetime | None) -> int:
-    if line.ordered_now is not None:
-        base = line.ordered_now
-        pending = sum(e["delta"] for e in line.edits.values()
-                      if snapshot_at is None or (_when(e.get("at")) or snapshot_at) > snapshot_at)
-    else:
-        base = line.quantity or 0
-        pending = sum(e["delta"] for e in line.edits.values())
-    return max(0, base + pending)
-
-
-def order_line_targets(*, line: ShopifyOrderLine, cancelled: bool, snapshot_at: datetime | None) -> dict[str, int]:
+def order_line_targets(*, line: ShopifyOrderLine, cancelled: bool, created_seen: bool) -> dict[str, int]:
     """Return the stock change each sale-side component of ``line`` should add up to (see the module doc)."""
-    ordered = _ordered(line, snapshot_at)
+    original = line.in_create or (not created_seen and not line.added_by_edit)
+    sold = (line.quantity or 0) if original else 0
+    edits = sum(int(delta) for delta in line.edits.values())
+    ordered = max(0, sold + edits)
     by_type: dict[str, int] = defaultdict(int)
     for rli in line.refund_lines.values():
         by_type[rli["type"]] += rli["quantity"]
-    targets = {"sale": -(line.quantity or 0), "edit": -(ordered - (line.quantity or 0)), "cancel": 0}
+    targets = {"sale": -sold, "edit": -(ordered - sold), "cancel": 0}
     if cancelled:
         shipped_kept = max(0, line.fulfilled - by_type["return"])
         no_restock_unshipped = max(0, by_type["no_restock"] - shipped_kept)
@@ -470,7 +463,7 @@ def _line_reconcile(order: _Order, line: ShopifyOrderLine) -> None:
     reasons = {"sale": f"Sold in Shopify order {label}", "edit": f"Shopify order {label} edited",
                "cancel": f"Shopify order {label} cancelled"}
     for component, target in order_line_targets(line=line, cancelled=cancelled,
-                                                snapshot_at=order.row.snapshot_at).items():
+                                                created_seen=order.row.created_seen_at is not None).items():
         diff = target - booked[component]
         if diff:
             suffix = f":{count[component] + 1}" if count[component] else ""
@@ -577,7 +570,7 @@ def handle_order_event(*, event: WebhookEvent, payload: dict, fetched: dict | No
                      shop_domain=event.shop_domain, webhook_event=event)
     order = _Order(shop=event.shop_domain, store=event.store, order_id=order_id, origin=origin)
     if topic in SNAPSHOT_TOPICS:
-        _merge_snapshot(order, payload, cancelled_topic=topic == "orders/cancelled")
+        _merge_snapshot(order, payload, cancelled_topic=topic == "orders/cancelled", create=topic == "orders/create")
         if topic == "orders/create" and order.row.created_seen_at is None:
             order.row.created_seen_at = timezone.now()
     elif topic == "refunds/create":

@@ -23,7 +23,8 @@ from .models import (
 
 # Webhook topics that change stock in the shop they come from: while any is unprocessed, the PIM's
 # figures for that shop lag behind Shopify's, so absolute comparisons and overwrites must wait.
-ORDER_TOPICS = ("orders/create", "orders/cancelled", "refunds/create")
+ORDER_TOPICS = ("orders/create", "orders/updated", "orders/edited", "orders/cancelled", "refunds/create",
+                "fulfillment_orders/order_routing_complete", "fulfillment_orders/moved")
 UNPROCESSED_STATUSES = (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.PROCESSING, WebhookEvent.Status.RETRY)
 
 
