@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -43,6 +44,13 @@ class StoreHealth:
     dead: int
     oldest_pending_seconds: float | None
     windows: list[HealthWindow] = field(default_factory=list)
+    # Figures other apps add (label, value), e.g. the inventory push backlog; see HEALTH_SECTIONS.
+    extras: list[tuple[str, str]] = field(default_factory=list)
+
+
+# Apps above channels add per-store health figures here in their AppConfig.ready():
+# a callable (store) -> [(label, value), ...]. Channels never imports them.
+HEALTH_SECTIONS: list[Callable[[Store], list[tuple[str, str]]]] = []
 
 
 def store_health(*, store: Store, now=None) -> StoreHealth:
@@ -89,4 +97,6 @@ def store_health(*, store: Store, now=None) -> StoreHealth:
             window.bar95 = int((window.p95 - window.p50) * scale)
             window.bar99 = int((window.p99 - window.p95) * scale)
         health.windows.append(window)
+    for section in HEALTH_SECTIONS:
+        health.extras.extend(section(store))
     return health

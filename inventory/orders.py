@@ -59,11 +59,11 @@ from .models import (
     ShopifyOrder,
     ShopifyOrderLine,
     StockMovement,
-    StoreInventorySettings,
     StoreLocation,
     WebhookEvent,
 )
 from .services import PayloadError, _Change, _Origin, _quantity, _record, _rest_id
+from .store_settings import store_settings
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +78,6 @@ _KINDS = {
     "cancel": StockMovement.Kind.CANCELLATION,
     "move": StockMovement.Kind.SALE_MOVED,
 }
-
-
-def store_settings(*, store: Store | None) -> StoreInventorySettings:
-    """Return the store's inventory settings (defaults, unsaved, when none were made)."""
-    if store is None:
-        return StoreInventorySettings()
-    found = StoreInventorySettings.objects.filter(store=store).first()
-    return found or StoreInventorySettings(store=store)
 
 
 # --- reading the order from Shopify (outside any transaction) --------------------------------------------------

@@ -182,13 +182,42 @@ class PushHealth:
     retrying: int
     dead: int
     full_sync_done: bool
+    skipped_last_hour: int = 0
+    not_stocked_levels: int = 0
+    unmatched_sales: int = 0
+    failed_events: int = 0
 
 
 def inventory_push_health(*, store: Store) -> PushHealth:
-    """Return the push outbox figures of ``store`` (pending, retrying, dead) and its full-sync state."""
+    """Return the push backlog of ``store`` (pending, retrying, skipped in the last hour, dead), its levels
+    recorded as not stocked, unmatched sales, failed webhook events and its full-sync state."""
+    from .models import ShopifyLevel, ShopifyOrderLine
+
+    hour_ago = timezone.now() - timedelta(hours=1)
     counts = InventoryPush.objects.filter(store=store).aggregate(
         pending=Sum(1, filter=Q(status=InventoryPush.Status.PENDING), default=0),
         retrying=Sum(1, filter=Q(status=InventoryPush.Status.RETRY), default=0),
         dead=Sum(1, filter=Q(status=InventoryPush.Status.DEAD), default=0),
+        skipped_last_hour=Sum(1, filter=Q(status=InventoryPush.Status.SKIPPED, finished_at__gte=hour_ago), default=0),
     )
-    return PushHealth(store=store, full_sync_done=store_full_sync_done(store=store), **counts)
+    return PushHealth(
+        store=store, full_sync_done=store_full_sync_done(store=store), **counts,
+        not_stocked_levels=ShopifyLevel.objects.filter(store=store, not_stocked_at__isnull=False).count(),
+        unmatched_sales=ShopifyOrderLine.objects.filter(order__shop_domain=store.shop_domain,
+                                                        match=ShopifyOrderLine.Match.UNMATCHED).count(),
+        failed_events=WebhookEvent.objects.filter(store=store, status=WebhookEvent.Status.FAILED).count(),
+    )
+
+
+def inventory_health_section(store: Store) -> list[tuple[str, str]]:
+    """Inventory figures for the sync health page and ``sync_status`` (registered in AppConfig.ready())."""
+    if not store.inventory_push_enabled:
+        return [("Inventory pushes", "off for this store")]
+    h = inventory_push_health(store=store)
+    return [
+        ("Inventory push backlog", f"{h.pending} pending, {h.retrying} retrying, {h.skipped_last_hour} skipped "
+                                   f"in the last hour, {h.dead} dead"),
+        ("Levels not stocked in Shopify", f"{h.not_stocked_levels} (left alone until stocked or remapped)"),
+        ("Unmatched sales", str(h.unmatched_sales)),
+        ("Failed webhook events", str(h.failed_events)),
+    ]

@@ -46,6 +46,7 @@ from django.utils.dateparse import parse_datetime
 
 from channels.clients import client_for_store
 from channels.models import ConflictPolicy, Store, VariantBinding
+from channels.shopify import queries
 from channels.shopify.exceptions import ShopifyError, ShopifyStaleQuantity, ShopifyThrottled
 from channels.shopify.ids import gid_to_id, inventory_item_gid, location_gid
 from pim.models import Variant
@@ -252,6 +253,9 @@ def store_location_map(
     if not StoreLocation.objects.filter(store=store, is_default=True).exists():
         StoreLocation.objects.filter(pk=mapping.pk).update(is_default=True)
         mapping.is_default = True
+    # A new mapping: levels recorded as not stocked at the old Shopify location are eligible again.
+    ShopifyLevel.objects.filter(store=store, location=location).exclude(
+        not_stocked_shopify_location_id=numeric).update(not_stocked_at=None, not_stocked_shopify_location_id="")
     return mapping
 
 
@@ -370,11 +374,11 @@ def _apply(change: _Change, origin: _Origin, *, allow_negative: bool, push_ids: 
         for store_id in selectors.push_target_store_ids(
             variant=change.variant, location_id=change.location_id, exclude_shop=origin.shop_domain
         ):
-            push_ids.append(
-                _push_record_delta(store_id=store_id, variant_id=change.variant.pk, location_id=change.location_id,
-                                   delta=available_change, version=version, reason=SHOPIFY_REASONS[change.kind],
-                                   movement_id=movement.pk, at=now)
-            )
+            push_id = _push_record_delta(store_id=store_id, variant_id=change.variant.pk,
+                                         location_id=change.location_id, delta=available_change, version=version,
+                                         reason=SHOPIFY_REASONS[change.kind], movement_id=movement.pk, at=now)
+            if push_id is not None:
+                push_ids.append(push_id)
     return movement, True
 
 
@@ -766,6 +770,12 @@ def _handle_inventory_level_update(*, event: WebhookEvent, payload: dict) -> str
     variant = binding.variant
     if not variant.inventory_tracked or variant.inventory_sync_excluded:
         return f"{variant.sku} is not synced: recorded only"
+    stocked_set = inventory_level_stocked(store=store, variant_id=variant.pk, location_id=mapping.location_id)
+    if event.topic == "inventory_levels/connect":
+        return (f"{variant.sku} stocked at {mapping.location} in Shopify"
+                + (f": absolute set #{stocked_set}" if stocked_set else ""))
+    if not _store_settings(store).merchant_edits_write_back:
+        return f"{store.name} does not write merchant stock edits back: recorded only"
     # No row lock is held across both writes below (a lock here plus the check push's row would deadlock
     # with a worker claiming that push): the echo is consumed with a compare-and-swap instead.
     level = _shopify_level(store.pk, variant.pk, mapping.location_id)
@@ -789,6 +799,7 @@ def _handle_inventory_level_update(*, event: WebhookEvent, payload: dict) -> str
 TOPIC_HANDLERS: dict[str, Callable[..., str]] = {
     "products/update": _handle_product_update,
     "inventory_levels/update": _handle_inventory_level_update,
+    "inventory_levels/connect": _handle_inventory_level_update,
     "app/uninstalled": _handle_app_uninstalled,
 }
 
@@ -850,9 +861,11 @@ def _push_record(
 
 
 def _push_record_delta(*, store_id: int, variant_id: int, location_id: int, delta: int, version: int, reason: str,
-                       movement_id: int, at) -> int:
+                       movement_id: int, at) -> int | None:
     """Record a delta for a store's level; a level never set in that Shopify gets an absolute set instead."""
     level = _shopify_level(store_id, variant_id, location_id)
+    if level.not_stocked_at is not None:  # recorded once as not stocked: left alone until that changes
+        return None
     if level.baseline_version is None:
         return _push_record(kind=InventoryPush.Kind.SET, store_id=store_id, variant_id=variant_id,
                             location_id=location_id, version=version, movement_id=movement_id, at=at)
@@ -1169,7 +1182,7 @@ def _run_delta(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
     after = _available_after(group, item, location)
     _remember_quantity(level.pk, after)
     _push_finish(push, InventoryPush.Status.DONE, f"adjusted by {push.delta:+d}, available now {after}",
-                 quantity_sent=push.delta)
+                 quantity_sent=push.delta, shopify_location_id=str(gid_to_id(location)), mapping_used="mapped")
     return PushOutcome(InventoryPush.Status.DONE, f"{push.delta:+d}")
 
 
@@ -1189,6 +1202,7 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
         return outcomes
     client = client_for_store(store)
     first = live[0][0]
+    activate = _store_settings(store).activate_unstocked
     for round_ in range(STALE_ROUNDS):
         rows = client.inventory_levels(
             inventory_item_ids=[targets[p.pk][0] for p, _ in live],
@@ -1214,7 +1228,13 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
             row = shopify.get((item, location)) or {}
             available, version = pim[push.pk]
             if not row.get("exists") or not row.get("stocked"):
+                if row.get("exists") and activate:
+                    detail = _activate_level(client, push, level, item, location, available, version)
+                    outcomes[push.pk] = PushOutcome(InventoryPush.Status.DONE, detail)
+                    continue
                 why = "inventory item unknown in Shopify" if not row.get("exists") else "not stocked at the location"
+                _mark_not_stocked(level, location)
+                why += ": recorded, not retried until the mapping or Shopify's stocking changes"
                 _push_finish(push, InventoryPush.Status.SKIPPED, why)
                 outcomes[push.pk] = PushOutcome(InventoryPush.Status.SKIPPED, why)
                 continue
@@ -1237,11 +1257,52 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
         for push, level, available, version, current in plan:
             _remember_quantity(level.pk, available if current != available else None, baseline=version)
             detail = f"set to {available} (was {current})" if current != available else f"already {available}"
-            _push_finish(push, InventoryPush.Status.DONE, detail, quantity_sent=available, change_from=current)
+            _push_finish(push, InventoryPush.Status.DONE, detail, quantity_sent=available, change_from=current,
+                         shopify_location_id=str(gid_to_id(targets[push.pk][1])), mapping_used="mapped")
             outcomes[push.pk] = PushOutcome(InventoryPush.Status.DONE, detail)
         return outcomes
     raise ShopifyStaleQuantity(f"Shopify kept changing during {STALE_ROUNDS} compare-and-set rounds",
                                shop_domain=store.shop_domain)
+
+
+def _store_settings(store: Store):
+    from .store_settings import store_settings
+
+    return store_settings(store=store)
+
+
+def _mark_not_stocked(level: ShopifyLevel, location_gid_: str) -> None:
+    """Remember that the variant has no level at this Shopify location (the sweeper then leaves it alone)."""
+    ShopifyLevel.objects.filter(pk=level.pk).update(not_stocked_at=timezone.now(),
+                                                    not_stocked_shopify_location_id=str(gid_to_id(location_gid_)))
+
+
+def _activate_level(client, push: InventoryPush, level: ShopifyLevel, item: str, location: str, available: int,
+                    version: int) -> str:
+    """Stock the item at the location with the PIM's quantity (``inventoryActivate``); finish the push."""
+    client.execute(queries.INVENTORY_ACTIVATE, {"inventoryItemId": item, "locationId": location,
+                                                "available": available,
+                                                "idempotencyKey": f"pim-invactivate-{push.pk}-a{push.attempts}"})
+    ShopifyLevel.objects.filter(pk=level.pk).update(not_stocked_at=None, not_stocked_shopify_location_id="")
+    _remember_quantity(level.pk, available, baseline=version)
+    detail = f"activated at the location with {available} (store setting)"
+    _push_finish(push, InventoryPush.Status.DONE, detail, quantity_sent=available)
+    return detail
+
+
+def inventory_level_stocked(*, store: Store, variant_id: int, location_id: int) -> int | None:
+    """Forget that a level was not stocked (Shopify stocked it or its mapping changed) and request a set; return
+    the set's push id, or None when the level was not marked."""
+    with transaction.atomic():
+        cleared = ShopifyLevel.objects.filter(store=store, variant_id=variant_id, location_id=location_id,
+                                              not_stocked_at__isnull=False).update(
+            not_stocked_at=None, not_stocked_shopify_location_id="")
+        if not cleared:
+            return None
+        push_id = _push_record(kind=InventoryPush.Kind.SET, store_id=store.pk, variant_id=variant_id,
+                               location_id=location_id)
+        inventory_pushes_dispatch_on_commit(push_ids=[push_id])
+    return push_id
 
 
 def _run_check(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
@@ -1569,8 +1630,8 @@ def _request_missing_sets(*, limit: int) -> int:
             for mapping in StoreLocation.objects.filter(store=store):
                 level_set = ShopifyLevel.objects.filter(
                     store=store, variant_id=OuterRef("variant_id"), location_id=mapping.location_id,
-                    baseline_version__isnull=False,
-                )
+                ).filter(Q(baseline_version__isnull=False) | Q(
+                    not_stocked_at__isnull=False, not_stocked_shopify_location_id=mapping.shopify_location_id))
                 set_queued = InventoryPush.objects.filter(
                     store=store, variant_id=OuterRef("variant_id"), location_id=mapping.location_id,
                     kind=InventoryPush.Kind.SET,

@@ -413,6 +413,17 @@ mutation InventorySetQuantities($input: InventorySetQuantitiesInput!, $idempoten
 """
 )
 
+# Stock an inventory item at a location (inventory writeback's "activate unstocked levels" store setting).
+INVENTORY_ACTIVATE = """
+mutation InventoryActivate($inventoryItemId: ID!, $locationId: ID!, $available: Int, $idempotencyKey: String!) {
+  inventoryActivate(inventoryItemId: $inventoryItemId, locationId: $locationId, available: $available)
+    @idempotent(key: $idempotencyKey) {
+    inventoryLevel { id quantities(names: ["available"]) { name quantity } }
+    userErrors { field message }
+  }
+}
+"""
+
 INVENTORY_ADJUST_QUANTITIES = (
     """
 mutation InventoryAdjustQuantities($input: InventoryAdjustQuantitiesInput!, $idempotencyKey: String!) {

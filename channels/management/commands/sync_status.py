@@ -23,6 +23,8 @@ class Command(BaseCommand):
                 f"{store.name} ({store.shop_domain}): circuit {h.circuit}, pending {h.pending}, running {h.running}, "
                 f"held {h.held}, dead {h.dead}, oldest pending {oldest}"
             )
+            for label, value in h.extras:
+                self.stdout.write(f"  {label}: {value}")
             for w in h.windows:
                 self.stdout.write(
                     f"  {w.label}: {w.finished} finished, retry rate {w.retry_rate:.1f}%, "
