@@ -404,6 +404,25 @@ class StockLevelInline(admin.TabularInline):
 VariantAdmin.inlines = (*VariantAdmin.inlines, StockLevelInline)
 
 
+@admin.display(description="units sold (last 30 days, stores that keep order lines)")
+def _units_sold(modeladmin, obj: Variant) -> str:
+    from django.utils.html import format_html_join
+
+    from .orders import units_sold
+
+    rows = units_sold(variant=obj) if obj and obj.pk else []
+    if not rows:
+        return "–"
+    body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                            ((r["day"], r["store"], r["units"], r["orders"]) for r in rows))
+    return format_html("<table><tr><th>day</th><th>store</th><th>units</th><th>orders</th></tr>{}</table>", body)
+
+
+# Read-only reference data on the variant page: units sold per store and day (never changes the catalog).
+VariantAdmin.units_sold = _units_sold
+VariantAdmin.readonly_fields = (*VariantAdmin.readonly_fields, "units_sold")
+
+
 @admin.register(UnmatchedSale)
 class UnmatchedSaleAdmin(ReadOnlyAdmin):
     """Order lines that matched no PIM variant: a manager maps or re-matches them, then their stock applies once."""

@@ -57,6 +57,7 @@ REQUIRED_SCOPES: tuple[str, ...] = (
     "write_inventory",
     "read_locations",
     "read_orders",
+    "read_merchant_managed_fulfillment_orders",  # where online orders' stock was committed (inventory writeback)
 )
 
 PRODUCT_STATUSES = frozenset({"ACTIVE", "DRAFT", "ARCHIVED", "UNLISTED"})

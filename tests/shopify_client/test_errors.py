@@ -359,6 +359,6 @@ def test_documents_from_queries_module_are_used(fake, make_client):
     assert report.plan == "Basic"
     assert report.myshopify_domain == fake.shop
     assert report.granted_scopes == ["read_inventory", "write_inventory", "write_products"]
-    # write_products covers read_products; read_locations and read_orders are missing.
-    assert report.missing_scopes == ["read_locations", "read_orders"]
+    # write_products covers read_products; read_locations, read_orders and the fulfillment orders are missing.
+    assert report.missing_scopes == ["read_locations", "read_orders", "read_merchant_managed_fulfillment_orders"]
     assert not report.ok
