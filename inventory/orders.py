@@ -160,12 +160,12 @@ def order_event_prefetch(*, event: WebhookEvent, payload: dict) -> dict | None:
             document = queries.ORDER_FOR_STOCK if topic == "orders/edited" else queries.ORDER_LOCATIONS
             data = client.execute(document, {"id": f"gid://shopify/Order/{order_id}"})
             node = data.get("order")
-    except ShopifyError:
+    except ShopifyError as exc:
         if required:
             raise
         logger.warning("shop %s: could not read order of %s %s; booking at the default location for now",
                        event.shop_domain, topic, event.pk, exc_info=True)
-        return None
+        return {"error": f"{type(exc).__name__}: {exc}"[:200]}
     return _normalise_order(node) if node else None
 
 
@@ -555,12 +555,17 @@ def handle_order_event(*, event: WebhookEvent, payload: dict, fetched: dict | No
     """Merge one order webhook's facts into its order and reconcile the stock of the order's lines; return a
     summary. Runs inside the caller's transaction (no network). Raises PayloadError for a malformed payload."""
     topic = event.topic
+    read_error = fetched.pop("error", None) if fetched else None
+    fetched = fetched or None
     order_id = fetched["order_id"] if (fetched and topic in FULFILLMENT_ORDER_TOPICS) else _order_id_of(topic, payload)
     if order_id is None:
         return "fulfillment order not found in Shopify: nothing to do"
     origin = _Origin(actor_label=f"Shopify webhook {topic} ({event.shop_domain})"[:255], store=event.store,
                      shop_domain=event.shop_domain, webhook_event=event)
     order = _Order(shop=event.shop_domain, store=event.store, order_id=order_id, origin=origin)
+    if read_error:
+        order.notes.append(f"could not read the order's fulfillment orders ({read_error}): lines without a known "
+                           f"location are booked at the default location until routing is known")
     if topic in SNAPSHOT_TOPICS:
         _merge_snapshot(order, payload, cancelled_topic=topic == "orders/cancelled", create=topic == "orders/create")
         if topic == "orders/create" and order.row.created_seen_at is None:

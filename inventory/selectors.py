@@ -87,11 +87,14 @@ def inventory_pusher_for_shop(*, shop_domain: str) -> Store | None:
     return Store.objects.filter(shop_domain=shop_domain, is_active=True, inventory_push_enabled=True).first()
 
 
-def push_target_store_ids(*, variant: Variant, location_id: int, exclude_shop: str = "") -> list[int]:
-    """Return the stores a change of ``variant`` at ``location_id`` must be pushed to.
+def push_targets(*, variant: Variant, location_id: int, exclude_shop: str = "") -> list[tuple[int, int, bool]]:
+    """Return where a change of ``variant`` at PIM ``location_id`` must be pushed: ``(store id, PIM location of the
+    store's level, via the default mapping)``.
 
-    A target is active, pushes inventory, has had (or is applying) its initial full sync, carries the variant (a binding with
-    an inventory item) and maps the location. Untracked and excluded variants have no targets; the shop the
+    A target is active, pushes inventory, has had (or is applying) its initial full sync and carries the variant (a
+    binding with an inventory item). A store that maps the location gets the change at that location; a store that
+    does not map it gets it at its default mapping's location (that Shopify location shows the default location's
+    stock plus that of every unmapped PIM location). Untracked and excluded variants have no targets; the shop the
     change came from (``exclude_shop``) is left out, since Shopify already moved its stock.
     """
     if not variant.inventory_tracked or variant.inventory_sync_excluded:
@@ -100,12 +103,49 @@ def push_target_store_ids(*, variant: Variant, location_id: int, exclude_shop: s
         Exists(
             VariantBinding.objects.filter(store=OuterRef("pk"), variant=variant).exclude(shopify_inventory_item_id="")
         ),
-        Exists(StoreLocation.objects.filter(store=OuterRef("pk"), location_id=location_id)),
         Exists(_accepts_deltas_q(store_ref=OuterRef("pk"))),
     )
     if exclude_shop:
         stores = stores.exclude(shop_domain=exclude_shop)
-    return list(stores.values_list("pk", flat=True))
+    store_ids = list(stores.values_list("pk", flat=True))
+    if not store_ids:
+        return []
+    mapped = set(StoreLocation.objects.filter(store_id__in=store_ids, location_id=location_id)
+                 .values_list("store_id", flat=True))
+    defaults = dict(StoreLocation.objects.filter(store_id__in=store_ids, is_default=True)
+                    .values_list("store_id", "location_id"))
+    targets = []
+    for store_id in store_ids:
+        if store_id in mapped:
+            targets.append((store_id, location_id, False))
+        elif store_id in defaults:
+            targets.append((store_id, defaults[store_id], True))
+    return targets
+
+
+def push_target_store_ids(*, variant: Variant, location_id: int, exclude_shop: str = "") -> list[int]:
+    """Return the stores that map ``location_id`` and must get a change of ``variant`` there (see push_targets)."""
+    return [store_id for store_id, _, via_default in
+            push_targets(variant=variant, location_id=location_id, exclude_shop=exclude_shop) if not via_default]
+
+
+def store_unmapped_location_ids(*, store_id: int, location_id: int) -> list[int]:
+    """Return the active PIM locations without a mapping in the store whose stock lands at ``location_id`` (the
+    location of the store's default mapping); empty for any other location."""
+    default = StoreLocation.objects.filter(store_id=store_id, is_default=True).values_list(
+        "location_id", flat=True).first()
+    if default != location_id:
+        return []
+    mapped = StoreLocation.objects.filter(store_id=store_id).values_list("location_id", flat=True)
+    return list(Location.objects.filter(is_active=True).exclude(pk__in=mapped).values_list("pk", flat=True))
+
+
+def pim_available_for_target(*, store_id: int, variant_id: int, location_id: int) -> int:
+    """Return the available quantity the store's level at ``location_id`` shows: that location's, plus the unmapped
+    locations' when it is the store's default mapping."""
+    ids = [location_id, *store_unmapped_location_ids(store_id=store_id, location_id=location_id)]
+    return StockLevel.objects.filter(variant_id=variant_id, location_id__in=ids).aggregate(
+        total=Sum("available"))["total"] or 0
 
 
 @dataclass(frozen=True)

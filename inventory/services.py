@@ -40,7 +40,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -371,9 +371,17 @@ def _apply(change: _Change, origin: _Origin, *, allow_negative: bool, push_ids: 
     StockLevel.objects.filter(pk=level.pk).update(on_hand=on_hand, reserved=reserved, version=version, updated_at=now)
     available_change = quantity - change.reserved_change
     if available_change:
-        for store_id in selectors.push_target_store_ids(
+        for store_id, target_location_id, via_default in selectors.push_targets(
             variant=change.variant, location_id=change.location_id, exclude_shop=origin.shop_domain
         ):
+            if via_default:  # an unmapped location: the store's default location shows it, set absolutely
+                if not ShopifyLevel.objects.filter(store_id=store_id, variant_id=change.variant.pk,
+                                                   location_id=target_location_id,
+                                                   not_stocked_at__isnull=False).exists():
+                    push_ids.append(_push_record(kind=InventoryPush.Kind.SET, store_id=store_id,
+                                                 variant_id=change.variant.pk, location_id=target_location_id,
+                                                 movement_id=movement.pk, at=now))
+                continue
             push_id = _push_record_delta(store_id=store_id, variant_id=change.variant.pk,
                                          location_id=change.location_id, delta=available_change, version=version,
                                          reason=SHOPIFY_REASONS[change.kind], movement_id=movement.pk, at=now)
@@ -1203,6 +1211,8 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
     client = client_for_store(store)
     first = live[0][0]
     activate = _store_settings(store).activate_unstocked
+    unmapped = {p.pk: selectors.store_unmapped_location_ids(store_id=store.pk, location_id=p.location_id)
+                for p, _ in live}
     for round_ in range(STALE_ROUNDS):
         rows = client.inventory_levels(
             inventory_item_ids=[targets[p.pk][0] for p, _ in live],
@@ -1214,7 +1224,10 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
         with transaction.atomic():
             for push, _ in sorted(live, key=lambda x: (x[0].variant_id, x[0].location_id)):
                 stock = _lock_level(push.variant_id, push.location_id)
-                pim[push.pk] = (stock.on_hand - stock.reserved, stock.version)
+                extra = unmapped.get(push.pk) or []
+                added = (StockLevel.objects.filter(variant_id=push.variant_id, location_id__in=extra)
+                         .aggregate(total=Sum("available"))["total"] or 0) if extra else 0
+                pim[push.pk] = (stock.on_hand - stock.reserved + added, stock.version)
                 InventoryPush.objects.filter(
                     store=store, variant_id=push.variant_id, location_id=push.location_id,
                     kind=InventoryPush.Kind.DELTA,
@@ -1257,8 +1270,9 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
         for push, level, available, version, current in plan:
             _remember_quantity(level.pk, available if current != available else None, baseline=version)
             detail = f"set to {available} (was {current})" if current != available else f"already {available}"
+            used = "default+unmapped" if unmapped.get(push.pk) else "mapped"
             _push_finish(push, InventoryPush.Status.DONE, detail, quantity_sent=available, change_from=current,
-                         shopify_location_id=str(gid_to_id(targets[push.pk][1])), mapping_used="mapped")
+                         shopify_location_id=str(gid_to_id(targets[push.pk][1])), mapping_used=used)
             outcomes[push.pk] = PushOutcome(InventoryPush.Status.DONE, detail)
         return outcomes
     raise ShopifyStaleQuantity(f"Shopify kept changing during {STALE_ROUNDS} compare-and-set rounds",
@@ -1320,7 +1334,8 @@ def _run_check(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
         _push_finish(push, InventoryPush.Status.DONE, "not stocked at the location in Shopify")
         return PushOutcome(InventoryPush.Status.DONE)
     shopify = (row.get("quantities") or {}).get("available")
-    pim = after.available if after else 0
+    pim = selectors.pim_available_for_target(store_id=push.store_id, variant_id=push.variant_id,
+                                             location_id=push.location_id)
     moving = (before.version if before else 0) != (after.version if after else 0) or selectors.level_pushes_in_flight(
         store_id=push.store_id, variant_id=push.variant_id, location_id=push.location_id)
     if shopify == pim:
@@ -1480,12 +1495,16 @@ def _full_sync_run(*, run: InventorySyncRun, store: Store, client, apply: bool, 
         (lv.variant_id, lv.location_id): lv.available
         for lv in StockLevel.objects.filter(variant_id__in={t.variant_id for t in targets})
     }
+    unmapped = {loc: selectors.store_unmapped_location_ids(store_id=store.pk, location_id=loc)
+                for loc in {t.location_id for t in targets}}
     diffs = []
     for t in targets:
         row = shopify.get((t.inventory_item_gid, t.location_gid)) or {}
         stocked = bool(row.get("exists") and row.get("stocked"))
         current = (row.get("quantities") or {}).get("available") if stocked else None
-        diffs.append(LevelDiff(t.sku, t.location_name, current, pim.get((t.variant_id, t.location_id), 0), stocked))
+        extra = unmapped.get(t.location_id, [])
+        expected = pim.get((t.variant_id, t.location_id), 0) + sum(pim.get((t.variant_id, x), 0) for x in extra)
+        diffs.append(LevelDiff(t.sku, t.location_name, current, expected, stocked))
     run.levels_checked = len(diffs)
     run.differences = sum(1 for d in diffs if d.differs)
     run.skipped = sum(1 for d in diffs if not d.stocked)

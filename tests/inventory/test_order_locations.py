@@ -137,6 +137,7 @@ def test_an_online_order_whose_routing_cannot_be_read_is_moved_when_routing_arri
     world.post(Client(), "orders/create", created)
     drain()
     assert world.pim_available(world.main) == 298  # the store's default location, for now
+    assert "could not read the order's fulfillment orders" in WebhookEvent.objects.get(topic="orders/create").result
     world.control.clear_faults("shop-a")
     [fo] = order["_sim_fulfillment_orders"]
     world.post(Client(), "fulfillment_orders/order_routing_complete",
