@@ -131,7 +131,8 @@ def order_event_prefetch(*, event: WebhookEvent, payload: dict) -> dict | None:
     """Read what an order event needs from Shopify before its transaction; return the normalised order or None.
 
     Fulfillment-order events and order edits always read the order (their payloads name neither the locations
-    nor the added lines' variants); other order events read it when the sale's location is not known yet.
+    nor the added lines' variants); other order events read it when the sale's location is not known yet and the
+    store maps more than one location.
     Raises ShopifyError for events that cannot be processed without it (they are retried); for the others a
     failed read is logged and the sale is booked at the store's default location until the location is known.
     """
@@ -150,6 +151,8 @@ def order_event_prefetch(*, event: WebhookEvent, payload: dict) -> dict | None:
             "allocation_fetched_at", "shopify_location_id").first()
         if known and (known[0] or known[1]):
             return None
+        if StoreLocation.objects.filter(store=store).count() <= 1:
+            return None  # one mapped location (or none): every sale lands there, nothing to find out
     try:
         client = client_for_store(store)
         if topic in FULFILLMENT_ORDER_TOPICS:

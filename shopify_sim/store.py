@@ -66,6 +66,8 @@ _TOPIC_SCOPES = {
     "locations": ["read_locations", "read_inventory"],
     "orders": ["read_orders"],
     "refunds": ["read_orders"],
+    "fulfillment_orders": ["read_merchant_managed_fulfillment_orders", "read_assigned_fulfillment_orders",
+                           "read_third_party_fulfillment_orders"],
     "fulfillments": ["read_fulfillments", "read_orders"],
     "customers": ["read_customers"],
 }
