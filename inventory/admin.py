@@ -408,7 +408,7 @@ VariantAdmin.inlines = (*VariantAdmin.inlines, StockLevelInline)
 def _units_sold(modeladmin, obj: Variant) -> str:
     from django.utils.html import format_html_join
 
-    from .orders import units_sold
+    from .order_lines import units_sold
 
     rows = units_sold(variant=obj) if obj and obj.pk else []
     if not rows:
@@ -451,7 +451,7 @@ class UnmatchedSaleAdmin(ReadOnlyAdmin):
                               "variant has); matched lines change stock once, at the order's location.")
         if page is not None:
             return page
-        from .orders import order_lines_apply
+        from .order_lines import order_lines_apply
 
         result = order_lines_apply(line_ids=list(queryset.values_list("pk", flat=True)),
                                    actor_label=f"user {request.user.get_username()}")
@@ -470,7 +470,7 @@ class UnmatchedSaleAdmin(ReadOnlyAdmin):
                         force=variant is None)
         if page is not None:
             return page
-        from .orders import order_lines_apply
+        from .order_lines import order_lines_apply
 
         result = order_lines_apply(line_ids=list(queryset.values_list("pk", flat=True)),
                                    actor_label=f"user {request.user.get_username()}", variant=variant)

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from inventory.models import ShopifyOrderLine, StockLevel, StockMovement
-from inventory.orders import order_lines_apply
+from inventory.order_lines import order_lines_apply
 from pim import services as pim_services
 
 from .conftest import drain, order_payload
