@@ -169,6 +169,7 @@ class Story:
             self.publish_everything()
             self.merchant_edit()
             self.orders()
+            self.steady_state()
             self.outage()
         except StepFailed as exc:
             self.failures.append(str(exc))
@@ -338,6 +339,26 @@ class Story:
                    lambda: self.available("south", self.sku) == 17, timeout=30)
         self.check("north shows 17 available (Shopify committed the sale itself)",
                    lambda: self.available("north", self.sku) == 17, timeout=30)
+
+    def steady_state(self) -> None:
+        from inventory.models import InventoryPush, ShopifyLevel
+        from inventory.selectors import inventory_push_health
+
+        self.step("Idle: the sweepers keep running; no inventory push repeats")
+        self.check("the push outbox has drained",
+                   lambda: not InventoryPush.objects.filter(status__in=["pending", "running", "retry"]).exists(),
+                   timeout=60)
+        before = InventoryPush.objects.count()
+        time.sleep(6)  # three inventory sweeps (every 2 s): an observation period, not a synchronisation
+        after = InventoryPush.objects.count()
+        unstocked = ShopifyLevel.objects.filter(not_stocked_at__isnull=False).count()
+        self.say(f"  {unstocked} level(s) not stocked in Shopify were recorded once and are left alone")
+        for store in self.stores.values():
+            h = inventory_push_health(store=store)
+            self.say(f"  {store.name}: {h.pending} pending, {h.retrying} retrying, "
+                     f"{h.skipped_last_hour} skipped in the last hour, {h.dead} dead")
+        self.check(f"no new inventory pushes while idle ({before} before, {after} after)", lambda: after == before,
+                   timeout=1)
 
     def outage(self) -> None:
         from pim import services as pim_services

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -14,7 +15,7 @@ from django.utils.html import format_html
 from channels.shopify.exceptions import ShopifyError
 from channels.shopify.ids import gid_to_id
 from pim.admin import VariantAdmin
-from pim.admin_base import ReadOnlyAdmin, action_confirm
+from pim.admin_base import ReadOnlyAdmin
 from pim.models import Variant
 
 from . import selectors, services
@@ -23,18 +24,37 @@ from .models import (
     InventoryPush,
     InventorySyncRun,
     Location,
+    ShopifyOrderLine,
     StockLevel,
     StockMovement,
     StoreInventory,
+    StoreInventorySettings,
     StoreLocation,
+    UnmatchedSale,
     WebhookEvent,
     WebhookSubscriptionHealth,
 )
 
 
-def _confirm(modeladmin, request, queryset, *, action: str, title: str, intro: str):
+def _confirm(modeladmin, request, queryset, *, action: str, title: str, intro: str,
+             template: str = "admin/confirm_action.html", extra: dict | None = None, force: bool = False):
     """Render the confirmation page of an action, or return None once the user confirmed."""
-    return action_confirm(modeladmin, request, queryset, action=action, title=title, intro=intro)
+    if request.POST.get("confirmed") == "yes" and not force:
+        return None
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **(extra or {}),
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "intro": intro,
+            "objects": queryset,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": modeladmin.model._meta,
+        },
+    )
 
 
 @admin.register(Location)
@@ -195,9 +215,13 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
 @admin.register(InventoryPush)
 class InventoryPushAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "store", "sku", "location", "kind", "delta", "status", "attempts", "latency_ms",
-                    "result")
+    list_display = ("created_at", "store", "sku", "location", "shopify_location", "kind", "delta", "status",
+                    "attempts", "latency_ms", "result")
     list_filter = ("status", "kind", "store")
+
+    @admin.display(description="Shopify location (mapping used)")
+    def shopify_location(self, obj: InventoryPush) -> str:
+        return f"{obj.shopify_location_id} ({obj.mapping_used})" if obj.shopify_location_id else "–"
     list_select_related = ("store", "variant", "location")
     search_fields = ("variant__sku", "idempotency_key", "result", "last_error")
     actions = ("replay",)
@@ -408,3 +432,93 @@ class WebhookSubscriptionHealthAdmin(ReadOnlyAdmin):
             queue.enqueue(webhook_subscriptions_check_run, store_id)
         self.message_user(request, f"Queued a subscription check for {len(store_ids)} store(s).", messages.SUCCESS)
         return None
+
+
+@admin.display(description="units sold (last 30 days, stores that keep order lines)")
+def _units_sold(modeladmin, obj: Variant) -> str:
+    from django.utils.html import format_html_join
+
+    from .order_lines import units_sold
+
+    rows = units_sold(variant=obj) if obj and obj.pk else []
+    if not rows:
+        return "–"
+    body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                            ((r["day"], r["store"], r["units"], r["orders"]) for r in rows))
+    return format_html("<table><tr><th>day</th><th>store</th><th>units</th><th>orders</th></tr>{}</table>", body)
+
+
+# Read-only reference data on the variant page: units sold per store and day (never changes the catalog).
+VariantAdmin.units_sold = _units_sold
+VariantAdmin.readonly_fields = (*VariantAdmin.readonly_fields, "units_sold")
+
+
+@admin.register(UnmatchedSale)
+class UnmatchedSaleAdmin(ReadOnlyAdmin):
+    """Order lines that matched no PIM variant: a manager maps or re-matches them, then their stock applies once."""
+
+    list_display = ("created_at", "store", "order_name", "sku", "title", "shopify_variant_id", "quantity",
+                    "match_note")
+    list_filter = ("store",)
+    search_fields = ("sku", "title", "order__name", "order__order_id")
+    list_select_related = ("store", "order")
+    actions = ("apply_matches", "map_to_sku")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(match=ShopifyOrderLine.Match.UNMATCHED)
+
+    @admin.display(description="order")
+    def order_name(self, obj: ShopifyOrderLine) -> str:
+        return obj.order.name or obj.order.order_id
+
+    def has_apply_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.apply_shopifyorderline")
+
+    @admin.action(description="Match again by binding or SKU and apply the stock", permissions=["apply"])
+    def apply_matches(self, request, queryset):
+        page = _confirm(self, request, queryset, action="apply_matches", title="Apply these unmatched sales?",
+                        intro="Each line is matched again (Shopify variant binding, then a SKU that exactly one PIM "
+                              "variant has); matched lines change stock once, at the order's location.")
+        if page is not None:
+            return page
+        from .order_lines import order_lines_apply
+
+        result = order_lines_apply(line_ids=list(queryset.values_list("pk", flat=True)),
+                                   actor_label=f"user {request.user.get_username()}")
+        self.message_user(request, f"{result['applied']} sale(s) applied, {result['still_unmatched']} still "
+                                   f"unmatched.", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Map to a PIM variant (by SKU) and apply the stock", permissions=["apply"])
+    def map_to_sku(self, request, queryset):
+        sku = (request.POST.get("sku") or "").strip()
+        variant = Variant.objects.filter(sku=sku).first() if sku else None
+        error = f"No PIM variant has SKU {sku}." if sku and variant is None else ""
+        page = _confirm(self, request, queryset, action="map_to_sku", title="Map these sales to a PIM variant?",
+                        intro="The selected lines are recorded as sales of the variant with this SKU, once.",
+                        template="admin/inventory/map_unmatched.html", extra={"sku": sku, "error": error},
+                        force=variant is None)
+        if page is not None:
+            return page
+        from .order_lines import order_lines_apply
+
+        result = order_lines_apply(line_ids=list(queryset.values_list("pk", flat=True)),
+                                   actor_label=f"user {request.user.get_username()}", variant=variant)
+        self.message_user(request, f"{result['applied']} sale(s) mapped to {variant.sku} and applied.",
+                          messages.SUCCESS)
+        return None
+
+
+@admin.register(StoreInventorySettings)
+class StoreInventorySettingsAdmin(admin.ModelAdmin):
+    """What each store may write back to the PIM (ids always flow back) and how unstocked levels are pushed."""
+
+    list_display = ("store", "sales_write_back", "merchant_edits_write_back", "keep_order_lines",
+                    "activate_unstocked", "updated_at")
+    list_select_related = ("store",)
+
+    def save_model(self, request, obj, form, change):
+        from .store_settings import FIELDS, store_inventory_settings_update
+
+        saved = store_inventory_settings_update(store=obj.store, **{name: getattr(obj, name) for name in FIELDS})
+        obj.pk = saved.pk

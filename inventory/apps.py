@@ -20,3 +20,10 @@ class InventoryConfig(AppConfig):
         from .product_admin import register_product_admin
 
         register_product_admin()
+
+        from channels.health import HealthLine
+
+        from .selectors import inventory_health_section
+
+        health_provider_register(name="inventory backlog", provider=lambda store: [
+            HealthLine(label, value) for label, value in inventory_health_section(store)])

@@ -164,6 +164,12 @@ class ShopifyOrder(models.Model):
     created_seen_at = models.DateTimeField(null=True, blank=True)
     cancelled_seen_at = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField(default=timezone.now)
+    # Shopify's order date (orders/create created_at) and the updated_at of the newest full snapshot applied.
+    ordered_at = models.DateTimeField(null=True, blank=True)
+    snapshot_at = models.DateTimeField(null=True, blank=True)
+    # Units per line per Shopify location from the order's fulfillment orders (fetched through the API).
+    fulfillment_allocation = models.JSONField(default=dict, blank=True)
+    allocation_fetched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-first_seen_at"]
@@ -184,6 +190,8 @@ class StockMovement(models.Model):
         ADJUSTMENT = "adjustment", "Adjustment"
         STOCKTAKE = "stocktake", "Stocktake"
         SYNC_CORRECTION = "sync_correction", "Sync correction"
+        ORDER_EDIT = "order_edit", "Order edit"
+        SALE_MOVED = "sale_moved", "Sale moved to another location"
 
     variant = models.ForeignKey(Variant, related_name="stock_movements", on_delete=models.PROTECT)
     location = models.ForeignKey(Location, related_name="stock_movements", on_delete=models.PROTECT)
@@ -205,6 +213,9 @@ class StockMovement(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     webhook_event = models.ForeignKey(
         WebhookEvent, related_name="movements", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    order_line = models.ForeignKey(
+        "ShopifyOrderLine", related_name="movements", null=True, blank=True, on_delete=models.PROTECT
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -250,6 +261,10 @@ class ShopifyLevel(models.Model):
     # Quantities our own pushes left in Shopify: their inventory_levels/update echoes are recognised by them.
     expected_echoes = models.JSONField(default=list, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
+    # The variant has no level at the Shopify location (checked then, against that location id): no set is
+    # requested again until the mapping or Shopify's stocking changes (inventory_levels/connect or update).
+    not_stocked_at = models.DateTimeField(null=True, blank=True)
+    not_stocked_shopify_location_id = models.CharField(max_length=100, blank=True)
     # One push at a time per level (deltas and absolute sets must not overtake each other).
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=255, blank=True)
@@ -296,6 +311,9 @@ class InventoryPush(models.Model):
                                  on_delete=models.SET_NULL)
     quantity_sent = models.IntegerField(null=True, blank=True)
     change_from = models.IntegerField(null=True, blank=True)
+    # The Shopify location the push went to and which mapping gave it ("mapped" or "store default").
+    shopify_location_id = models.CharField(max_length=100, blank=True, db_default="")
+    mapping_used = models.CharField(max_length=20, blank=True, db_default="")
     idempotency_key = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=10)
@@ -417,3 +435,87 @@ class WebhookBodyClaim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} {self.body_sha256[:12]} @ {self.shop_domain}"
+
+
+class ShopifyOrderLine(models.Model):
+    """What the PIM knows of one Shopify order line: the facts its webhooks and API reads gave, merged so that
+    duplicated or reordered deliveries give the same result; its stock movements are derived from them.
+
+    A line that matches no PIM variant (unknown SKU, custom item, gift card, a SKU shared by several variants)
+    is an *unmatched sale*: it changes no stock until a manager maps it (admin action), then it is applied once.
+    """
+
+    class Match(models.TextChoices):
+        MATCHED = "matched", "Matched"
+        UNMATCHED = "unmatched", "Unmatched (review)"
+        NOT_TRACKED = "not_tracked", "Variant does not track inventory"
+        DISMISSED = "dismissed", "Dismissed"
+
+    order = models.ForeignKey(ShopifyOrder, related_name="lines", on_delete=models.CASCADE)
+    line_id = models.CharField(max_length=100)
+    store = models.ForeignKey(Store, related_name="+", null=True, blank=True, on_delete=models.SET_NULL)
+    shopify_variant_id = models.CharField(max_length=100, blank=True)
+    sku = models.CharField(max_length=255, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    gift_card = models.BooleanField(default=False)
+    variant = models.ForeignKey(Variant, related_name="shopify_order_lines", null=True, blank=True,
+                                on_delete=models.SET_NULL)
+    match = models.CharField(max_length=12, choices=Match.choices, default=Match.UNMATCHED)
+    match_note = models.CharField(max_length=500, blank=True)
+    # REST line_items[].quantity as orders/create gave it (else the first snapshot that named the line, for now).
+    quantity = models.IntegerField(null=True, blank=True)
+    in_create = models.BooleanField(default=False, help_text="The line was in the orders/create payload.")
+    added_by_edit = models.BooleanField(default=False, help_text="An order edit added the line.")
+    fulfilled = models.IntegerField(default=0)
+    # Order edits of the line: {order_edit id: units added (+) or removed (−)}.
+    edits = models.JSONField(default=dict, blank=True)
+    # Refund lines seen: {refund line id: {"refund": id, "quantity": n, "type": restock_type, "location": id}}.
+    refund_lines = models.JSONField(default=dict, blank=True)
+    # Where the sale is booked in Shopify: the location id and how it was known.
+    shopify_location_id = models.CharField(max_length=100, blank=True)
+    location_source = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    applied_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["order", "line_id"], name="shopify_order_line_unique")]
+        indexes = [models.Index(fields=["match", "created_at"]), models.Index(fields=["variant", "created_at"])]
+        permissions = [("apply_shopifyorderline", "Can map and apply unmatched sales")]
+
+    def __str__(self) -> str:
+        return f"{self.sku or self.title or self.line_id} in {self.order}"
+
+
+class UnmatchedSale(ShopifyOrderLine):
+    """Admin view of order lines that match no PIM variant."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "unmatched sale"
+        verbose_name_plural = "unmatched sales"
+
+
+class StoreInventorySettings(models.Model):
+    """What one store may write back to the PIM, and how pushes treat unstocked levels (ids always flow back)."""
+
+    store = models.OneToOneField(Store, related_name="inventory_settings", on_delete=models.CASCADE)
+    sales_write_back = models.BooleanField(
+        default=True, help_text="Orders, edits, cancellations and refunds change PIM stock.")
+    merchant_edits_write_back = models.BooleanField(
+        default=True, help_text="Stock edits made in Shopify are handled by the store's conflict policy "
+                                "(otherwise they are recorded only and the PIM quantity stands).")
+    keep_order_lines = models.BooleanField(
+        default=False, help_text="Keep order lines as read-only reference data (units sold per variant, store, day).")
+    activate_unstocked = models.BooleanField(
+        default=False, help_text="A variant not stocked at a mapped location is activated there (inventoryActivate); "
+                                 "otherwise it is recorded once as not stocked and left alone.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "store inventory settings"
+        verbose_name_plural = "store inventory settings"
+
+    def __str__(self) -> str:
+        return f"inventory settings of {self.store}"

@@ -23,7 +23,8 @@ from .models import (
 
 # Webhook topics that change stock in the shop they come from: while any is unprocessed, the PIM's
 # figures for that shop lag behind Shopify's, so absolute comparisons and overwrites must wait.
-ORDER_TOPICS = ("orders/create", "orders/cancelled", "refunds/create")
+ORDER_TOPICS = ("orders/create", "orders/updated", "orders/edited", "orders/cancelled", "refunds/create",
+                "fulfillment_orders/order_routing_complete", "fulfillment_orders/moved")
 UNPROCESSED_STATUSES = (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.PROCESSING, WebhookEvent.Status.RETRY)
 
 
@@ -88,11 +89,14 @@ def inventory_pusher_for_shop(*, shop_domain: str) -> Store | None:
     return Store.objects.filter(shop_domain=shop_domain, is_active=True, inventory_push_enabled=True).first()
 
 
-def push_target_store_ids(*, variant: Variant, location_id: int, exclude_shop: str = "") -> list[int]:
-    """Return the stores a change of ``variant`` at ``location_id`` must be pushed to.
+def push_targets(*, variant: Variant, location_id: int, exclude_shop: str = "") -> list[tuple[int, int, bool]]:
+    """Return where a change of ``variant`` at PIM ``location_id`` must be pushed: ``(store id, PIM location of the
+    store's level, via the default mapping)``.
 
-    A target is active, pushes inventory, has had (or is applying) its initial full sync, carries the variant (a binding with
-    an inventory item) and maps the location. Untracked and excluded variants have no targets; the shop the
+    A target is active, pushes inventory, has had (or is applying) its initial full sync and carries the variant (a
+    binding with an inventory item). A store that maps the location gets the change at that location; a store that
+    does not map it gets it at its default mapping's location (that Shopify location shows the default location's
+    stock plus that of every unmapped PIM location). Untracked and excluded variants have no targets; the shop the
     change came from (``exclude_shop``) is left out, since Shopify already moved its stock.
     """
     if not variant.inventory_tracked or variant.inventory_sync_excluded:
@@ -101,12 +105,49 @@ def push_target_store_ids(*, variant: Variant, location_id: int, exclude_shop: s
         Exists(
             VariantBinding.objects.filter(store=OuterRef("pk"), variant=variant).exclude(shopify_inventory_item_id="")
         ),
-        Exists(StoreLocation.objects.filter(store=OuterRef("pk"), location_id=location_id)),
         Exists(_accepts_deltas_q(store_ref=OuterRef("pk"))),
     )
     if exclude_shop:
         stores = stores.exclude(shop_domain=exclude_shop)
-    return list(stores.values_list("pk", flat=True))
+    store_ids = list(stores.values_list("pk", flat=True))
+    if not store_ids:
+        return []
+    mapped = set(StoreLocation.objects.filter(store_id__in=store_ids, location_id=location_id)
+                 .values_list("store_id", flat=True))
+    defaults = dict(StoreLocation.objects.filter(store_id__in=store_ids, is_default=True)
+                    .values_list("store_id", "location_id"))
+    targets = []
+    for store_id in store_ids:
+        if store_id in mapped:
+            targets.append((store_id, location_id, False))
+        elif store_id in defaults:
+            targets.append((store_id, defaults[store_id], True))
+    return targets
+
+
+def push_target_store_ids(*, variant: Variant, location_id: int, exclude_shop: str = "") -> list[int]:
+    """Return the stores that map ``location_id`` and must get a change of ``variant`` there (see push_targets)."""
+    return [store_id for store_id, _, via_default in
+            push_targets(variant=variant, location_id=location_id, exclude_shop=exclude_shop) if not via_default]
+
+
+def store_unmapped_location_ids(*, store_id: int, location_id: int) -> list[int]:
+    """Return the active PIM locations without a mapping in the store whose stock lands at ``location_id`` (the
+    location of the store's default mapping); empty for any other location."""
+    default = StoreLocation.objects.filter(store_id=store_id, is_default=True).values_list(
+        "location_id", flat=True).first()
+    if default != location_id:
+        return []
+    mapped = StoreLocation.objects.filter(store_id=store_id).values_list("location_id", flat=True)
+    return list(Location.objects.filter(is_active=True).exclude(pk__in=mapped).values_list("pk", flat=True))
+
+
+def pim_available_for_target(*, store_id: int, variant_id: int, location_id: int) -> int:
+    """Return the available quantity the store's level at ``location_id`` shows: that location's, plus the unmapped
+    locations' when it is the store's default mapping."""
+    ids = [location_id, *store_unmapped_location_ids(store_id=store_id, location_id=location_id)]
+    return StockLevel.objects.filter(variant_id=variant_id, location_id__in=ids).aggregate(
+        total=Sum("available"))["total"] or 0
 
 
 @dataclass(frozen=True)
@@ -183,16 +224,45 @@ class PushHealth:
     retrying: int
     dead: int
     full_sync_done: bool
+    skipped_last_hour: int = 0
+    not_stocked_levels: int = 0
+    unmatched_sales: int = 0
+    failed_events: int = 0
 
 
 def inventory_push_health(*, store: Store) -> PushHealth:
-    """Return the push outbox figures of ``store`` (pending, retrying, dead) and its full-sync state."""
+    """Return the push backlog of ``store`` (pending, retrying, skipped in the last hour, dead), its levels
+    recorded as not stocked, unmatched sales, failed webhook events and its full-sync state."""
+    from .models import ShopifyLevel, ShopifyOrderLine
+
+    hour_ago = timezone.now() - timedelta(hours=1)
     counts = InventoryPush.objects.filter(store=store).aggregate(
         pending=Sum(1, filter=Q(status=InventoryPush.Status.PENDING), default=0),
         retrying=Sum(1, filter=Q(status=InventoryPush.Status.RETRY), default=0),
         dead=Sum(1, filter=Q(status=InventoryPush.Status.DEAD), default=0),
+        skipped_last_hour=Sum(1, filter=Q(status=InventoryPush.Status.SKIPPED, finished_at__gte=hour_ago), default=0),
     )
-    return PushHealth(store=store, full_sync_done=store_full_sync_done(store=store), **counts)
+    return PushHealth(
+        store=store, full_sync_done=store_full_sync_done(store=store), **counts,
+        not_stocked_levels=ShopifyLevel.objects.filter(store=store, not_stocked_at__isnull=False).count(),
+        unmatched_sales=ShopifyOrderLine.objects.filter(order__shop_domain=store.shop_domain,
+                                                        match=ShopifyOrderLine.Match.UNMATCHED).count(),
+        failed_events=WebhookEvent.objects.filter(store=store, status=WebhookEvent.Status.FAILED).count(),
+    )
+
+
+def inventory_health_section(store: Store) -> list[tuple[str, str]]:
+    """Inventory figures for the sync health page and ``sync_status`` (registered in AppConfig.ready())."""
+    if not store.inventory_push_enabled:
+        return [("Inventory pushes", "off for this store")]
+    h = inventory_push_health(store=store)
+    return [
+        ("Inventory push backlog", f"{h.pending} pending, {h.retrying} retrying, {h.skipped_last_hour} skipped "
+                                   f"in the last hour, {h.dead} dead"),
+        ("Levels not stocked in Shopify", f"{h.not_stocked_levels} (left alone until stocked or remapped)"),
+        ("Unmatched sales", str(h.unmatched_sales)),
+        ("Failed webhook events", str(h.failed_events)),
+    ]
 
 
 def last_applied_full_sync(*, store):

@@ -32,7 +32,6 @@ import socket
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -41,12 +40,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from channels.clients import client_for_store
 from channels.models import ConflictPolicy, Store, VariantBinding
+from channels.shopify import queries
 from channels.shopify.exceptions import ShopifyError, ShopifyStaleQuantity, ShopifyThrottled
 from channels.shopify.ids import gid_to_id, inventory_item_gid, location_gid
 from pim.models import Variant
@@ -58,7 +58,6 @@ from .models import (
     InventorySyncRun,
     Location,
     ShopifyLevel,
-    ShopifyOrder,
     StockLevel,
     StockMovement,
     StoreLocation,
@@ -74,8 +73,13 @@ INVENTORY_QUEUE = "inventory"
 # The topics ``register_webhooks`` subscribes to and ``webhook_event_process`` handles.
 WEBHOOK_TOPICS = (
     "ORDERS_CREATE",
+    "ORDERS_UPDATED",
+    "ORDERS_EDITED",
     "ORDERS_CANCELLED",
     "REFUNDS_CREATE",
+    "FULFILLMENT_ORDERS_ORDER_ROUTING_COMPLETE",
+    "FULFILLMENT_ORDERS_MOVED",
+    "INVENTORY_LEVELS_CONNECT",
     "PRODUCTS_UPDATE",
     "PRODUCTS_DELETE",
     "INVENTORY_LEVELS_UPDATE",
@@ -91,6 +95,8 @@ SHOPIFY_REASONS = {
     StockMovement.Kind.ADJUSTMENT: "correction",
     StockMovement.Kind.STOCKTAKE: "cycle_count_available",
     StockMovement.Kind.SYNC_CORRECTION: "correction",
+    StockMovement.Kind.ORDER_EDIT: "correction",
+    StockMovement.Kind.SALE_MOVED: "correction",
 }
 MAX_EXPECTED_ECHOES = 50
 SET_BATCH_SIZE = 100
@@ -249,6 +255,9 @@ def store_location_map(
     if not StoreLocation.objects.filter(store=store, is_default=True).exists():
         StoreLocation.objects.filter(pk=mapping.pk).update(is_default=True)
         mapping.is_default = True
+    # A new mapping: levels recorded as not stocked at the old Shopify location are eligible again.
+    ShopifyLevel.objects.filter(store=store, location=location).exclude(
+        not_stocked_shopify_location_id=numeric).update(not_stocked_at=None, not_stocked_shopify_location_id="")
     return mapping
 
 
@@ -305,6 +314,7 @@ class _Change:
     set_on_hand: int | None = None
     source_ref: str = ""
     reason: str = ""
+    order_line_id: int | None = None
 
 
 @dataclass
@@ -356,21 +366,29 @@ def _apply(change: _Change, origin: _Origin, *, allow_negative: bool, push_ids: 
                 level_version=version, source_ref=change.source_ref[:255], store=origin.store,
                 shop_domain=origin.shop_domain, actor=origin.actor if getattr(origin.actor, "pk", None) else None,
                 actor_label=origin.actor_label[:255], reason=change.reason[:500],
-                webhook_event=origin.webhook_event, created_at=now,
+                webhook_event=origin.webhook_event, order_line_id=change.order_line_id, created_at=now,
             )
     except IntegrityError:  # the same source reference, committed meanwhile at another level
         return StockMovement.objects.get(source_ref=change.source_ref), False
     StockLevel.objects.filter(pk=level.pk).update(on_hand=on_hand, reserved=reserved, version=version, updated_at=now)
     available_change = quantity - change.reserved_change
     if available_change:
-        for store_id in selectors.push_target_store_ids(
+        for store_id, target_location_id, via_default in selectors.push_targets(
             variant=change.variant, location_id=change.location_id, exclude_shop=origin.shop_domain
         ):
-            push_ids.append(
-                _push_record_delta(store_id=store_id, variant_id=change.variant.pk, location_id=change.location_id,
-                                   delta=available_change, version=version, reason=SHOPIFY_REASONS[change.kind],
-                                   movement_id=movement.pk, at=now)
-            )
+            if via_default:  # an unmapped location: the store's default location shows it, set absolutely
+                if not ShopifyLevel.objects.filter(store_id=store_id, variant_id=change.variant.pk,
+                                                   location_id=target_location_id,
+                                                   not_stocked_at__isnull=False).exists():
+                    push_ids.append(_push_record(kind=InventoryPush.Kind.SET, store_id=store_id,
+                                                 variant_id=change.variant.pk, location_id=target_location_id,
+                                                 movement_id=movement.pk, at=now))
+                continue
+            push_id = _push_record_delta(store_id=store_id, variant_id=change.variant.pk,
+                                         location_id=change.location_id, delta=available_change, version=version,
+                                         reason=SHOPIFY_REASONS[change.kind], movement_id=movement.pk, at=now)
+            if push_id is not None:
+                push_ids.append(push_id)
     return movement, True
 
 
@@ -644,8 +662,10 @@ def _process_claimed(event: WebhookEvent) -> str:
         payload = json.loads(bytes(event.raw_body))
         if not isinstance(payload, dict):
             raise PayloadError("the body is not a JSON object")
+        prefetch = TOPIC_PREFETCH.get(event.topic)
+        extra = {"fetched": prefetch(event=event, payload=payload)} if prefetch else {}  # network: no transaction
         with transaction.atomic():
-            result = handler(event=event, payload=payload) if handler else "topic not handled"
+            result = handler(event=event, payload=payload, **extra) if handler else "topic not handled"
             WebhookEvent.objects.filter(pk=event.pk).update(
                 status=WebhookEvent.Status.PROCESSED, result=str(result)[:500], processed_at=timezone.now(),
                 lease_until=None, last_error="",
@@ -719,264 +739,6 @@ def _quantity(value: Any, what: str) -> int:
     return number
 
 
-class _EventContext:
-    """Lookups shared by the lines of one event (variants, locations) and its notes."""
-
-    def __init__(self, event: WebhookEvent):
-        self.event = event
-        self.shop = event.shop_domain
-        self.store = event.store
-        self.notes: list[str] = []
-        self.applied = 0
-        self.repeated = 0
-        self._variants: dict[tuple[str, str], Variant | None] = {}
-        self._locations: dict[str, int | None] = {}
-        self.origin = _Origin(actor_label=f"Shopify webhook {event.topic} ({event.shop_domain})"[:255],
-                              store=event.store, shop_domain=event.shop_domain, webhook_event=event)
-
-    def variant(self, line: dict) -> Variant | None:
-        variant_id = str(line.get("variant_id") or "")
-        sku = str(line.get("sku") or "").strip()
-        key = (variant_id, sku)
-        if key not in self._variants:
-            found = None
-            if variant_id:
-                bindings = VariantBinding.objects.filter(
-                    store__shop_domain=self.shop, shopify_variant_id=variant_id
-                ).select_related("variant")
-                binding = (bindings.filter(store=self.store).first() if self.store else None) or bindings.first()
-                found = binding.variant if binding else None
-            if found is None and sku:
-                found = Variant.objects.filter(sku=sku).first()
-            self._variants[key] = found
-        return self._variants[key]
-
-    def location_id(self, shopify_location_id: Any) -> int | None:
-        key = str(shopify_location_id or "")
-        if key not in self._locations:
-            maps = StoreLocation.objects.filter(store__shop_domain=self.shop)
-            if self.store is not None:  # the event's own connection first, then the others of the same shop
-                maps = maps.annotate(
-                    other=Case(When(store=self.store, then=Value(0)), default=Value(1), output_field=IntegerField())
-                )
-                preferred = maps.order_by("other", "store_id")
-            else:
-                preferred = maps.order_by("store_id")
-            found = preferred.filter(shopify_location_id=key).first() if key else None
-            if found is None:
-                found = preferred.filter(is_default=True).first()
-            self._locations[key] = found.location_id if found else None
-        return self._locations[key]
-
-    def line_label(self, line: dict) -> str:
-        return str(line.get("sku") or line.get("title") or line.get("name") or line.get("id"))
-
-
-def _order_lock(ctx: _EventContext, order_id: str, *, name: str = "", location_id: str = "") -> ShopifyOrder:
-    ShopifyOrder.objects.bulk_create(
-        [ShopifyOrder(shop_domain=ctx.shop, order_id=order_id, store=ctx.store, name=name[:100])],
-        ignore_conflicts=True,
-    )
-    order = ShopifyOrder.objects.select_for_update().get(shop_domain=ctx.shop, order_id=order_id)
-    updates = {}
-    if name and not order.name:
-        updates["name"] = name[:100]
-    if location_id and not order.shopify_location_id:
-        updates["shopify_location_id"] = location_id
-    if updates:
-        ShopifyOrder.objects.filter(pk=order.pk).update(**updates)
-        for key, value in updates.items():
-            setattr(order, key, value)
-    return order
-
-
-def _order_ref(ctx: _EventContext, order_id: str, line_id: str) -> str:
-    return f"shopify:{ctx.shop}:order:{order_id}:line:{line_id}"
-
-
-def _sale_changes(ctx: _EventContext, order: ShopifyOrder, lines: list[dict]) -> list[_Change]:
-    """Sales of the given order lines (the same references whichever webhook brings them first)."""
-    changes = []
-    for line in lines:
-        if not isinstance(line, dict):
-            raise PayloadError("an order line is not an object")
-        line_id = _rest_id(line.get("id"), "line item id")
-        quantity = _quantity(line.get("quantity"), "line item quantity")
-        if quantity == 0:
-            continue
-        variant = ctx.variant(line)
-        if variant is None:
-            ctx.notes.append(f"unmapped line {ctx.line_label(line)} (no binding, no SKU match): not recorded")
-            logger.warning("shop %s order %s: unmapped line %s", ctx.shop, order.order_id, ctx.line_label(line))
-            continue
-        if not variant.inventory_tracked:
-            ctx.notes.append(f"{variant.sku} does not track inventory: not recorded")
-            continue
-        location_id = ctx.location_id(order.shopify_location_id)
-        if location_id is None:
-            ctx.notes.append(f"{variant.sku}: no location mapped for this shop (set a default): not recorded")
-            logger.warning("shop %s order %s: no mapped location", ctx.shop, order.order_id)
-            continue
-        changes.append(
-            _Change(variant=variant, location_id=location_id, kind=StockMovement.Kind.SALE, quantity=-quantity,
-                    source_ref=f"{_order_ref(ctx, order.order_id, line_id)}:sale",
-                    reason=f"Sold in Shopify order {order.name or order.order_id}")
-        )
-    return changes
-
-
-def _restock_type(rli: dict) -> str:
-    return str(rli.get("restock_type") or "no_restock").lower()
-
-
-def _refund_changes(ctx: _EventContext, order: ShopifyOrder, refund: dict) -> tuple[list[_Change], list[dict]]:
-    """Restocks of one refund's lines, and the order lines whose sale must exist first."""
-    if not isinstance(refund, dict):
-        raise PayloadError("a refund is not an object")
-    refund_id = _rest_id(refund.get("id"), "refund id")
-    rlis = refund.get("refund_line_items") or []
-    if not isinstance(rlis, list):
-        raise PayloadError("refund_line_items is not a list")
-    changes, sold_lines = [], []
-    for rli in rlis:
-        if not isinstance(rli, dict):
-            raise PayloadError("a refund line is not an object")
-        kind = _restock_type(rli)
-        quantity = _quantity(rli.get("quantity"), "refund line quantity")
-        line = rli.get("line_item") if isinstance(rli.get("line_item"), dict) else {}
-        line_id = _rest_id(rli.get("line_item_id") or line.get("id"), "refunded line item id")
-        if kind == "no_restock" or quantity == 0:
-            continue
-        if line:
-            sold_lines.append({**line, "id": line_id})
-        if kind == "cancel" and StockMovement.objects.filter(
-            source_ref=f"{_order_ref(ctx, order.order_id, line_id)}:cancel"
-        ).exists():
-            ctx.notes.append(f"refund {refund_id}: line {line_id} already restocked by the cancellation")
-            continue
-        variant = ctx.variant(line) if line else None
-        if variant is None:
-            ctx.notes.append(f"refund {refund_id}: unmapped line {line_id}: not restocked")
-            continue
-        if not variant.inventory_tracked:
-            continue
-        location_id = ctx.location_id(rli.get("location_id") or order.shopify_location_id)
-        if location_id is None:
-            ctx.notes.append(f"refund {refund_id}: no location mapped for {variant.sku}: not restocked")
-            continue
-        rli_id = _rest_id(rli.get("id"), "refund line id")
-        changes.append(
-            _Change(variant=variant, location_id=location_id, kind=StockMovement.Kind.REFUND_RESTOCK,
-                    quantity=quantity,
-                    source_ref=f"{_order_ref(ctx, order.order_id, line_id)}:restock-{kind}:{refund_id}:{rli_id}",
-                    reason=f"Restocked by refund {refund_id} ({kind}) of order {order.name or order.order_id}")
-        )
-    return changes, sold_lines
-
-
-def _apply_changes(ctx: _EventContext, changes: list[_Change]) -> None:
-    for _, created in _record(changes, ctx.origin, allow_negative=True):
-        if created:
-            ctx.applied += 1
-        else:
-            ctx.repeated += 1
-
-
-def _summary(ctx: _EventContext, head: str) -> str:
-    text = f"{head}: {ctx.applied} movement(s) recorded, {ctx.repeated} already recorded"
-    if ctx.notes:
-        text += "; " + "; ".join(ctx.notes)
-    return text
-
-
-def _order_lines(payload: dict) -> list[dict]:
-    lines = payload.get("line_items")
-    if not isinstance(lines, list):
-        raise PayloadError("line_items is missing or not a list")
-    return lines
-
-
-def _order_location(payload: dict) -> str:
-    value = payload.get("location_id")
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else ""
-
-
-def _handle_order_create(*, event: WebhookEvent, payload: dict) -> str:
-    ctx = _EventContext(event)
-    order_id = _rest_id(payload.get("id"), "order id")
-    lines = _order_lines(payload)
-    order = _order_lock(ctx, order_id, name=str(payload.get("name") or ""), location_id=_order_location(payload))
-    _apply_changes(ctx, _sale_changes(ctx, order, lines))
-    ShopifyOrder.objects.filter(pk=order.pk, created_seen_at__isnull=True).update(created_seen_at=timezone.now())
-    return _summary(ctx, f"order {order.name or order_id}")
-
-
-def _handle_order_cancelled(*, event: WebhookEvent, payload: dict) -> str:
-    ctx = _EventContext(event)
-    order_id = _rest_id(payload.get("id"), "order id")
-    lines = _order_lines(payload)
-    refunds = payload.get("refunds") or []
-    if not isinstance(refunds, list):
-        raise PayloadError("refunds is not a list")
-    order = _order_lock(ctx, order_id, name=str(payload.get("name") or ""), location_id=_order_location(payload))
-    # The sale first (a cancel may arrive before its create): same references as orders/create.
-    changes = _sale_changes(ctx, order, lines)
-    refunded: dict[str, int] = defaultdict(int)
-    cancel_refunded: set[str] = set()
-    for refund in refunds:
-        refund_changes, _ = _refund_changes(ctx, order, refund)
-        changes += refund_changes
-        for rli in refund.get("refund_line_items") or []:
-            line_id = _rest_id(rli.get("line_item_id") or (rli.get("line_item") or {}).get("id"), "line item id")
-            refunded[line_id] += _quantity(rli.get("quantity"), "refund line quantity")
-            if _restock_type(rli) == "cancel":
-                cancel_refunded.add(line_id)
-    fulfilled: dict[str, int] = defaultdict(int)
-    for fulfillment in payload.get("fulfillments") or []:
-        if isinstance(fulfillment, dict) and fulfillment.get("status") not in ("cancelled", "failure", "error"):
-            for item in fulfillment.get("line_items") or []:
-                if isinstance(item, dict) and item.get("id") is not None:
-                    fulfilled[_rest_id(item.get("id"), "fulfilled line id")] += _quantity(item.get("quantity", 0), "qty")
-    # Lines the payload's refunds don't restock: the unfulfilled rest goes back (Shopify's default on cancel).
-    for line in lines:
-        line_id = _rest_id(line.get("id"), "line item id")
-        if line_id in cancel_refunded:
-            continue
-        quantity = _quantity(line.get("quantity"), "line item quantity")
-        done = max(fulfilled[line_id], quantity if line.get("fulfillment_status") == "fulfilled" else 0)
-        rest = quantity - refunded[line_id] - done
-        if rest <= 0:
-            continue
-        prefix = f"{_order_ref(ctx, order.order_id, line_id)}:restock-cancel:"
-        if StockMovement.objects.filter(source_ref__startswith=prefix).exists():
-            ctx.notes.append(f"line {line_id} already restocked by its cancellation refund")
-            continue
-        variant = ctx.variant(line)
-        if variant is None or not variant.inventory_tracked:
-            continue
-        location_id = ctx.location_id(order.shopify_location_id)
-        if location_id is None:
-            continue
-        changes.append(
-            _Change(variant=variant, location_id=location_id, kind=StockMovement.Kind.CANCELLATION, quantity=rest,
-                    source_ref=f"{_order_ref(ctx, order.order_id, line_id)}:cancel",
-                    reason=f"Shopify order {order.name or order_id} cancelled")
-        )
-    _apply_changes(ctx, changes)
-    ShopifyOrder.objects.filter(pk=order.pk, cancelled_seen_at__isnull=True).update(cancelled_seen_at=timezone.now())
-    return _summary(ctx, f"cancellation of order {order.name or order_id}")
-
-
-def _handle_refund_create(*, event: WebhookEvent, payload: dict) -> str:
-    ctx = _EventContext(event)
-    order_id = _rest_id(payload.get("order_id"), "order id")
-    order = _order_lock(ctx, order_id)
-    restocks, sold_lines = _refund_changes(ctx, order, payload)
-    # Restocking units whose sale we have not seen yet would inflate stock: record those sales first.
-    _apply_changes(ctx, _sale_changes(ctx, order, sold_lines) + restocks)
-    return _summary(ctx, f"refund {payload.get('id')} of order {order.name or order_id}")
-
-
 def _handle_product_update(*, event: WebhookEvent, payload: dict) -> str:
     from conflicts.services import drift_check_for_product
 
@@ -1023,6 +785,12 @@ def _handle_inventory_level_update(*, event: WebhookEvent, payload: dict) -> str
     variant = binding.variant
     if not variant.inventory_tracked or variant.inventory_sync_excluded:
         return f"{variant.sku} is not synced: recorded only"
+    stocked_set = inventory_level_stocked(store=store, variant_id=variant.pk, location_id=mapping.location_id)
+    if event.topic == "inventory_levels/connect":
+        return (f"{variant.sku} stocked at {mapping.location} in Shopify"
+                + (f": absolute set #{stocked_set}" if stocked_set else ""))
+    if not _store_settings(store).merchant_edits_write_back:
+        return f"{store.name} does not write merchant stock edits back: recorded only"
     # No row lock is held across both writes below (a lock here plus the check push's row would deadlock
     # with a worker claiming that push): the echo is consumed with a compare-and-swap instead.
     level = _shopify_level(store.pk, variant.pk, mapping.location_id)
@@ -1044,12 +812,10 @@ def _handle_inventory_level_update(*, event: WebhookEvent, payload: dict) -> str
 
 
 TOPIC_HANDLERS: dict[str, Callable[..., str]] = {
-    "orders/create": _handle_order_create,
-    "orders/cancelled": _handle_order_cancelled,
-    "refunds/create": _handle_refund_create,
     "products/update": _handle_product_update,
     "products/delete": lambda **kw: __import__("conflicts.services").services.products_delete_webhook_handle(**kw),
     "inventory_levels/update": _handle_inventory_level_update,
+    "inventory_levels/connect": _handle_inventory_level_update,
     "app/uninstalled": _handle_app_uninstalled,
 }
 
@@ -1111,9 +877,11 @@ def _push_record(
 
 
 def _push_record_delta(*, store_id: int, variant_id: int, location_id: int, delta: int, version: int, reason: str,
-                       movement_id: int, at) -> int:
+                       movement_id: int, at) -> int | None:
     """Record a delta for a store's level; a level never set in that Shopify gets an absolute set instead."""
     level = _shopify_level(store_id, variant_id, location_id)
+    if level.not_stocked_at is not None:  # recorded once as not stocked: left alone until that changes
+        return None
     if level.baseline_version is None:
         return _push_record(kind=InventoryPush.Kind.SET, store_id=store_id, variant_id=variant_id,
                             location_id=location_id, version=version, movement_id=movement_id, at=at)
@@ -1430,7 +1198,7 @@ def _run_delta(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
     after = _available_after(group, item, location)
     _remember_quantity(level.pk, after)
     _push_finish(push, InventoryPush.Status.DONE, f"adjusted by {push.delta:+d}, available now {after}",
-                 quantity_sent=push.delta)
+                 quantity_sent=push.delta, shopify_location_id=str(gid_to_id(location)), mapping_used="mapped")
     return PushOutcome(InventoryPush.Status.DONE, f"{push.delta:+d}")
 
 
@@ -1450,6 +1218,9 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
         return outcomes
     client = client_for_store(store)
     first = live[0][0]
+    activate = _store_settings(store).activate_unstocked
+    unmapped = {p.pk: selectors.store_unmapped_location_ids(store_id=store.pk, location_id=p.location_id)
+                for p, _ in live}
     for round_ in range(STALE_ROUNDS):
         rows = client.inventory_levels(
             inventory_item_ids=[targets[p.pk][0] for p, _ in live],
@@ -1461,7 +1232,10 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
         with transaction.atomic():
             for push, _ in sorted(live, key=lambda x: (x[0].variant_id, x[0].location_id)):
                 stock = _lock_level(push.variant_id, push.location_id)
-                pim[push.pk] = (stock.on_hand - stock.reserved, stock.version)
+                extra = unmapped.get(push.pk) or []
+                added = (StockLevel.objects.filter(variant_id=push.variant_id, location_id__in=extra)
+                         .aggregate(total=Sum("available"))["total"] or 0) if extra else 0
+                pim[push.pk] = (stock.on_hand - stock.reserved + added, stock.version)
                 InventoryPush.objects.filter(
                     store=store, variant_id=push.variant_id, location_id=push.location_id,
                     kind=InventoryPush.Kind.DELTA,
@@ -1475,7 +1249,13 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
             row = shopify.get((item, location)) or {}
             available, version = pim[push.pk]
             if not row.get("exists") or not row.get("stocked"):
+                if row.get("exists") and activate:
+                    detail = _activate_level(client, push, level, item, location, available, version)
+                    outcomes[push.pk] = PushOutcome(InventoryPush.Status.DONE, detail)
+                    continue
                 why = "inventory item unknown in Shopify" if not row.get("exists") else "not stocked at the location"
+                _mark_not_stocked(level, location)
+                why += ": recorded, not retried until the mapping or Shopify's stocking changes"
                 _push_finish(push, InventoryPush.Status.SKIPPED, why)
                 outcomes[push.pk] = PushOutcome(InventoryPush.Status.SKIPPED, why)
                 continue
@@ -1498,11 +1278,53 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
         for push, level, available, version, current in plan:
             _remember_quantity(level.pk, available if current != available else None, baseline=version)
             detail = f"set to {available} (was {current})" if current != available else f"already {available}"
-            _push_finish(push, InventoryPush.Status.DONE, detail, quantity_sent=available, change_from=current)
+            used = "default+unmapped" if unmapped.get(push.pk) else "mapped"
+            _push_finish(push, InventoryPush.Status.DONE, detail, quantity_sent=available, change_from=current,
+                         shopify_location_id=str(gid_to_id(targets[push.pk][1])), mapping_used=used)
             outcomes[push.pk] = PushOutcome(InventoryPush.Status.DONE, detail)
         return outcomes
     raise ShopifyStaleQuantity(f"Shopify kept changing during {STALE_ROUNDS} compare-and-set rounds",
                                shop_domain=store.shop_domain)
+
+
+def _store_settings(store: Store):
+    from .store_settings import store_settings
+
+    return store_settings(store=store)
+
+
+def _mark_not_stocked(level: ShopifyLevel, location_gid_: str) -> None:
+    """Remember that the variant has no level at this Shopify location (the sweeper then leaves it alone)."""
+    ShopifyLevel.objects.filter(pk=level.pk).update(not_stocked_at=timezone.now(),
+                                                    not_stocked_shopify_location_id=str(gid_to_id(location_gid_)))
+
+
+def _activate_level(client, push: InventoryPush, level: ShopifyLevel, item: str, location: str, available: int,
+                    version: int) -> str:
+    """Stock the item at the location with the PIM's quantity (``inventoryActivate``); finish the push."""
+    client.execute(queries.INVENTORY_ACTIVATE, {"inventoryItemId": item, "locationId": location,
+                                                "available": available,
+                                                "idempotencyKey": f"pim-invactivate-{push.pk}-a{push.attempts}"})
+    ShopifyLevel.objects.filter(pk=level.pk).update(not_stocked_at=None, not_stocked_shopify_location_id="")
+    _remember_quantity(level.pk, available, baseline=version)
+    detail = f"activated at the location with {available} (store setting)"
+    _push_finish(push, InventoryPush.Status.DONE, detail, quantity_sent=available)
+    return detail
+
+
+def inventory_level_stocked(*, store: Store, variant_id: int, location_id: int) -> int | None:
+    """Forget that a level was not stocked (Shopify stocked it or its mapping changed) and request a set; return
+    the set's push id, or None when the level was not marked."""
+    with transaction.atomic():
+        cleared = ShopifyLevel.objects.filter(store=store, variant_id=variant_id, location_id=location_id,
+                                              not_stocked_at__isnull=False).update(
+            not_stocked_at=None, not_stocked_shopify_location_id="")
+        if not cleared:
+            return None
+        push_id = _push_record(kind=InventoryPush.Kind.SET, store_id=store.pk, variant_id=variant_id,
+                               location_id=location_id)
+        inventory_pushes_dispatch_on_commit(push_ids=[push_id])
+    return push_id
 
 
 def _run_check(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
@@ -1520,7 +1342,8 @@ def _run_check(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
         _push_finish(push, InventoryPush.Status.DONE, "not stocked at the location in Shopify")
         return PushOutcome(InventoryPush.Status.DONE)
     shopify = (row.get("quantities") or {}).get("available")
-    pim = after.available if after else 0
+    pim = selectors.pim_available_for_target(store_id=push.store_id, variant_id=push.variant_id,
+                                             location_id=push.location_id)
     moving = (before.version if before else 0) != (after.version if after else 0) or selectors.level_pushes_in_flight(
         store_id=push.store_id, variant_id=push.variant_id, location_id=push.location_id)
     if shopify == pim:
@@ -1680,12 +1503,16 @@ def _full_sync_run(*, run: InventorySyncRun, store: Store, client, apply: bool, 
         (lv.variant_id, lv.location_id): lv.available
         for lv in StockLevel.objects.filter(variant_id__in={t.variant_id for t in targets})
     }
+    unmapped = {loc: selectors.store_unmapped_location_ids(store_id=store.pk, location_id=loc)
+                for loc in {t.location_id for t in targets}}
     diffs = []
     for t in targets:
         row = shopify.get((t.inventory_item_gid, t.location_gid)) or {}
         stocked = bool(row.get("exists") and row.get("stocked"))
         current = (row.get("quantities") or {}).get("available") if stocked else None
-        diffs.append(LevelDiff(t.sku, t.location_name, current, pim.get((t.variant_id, t.location_id), 0), stocked))
+        extra = unmapped.get(t.location_id, [])
+        expected = pim.get((t.variant_id, t.location_id), 0) + sum(pim.get((t.variant_id, x), 0) for x in extra)
+        diffs.append(LevelDiff(t.sku, t.location_name, current, expected, stocked))
     run.levels_checked = len(diffs)
     run.differences = sum(1 for d in diffs if d.differs)
     run.skipped = sum(1 for d in diffs if not d.stocked)
@@ -1832,8 +1659,8 @@ def _request_missing_sets(*, limit: int) -> int:
             for mapping in StoreLocation.objects.filter(store=store):
                 level_set = ShopifyLevel.objects.filter(
                     store=store, variant_id=OuterRef("variant_id"), location_id=mapping.location_id,
-                    baseline_version__isnull=False,
-                )
+                ).filter(Q(baseline_version__isnull=False) | Q(
+                    not_stocked_at__isnull=False, not_stocked_shopify_location_id=mapping.shopify_location_id))
                 set_queued = InventoryPush.objects.filter(
                     store=store, variant_id=OuterRef("variant_id"), location_id=mapping.location_id,
                     kind=InventoryPush.Kind.SET,
@@ -1853,3 +1680,10 @@ def _request_missing_sets(*, limit: int) -> int:
             inventory_pushes_dispatch_on_commit(push_ids=ids)
         count += len(ids)
     return count
+
+
+# Order topics live in ``inventory.orders`` (imported last: it builds on the helpers above).
+from .orders import ORDER_TOPICS, handle_order_event, order_event_prefetch  # noqa: E402
+
+TOPIC_HANDLERS.update(dict.fromkeys(ORDER_TOPICS, handle_order_event))
+TOPIC_PREFETCH: dict[str, Callable[..., Any]] = dict.fromkeys(ORDER_TOPICS, order_event_prefetch)

@@ -30,6 +30,7 @@ DEFAULT_SCOPES = [
     "write_inventory",
     "read_locations",
     "read_orders",
+    "read_merchant_managed_fulfillment_orders",
     "read_publications",
     "write_publications",
     "read_files",

@@ -210,9 +210,11 @@ class SimControl:
     def order(self, shop: str, order_id: Any) -> dict[str, Any]:
         return self._call("GET", self._shop(shop, f"orders/{_ref(order_id)}"))
 
-    def cancel_order(self, shop: str, order_id: Any, restock: bool = True, reason: str = "customer") -> dict[str, Any]:
+    def cancel_order(self, shop: str, order_id: Any, restock: bool = True, reason: str = "customer",
+                     refund: bool = False) -> dict[str, Any]:
+        """``orderCancel``; with ``refund`` the cancellation also refunds the unfulfilled lines (refunds/create)."""
         return self._call("POST", self._shop(shop, f"orders/{_ref(order_id)}/cancel"),
-                          json={"restock": restock, "reason": reason})
+                          json={"restock": restock, "reason": reason, "refund": refund})
 
     def refund(self, shop: str, order_id: Any, line_items: list[dict[str, Any]] | None = None,
                restock: bool = True, note: str | None = None) -> dict[str, Any]:
@@ -222,6 +224,18 @@ class SimControl:
         if line_items is not None:
             body["line_items"] = line_items
         return self._call("POST", self._shop(shop, f"orders/{_ref(order_id)}/refunds"), json=body)
+
+    def edit_order(self, shop: str, order_id: Any, *, set_quantity: list[dict[str, Any]] | None = None,
+                   add: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Commit an order edit: ``set_quantity=[{line_item_id, quantity, restock?}]``, ``add=[{variant_id | sku,
+        quantity}]``. Fires orders/edited and orders/updated; returns the orders/edited payload."""
+        return self._call("POST", self._shop(shop, f"orders/{_ref(order_id)}/edit"),
+                          json={"set_quantity": set_quantity or [], "add": add or []})
+
+    def move_fulfillment_order(self, shop: str, fulfillment_order_id: Any, location_id: Any) -> dict[str, Any]:
+        """``fulfillmentOrderMove``: fires fulfillment_orders/moved; returns its payload."""
+        return self._call("POST", self._shop(shop, f"fulfillment_orders/{_ref(fulfillment_order_id)}/move"),
+                          json={"location_id": location_id})
 
     def fulfill(self, shop: str, order_id: Any) -> dict[str, Any]:
         return self._call("POST", self._shop(shop, f"orders/{_ref(order_id)}/fulfill"))

@@ -1425,3 +1425,5 @@ def m_variants_bulk_update(src: Any, info: GraphQLResolveInfo, productId: str, v
 
     shop.emit("products/update", lambda: wh.product_payload(shop, p))
     return {"product": p, "productVariants": [v for v, _ in updated], "userErrors": []}
+
+from . import order_resolvers as _order_resolvers  # noqa: E402,F401  (registers Order/FulfillmentOrder fields)

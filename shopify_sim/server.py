@@ -286,7 +286,7 @@ def shop_control(sim: Simulator, shop: ShopState, method: str, seg: list[str], q
                 return _json(200, _order_out(sim, shop, shop.order(ref)))
         if action == "cancel" and method == "POST":
             order = sim.mutate(shop, shop.cancel_order, ref, bool(data.get("restock", True)),
-                               data.get("reason", "customer"))
+                               data.get("reason", "customer"), bool(data.get("refund", False)))
             return _json(200, _order_out(sim, shop, order))
         if action in ("refund", "refunds") and method == "POST":
             refund = sim.mutate(shop, shop.refund_order, ref, data)
@@ -297,6 +297,14 @@ def shop_control(sim: Simulator, shop: ShopState, method: str, seg: list[str], q
         if action == "fulfill" and method == "POST":
             order = sim.mutate(shop, shop.fulfill_order, ref)
             return _json(200, _order_out(sim, shop, order))
+        if action == "edit" and method == "POST":
+            from . import orders as orders_mod
+
+            return _json(200, sim.mutate(shop, orders_mod.edit_order, shop, ref, data))
+    if head == "fulfillment_orders" and len(seg) > 2 and seg[2] == "move" and method == "POST":
+        from . import orders as orders_mod
+
+        return _json(200, sim.mutate(shop, orders_mod.move_fulfillment_order, shop, seg[1], data.get("location_id")))
     if head == "webhooks":
         if len(seg) > 1 and seg[1] == "trigger" and method == "POST":
             n = sim.trigger(shop, data["topic"], int(data.get("count", 1)), data.get("payload"),
@@ -315,7 +323,13 @@ def _order_out(sim: Simulator, shop: ShopState, order: dict[str, Any]) -> dict[s
     from . import webhooks as wh
 
     with shop.lock:
-        return wh.order_payload(shop, order)
+        out = wh.order_payload(shop, order)
+        # not part of Shopify's payload: the simulator's fulfillment orders, for tests and the demo
+        out["_sim_fulfillment_orders"] = [
+            {"id": f"gid://shopify/FulfillmentOrder/{fo['_n']}", "status": fo["status"],
+             "location_id": fo["_loc"], "line_item_ids": [fl["line"]["_n"] for fl in fo["lines"]]}
+            for fo in order.get("fulfillment_orders", [])]
+        return out
 
 
 def start_server(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> tuple[SimHTTPServer, threading.Thread]:

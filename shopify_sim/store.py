@@ -67,6 +67,8 @@ _TOPIC_SCOPES = {
     "locations": ["read_locations", "read_inventory"],
     "orders": ["read_orders"],
     "refunds": ["read_orders"],
+    "fulfillment_orders": ["read_merchant_managed_fulfillment_orders", "read_assigned_fulfillment_orders",
+                           "read_third_party_fulfillment_orders"],
     "fulfillments": ["read_fulfillments", "read_orders"],
     "customers": ["read_customers"],
 }
@@ -1614,8 +1616,17 @@ class ShopState:
         }
 
     def place_order(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Place an order. With ``location_id`` (order or line) it is a point-of-sale order at that location;
+        without, an online order: ``location_id`` is null and order routing assigns each line a location
+        (``route_to`` forces one, like a routing rule). ``fulfilled: true`` creates it already fulfilled."""
+        from . import orders as orders_mod
+
         ts = now()
-        default_loc = self._resolve_location(spec.get("location_id"))
+        pos = spec.get("location_id") is not None or any(
+            isinstance(li, dict) and li.get("location_id") for li in (spec.get("line_items") or []))
+        default_loc = self._resolve_location(spec.get("location_id")) if spec.get("location_id") else None
+        forced = self._resolve_location(spec["route_to"]) if spec.get("route_to") else None
+        fulfilled = bool(spec.get("fulfilled"))
         lines = spec.get("line_items") or []
         if not lines:
             raise SimError("line_items is required")
@@ -1626,8 +1637,13 @@ class ShopState:
             qty = int(li.get("quantity", 1))
             if qty <= 0:
                 raise SimError("quantity must be positive")
-            loc = self._resolve_location(li.get("location_id")) if li.get("location_id") else default_loc
             item = self.items[v["_item"]]
+            if li.get("location_id"):
+                loc = self._resolve_location(li.get("location_id"))
+            elif default_loc is not None:
+                loc = default_loc
+            else:
+                loc = orders_mod.route_line(self, item, qty, forced)
             if item["tracked"]:
                 lvl = self.level(item["_n"], loc["_n"])
                 if lvl is None:
@@ -1643,9 +1659,13 @@ class ShopState:
         order: dict[str, Any] = {
             "_n": num, "id": gid("Order", num), "name": f"#{self.order_counter}", "number": self.order_counter - 1000,
             "order_number": self.order_counter, "_created": ts, "_updated": ts, "_cancelled": None,
-            "cancel_reason": None, "financial_status": spec.get("financial_status", "paid"), "fulfillment_status": None,
-            "_loc": default_loc["_n"], "email": spec.get("email", "customer@example.com"), "line_items": [],
+            "cancel_reason": None, "financial_status": spec.get("financial_status", "paid"),
+            "fulfillment_status": "fulfilled" if fulfilled else None,
+            "_loc": default_loc["_n"] if default_loc is not None else None,
+            "source_name": "pos" if pos else "web",
+            "email": spec.get("email", "customer@example.com"), "line_items": [],
             "refunds": [], "note": spec.get("note"), "tags": spec.get("tags", ""),
+            "fulfillment_orders": [], "fulfillments": [], "edits": [],
         }
         touched = []
         for v, qty, loc, li in resolved:
@@ -1654,19 +1674,22 @@ class ShopState:
             if item["tracked"]:
                 lvl = self.level(item["_n"], loc["_n"])
                 self.set_quantity(lvl, "available", lvl["_q"]["available"] - qty, ts)
-                self.set_quantity(lvl, "committed", lvl["_q"]["committed"] + qty, ts)
+                if not fulfilled:
+                    self.set_quantity(lvl, "committed", lvl["_q"]["committed"] + qty, ts)
                 touched.append(lvl)
-            order["line_items"].append({
-                "_n": self.next_id(), "variant": v["_n"], "product": p["_n"], "sku": v.get("sku"),
-                "title": p["title"], "variant_title": None if v["title"] == "Default Title" else v["title"],
-                "vendor": p["vendor"], "price": money(li.get("price", v["price"])), "quantity": qty,
-                "refunded": 0, "fulfilled": 0, "_loc": loc["_n"], "tracked": bool(item["tracked"]),
-                "restocked": 0, "removed": 0,
-            })
+            line = self.new_line_item(v, p, item, qty, loc, li.get("price"))
+            if fulfilled:
+                line["fulfilled"] = qty
+            order["line_items"].append(line)
+        orders_mod.create_fulfillment_orders(self, order, fulfilled)
         self.orders[num] = order
         self.emit("orders/create", lambda: wh.order_payload(self, order))
         if order["financial_status"] == "paid":
             self.emit("orders/paid", lambda: wh.order_payload(self, order))
+        if not pos and not fulfilled:
+            for fo in order["fulfillment_orders"]:
+                self.emit("fulfillment_orders/order_routing_complete",
+                          lambda fo=fo: orders_mod.routing_complete_payload(fo))
         self._emit_levels(touched, products=False)
         # Shopify: products/update "occurs whenever a product is updated, ordered, or variants are added..."
         for pn in dict.fromkeys(li["product"] for li in order["line_items"]):
@@ -1675,6 +1698,16 @@ class ShopState:
                 _touch(p, ts)
                 self.emit("products/update", lambda p=p: wh.product_payload(self, p))
         return order
+
+    def new_line_item(self, v: dict[str, Any], p: dict[str, Any], item: dict[str, Any], qty: int,
+                      loc: dict[str, Any], price: Any = None) -> dict[str, Any]:
+        return {
+            "_n": self.next_id(), "variant": v["_n"], "product": p["_n"], "sku": v.get("sku"),
+            "title": p["title"], "variant_title": None if v["title"] == "Default Title" else v["title"],
+            "vendor": p["vendor"], "price": money(price if price is not None else v["price"]), "quantity": qty,
+            "_orig": qty, "refunded": 0, "fulfilled": 0, "_loc": loc["_n"], "tracked": bool(item["tracked"]),
+            "restocked": 0, "removed": 0, "added_by_edit": 0, "removed_by_edit": 0,
+        }
 
     def order(self, ref: Any) -> dict[str, Any]:
         n = parse_gid(ref, "Order") if not isinstance(ref, int) else ref
@@ -1702,12 +1735,21 @@ class ShopState:
             li["restocked"] += qty
         return lvl
 
-    def cancel_order(self, ref: Any, restock: bool = True, reason: str = "customer") -> dict[str, Any]:
+    def cancel_order(self, ref: Any, restock: bool = True, reason: str = "customer",
+                     refund: bool = False) -> dict[str, Any]:
+        """``orderCancel``: release the unfulfilled units (back to available when ``restock``). With ``refund``
+        (a paid order refunded on cancellation) Shopify records a refund whose lines carry restock_type
+        ``cancel`` (restocked) or ``no_restock``; it fires refunds/create and is listed in orders/cancelled."""
         ts = now()
         order = self.order(ref)
         if order["_cancelled"] is not None:
             raise SimError("order is already cancelled")
         touched = []
+        if refund:
+            lines = [{"line_item_id": li["_n"], "quantity": li["quantity"] - li["fulfilled"] - li["removed"]}
+                     for li in order["line_items"] if li["quantity"] - li["fulfilled"] - li["removed"] > 0]
+            if lines:
+                self.refund_order(ref, {"line_items": lines, "restock": restock, "note": "order cancelled"})
         for li in order["line_items"]:
             remaining = li["quantity"] - li["fulfilled"] - li["removed"]
             if remaining > 0:
@@ -1717,6 +1759,9 @@ class ShopState:
         order["_cancelled"] = ts
         order["_updated"] = ts
         order["cancel_reason"] = reason
+        for fo in order.get("fulfillment_orders", []):
+            if fo["status"] == "OPEN":
+                fo["status"] = "CANCELLED"
         order["financial_status"] = "refunded" if order["financial_status"] == "paid" else "voided"
         self.emit("orders/cancelled", lambda: wh.order_payload(self, order))
         self.emit("orders/updated", lambda: wh.order_payload(self, order))
@@ -1795,6 +1840,7 @@ class ShopState:
         ts = now()
         order = self.order(ref)
         touched = []
+        shipped: dict[int, list[tuple[dict[str, Any], int]]] = {}
         for li in order["line_items"]:
             remaining = li["quantity"] - li["fulfilled"] - li["removed"]
             if remaining <= 0:
@@ -1806,6 +1852,13 @@ class ShopState:
                     self.set_quantity(lvl, "committed", lvl["_q"]["committed"] - remaining, ts)
                     touched.append(lvl)
             li["fulfilled"] += remaining
+            shipped.setdefault(li["_loc"], []).append((li, remaining))
+        for loc_n, lines in shipped.items():
+            order.setdefault("fulfillments", []).append({"_n": self.next_id(), "_loc": loc_n, "_created": ts,
+                                                         "lines": lines})
+        for fo in order.get("fulfillment_orders", []):
+            if fo["status"] == "OPEN":
+                fo["status"] = "CLOSED"
         order["fulfillment_status"] = "fulfilled"
         order["_updated"] = ts
         self.emit("orders/fulfilled", lambda: wh.order_payload(self, order))

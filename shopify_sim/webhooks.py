@@ -141,7 +141,7 @@ def level_payload(shop: ShopState, lvl: dict[str, Any]) -> dict[str, Any]:
 
 
 def _line_item_json(shop: ShopState, li: dict[str, Any], currency: str) -> dict[str, Any]:
-    current = li["quantity"] - li["refunded"]
+    current = li["quantity"] - li.get("removed_by_edit", 0) - li["refunded"]
     return {
         "id": li["_n"],
         "admin_graphql_api_id": gid("LineItem", li["_n"]),
@@ -158,7 +158,7 @@ def _line_item_json(shop: ShopState, li: dict[str, Any], currency: str) -> dict[
         "product_exists": li["product"] in shop.products,
         "product_id": li["product"],
         "properties": [],
-        "quantity": li["quantity"],
+        "quantity": li.get("_orig", li["quantity"]),
         "requires_shipping": True,
         "sales_line_item_group_id": None,
         "sku": li["sku"],
@@ -234,12 +234,28 @@ def order_payload(shop: ShopState, order: dict[str, Any]) -> dict[str, Any]:
         "discount_codes": [],
         "discount_applications": [],
         "shipping_lines": [],
-        "fulfillments": [],
+        "fulfillments": [_fulfillment_json(shop, order, f, currency) for f in order.get("fulfillments", [])],
+        "source_name": order.get("source_name", "web"),
         "refunds": [_refund_core(shop, order, r) for r in order["refunds"]],
         "line_item_groups": [],
         "returns": [],
     })
     return t
+
+
+def _fulfillment_json(shop: ShopState, order: dict[str, Any], f: dict[str, Any], currency: str) -> dict[str, Any]:
+    lines = []
+    for li, qty in f["lines"]:
+        line = _line_item_json(shop, li, currency)
+        line["quantity"] = qty
+        lines.append(line)
+    return {
+        "id": f["_n"], "admin_graphql_api_id": gid("Fulfillment", f["_n"]), "order_id": order["_n"],
+        "location_id": f["_loc"], "status": "success", "created_at": iso_rest(f["_created"]),
+        "updated_at": iso_rest(f["_created"]), "name": f"{order['name']}.{order['fulfillments'].index(f) + 1}",
+        "service": "manual", "shipment_status": None, "tracking_company": None, "tracking_number": None,
+        "tracking_numbers": [], "tracking_url": None, "tracking_urls": [], "receipt": {}, "line_items": lines,
+    }
 
 
 def _refund_core(shop: ShopState, order: dict[str, Any], refund: dict[str, Any]) -> dict[str, Any]:

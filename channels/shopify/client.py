@@ -61,6 +61,7 @@ REQUIRED_SCOPES: tuple[str, ...] = (
     "read_orders",
     "read_publications",
     "write_publications",
+    "read_merchant_managed_fulfillment_orders",  # where online orders' stock was committed (inventory writeback)
 )
 
 MAX_COST_EXCEEDED = "MAX_COST_EXCEEDED"

@@ -432,6 +432,17 @@ mutation InventorySetQuantities($input: InventorySetQuantitiesInput!, $idempoten
 """
 )
 
+# Stock an inventory item at a location (inventory writeback's "activate unstocked levels" store setting).
+INVENTORY_ACTIVATE = """
+mutation InventoryActivate($inventoryItemId: ID!, $locationId: ID!, $available: Int, $idempotencyKey: String!) {
+  inventoryActivate(inventoryItemId: $inventoryItemId, locationId: $locationId, available: $available)
+    @idempotent(key: $idempotencyKey) {
+    inventoryLevel { id quantities(names: ["available"]) { name quantity } }
+    userErrors { field message }
+  }
+}
+"""
+
 INVENTORY_ADJUST_QUANTITIES = (
     """
 mutation InventoryAdjustQuantities($input: InventoryAdjustQuantitiesInput!, $idempotencyKey: String!) {
@@ -591,6 +602,60 @@ mutation PublishableUnpublish($id: ID!, $input: [PublicationInput!]!) {
   }
 }
 """
+
+
+# --- Orders: what an order line's stock depends on (inventory writeback) -----------------------------------
+# Line identities (variant, SKU, quantities) and the fulfillment orders' assigned locations: an online order's
+# location_id is null in its webhooks, the stock is committed where order routing assigned each line.
+
+_ORDER_ROUTING_FIELDS = """
+    id
+    cancelledAt
+    fulfillmentOrders(first: 3) {
+      nodes {
+        status
+        assignedLocation { location { id } }
+        lineItems(first: 25) { nodes { totalQuantity lineItem { id } } }
+      }
+    }
+"""
+
+# Where order routing assigned each line (requested cost ~170; actual ~15 for a one-location order).
+ORDER_LOCATIONS = (
+    """
+query OrderLocations($id: ID!) {
+  order(id: $id) {"""
+    + _ORDER_ROUTING_FIELDS
+    + """  }
+}
+"""
+)
+
+# The same plus each line's variant and SKU (orders/edited names added lines by id only).
+ORDER_FOR_STOCK = (
+    """
+query OrderForStock($id: ID!) {
+  order(id: $id) {"""
+    + _ORDER_ROUTING_FIELDS
+    + """    lineItems(first: 50) { nodes { id sku name variant { id } } }
+  }
+}
+"""
+)
+
+# fulfillment_orders/* webhooks name the fulfillment order only: read its order's routing.
+FULFILLMENT_ORDER_FOR_STOCK = (
+    """
+query FulfillmentOrderForStock($id: ID!) {
+  fulfillmentOrder(id: $id) {
+    id
+    order {"""
+    + _ORDER_ROUTING_FIELDS
+    + """    }
+  }
+}
+"""
+)
 
 
 def all_documents() -> dict[str, str]:

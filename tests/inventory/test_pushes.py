@@ -163,15 +163,9 @@ def test_only_one_connection_per_shop_pushes(world, shopify_sim):
         make_store("Shop B twin", shopify_sim.shops["shop-b"])
 
 
-def test_excluded_untracked_and_unmapped_levels_are_not_pushed(world):
+def test_excluded_and_untracked_levels_are_not_pushed(world):
     pim_services.variant_update(variant=world.variant, inventory_sync_excluded=True)
     services.stock_receive(variant=world.variant, location=world.main, quantity=1)
-    assert not InventoryPush.objects.exclude(kind="set").exists()
-    pim_services.variant_update(variant=world.variant, inventory_sync_excluded=False)
-    services.location_create(name="Back Room")
-    back_room = services.location_create(name="back room")
-    assert back_room.name == "Back Room"
-    services.stock_receive(variant=world.variant, location=back_room, quantity=1)  # not mapped in any store
     assert not InventoryPush.objects.exclude(kind="set").exists()
     pim_services.variant_update(variant=world.variant, inventory_tracked=False)
     with pytest.raises(services.StockError):
@@ -302,3 +296,28 @@ def test_a_movement_during_the_first_full_sync_still_reaches_the_store(world, sh
     assert world.shopify_available("shop-b") == 300  # what the sync read
     drain()
     assert world.shopify_available("shop-b") == 307
+
+
+def test_an_unmapped_location_falls_back_to_each_stores_default_location(world):
+    """Starshipit's rule: stock of a PIM location a store does not map shows at the store's default location."""
+    services.location_create(name="Back Room")
+    back_room = services.location_create(name="back room")
+    assert back_room.name == "Back Room"
+    services.stock_receive(variant=world.variant, location=back_room, quantity=4)  # not mapped in any store
+    pushes = InventoryPush.objects.filter(kind="set", status="pending")
+    assert sorted(pushes.values_list("store__name", "location__name")) == [
+        ("Shop A", "Main Warehouse"), ("Shop B", "Main Warehouse")]
+    drain()
+    assert world.shopify_available("shop-a") == 304 and world.shopify_available("shop-b") == 304
+    assert world.shopify_available("shop-b", "Retail Store") == 0
+    done = InventoryPush.objects.filter(store=world.store_b, kind="set", status="done").latest("pk")
+    assert (done.mapping_used, done.shopify_location_id) == (
+        "default+unmapped", str(world.locations["shop-b"]["Main Warehouse"]))
+    # A sale at Main Warehouse in shop A: shop B's Main shows Main + Back Room, still consistent.
+    world.post(Client(), "orders/create", order_payload(7301, [world.line(7302, quantity=2)],
+                                                        location_id=world.locations["shop-a"]["Main Warehouse"]))
+    drain()
+    assert world.shopify_available("shop-b") == 302
+    # Nothing drifts: a comparison of shop B with the PIM sees the same figure.
+    report = services.inventory_full_sync(store=world.store_b, apply=False, actor_label="test")
+    assert report.differences == 0, report.report

@@ -371,7 +371,9 @@ def test_documents_from_queries_module_are_used(fake, make_client):
     assert report.plan == "Basic"
     assert report.myshopify_domain == fake.shop
     assert report.granted_scopes == ["read_inventory", "write_inventory", "write_products"]
-    # write_products covers read_products; read_locations, read_orders and the publication scopes are missing.
-    assert report.missing_scopes == ["read_locations", "read_orders", "read_publications", "write_publications"]
+    # write_products covers read_products; read_locations, read_orders, the publication scopes and the fulfillment
+    # orders are missing.
+    assert report.missing_scopes == ["read_locations", "read_orders", "read_publications", "write_publications",
+                                     "read_merchant_managed_fulfillment_orders"]
     assert report.publications == []  # not asked for without read_publications
     assert not report.ok
