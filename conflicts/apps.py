@@ -17,6 +17,11 @@ class ConflictsConfig(AppConfig):
                                               after_publish=conflict_services.drift_after_publish))
         periodic_task_register(name="nightly drift sweep", task=conflict_services.drift_sweep_schedule)
 
+        from channels.webhook_topics import webhook_topic_register
+
+        webhook_topic_register(topic="products/update", handler=conflict_services.product_update_webhook_handle)
+        webhook_topic_register(topic="products/delete", handler=conflict_services.products_delete_webhook_handle)
+
         from pim.admin_extensions import (
             DashboardCounter,
             ProductAdminExtension,

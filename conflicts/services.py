@@ -357,6 +357,22 @@ def product_deleted_in_shopify(*, store_id: int, shopify_product_id: str) -> lis
     return records
 
 
+def product_update_webhook_handle(*, event, payload: dict) -> str:
+    """Handle a ``products/update`` webhook: request a drift check of that product in that store; return a note.
+
+    Shopify fires products/update for our own writes and for every stock change; the check skips those whose
+    ``updated_at`` is not newer than Shopify's updatedAt after our last write, and compares content only. Raises
+    ValueError for a payload without a numeric product id (the event is kept as failed).
+    """
+    if event.store_id is None:
+        return "store deleted: ignored"
+    raw = payload.get("id")
+    if isinstance(raw, bool) or not str(raw or "").isdigit():
+        raise ValueError(f"product id is not a number: {raw!r}")
+    drift_check_for_product(store_id=event.store_id, shopify_product_id=str(raw), updated_at=payload.get("updated_at"))
+    return f"drift check requested for product {raw}"
+
+
 def products_delete_webhook_handle(*, event, payload: dict) -> str:
     """Handle a ``products/delete`` webhook (payload ``{"id": <numeric id>}``); return a result note.
 

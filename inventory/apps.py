@@ -7,6 +7,13 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
+        from channels.webhook_topics import webhook_topic_register
+
+        from .services import TOPIC_HANDLERS
+
+        for topic, handler in TOPIC_HANDLERS.items():
+            webhook_topic_register(topic=topic, handler=handler)
+
         from channels.connect import connect_step_register
         from channels.health import health_provider_register
         from channels.monitoring import alert_check_register

@@ -49,6 +49,7 @@ from channels.models import ConflictPolicy, Store, VariantBinding
 from channels.shopify import queries
 from channels.shopify.exceptions import ShopifyError, ShopifyStaleQuantity, ShopifyThrottled
 from channels.shopify.ids import gid_to_id, inventory_item_gid, location_gid
+from channels.webhook_topics import webhook_topic_handler
 from pim.models import Variant
 
 from . import selectors
@@ -528,7 +529,7 @@ def webhook_receive(*, store: Store, headers: dict[str, str], raw_body: bytes) -
             raise ValueError("the body is not a JSON object")
     except ValueError as exc:
         status, error = WebhookEvent.Status.FAILED, f"malformed body: {exc}"[:2000]
-    if status == WebhookEvent.Status.RECEIVED and topic not in TOPIC_HANDLERS:
+    if status == WebhookEvent.Status.RECEIVED and webhook_topic_handler(topic) is None:
         status = WebhookEvent.Status.IGNORED
     kept = {k: v for k, v in headers.items()  # never the signature: a stored HMAC would help forge a replay
             if (k.lower().startswith("x-shopify-") or k.lower() == "content-type") and k.lower() != HMAC_HEADER_LOWER}
@@ -657,7 +658,7 @@ def webhook_events_drain(*, first_event_id: int, budget_seconds: float | None = 
 
 
 def _process_claimed(event: WebhookEvent) -> str:
-    handler = TOPIC_HANDLERS.get(event.topic)
+    handler = webhook_topic_handler(event.topic)
     try:
         payload = json.loads(bytes(event.raw_body))
         if not isinstance(payload, dict):
@@ -739,19 +740,6 @@ def _quantity(value: Any, what: str) -> int:
     return number
 
 
-def _handle_product_update(*, event: WebhookEvent, payload: dict) -> str:
-    from conflicts.services import drift_check_for_product
-
-    if event.store_id is None:
-        return "store deleted: ignored"
-    product_id = _rest_id(payload.get("id"), "product id")
-    # Shopify fires products/update for our own writes and for every stock change; the check skips those
-    # whose updated_at is not newer than Shopify's updatedAt after our last write, and compares content only.
-    drift_check_for_product(store_id=event.store_id, shopify_product_id=product_id,
-                            updated_at=payload.get("updated_at"))
-    return f"drift check requested for product {product_id}"
-
-
 def _handle_app_uninstalled(*, event: WebhookEvent, payload: dict) -> str:
     from channels.services import store_disable
 
@@ -811,9 +799,8 @@ def _handle_inventory_level_update(*, event: WebhookEvent, payload: dict) -> str
             f"(check #{push_id})")
 
 
+# This app's topics; registered in channels.webhook_topics by InventoryConfig.ready().
 TOPIC_HANDLERS: dict[str, Callable[..., str]] = {
-    "products/update": _handle_product_update,
-    "products/delete": lambda **kw: __import__("conflicts.services").services.products_delete_webhook_handle(**kw),
     "inventory_levels/update": _handle_inventory_level_update,
     "inventory_levels/connect": _handle_inventory_level_update,
     "app/uninstalled": _handle_app_uninstalled,

@@ -17,4 +17,6 @@ fi
 source "$ROOT/scripts/lane.sh"
 echo "ruff check ."
 ruff check .
+echo "lint-imports (the layers: pyproject.toml [tool.importlinter])"
+lint-imports --no-cache
 python -m pytest "$@"
