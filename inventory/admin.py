@@ -113,10 +113,15 @@ class MovementForm(forms.Form):
     reason = forms.CharField(required=False, max_length=500)
 
     def clean_sku(self):
-        variant = Variant.objects.filter(sku=self.cleaned_data["sku"].strip()).first()
-        if variant is None:
+        sku = self.cleaned_data["sku"].strip()
+        matches = list(Variant.objects.filter(sku__iexact=sku)[:2])  # any case, as everywhere in the admin
+        exact = [v for v in matches if v.sku == sku]
+        if len(matches) > 1 and len(exact) != 1:
+            raise ValidationError("Several variants have this SKU (an adopted catalog may): give them their own SKUs "
+                                  "first (Variants, filter 'SKU to fix').")
+        if not matches:
             raise ValidationError("No variant has this SKU.")
-        return variant
+        return exact[0] if exact else matches[0]
 
 
 @admin.register(StockLevel)

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Sum
 from django.urls import reverse
 
+from channels.models import Store
 from pim.admin_extensions import (
     DashboardCounter,
     ProductAdminExtension,
@@ -34,12 +36,62 @@ def available_column(product) -> str:
     return f"{sum(v._available or 0 for v in variants):,}"
 
 
+class InventoryStoreForm(forms.Form):
+    store = forms.ModelChoiceField(
+        queryset=Store.objects.filter(is_active=True, inventory_push_enabled=True).order_by("name"),
+        help_text="Shopify's quantity at every mapped location is set to the PIM's (compare-and-set).")
+
+
+@admin.action(description="Sync stock now…", permissions=["sync_stock"])
+def sync_stock_now(modeladmin, request, queryset):
+    """Set the selected products' stock in one store to the PIM's now (after confirmation and a store choice)."""
+    from django.contrib import messages
+
+    from pim.admin_base import action_confirm
+    from pim.models import Variant
+
+    from .services import InventorySyncRefused, inventory_sync_request
+
+    form = InventoryStoreForm(request.POST if request.POST.get("confirmed") == "yes" else None)
+    page = action_confirm(modeladmin, request, queryset, action="sync_stock_now", title="Sync stock now",
+                          intro="The selected products' stock at every mapped location of the store you choose is "
+                                "set to the PIM's quantity (compare-and-set, by the workers).", form=form)
+    if page is not None:
+        return page
+    store = form.cleaned_data["store"]
+    variant_ids = Variant.objects.filter(product__in=queryset).values_list("pk", flat=True)
+    try:
+        pushes = inventory_sync_request(store=store, variant_ids=variant_ids)
+    except InventorySyncRefused as exc:
+        modeladmin.message_user(request, str(exc), messages.ERROR)
+        return None
+    modeladmin.message_user(request, f"Queued {len(pushes)} stock level(s) of {queryset.count()} product(s) for "
+                                     f"{store.name}.", messages.SUCCESS)
+    return None
+
+
+def _has_sync_stock_permission(modeladmin, request) -> bool:
+    return request.user.has_perm("inventory.sync_storeinventory")
+
+
 def register_product_admin() -> None:
     from .models import InventoryPush, WebhookEvent
 
     product_admin_extend(extension=ProductAdminExtension(
         name="inventory", list_columns=(available_column,), list_queryset=_with_stock,
-        variant_columns=(variant_stock_column,), variant_queryset=_variant_stock))
+        variant_columns=(variant_stock_column,), variant_queryset=_variant_stock, actions=(sync_stock_now,),
+        permissions={"sync_stock": _has_sync_stock_permission}))
+
+    from .models import UnmatchedSale
+
+    def unmatched(request):
+        if not request.user.has_perm("inventory.view_unmatchedsale"):
+            return None
+        return UnmatchedSale.objects.filter(match="unmatched").count()
+
+    dashboard_counter_register(key="unmatched_sales", counter=DashboardCounter(
+        "Unmatched sales (order lines no variant matches)", unmatched,
+        lambda: reverse("admin:inventory_unmatchedsale_changelist"), order=25))
 
     def pushes_waiting(request):
         if not request.user.has_perm("inventory.view_inventorypush"):

@@ -890,6 +890,25 @@ def inventory_set_request(*, store: Store, variant: Variant, location: Location,
     return push_id
 
 
+def inventory_sync_request(*, store: Store, variant_ids: Iterable[int]) -> list[int]:
+    """Queue a compare-and-set of every managed level of these variants in ``store`` (the admin's *Sync stock
+    now* for selected products); return the push ids, sent to RQ after commit.
+
+    Raises InventorySyncRefused when the store may not push inventory or has not had its initial full sync (a
+    set before it would overwrite levels nobody compared yet).
+    """
+    if not store.is_active or not store.inventory_push_enabled:
+        raise InventorySyncRefused(f"{store.name} does not push inventory.")
+    if not selectors.store_full_sync_done(store=store):
+        raise InventorySyncRefused(f"{store.name} has not had its initial full inventory sync yet: run it first.")
+    targets = selectors.store_level_targets(store=store, variant_ids=list(variant_ids))
+    with transaction.atomic():
+        push_ids = [_push_record(kind=InventoryPush.Kind.SET, store_id=store.pk, variant_id=t.variant_id,
+                                 location_id=t.location_id) for t in targets]
+        inventory_pushes_dispatch_on_commit(push_ids=push_ids)
+    return push_ids
+
+
 def inventory_pushes_dispatch_on_commit(*, push_ids: list[int], delay: float | None = None) -> None:
     """Send the pushes to RQ once the surrounding transaction commits."""
     ids = sorted(set(push_ids))

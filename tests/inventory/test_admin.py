@@ -10,6 +10,8 @@ from inventory import services
 from inventory.models import StockLevel, StockMovement, StoreInventory, StoreLocation, WebhookEvent
 from pim import services as pim_services
 
+from .conftest import drain
+
 
 def test_levels_list_per_variant_with_a_bounded_number_of_queries(world, admin_client, django_assert_max_num_queries):
     for n in range(15):
@@ -96,3 +98,32 @@ def test_a_location_mapping_is_saved_through_the_service(world, admin_client):
     taken = admin_client.post(url, {"store": world.store_b.pk, "location": world.retail.pk,
                                     "shopify_location_id": "424242", "shopify_location_name": "", "is_default": ""})
     assert taken.status_code == 200 and b"already mapped" in taken.content
+
+
+def test_the_movement_form_finds_a_sku_in_any_case(world, admin_client):
+    from inventory.models import StockLevel
+
+    url = reverse("admin:inventory_stocklevel_record")
+    before = StockLevel.objects.get(variant=world.variant, location=world.main).on_hand
+    response = admin_client.post(url, {"sku": " tee-1 ", "location": world.main.pk, "kind": "receipt",
+                                       "quantity": 2, "reason": "lower case"})
+    assert response.status_code == 302
+    assert StockLevel.objects.get(variant=world.variant, location=world.main).on_hand == before + 2
+
+
+def test_sync_stock_now_sets_the_selected_products_levels_in_one_store(world, admin_client):
+    from inventory.models import InventoryPush
+
+    product = world.variant.product
+    world.control.adjust_inventory("shop-b", sku=world.variant.sku, set=5)
+    url = "/admin/pim/product/"
+    confirm = admin_client.post(url, {"action": "sync_stock_now", "_selected_action": [product.pk]})
+    assert confirm.status_code == 200 and 'name="store"' in confirm.content.decode()
+    assert not InventoryPush.objects.filter(status="pending", kind="set").exists()
+    done = admin_client.post(url, {"action": "sync_stock_now", "_selected_action": [product.pk], "confirmed": "yes",
+                                   "store": world.store_b.pk})
+    assert done.status_code == 302
+    assert InventoryPush.objects.filter(store=world.store_b, kind="set", variant=world.variant,
+                                        status="pending").exists()
+    drain()
+    assert world.shopify_available("shop-b") == world.pim_available()
