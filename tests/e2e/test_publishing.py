@@ -106,11 +106,13 @@ def test_outage_pauses_one_store_and_catches_up_in_order(shopify_sim, sim_stores
         assert shop_product(shopify_sim, "shop-a", product.handle)["title"].endswith("(edited)")
     retried = SyncAttempt.objects.filter(job__store=a, outcome="retry").count()
     assert retried >= 1
-    # Caught up oldest first: the edit jobs for shop-a finished in the order they were recorded.
+    # Caught up oldest first: the backlog is dispatched in the order the edits were recorded. With two workers
+    # taking jobs from one FIFO queue, neighbours may run side by side (either may finish or start first), but a
+    # job never starts after the one two places behind it.
     edits = list(SyncJob.objects.filter(store=a, status="done", attempts__gte=1)
-                 .exclude(attempt_log__outcome="done", attempts=1)
-                 .order_by("first_edit_at").values_list("finished_at", flat=True))
-    assert edits == sorted(edits)
+                 .exclude(attempt_log__outcome="done", attempts=1).order_by("first_edit_at"))
+    starts = [job.attempt_log.get(outcome="done").started_at for job in edits]
+    assert all(starts[i] <= starts[i + 2] for i in range(len(starts) - 2)), starts
     a.refresh_from_db()
     assert a.circuit_failures == 0 and a.circuit_open_until is None
 
