@@ -646,11 +646,14 @@ def sync_jobs_sweep(*, now=None) -> SweepReport:
     for store in Store.objects.filter(is_active=True):
         if store.circuit_is_open(now):
             continue
-        due = SyncJob.objects.filter(
-            store=store, status=SyncJob.Status.PENDING, next_attempt_at__lte=now
-        ).filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=redispatch_before)).order_by("first_edit_at", "id")
+        waiting = SyncJob.objects.filter(store=store, status=SyncJob.Status.PENDING).filter(
+            Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=redispatch_before)).order_by("first_edit_at", "id")
         if store.circuit_failures >= settings.SYNC_CIRCUIT_THRESHOLD:
-            due = due[:1]  # half-open: one probe
+            # Half-open: one probe, the oldest edit whatever its own backoff says (the circuit paces the probes),
+            # so that when the store answers again the backlog catches up oldest first.
+            due = waiting[:1]
+        else:
+            due = waiting.filter(next_attempt_at__lte=now)
         report.dispatched += sync_jobs_dispatch(job_ids=list(due.values_list("pk", flat=True)[:5000]))
     return report
 

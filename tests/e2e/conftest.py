@@ -30,7 +30,9 @@ E2E_SETTINGS = {
 @pytest.fixture
 def e2e_settings(settings):
     for key, value in E2E_SETTINGS.items():
-        setattr(settings, key, type(getattr(settings, key))(value))
+        current = getattr(settings, key)
+        setattr(settings, key, [float(v) for v in value.split(",")] if isinstance(current, list)
+                else type(current)(value))
     return settings
 
 
