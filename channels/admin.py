@@ -49,7 +49,7 @@ class StoreForm(forms.ModelForm):
                   "webhooks. A Dev Dashboard app's webhooks are verified with its client secret above.")
     api_base_url = forms.URLField(
         required=False, assume_scheme="https", label="API base URL",
-        help_text="Leave empty for Shopify (https://<shop domain>). Only for the local simulator.",
+        help_text="Leave empty for Shopify (https://your-store.myshopify.com). Only for the local simulator.",
     )
     publications = forms.CharField(
         required=False, label="Sales channels",
