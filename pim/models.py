@@ -196,3 +196,61 @@ class ProductAttribute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.namespace}.{self.key}"
+
+
+class Category(models.Model):
+    """A node of the catalog's category tree (issue 19). A store maps a category to one of its collections."""
+
+    name = models.CharField(max_length=255)
+    parent = models.ForeignKey(
+        "self", related_name="children", null=True, blank=True, on_delete=models.PROTECT,
+        help_text="Leave empty for a top-level category. A category cannot be moved under itself or its children.",
+    )
+    handle = models.CharField(
+        max_length=255, unique=True, blank=True, validators=[validate_handle],
+        help_text="Suggested handle of the Shopify collection the PIM creates for it. Left empty, made from the name.",
+    )
+    description_html = models.TextField("description (HTML)", blank=True)
+    position = models.PositiveIntegerField(default=0)
+    products = models.ManyToManyField(Product, through="ProductCategory", related_name="categories", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["position", "name", "id"]
+        verbose_name_plural = "categories"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent", "name"], name="category_unique_name_per_parent", nulls_distinct=False,
+                violation_error_message="Another category with this name already has the same parent.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductCategory(models.Model):
+    """A product in a category (a product belongs to any number); each add and remove is kept in history."""
+
+    product = models.ForeignKey(Product, related_name="category_links", on_delete=models.CASCADE)
+    category = models.ForeignKey(Category, related_name="product_links", on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["product_id", "category_id"]
+        verbose_name = "category of the product"
+        verbose_name_plural = "categories of the product"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "category"], name="product_category_unique",
+                violation_error_message="The product is already in this category.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} in {self.category_id}"
