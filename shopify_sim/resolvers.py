@@ -1419,3 +1419,7 @@ def m_variants_bulk_update(src: Any, info: GraphQLResolveInfo, productId: str, v
 
     shop.emit("products/update", lambda: wh.product_payload(shop, p))
     return {"product": p, "productVariants": [v for v, _ in updated], "userErrors": []}
+
+
+# Collections (issue 19) register their resolvers on import; they override Product.collections above.
+from . import collections as _collections  # noqa: E402,F401

@@ -297,6 +297,10 @@ def shop_control(sim: Simulator, shop: ShopState, method: str, seg: list[str], q
         if action == "fulfill" and method == "POST":
             order = sim.mutate(shop, shop.fulfill_order, ref)
             return _json(200, _order_out(sim, shop, order))
+    if head == "collections":  # issue 19: list/create collections, merchant membership edits
+        from .collections import control as collections_control
+
+        return _json(*collections_control(shop, method, seg[1:], data))
     if head == "webhooks":
         if len(seg) > 1 and seg[1] == "trigger" and method == "POST":
             n = sim.trigger(shop, data["topic"], int(data.get("count", 1)), data.get("payload"),
