@@ -17,6 +17,13 @@ class ChannelsConfig(AppConfig):
 
         product_admin_extend(extension=extension())
 
+        # Issue 19: category changes keep mapped collections in step.
+        from pim.categories import category_changes_hook_register
+
+        from .collections import collections_on_category_changes
+
+        category_changes_hook_register(name="collections", hook=collections_on_category_changes)
+
         def dead_letters(request):
             if not request.user.has_perm("channels.view_syncjob"):
                 return None

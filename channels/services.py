@@ -279,6 +279,10 @@ def sync_job_execute(*, job_id: int, worker: str | None = None) -> ExecutionResu
         logger.exception("sync job %s failed unexpectedly", job.pk)
         return _fail(job, attempt, exc, retryable=False)
     _succeed(job, attempt, result)
+    # Issue 19: once a product is live in (or gone from) a store, its mapped collections there follow.
+    from .collections import collections_after_product_job
+
+    collections_after_product_job(store_id=job.store_id, product_id=job.product_id, status=result.status)
     return result
 
 

@@ -14,3 +14,18 @@ def sync_jobs_sweep() -> str:
     """Reclaim expired jobs and dispatch due ones (scheduled periodically)."""
     report = services.sync_jobs_sweep()
     return f"reclaimed={report.reclaimed} dispatched={report.dispatched}"
+
+
+def collection_job_run(job_id: int) -> str:
+    """Bring one mapped collection's membership in step (issue 19); a finished job is not claimed again."""
+    from .collections import collection_job_execute
+
+    return collection_job_execute(job_id=job_id).status
+
+
+def store_collections_refresh(store_id: int) -> int:
+    """Read a store's collections from Shopify (the admin's *Refresh collections* action enqueues this)."""
+    from .collections import store_collections_refresh as refresh
+    from .models import Store
+
+    return refresh(store=Store.objects.get(pk=store_id))

@@ -20,3 +20,10 @@ def drift_after_publish(*, job, assignment, plan) -> None:
     from . import services
 
     services.drift_after_publish(job=job, assignment=assignment, plan=plan)
+
+
+def collection_drift_check(*, mapping, added: set[str], removed: set[str]) -> set[str]:
+    """Record merchant membership changes of a PIM-managed collection; return the product ids to leave alone."""
+    from .collection_drift import collection_drift_check as check
+
+    return check(mapping=mapping, added=added, removed=removed)

@@ -36,6 +36,9 @@ class Command(BaseCommand):
                 if loop:
                     drift_sweep_schedule()
                 report = services.sync_jobs_sweep()
+                from channels.collections import collection_jobs_sweep  # issue 19: collection membership jobs
+
+                collection_jobs_sweep()
                 if loop and _alerts_due():
                     raised = alerts_check()
                     if raised:
