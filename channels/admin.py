@@ -98,7 +98,13 @@ class StoreAdmin(ServiceHistoryAdmin):  # history is shown read-only (no revert)
     list_filter = ("is_active", "plan")
     search_fields = ("name", "shop_domain")
     inlines = (MetafieldMappingInline,)
-    actions = ("test_connection",)
+    actions = ("test_connection", "refresh_collections")
+
+    @admin.action(description="Read the stores' collections from Shopify (to map categories)", permissions=["change"])
+    def refresh_collections(self, request, queryset):  # issue 19; enqueues only
+        from .collections_admin import _enqueue_refresh
+
+        _enqueue_refresh(self, request, list(queryset))
 
     @admin.display(description="circuit")
     def circuit(self, obj: Store) -> str:

@@ -23,6 +23,7 @@ class ChannelsConfig(AppConfig):
         from .collections import collections_on_category_changes
 
         category_changes_hook_register(name="collections", hook=collections_on_category_changes)
+        from . import collections_admin  # noqa: F401 (registers the collections admin)
 
         def dead_letters(request):
             if not request.user.has_perm("channels.view_syncjob"):
