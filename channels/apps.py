@@ -23,7 +23,10 @@ class ChannelsConfig(AppConfig):
         from .collections import collections_on_category_changes
 
         category_changes_hook_register(name="collections", hook=collections_on_category_changes)
-        from . import collections_admin  # noqa: F401 (registers the collections admin)
+        from .assignment_rules import assignment_rules_on_category_changes
+
+        category_changes_hook_register(name="assignment_rules", hook=assignment_rules_on_category_changes)
+        from . import assignment_rules_admin, collections_admin  # noqa: F401 (register their admins)
 
         def dead_letters(request):
             if not request.user.has_perm("channels.view_syncjob"):

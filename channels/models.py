@@ -444,3 +444,43 @@ class CollectionSyncJob(models.Model):
 
     def __str__(self) -> str:
         return f"collection job {self.pk} for {self.mapping_id} ({self.status})"
+
+
+class AssignmentRule(models.Model):
+    """A store takes every product that matches (issue 19): products gaining the match are assigned and published,
+    products losing it are unpublished. Manual assignments are never touched by rules."""
+
+    class Kind(models.TextChoices):
+        TAG = "tag", "Has the tag"
+        CATEGORY = "category", "Is in the category (or below it)"
+        VENDOR = "vendor", "Vendor is"
+        PRODUCT_TYPE = "product_type", "Product type is"
+
+    store = models.ForeignKey(Store, related_name="assignment_rules", on_delete=models.CASCADE)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=255, blank=True, help_text="The tag, vendor or product type (any case).")
+    category = models.ForeignKey("pim.Category", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["store_id", "kind", "value"]
+
+    def __str__(self) -> str:
+        what = self.category.name if self.kind == self.Kind.CATEGORY and self.category_id else self.value
+        return f"{self.store}: {self.get_kind_display().lower()} {what}"
+
+
+class RuleAssignment(models.Model):
+    """Marks an assignment the rules made (so only those are undone when the product stops matching)."""
+
+    store = models.ForeignKey(Store, related_name="+", on_delete=models.CASCADE)
+    product = models.ForeignKey(Product, related_name="+", on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "product"], name="rule_assignment_unique")]
+
+    def __str__(self) -> str:
+        return f"product {self.product_id} on store {self.store_id} by rule"

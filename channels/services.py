@@ -92,6 +92,10 @@ def sync_jobs_record_for_products(*, product_ids: Iterable[int], deleted: bool =
     ids = list(product_ids)
     if not ids:
         return []
+    if not deleted:  # issue 19: a product that now matches (or no longer matches) a store's rule
+        from .assignment_rules import assignment_rules_apply
+
+        assignment_rules_apply(product_ids=ids)
     assignments = ChannelAssignment.objects.filter(product_id__in=ids, store__is_active=True).select_related(
         "product"
     )
