@@ -62,10 +62,12 @@ class CollectionMappingError(ShopifyError):
 # --- recording and dispatching ------------------------------------------------------------------------
 
 
-def collection_jobs_record(*, mapping_ids: Iterable[int]) -> list[int]:
+def collection_jobs_record(*, mapping_ids: Iterable[int], check_drift: bool = False) -> list[int]:
     """Upsert one pending job per mapping (coalescing) and dispatch them after commit; return the job ids.
 
-    Runs in the caller's transaction. Mappings of inactive stores get no job.
+    ``check_drift`` makes the job read the live membership even if nothing changed in the PIM (a merchant's
+    change is found then); without it an unchanged mapping costs no call. Runs in the caller's transaction.
+    Mappings of inactive stores get no job.
     """
     ids = sorted(set(mapping_ids))
     if not ids:
@@ -78,11 +80,12 @@ def collection_jobs_record(*, mapping_ids: Iterable[int]) -> list[int]:
         for mapping_id, store_id in mappings:
             cursor.execute(f"""
                 INSERT INTO {table} (store_id, mapping_id, status, attempts, max_attempts, next_attempt_at, worker,
-                                     calls, added, removed, result, last_error, created_at)
-                VALUES (%s, %s, 'pending', 0, 8, %s, '', 0, 0, 0, '', '', %s)
-                ON CONFLICT (mapping_id) WHERE status = 'pending' DO UPDATE SET next_attempt_at = {table}.next_attempt_at
+                                     check_drift, calls, added, removed, result, last_error, created_at)
+                VALUES (%s, %s, 'pending', 0, 8, %s, '', %s, 0, 0, 0, '', '', %s)
+                ON CONFLICT (mapping_id) WHERE status = 'pending'
+                DO UPDATE SET check_drift = {table}.check_drift OR EXCLUDED.check_drift
                 RETURNING id
-            """, [store_id, mapping_id, now, now])  # noqa: S608 - table from the model, values are parameters
+            """, [store_id, mapping_id, now, check_drift, now])  # noqa: S608 - table from the model, values are parameters
             job_ids.append(cursor.fetchone()[0])
     if job_ids:
         transaction.on_commit(lambda: collection_jobs_dispatch(job_ids=job_ids))
@@ -198,9 +201,8 @@ def collection_job_execute(*, job_id: int, worker: str | None = None) -> Members
     if job is None:
         return MembershipResult("not-claimed")
     try:
-        result = collection_membership_sync(mapping=CollectionMapping.objects.select_related("store", "category",
-                                                                                            "existing")
-                                            .get(pk=job.mapping_id))
+        mapping = CollectionMapping.objects.select_related("store", "category", "existing").get(pk=job.mapping_id)
+        result = collection_membership_sync(mapping=mapping, check_drift=job.check_drift)
     except Exception as exc:
         retryable = isinstance(exc, ShopifyError) and exc.retryable
         message = f"{type(exc).__name__}: {exc}"[:4000]
@@ -276,14 +278,20 @@ def collection_wanted(*, mapping: CollectionMapping) -> dict[str, int]:
     return dict(rows)
 
 
-def collection_membership_sync(*, mapping: CollectionMapping) -> MembershipResult:
+def collection_membership_sync(*, mapping: CollectionMapping, check_drift: bool = True) -> MembershipResult:
     """Bring one mapped collection in step with the PIM: create it if needed, then add and remove the difference.
 
-    Reads the live membership first so a merchant's change is seen (drift): under the store's *hold* policy the
-    products a merchant added or removed are left as they are and the job is HELD; under *overwrite* the PIM's
-    membership is written back. Raises CollectionMappingError, ShopifyError.
+    When the PIM's wanted membership equals what it last wrote and ``check_drift`` is off, nothing is sent.
+    Otherwise reads the live membership first so a merchant's change is seen (drift): under the store's *hold*
+    policy the products a merchant added or removed are left as they are and the job is HELD; under *overwrite*
+    the PIM's membership is written back. Raises CollectionMappingError, ShopifyError.
     """
     store: Store = mapping.store
+    if mapping.shopify_collection_id and not check_drift:
+        unchanged = set(collection_wanted(mapping=mapping)) == set(
+            CollectionMember.objects.filter(mapping=mapping).values_list("shopify_product_id", flat=True))
+        if unchanged:
+            return MembershipResult(CollectionSyncJob.Status.SKIPPED, "membership unchanged in the PIM", 0)
     client = client_for_store(store)
     collection_id = _ensure_collection(client=client, mapping=mapping)
     live = api.collection_product_ids(client, collection_id=collection_id)
@@ -378,6 +386,15 @@ def collection_mapping_save(*, mapping: CollectionMapping, actor=None) -> Collec
     mapping.save()
     collection_jobs_record(mapping_ids=[mapping.pk])
     return mapping
+
+
+def collection_drift_check_request(*, store: Store | None = None) -> list[int]:
+    """Record a drift-checking membership job for every mapping (of one store); the nightly sweep calls this."""
+    mappings = CollectionMapping.objects.filter(store__is_active=True)
+    if store is not None:
+        mappings = mappings.filter(store=store)
+    with transaction.atomic():
+        return collection_jobs_record(mapping_ids=list(mappings.values_list("pk", flat=True)), check_drift=True)
 
 
 def collection_jobs_sweep(*, now=None) -> int:

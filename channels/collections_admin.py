@@ -132,7 +132,8 @@ class CollectionMappingAdmin(SimpleHistoryAdmin):
                 "objects": queryset[:200], "action": "sync_now", "opts": self.model._meta,
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME})
         with transaction.atomic():
-            jobs = collections.collection_jobs_record(mapping_ids=list(queryset.values_list("pk", flat=True)))
+            jobs = collections.collection_jobs_record(mapping_ids=list(queryset.values_list("pk", flat=True)),
+                                                      check_drift=True)
         self.message_user(request, f"Queued {len(jobs)} membership job(s).", messages.SUCCESS)
         return None
 

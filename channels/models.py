@@ -428,6 +428,8 @@ class CollectionSyncJob(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True)
+    check_drift = models.BooleanField(
+        default=False, help_text="Read the live membership even when the PIM side did not change (sweep, sync now).")
     calls = models.PositiveIntegerField(default=0, help_text="Membership calls the last run made.")
     added = models.PositiveIntegerField(default=0)
     removed = models.PositiveIntegerField(default=0)

@@ -69,13 +69,19 @@ def test_category_to_new_and_existing_collection_membership_follows_changes(shop
     wait_for(lambda: members(shopify_sim, "shop-a", "Clothing") == ["trail-tee"], what="cap removed in shop-a")
     wait_for(lambda: members(shopify_sim, "shop-b", "Tee shop") == [], what="tee removed in shop-b")
     wait_for(settled, timeout=30, what="quiet")
-    # Nothing changed since: a new run sends no membership call.
+    # Nothing changed since: a new run sends nothing; a drift check only reads.
+    mapping_a = CollectionMapping.objects.get(store=a)
     shopify_sim.control.clear_requests("shop-a")
     with transaction.atomic():
-        collections.collection_jobs_record(mapping_ids=[CollectionMapping.objects.get(store=a).pk])
+        collections.collection_jobs_record(mapping_ids=[mapping_a.pk])
     wait_for(settled, what="idle run")
+    assert shopify_sim.control.requests("shop-a") == []
+    assert CollectionSyncJob.objects.filter(mapping=mapping_a).first().result == "membership unchanged in the PIM"
+    with transaction.atomic():
+        collections.collection_jobs_record(mapping_ids=[mapping_a.pk], check_drift=True)
+    wait_for(settled, what="drift-check run")
     ops = {r["operation_name"] for r in shopify_sim.control.requests("shop-a")}
-    assert not ops & {"CollectionAddProducts", "CollectionRemoveProducts", "CollectionCreate"}, ops
+    assert ops == {"CollectionProducts"}, ops
 
 
 def test_merchant_membership_change_is_a_conflict_overwritten_or_held_then_accepted(
@@ -96,7 +102,7 @@ def test_merchant_membership_change_is_a_conflict_overwritten_or_held_then_accep
     # Overwrite (the default): the merchant's removal is recorded and the PIM puts the tee back.
     shopify_sim.control.collection_remove("shop-a", coll_id, [tee_gid])
     with transaction.atomic():
-        collections.collection_jobs_record(mapping_ids=[mapping.pk])
+        collections.collection_jobs_record(mapping_ids=[mapping.pk], check_drift=True)
     wait_for(lambda: members(shopify_sim, "shop-a", "Shirts") == ["trail-tee"], what="tee put back")
     conflict = Conflict.objects.get(field=f"collection:{mapping.pk}", product=tee)
     assert (conflict.status, conflict.shopify_before, conflict.policy_applied) == (
@@ -107,7 +113,7 @@ def test_merchant_membership_change_is_a_conflict_overwritten_or_held_then_accep
     a.save()
     shopify_sim.control.collection_add("shop-a", coll_id, [polo_gid])
     with transaction.atomic():
-        collections.collection_jobs_record(mapping_ids=[mapping.pk])
+        collections.collection_jobs_record(mapping_ids=[mapping.pk], check_drift=True)
     wait_for(settled, what="held run")
     assert CollectionSyncJob.objects.filter(mapping=mapping).first().status == "held"
     assert members(shopify_sim, "shop-a", "Shirts") == ["polo", "trail-tee"]
