@@ -398,7 +398,7 @@ def _write(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings
 def _input_for_sections(product_input: dict, sections: set[str], *, creating: bool) -> dict:
     keys = set()
     if creating or "core" in sections:
-        keys |= {"title", "descriptionHtml", "vendor", "productType", "tags", "status", "seo"}
+        keys |= {"title", "descriptionHtml", "vendor", "productType", "tags", "status", "seo", "category"}
     if creating or "variants" in sections:
         keys |= {"productOptions", "variants"}
     if creating or "images" in sections:

@@ -29,3 +29,11 @@ def store_collections_refresh(store_id: int) -> int:
     from .models import Store
 
     return refresh(store=Store.objects.get(pk=store_id))
+
+
+def taxonomy_import(store_id: int) -> int:
+    """Read Shopify's product taxonomy from a store's shop (the store admin's action enqueues this)."""
+    from .models import Store
+    from .taxonomy import taxonomy_import as run
+
+    return run(store=Store.objects.get(pk=store_id))

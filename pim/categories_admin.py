@@ -17,7 +17,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from . import categories
 from .admin_extensions import ProductAdminExtension
-from .models import Category, ProductCategory
+from .models import Category, ProductCategory, ProductTaxonomy, TaxonomyCategory
 
 
 class CategoryPathChoiceField(forms.ModelChoiceField):
@@ -92,6 +92,31 @@ class ProductCategoryInline(admin.TabularInline):
         if db_field.name == "category":
             kwargs["form_class"] = CategoryPathChoiceField
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(TaxonomyCategory)
+class TaxonomyCategoryAdmin(admin.ModelAdmin):
+    """Shopify's product categories as read from a store (Stores › *Read Shopify's product taxonomy*); read-only,
+    searched by the product page's category field."""
+
+    list_display = ("full_name", "id", "is_leaf")
+    search_fields = ("full_name",)
+    readonly_fields = ("id", "name", "full_name", "level", "is_leaf", "fetched_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ProductTaxonomyInline(admin.StackedInline):
+    model = ProductTaxonomy
+    extra = 0
+    max_num = 1
+    autocomplete_fields = ("category",)
+    verbose_name = "Shopify product category (standard taxonomy)"
+    verbose_name_plural = "Shopify product category (standard taxonomy; search by name, e.g. “t-shirts”)"
 
 
 def list_queryset(queryset):
@@ -169,7 +194,7 @@ def product_saved(request, product) -> str | None:
 def extension() -> ProductAdminExtension:
     return ProductAdminExtension(
         name="categories",
-        inlines=(ProductCategoryInline,),
+        inlines=(ProductCategoryInline, ProductTaxonomyInline),
         list_columns=(categories_column,),
         list_filters=(CategoryFilter,),
         list_queryset=list_queryset,

@@ -254,3 +254,38 @@ class ProductCategory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id} in {self.category_id}"
+
+
+class TaxonomyCategory(models.Model):
+    """A category of Shopify's standard product taxonomy, as read from a shop through the API (issue 19)."""
+
+    id = models.CharField(primary_key=True, max_length=255)  # gid://shopify/TaxonomyCategory/aa-1-13-8
+    name = models.CharField(max_length=255)
+    full_name = models.CharField(max_length=1000, db_index=True)
+    level = models.PositiveSmallIntegerField(default=1)
+    is_leaf = models.BooleanField(default=True)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["full_name"]
+        verbose_name = "Shopify product category"
+        verbose_name_plural = "Shopify product categories (taxonomy)"
+
+    def __str__(self) -> str:
+        return self.full_name
+
+
+class ProductTaxonomy(models.Model):
+    """The Shopify standard product category of a product, sent with it to every store (issue 19)."""
+
+    product = models.OneToOneField(Product, primary_key=True, related_name="taxonomy", on_delete=models.CASCADE)
+    category = models.ForeignKey(TaxonomyCategory, on_delete=models.PROTECT, related_name="+")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "Shopify product category"
+        verbose_name_plural = "Shopify product category"
+
+    def __str__(self) -> str:
+        return str(self.category_id)
