@@ -126,3 +126,26 @@ def test_merchant_membership_change_is_a_conflict_overwritten_or_held_then_accep
     wait_for(settled, what="after accept")
     assert members(shopify_sim, "shop-a", "Shirts") == ["polo", "trail-tee"]
     assert CollectionSyncJob.objects.filter(mapping=mapping).first().status in ("skipped", "done")
+
+
+def test_a_tag_rule_publishes_and_unpublishes_and_collections_follow(shopify_sim, sim_stores, workers):
+    from channels.assignment_rules import assignment_rule_save
+    from channels.models import AssignmentRule
+    from pim import services as pim_services
+
+    a, _ = sim_stores
+    sale = categories.category_create(name="Sale")
+    tee = make_product(title="Trail Tee", sku_prefix="TT")
+    categories.product_categories_set(product_id=tee.pk, category_ids=[sale.pk])
+    collections.collection_mapping_save(mapping=CollectionMapping(store=a, category=sale))
+    assignment_rule_save(rule=AssignmentRule(store=a, kind="tag", value="clearance"))
+    wait_for(settled, what="nothing matches yet")
+    assert not a.assignments.exists()
+
+    pim_services.product_update(product=tee, tags="summer, clearance")
+    wait_for(lambda: members(shopify_sim, "shop-a", "Sale") == ["trail-tee"], timeout=30,
+             what="rule publishes the tee and its collection follows")
+    pim_services.product_update(product=tee, tags="summer")
+    wait_for(lambda: members(shopify_sim, "shop-a", "Sale") == [], timeout=30, what="tee leaves with the tag")
+    live = next(p for p in shopify_sim.control.products("shop-a") if p["handle"] == "trail-tee")
+    assert live["status"] == "DRAFT"
