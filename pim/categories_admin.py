@@ -185,6 +185,22 @@ def remove_from_category(modeladmin, request, queryset):
                                   "collections).", add=False)
 
 
+def categories_panel(request, product) -> str:
+    """The product page's record of category changes: who added or removed which category, when (last 20)."""
+    from django.utils.html import format_html
+
+    rows = list(ProductCategory.history.filter(product_id=product.pk).select_related("history_user")
+                .order_by("-history_date")[:20])
+    if not rows:
+        return ""
+    paths = categories.category_paths()
+    items = format_html_join("", "<li>{} — {} {} ({})</li>", (
+        (f"{r.history_date:%Y-%m-%d %H:%M}", "added to" if r.history_type == "+" else "removed from",
+         paths.get(r.category_id, f"category {r.category_id}"), r.history_user or "system")
+        for r in rows))
+    return format_html("<h2>Category changes</h2><ul>{}</ul>", items)
+
+
 def product_saved(request, product) -> str | None:
     """After a product page save: the categories inline may have changed, so tell the stores (they no-op if not)."""
     categories.categories_changed(product_ids=[product.pk], category_ids=[])
@@ -199,5 +215,6 @@ def extension() -> ProductAdminExtension:
         list_filters=(CategoryFilter,),
         list_queryset=list_queryset,
         actions=(add_to_category, remove_from_category),
+        panel=categories_panel,
         saved=product_saved,
     )

@@ -102,3 +102,11 @@ def test_product_admin_bulk_add_to_category_confirms_then_records_history(admin_
     assert set(ProductCategory.history.values_list("history_user_id", flat=True)) == {admin_client.user.pk}
     listing = admin_client.get(url + f"?category={tees.pk}").content.decode()
     assert "Tees" in listing and ">A<" in listing.replace("</a>", "<")
+
+
+def test_product_page_shows_who_changed_its_categories(admin_client, tree):
+    _, _, tees, _ = tree
+    p = product("Panel")
+    categories.product_categories_set(product_id=p.pk, category_ids=[tees.pk], actor=admin_client.user)
+    page = admin_client.get(reverse("admin:pim_product_change", args=[p.pk])).content.decode()
+    assert "Category changes" in page and "added to Clothing › Shirts › Tees (admin)" in page
