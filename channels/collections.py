@@ -141,16 +141,21 @@ def collections_on_category_changes(*, product_ids: list[int], category_ids: lis
 
 
 def collections_after_product_job(*, store_id: int, product_id: int | None, status: str) -> None:
-    """Publish-pipeline hook: a product's publish/unpublish finished in a store; update its collections there.
+    """Publish-pipeline hook: a product's publish/unpublish finished in a store; update its collections there
+    and record its translation jobs.
 
     Skipped jobs change nothing in Shopify, so they record nothing. Runs in the worker, outside any transaction.
     """
     if product_id is None or status != "done":
         return
     mapping_ids = collection_mappings_for(product_ids=[product_id], store_ids=[store_id])
-    if mapping_ids:
-        with transaction.atomic():
+    with transaction.atomic():
+        if mapping_ids:
             collection_jobs_record(mapping_ids=mapping_ids)
+        # Translations are registered after the product is live (its content digests exist then).
+        from .translations import translations_on_change
+
+        translations_on_change(product_ids=[product_id], store_ids=[store_id])
 
 
 # --- executing a job ----------------------------------------------------------------------------------

@@ -486,3 +486,59 @@ class RuleAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"product {self.product_id} on store {self.store_id} by rule"
+
+
+# --- translations (issue 19) --------------------------------------------------------------------------------
+
+
+class StoreLocale(models.Model):
+    """A locale enabled in a store, as last read from Shopify (``shopLocales``)."""
+
+    store = models.ForeignKey(Store, related_name="locales", on_delete=models.CASCADE)
+    locale = models.CharField(max_length=16)
+    name = models.CharField(max_length=100)
+    primary = models.BooleanField(default=False)
+    published = models.BooleanField(default=False)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["store_id", "-primary", "locale"]
+        constraints = [models.UniqueConstraint(fields=["store", "locale"], name="store_locale_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.locale} @ {self.store_id}"
+
+
+class TranslationSyncJob(models.Model):
+    """Outbox row: register one product's translations in one store (one pending row per pair coalesces)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped (nothing to send)"
+        DEAD = "dead", "Dead-lettered"
+
+    store = models.ForeignKey(Store, related_name="translation_jobs", on_delete=models.CASCADE)
+    product = models.ForeignKey(Product, related_name="translation_jobs", on_delete=models.CASCADE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=8)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    registered = models.PositiveIntegerField(default=0)
+    registered_hash = models.CharField(max_length=64, blank=True)
+    result = models.CharField(max_length=255, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["store", "product"], condition=Q(status="pending"),
+                                               name="one_pending_translation_job")]
+
+    def __str__(self) -> str:
+        return f"translation job {self.pk} ({self.status})"

@@ -37,3 +37,18 @@ def taxonomy_import(store_id: int) -> int:
     from .taxonomy import taxonomy_import as run
 
     return run(store=Store.objects.get(pk=store_id))
+
+
+def translation_job_run(job_id: int) -> str:
+    """Register one product's translations in one store (issue 19); a finished job is not claimed again."""
+    from .translations import translation_job_execute
+
+    return translation_job_execute(job_id=job_id)
+
+
+def store_locales_refresh(store_id: int) -> int:
+    """Read a store's locales from Shopify (the store admin's action enqueues this)."""
+    from .models import Store
+    from .translations import store_locales_refresh as refresh
+
+    return len(refresh(store=Store.objects.get(pk=store_id)))

@@ -17,7 +17,8 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from . import categories
 from .admin_extensions import ProductAdminExtension
-from .models import Category, ProductCategory, ProductTaxonomy, TaxonomyCategory
+from .models import Category, ProductCategory, ProductTaxonomy, ProductTranslation, TaxonomyCategory
+from .translations import translations_changed
 
 
 class CategoryPathChoiceField(forms.ModelChoiceField):
@@ -119,6 +120,15 @@ class ProductTaxonomyInline(admin.StackedInline):
     verbose_name_plural = "Shopify product category (standard taxonomy; search by name, e.g. “t-shirts”)"
 
 
+class ProductTranslationInline(admin.StackedInline):
+    model = ProductTranslation
+    extra = 0
+    fields = ("locale", "title", "description_html", "seo_title", "seo_description", "option_names",
+              "option_values")
+    verbose_name = "translation"
+    verbose_name_plural = "translations (per locale; an empty field shows the default language in the store)"
+
+
 def list_queryset(queryset):
     return queryset.prefetch_related(
         Prefetch("category_links", queryset=ProductCategory.objects.select_related("category"))
@@ -204,13 +214,14 @@ def categories_panel(request, product) -> str:
 def product_saved(request, product) -> str | None:
     """After a product page save: the categories inline may have changed, so tell the stores (they no-op if not)."""
     categories.categories_changed(product_ids=[product.pk], category_ids=[])
+    translations_changed(product_ids=[product.pk])  # the translations inline may have changed too
     return None
 
 
 def extension() -> ProductAdminExtension:
     return ProductAdminExtension(
         name="categories",
-        inlines=(ProductCategoryInline, ProductTaxonomyInline),
+        inlines=(ProductCategoryInline, ProductTaxonomyInline, ProductTranslationInline),
         list_columns=(categories_column,),
         list_filters=(CategoryFilter,),
         list_queryset=list_queryset,

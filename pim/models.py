@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -289,3 +289,37 @@ class ProductTaxonomy(models.Model):
 
     def __str__(self) -> str:
         return str(self.category_id)
+
+
+class ProductTranslation(models.Model):
+    """A product's content in one locale (issue 19); an empty field falls back to the default language."""
+
+    product = models.ForeignKey(Product, related_name="translations", on_delete=models.CASCADE)
+    locale = models.CharField(max_length=16, help_text="Shopify locale code, e.g. fr, de, pt-BR.",
+                              validators=[RegexValidator(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
+                                                         "Use a locale code such as fr, de or pt-BR.")])
+    title = models.CharField(max_length=255, blank=True)
+    description_html = models.TextField("description (HTML)", blank=True)
+    seo_title = models.CharField("SEO title", max_length=255, blank=True)
+    seo_description = models.TextField("SEO description", blank=True)
+    option_names = models.JSONField(default=dict, blank=True,
+                                    help_text='Option name → translation, e.g. {"Size": "Taille"}.')
+    option_values = models.JSONField(default=dict, blank=True,
+                                     help_text='Option value → translation, e.g. {"Blue": "Bleu"}.')
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["product_id", "locale"]
+        constraints = [models.UniqueConstraint(fields=["product", "locale"], name="product_translation_unique",
+                                               violation_error_message="This product already has this locale.")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} [{self.locale}]"
+
+    def clean(self) -> None:
+        for name in ("option_names", "option_values"):
+            value = getattr(self, name)
+            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                      for k, v in value.items()):
+                raise ValidationError({name: 'Give an object of texts, e.g. {"Blue": "Bleu"}.'})

@@ -189,6 +189,14 @@ class SimControl:
         return self._call("POST", self._shop(shop, f"collections/{_ref(collection)}/remove"),
                           json={"productIds": product_ids})
 
+    def translations(self, shop: str) -> dict[str, Any]:
+        """The shop's locales and every registered translation ``{resourceId, locale, key, value}``."""
+        return self._call("GET", self._shop(shop, "translations"))
+
+    def set_locales(self, shop: str, locales: list[dict[str, Any]]) -> dict[str, Any]:
+        """Merchant enables / publishes locales: ``[{locale, name, primary, published}]``."""
+        return self._call("POST", self._shop(shop, "locales"), json={"locales": locales})
+
     def delete_product(self, shop: str, ref: Any) -> str:
         return self._call("DELETE", self._shop(shop, f"products/{_ref(ref)}"))["deletedProductId"]
 

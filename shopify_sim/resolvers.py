@@ -1424,3 +1424,4 @@ def m_variants_bulk_update(src: Any, info: GraphQLResolveInfo, productId: str, v
 # Collections (issue 19) register their resolvers on import; they override Product.collections above.
 from . import collections as _collections  # noqa: E402,F401
 from . import taxonomy as _taxonomy  # noqa: E402,F401 (issue 19: taxonomy query, Product.category)
+from . import translations as _translations  # noqa: E402,F401 (issue 19: shop locales, translations)

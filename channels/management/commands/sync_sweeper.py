@@ -39,6 +39,9 @@ class Command(BaseCommand):
                 from channels.collections import collection_jobs_sweep  # issue 19: collection membership jobs
 
                 collection_jobs_sweep()
+                from channels.translations import translation_jobs_sweep  # issue 19: translation jobs
+
+                translation_jobs_sweep()
                 if loop and _alerts_due():
                     raised = alerts_check()
                     if raised:
