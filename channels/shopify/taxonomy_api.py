@@ -44,3 +44,16 @@ def taxonomy_categories_all(client: Any) -> Iterator[dict]:
     for root in list(taxonomy_categories_iter(client)):
         yield root
         yield from taxonomy_categories_iter(client, descendants_of=root["id"])
+
+
+PRODUCT_CATEGORIES = """
+query ProductCategories($ids: [ID!]!) {
+  nodes(ids: $ids) { ... on Product { id category { id name fullName level isLeaf } } }
+}
+"""
+
+
+def product_categories(client: Any, *, product_ids: list[str]) -> dict[str, dict | None]:
+    """Return ``{product gid: category or None}`` for up to 250 products (missing products are left out)."""
+    data = client.execute(PRODUCT_CATEGORIES, {"ids": product_ids})
+    return {node["id"]: node.get("category") for node in data["nodes"] if node and node.get("id")}

@@ -65,3 +65,19 @@ def translations_register(client: Any, *, resource_id: str, translations: list[d
     """
     data = client.execute(TRANSLATIONS_REGISTER, {"resourceId": resource_id, "translations": translations})
     return data["translationsRegister"]["translations"] or []
+
+
+TRANSLATIONS_READ = """
+query TranslationsRead($ids: [ID!]!, $first: Int!, $locale: String!) {
+  translatableResourcesByIds(resourceIds: $ids, first: $first) {
+    nodes { resourceId translations(locale: $locale) { key value outdated } }
+  }
+}
+"""
+
+
+def translations_read(client: Any, *, resource_ids: list[str], locale: str) -> dict[str, dict[str, str]]:
+    """Return ``{resource id: {key: value}}`` of the translations in ``locale`` (up to 250 resources)."""
+    data = client.execute(TRANSLATIONS_READ, {"ids": resource_ids, "first": len(resource_ids), "locale": locale})
+    return {node["resourceId"]: {t["key"]: t["value"] for t in node["translations"] if t.get("value")}
+            for node in data["translatableResourcesByIds"]["nodes"]}

@@ -43,3 +43,33 @@ def test_two_translations_with_options_reach_the_store_and_unchanged_ones_are_no
     wait_for(settled, what="unchanged translations")
     assert TranslationSyncJob.objects.filter(store=a).first().result == "translations unchanged"
     assert not [r for r in shopify_sim.control.requests("shop-a") if r["operation_name"] == "TranslationsRegister"]
+
+
+def test_category_and_two_translations_come_back_through_onboarding(shopify_sim, sim_stores, workers):
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from pim.models import ProductTaxonomy, TaxonomyCategory
+
+    a, _ = sim_stores
+    tees = "gid://shopify/TaxonomyCategory/aa-1-13-8"
+    TaxonomyCategory.objects.create(id=tees, name="T-Shirts", full_name="Apparel & Accessories > Clothing > "
+                                    "Clothing Tops > T-Shirts", fetched_at=timezone.now())
+    product = make_product()
+    ProductTaxonomy.objects.create(product=product, category_id=tees)
+    ProductTranslation.objects.create(product=product, locale="fr", title="T-shirt Trail", seo_title="Trail FR")
+    ProductTranslation.objects.create(product=product, locale="de", title="Trail-Shirt")
+    services.assignment_set(product=product, store=a)
+    wait_for(lambda: TranslationSyncJob.objects.filter(store=a, status="done").exists(), timeout=30,
+             what="translations registered")
+    wait_for(settled, what="quiet")
+    # The PIM loses them (as a PIM that onboards this store would not have them); onboarding reads them back.
+    ProductTaxonomy.objects.all().delete()
+    ProductTranslation.objects.all().delete()
+    call_command("import_shopify_extras", "--store", "shop-a")
+    assert ProductTaxonomy.objects.get(product=product).category_id == tees
+    back = {t.locale: (t.title, t.seo_title) for t in ProductTranslation.objects.filter(product=product)}
+    assert back == {"fr": ("T-shirt Trail", "Trail FR"), "de": ("Trail-Shirt", "")}
+    # Running it again keeps what the PIM now holds.
+    call_command("import_shopify_extras", "--store", "shop-a")
+    assert ProductTranslation.objects.filter(product=product).count() == 2

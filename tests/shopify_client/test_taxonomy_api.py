@@ -15,6 +15,7 @@ from .conftest import schema_errors
 
 def test_document_is_valid_against_2026_07_schema():
     assert schema_errors(api.TAXONOMY_CATEGORIES) == []
+    assert schema_errors(api.PRODUCT_CATEGORIES) == []
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from .conftest import schema_errors
 
 
 @pytest.mark.parametrize("name", ["SHOP_LOCALES", "PRODUCT_OPTION_IDS", "TRANSLATABLE_RESOURCES",
-                                  "TRANSLATIONS_REGISTER"])
+                                  "TRANSLATIONS_REGISTER", "TRANSLATIONS_READ"])
 def test_documents_are_valid_against_2026_07(name):
     assert schema_errors(getattr(api, name)) == []
 
