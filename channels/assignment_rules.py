@@ -109,7 +109,10 @@ def assignment_rules_on_category_changes(*, product_ids: list[int], category_ids
             category_id__in=category_descendant_ids(category_ids=category_ids)).values_list("product_id",
                                                                                               flat=True))
     if product_ids:
-        sync_jobs_record_for_products(product_ids=product_ids)  # applies the rules first
+        # Only products whose assignment the rules changed need a publish job (a bulk category edit of 10,000
+        # products must not queue 10,000 publishes).
+        changed = assignment_rules_apply(product_ids=product_ids)
+        sync_jobs_record_for_products(product_ids=changed)
 
 
 @transaction.atomic

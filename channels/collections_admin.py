@@ -111,10 +111,20 @@ class CollectionMappingAdmin(SimpleHistoryAdmin):
             return obj.existing.title
         return obj.shopify_collection_id and f"created (id {obj.shopify_collection_id})" or "not created yet"
 
+    def get_queryset(self, request):
+        from django.db.models import OuterRef, Subquery
+
+        last = CollectionSyncJob.objects.filter(mapping=OuterRef("pk")).order_by("-created_at", "-id")
+        return super().get_queryset(request).annotate(
+            last_status=Subquery(last.values("status")[:1]), last_result=Subquery(last.values("result")[:1]),
+            last_error=Subquery(last.values("last_error")[:1]))  # one query for the page, not one per row
+
     @admin.display(description="last membership job")
     def last_job(self, obj):
-        job = obj.jobs.order_by("-created_at").first()  # a handful of mappings per store; fine per row
-        return f"{job.get_status_display()}: {job.result or job.last_error[:80]}" if job else "—"
+        status = getattr(obj, "last_status", None)
+        if not status:
+            return "—"
+        return f"{CollectionSyncJob.Status(status).label}: {obj.last_result or (obj.last_error or '')[:80]}"
 
     def save_model(self, request, obj, form, change):
         try:

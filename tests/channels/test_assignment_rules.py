@@ -57,3 +57,19 @@ def test_category_vendor_and_type_rules(store):
     assert assigned(store)["Tee"] is False
     assert SyncJob.objects.filter(store=store, product=tee, status="pending").count() == 1
     assert mug and boot
+
+
+def test_a_bulk_category_edit_queues_publishes_only_for_products_a_rule_moves(store):
+    shoes = categories.category_create(name="Shoes")
+    boots = categories.category_create(name="Boots")
+    assignment_rule_save(rule=AssignmentRule(store=store, kind="category", category=shoes))
+    already = [product(f"Old {i}") for i in range(3)]
+    for p in already:
+        ChannelAssignment.objects.create(store=store, product=p, shopify_product_id=str(900 + p.pk))
+    SyncJob.objects.all().delete()
+    categories.products_category_add(product_ids=[p.pk for p in already], category=boots)  # no rule on boots
+    assert not SyncJob.objects.exists()
+    newcomer = product("New")
+    SyncJob.objects.all().delete()
+    categories.products_category_add(product_ids=[newcomer.pk, *[p.pk for p in already]], category=shoes)
+    assert list(SyncJob.objects.values_list("product__title", flat=True)) == ["New"]

@@ -50,3 +50,5 @@ def test_mapping_refuses_a_smart_collection_and_records_a_job_for_a_custom_one(a
     assert mapping.shopify_collection_id == custom.shopify_collection_id
     assert CollectionSyncJob.objects.filter(mapping=mapping, status="pending").count() == 1
     assert mapping.history.first().history_user.username == "admin"
+    listing = admin_client.get(reverse("admin:channels_collectionmapping_changelist")).content.decode()
+    assert "Pending:" in listing
