@@ -282,12 +282,12 @@ def sync_job_execute(*, job_id: int, worker: str | None = None) -> ExecutionResu
     except Exception as exc:  # a bug or bad data: terminal, recorded, never silently lost
         logger.exception("sync job %s failed unexpectedly", job.pk)
         return _fail(job, attempt, exc, retryable=False)
+    _succeed(job, attempt, result)
     # Issue 19: once a product is live in (or gone from) a store, its mapped collections and translations there
-    # follow (recorded before the job shows done, so whoever waits for "done" also sees this follow-up work).
+    # follow (their own outbox rows, recorded right after this job is done).
     from .collections import collections_after_product_job
 
     collections_after_product_job(store_id=job.store_id, product_id=job.product_id, status=result.status)
-    _succeed(job, attempt, result)
     return result
 
 

@@ -51,6 +51,9 @@ def test_category_to_new_and_existing_collection_membership_follows_changes(shop
     for product in (tee, cap):
         services.assignment_set(product=product, store=a)
     services.assignment_set(product=tee, store=b)
+    wait_for(lambda: members(shopify_sim, "shop-a", "Clothing") == ["cap", "trail-tee"], timeout=30,
+             what="membership in shop-a")
+    wait_for(lambda: members(shopify_sim, "shop-b", "Tee shop") == ["trail-tee"], what="membership in shop-b")
     wait_for(settled, timeout=30, what="publish and membership")
 
     # A new collection in shop-a (subcategories included), marked as the PIM's; the existing one in shop-b.
@@ -94,7 +97,8 @@ def test_merchant_membership_change_is_a_conflict_overwritten_or_held_then_accep
     mapping = collections.collection_mapping_save(mapping=CollectionMapping(store=a, category=shirts))
     services.assignment_set(product=tee, store=a)
     services.assignment_set(product=polo, store=a)
-    wait_for(settled, timeout=30, what="first publish")
+    wait_for(lambda: members(shopify_sim, "shop-a", "Shirts") == ["trail-tee"], timeout=30, what="first publish")
+    wait_for(settled, timeout=30, what="quiet")
     coll_id = next(c["id"] for c in shopify_sim.control.collections("shop-a") if c["title"] == "Shirts")
     tee_gid = f"gid://shopify/Product/{a.assignments.get(product=tee).shopify_product_id}"
     polo_gid = f"gid://shopify/Product/{a.assignments.get(product=polo).shopify_product_id}"
@@ -140,7 +144,7 @@ def test_a_tag_rule_publishes_and_unpublishes_and_collections_follow(shopify_sim
     collections.collection_mapping_save(mapping=CollectionMapping(store=a, category=sale))
     assignment_rule_save(rule=AssignmentRule(store=a, kind="tag", value="clearance"))
     wait_for(settled, what="nothing matches yet")
-    assert not a.assignments.exists()
+    assert not a.assignments.exists()  # the rule matched nothing, so nothing was assigned
 
     pim_services.product_update(product=tee, tags="summer, clearance")
     wait_for(lambda: members(shopify_sim, "shop-a", "Sale") == ["trail-tee"], timeout=30,

@@ -26,9 +26,9 @@ def test_two_translations_with_options_reach_the_store_and_unchanged_ones_are_no
     ProductTranslation.objects.create(product=product, locale="de", title="Trail-Shirt", seo_title="Trail-Shirt")
     ProductTranslation.objects.create(product=product, locale="es", title="Camiseta")  # es is not published
     services.assignment_set(product=product, store=a)
-    wait_for(settled, timeout=30, what="publish and translations")
-
-    done = TranslationSyncJob.objects.get(store=a, status="done")
+    done = wait_for(lambda: TranslationSyncJob.objects.filter(store=a, status="done").first(), timeout=30,
+                    what="translations registered")
+    wait_for(settled, timeout=30, what="quiet")
     sent = {(t["locale"], t["key"], t["value"]) for t in shopify_sim.control.translations("shop-a")["translations"]}
     assert sent == {("fr", "title", "T-shirt Trail"), ("fr", "body_html", "<p>Coton doux</p>"),
                     ("fr", "name", "Taille"), ("fr", "name", "P"), ("de", "title", "Trail-Shirt"),
