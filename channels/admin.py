@@ -139,7 +139,25 @@ class StoreAdmin(ServiceHistoryAdmin):  # history is shown read-only (no revert)
     list_filter = ("is_active", "plan")
     search_fields = ("name", "shop_domain")
     inlines = (MetafieldMappingInline,)
-    actions = ("test_connection",)
+    actions = ("test_connection", "refresh_collections", "import_taxonomy")
+
+    @admin.action(description="Read Shopify's product taxonomy from the stores (to set product categories)",
+                  permissions=["change"])
+    def import_taxonomy(self, request, queryset):  # issue 19; enqueues only
+        import django_rq
+
+        from .tasks import taxonomy_import
+
+        for store in queryset:
+            transaction.on_commit(lambda pk=store.pk: django_rq.get_queue("default").enqueue(taxonomy_import, pk))
+        self.message_user(request, "Reading Shopify's product taxonomy; the categories are searchable on the "
+                                   "product page in a moment.", messages.SUCCESS)
+
+    @admin.action(description="Read the stores' collections from Shopify (to map categories)", permissions=["change"])
+    def refresh_collections(self, request, queryset):  # issue 19; enqueues only
+        from .collections_admin import _enqueue_refresh
+
+        _enqueue_refresh(self, request, list(queryset))
 
     @admin.display(description="circuit")
     def circuit(self, obj: Store) -> str:

@@ -23,6 +23,25 @@ class ChannelsConfig(AppConfig):
 
         catalog_changed_register(handler=sync_jobs_record_for_products)
 
+        # Issue 19: category changes keep mapped collections in step.
+        from pim.categories import category_changes_hook_register
+
+        from .collections import collections_on_category_changes
+
+        category_changes_hook_register(name="collections", hook=collections_on_category_changes)
+        from .assignment_rules import assignment_rules_on_category_changes
+
+        category_changes_hook_register(name="assignment_rules", hook=assignment_rules_on_category_changes)
+        from pim.translations import translation_changes_hook_register
+
+        from .translations import translations_on_change
+
+        translation_changes_hook_register(name="translations", hook=translations_on_change)
+        from . import assignment_rules_admin, collections_admin  # noqa: F401 (register their admins)
+        from .translations_admin import extension as translations_extension
+
+        product_admin_extend(extension=translations_extension())
+
         def dead_letters(request):
             if not request.user.has_perm("channels.view_syncjob"):
                 return None

@@ -21,6 +21,8 @@ from django.core.exceptions import ImproperlyConfigured
 class DriftHooks:
     before_publish: Callable[..., Literal["proceed", "hold"]]  # (*, job, assignment, plan, client)
     after_publish: Callable[..., None]  # (*, job, assignment, plan)
+    # (*, mapping, added: set[str], removed: set[str]) -> product ids to leave as the merchant set them
+    collection_membership: Callable[..., set[str]]
 
 
 _drift: DriftHooks | None = None

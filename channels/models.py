@@ -366,3 +366,224 @@ class ImageBinding(models.Model):
 
     def __str__(self) -> str:
         return f"image {self.image_id} = {self.shopify_media_id} @ {self.store_id}"
+
+
+# --- categories → collections (issue 19) ----------------------------------------------------------------
+
+
+class StoreCollection(models.Model):
+    """A collection that exists in a store, as last read from Shopify (to choose one, and to list smart ones)."""
+
+    store = models.ForeignKey(Store, related_name="shopify_collections", on_delete=models.CASCADE)
+    shopify_collection_id = models.CharField(max_length=100)
+    title = models.CharField(max_length=255)
+    handle = models.CharField(max_length=255)
+    is_smart = models.BooleanField(default=False)
+    rules = models.JSONField(default=list, blank=True)
+    products_count = models.PositiveIntegerField(null=True, blank=True)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["store_id", "title"]
+        constraints = [models.UniqueConstraint(fields=["store", "shopify_collection_id"],
+                                               name="store_collection_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({'smart' if self.is_smart else 'custom'})"
+
+
+class CollectionMapping(models.Model):
+    """A PIM category published as one Shopify collection of one store: an existing one, or one the PIM creates."""
+
+    class Mode(models.TextChoices):
+        EXISTING = "existing", "Use an existing collection of the store"
+        CREATE = "create", "Let the PIM create the collection"
+
+    class SortOrder(models.TextChoices):
+        MANUAL = "MANUAL", "Manual"
+        BEST_SELLING = "BEST_SELLING", "Best selling"
+        ALPHA_ASC = "ALPHA_ASC", "Title A–Z"
+        ALPHA_DESC = "ALPHA_DESC", "Title Z–A"
+        PRICE_ASC = "PRICE_ASC", "Price, low to high"
+        PRICE_DESC = "PRICE_DESC", "Price, high to low"
+        CREATED = "CREATED", "Oldest first"
+        CREATED_DESC = "CREATED_DESC", "Newest first"
+
+    store = models.ForeignKey(Store, related_name="collection_mappings", on_delete=models.CASCADE)
+    category = models.ForeignKey("pim.Category", related_name="collection_mappings", on_delete=models.PROTECT)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.CREATE)
+    existing = models.ForeignKey(
+        StoreCollection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The store's custom collection to fill (refresh the store's collections first). Smart collections "
+                  "cannot be chosen: their rules decide membership.",
+    )
+    shopify_collection_id = models.CharField(max_length=100, blank=True, editable=False)
+    title = models.CharField(max_length=255, blank=True, help_text="For a new collection; empty: the category name.")
+    handle = models.CharField(max_length=255, blank=True,
+                              help_text="For a new collection; empty: the category's handle.")
+    description_html = models.TextField("description (HTML)", blank=True)
+    image_url = models.URLField(max_length=2000, blank=True)
+    sort_order = models.CharField(max_length=16, choices=SortOrder.choices, default=SortOrder.MANUAL)
+    include_subcategories = models.BooleanField(
+        default=True, help_text="Products of the categories below this one belong to the collection too.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords(excluded_fields=["shopify_collection_id"])
+
+    class Meta:
+        ordering = ["store_id", "category_id"]
+        constraints = [models.UniqueConstraint(fields=["store", "category"], name="collection_mapping_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.category} → {self.store}"
+
+
+class CollectionMember(models.Model):
+    """A product the PIM put in a mapped collection (what it last wrote, compared with Shopify for drift)."""
+
+    mapping = models.ForeignKey(CollectionMapping, related_name="members", on_delete=models.CASCADE)
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    shopify_product_id = models.CharField(max_length=100)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["mapping", "shopify_product_id"],
+                                               name="collection_member_unique")]
+
+    def __str__(self) -> str:
+        return f"product {self.shopify_product_id} in mapping {self.mapping_id}"
+
+
+class CollectionSyncJob(models.Model):
+    """Outbox row: bring one mapped collection's membership in step (one pending row per mapping coalesces)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped (nothing to send)"
+        HELD = "held", "Held by a Shopify-side change"
+        DEAD = "dead", "Dead-lettered"
+
+    store = models.ForeignKey(Store, related_name="collection_jobs", on_delete=models.CASCADE)
+    mapping = models.ForeignKey(CollectionMapping, related_name="jobs", on_delete=models.CASCADE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=8)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    check_drift = models.BooleanField(
+        default=False, help_text="Read the live membership even when the PIM side did not change (sweep, sync now).")
+    calls = models.PositiveIntegerField(default=0, help_text="Membership calls the last run made.")
+    added = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    result = models.CharField(max_length=255, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["mapping"], condition=Q(status="pending"),
+                                               name="one_pending_collection_job_per_mapping")]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"collection job {self.pk} for {self.mapping_id} ({self.status})"
+
+
+class AssignmentRule(models.Model):
+    """A store takes every product that matches (issue 19): products gaining the match are assigned and published,
+    products losing it are unpublished. Manual assignments are never touched by rules."""
+
+    class Kind(models.TextChoices):
+        TAG = "tag", "Has the tag"
+        CATEGORY = "category", "Is in the category (or below it)"
+        VENDOR = "vendor", "Vendor is"
+        PRODUCT_TYPE = "product_type", "Product type is"
+
+    store = models.ForeignKey(Store, related_name="assignment_rules", on_delete=models.CASCADE)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=255, blank=True, help_text="The tag, vendor or product type (any case).")
+    category = models.ForeignKey("pim.Category", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["store_id", "kind", "value"]
+
+    def __str__(self) -> str:
+        what = self.category.name if self.kind == self.Kind.CATEGORY and self.category_id else self.value
+        return f"{self.store}: {self.get_kind_display().lower()} {what}"
+
+
+class RuleAssignment(models.Model):
+    """Marks an assignment the rules made (so only those are undone when the product stops matching)."""
+
+    store = models.ForeignKey(Store, related_name="+", on_delete=models.CASCADE)
+    product = models.ForeignKey(Product, related_name="+", on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "product"], name="rule_assignment_unique")]
+
+    def __str__(self) -> str:
+        return f"product {self.product_id} on store {self.store_id} by rule"
+
+
+# --- translations (issue 19) --------------------------------------------------------------------------------
+
+
+class StoreLocale(models.Model):
+    """A locale enabled in a store, as last read from Shopify (``shopLocales``)."""
+
+    store = models.ForeignKey(Store, related_name="locales", on_delete=models.CASCADE)
+    locale = models.CharField(max_length=16)
+    name = models.CharField(max_length=100)
+    primary = models.BooleanField(default=False)
+    published = models.BooleanField(default=False)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["store_id", "-primary", "locale"]
+        constraints = [models.UniqueConstraint(fields=["store", "locale"], name="store_locale_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.locale} @ {self.store_id}"
+
+
+class TranslationSyncJob(models.Model):
+    """Outbox row: register one product's translations in one store (one pending row per pair coalesces)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped (nothing to send)"
+        DEAD = "dead", "Dead-lettered"
+
+    store = models.ForeignKey(Store, related_name="translation_jobs", on_delete=models.CASCADE)
+    product = models.ForeignKey(Product, related_name="translation_jobs", on_delete=models.CASCADE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=8)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    registered = models.PositiveIntegerField(default=0)
+    registered_hash = models.CharField(max_length=64, blank=True)
+    result = models.CharField(max_length=255, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["store", "product"], condition=Q(status="pending"),
+                                               name="one_pending_translation_job")]
+
+    def __str__(self) -> str:
+        return f"translation job {self.pk} ({self.status})"

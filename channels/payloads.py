@@ -34,7 +34,8 @@ GROUP_KEYS: dict[str, tuple[str, ...]] = {
     "images": ("images",),
     "metafields": ("metafields",),
 }
-CORE_KEYS = ("title", "description", "vendor", "product_type", "tags", "status", "seo_title", "seo_description")
+CORE_KEYS = ("title", "description", "vendor", "product_type", "tags", "status", "seo_title", "seo_description",
+             "category")  # category: issue 19, Shopify's standard product category
 
 
 # --- normalisation ------------------------------------------------------------------------------------
@@ -185,6 +186,12 @@ def publish_plan_build(
         snapshot["seo_title"] = normalise_text(product.seo_title)
         snapshot["seo_description"] = normalise_text(product.seo_description)
         product_input["seo"] = {"title": product.seo_title, "description": product.seo_description}
+    # Issue 19: Shopify's standard product category travels with the product type (a reverse one-to-one:
+    # getattr gives None when the product has none).
+    taxonomy = getattr(product, "taxonomy", None)
+    if "product_type" in fields and taxonomy is not None:
+        snapshot["category"] = taxonomy.category_id
+        product_input["category"] = taxonomy.category_id
 
     if "variants" in fields or "prices" in fields:
         option_names = product.option_names or ["Title"]

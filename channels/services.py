@@ -99,6 +99,10 @@ def sync_jobs_record_for_products(*, product_ids: Iterable[int], deleted: bool =
     ids = list(product_ids)
     if not ids:
         return []
+    if not deleted:  # issue 19: a product that now matches (or no longer matches) a store's rule
+        from .assignment_rules import assignment_rules_apply
+
+        assignment_rules_apply(product_ids=ids)
     assignments = ChannelAssignment.objects.filter(product_id__in=ids, store__is_active=True).select_related(
         "product"
     )
@@ -297,6 +301,11 @@ def sync_job_execute(*, job_id: int, worker: str | None = None) -> ExecutionResu
         logger.exception("sync job %s failed unexpectedly", job.pk)
         return _fail(job, attempt, exc, retryable=False)
     _succeed(job, attempt, result)
+    # Issue 19: once a product is live in (or gone from) a store, its mapped collections and translations there
+    # follow (their own outbox rows, recorded right after this job is done).
+    from .collections import collections_after_product_job
+
+    collections_after_product_job(store_id=job.store_id, product_id=job.product_id, status=result.status)
     return result
 
 
@@ -430,7 +439,7 @@ def _write(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings
 def _input_for_sections(product_input: dict, sections: set[str], *, creating: bool) -> dict:
     keys = set()
     if creating or "core" in sections:
-        keys |= {"title", "descriptionHtml", "vendor", "productType", "tags", "status", "seo"}
+        keys |= {"title", "descriptionHtml", "vendor", "productType", "tags", "status", "seo", "category"}
     if creating or "variants" in sections:
         keys |= {"productOptions", "variants"}
     if creating or "images" in sections:

@@ -12,9 +12,11 @@ class ConflictsConfig(AppConfig):
         from channels.hooks import DriftHooks, drift_hooks_register, periodic_task_register
 
         from . import services as conflict_services
+        from .collection_drift import collection_drift_check
 
         drift_hooks_register(hooks=DriftHooks(before_publish=conflict_services.drift_check_before_publish,
-                                              after_publish=conflict_services.drift_after_publish))
+                                              after_publish=conflict_services.drift_after_publish,
+                                              collection_membership=collection_drift_check))
         periodic_task_register(name="nightly drift sweep", task=conflict_services.drift_sweep_schedule)
 
         from channels.webhook_topics import webhook_topic_register

@@ -461,6 +461,10 @@ def drift_sweep(*, store: Store, client=None, progress=None) -> SweepReport:
 
 def _apply_to_pim(conflict: Conflict, *, actor) -> None:
     field = conflict.field
+    if field.startswith("collection:"):  # issue 19: membership of a PIM-managed collection
+        from .collection_drift import collection_conflict_apply
+
+        return collection_conflict_apply(conflict, actor=actor)
     product = conflict.product
     if product is None:
         raise ValidationError("The PIM product of this conflict no longer exists.")
@@ -517,6 +521,11 @@ def _release_hold_if_clear(conflict: Conflict) -> None:
 def _republish(conflict: Conflict) -> None:
     from channels.services import publish_request
 
+    if conflict.field.startswith("collection:"):  # issue 19: the collection's membership job, not a publish
+        from .collection_drift import collection_conflict_requeue
+
+        return collection_conflict_requeue(conflict)
+
     if conflict.product_id:
         publish_request(store=conflict.store, product_ids=[conflict.product_id])
 
@@ -563,7 +572,7 @@ def _approve_overwrite(conflict: Conflict) -> None:
     assignment = ChannelAssignment.objects.filter(
         store=conflict.store, shopify_product_id=conflict.shopify_product_id
     ).first()
-    if assignment is None or not assignment.published_snapshot:
+    if assignment is None or not assignment.published_snapshot or conflict.field.startswith("collection:"):
         return
     try:
         live_value = json.loads(conflict.shopify_before)

@@ -14,3 +14,9 @@ class PimConfig(AppConfig):
         admin.site.index_title = "Catalog, stores and sync"
         # The PIM has no public site of its own: "View site" would lead to a 404.
         admin.site.site_url = None
+
+        # Categories (issue 19) add an inline, a column, a filter and bulk actions to the product admin.
+        from .admin_extensions import product_admin_extend
+        from .categories_admin import extension
+
+        product_admin_extend(extension=extension())

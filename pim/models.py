@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -246,3 +246,130 @@ class ProductAttribute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.namespace}.{self.key}"
+
+
+class Category(models.Model):
+    """A node of the catalog's category tree (issue 19). A store maps a category to one of its collections."""
+
+    name = models.CharField(max_length=255)
+    parent = models.ForeignKey(
+        "self", related_name="children", null=True, blank=True, on_delete=models.PROTECT,
+        help_text="Leave empty for a top-level category. A category cannot be moved under itself or its children.",
+    )
+    handle = models.CharField(
+        max_length=255, unique=True, blank=True, validators=[validate_handle],
+        help_text="Suggested handle of the Shopify collection the PIM creates for it. Left empty, made from the name.",
+    )
+    description_html = models.TextField("description (HTML)", blank=True)
+    position = models.PositiveIntegerField(default=0)
+    products = models.ManyToManyField(Product, through="ProductCategory", related_name="categories", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["position", "name", "id"]
+        verbose_name_plural = "categories"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent", "name"], name="category_unique_name_per_parent", nulls_distinct=False,
+                violation_error_message="Another category with this name already has the same parent.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductCategory(models.Model):
+    """A product in a category (a product belongs to any number); each add and remove is kept in history."""
+
+    product = models.ForeignKey(Product, related_name="category_links", on_delete=models.CASCADE)
+    category = models.ForeignKey(Category, related_name="product_links", on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["product_id", "category_id"]
+        verbose_name = "category of the product"
+        verbose_name_plural = "categories of the product"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "category"], name="product_category_unique",
+                violation_error_message="The product is already in this category.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} in {self.category_id}"
+
+
+class TaxonomyCategory(models.Model):
+    """A category of Shopify's standard product taxonomy, as read from a shop through the API (issue 19)."""
+
+    id = models.CharField(primary_key=True, max_length=255)  # gid://shopify/TaxonomyCategory/aa-1-13-8
+    name = models.CharField(max_length=255)
+    full_name = models.CharField(max_length=1000, db_index=True)
+    level = models.PositiveSmallIntegerField(default=1)
+    is_leaf = models.BooleanField(default=True)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["full_name"]
+        verbose_name = "Shopify product category"
+        verbose_name_plural = "Shopify product categories (taxonomy)"
+
+    def __str__(self) -> str:
+        return self.full_name
+
+
+class ProductTaxonomy(models.Model):
+    """The Shopify standard product category of a product, sent with it to every store (issue 19)."""
+
+    product = models.OneToOneField(Product, primary_key=True, related_name="taxonomy", on_delete=models.CASCADE)
+    category = models.ForeignKey(TaxonomyCategory, on_delete=models.PROTECT, related_name="+")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "Shopify product category"
+        verbose_name_plural = "Shopify product category"
+
+    def __str__(self) -> str:
+        return str(self.category_id)
+
+
+class ProductTranslation(models.Model):
+    """A product's content in one locale (issue 19); an empty field falls back to the default language."""
+
+    product = models.ForeignKey(Product, related_name="translations", on_delete=models.CASCADE)
+    locale = models.CharField(max_length=16, help_text="Shopify locale code, e.g. fr, de, pt-BR.",
+                              validators=[RegexValidator(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
+                                                         "Use a locale code such as fr, de or pt-BR.")])
+    title = models.CharField(max_length=255, blank=True)
+    description_html = models.TextField("description (HTML)", blank=True)
+    seo_title = models.CharField("SEO title", max_length=255, blank=True)
+    seo_description = models.TextField("SEO description", blank=True)
+    option_names = models.JSONField(default=dict, blank=True,
+                                    help_text='Option name → translation, e.g. {"Size": "Taille"}.')
+    option_values = models.JSONField(default=dict, blank=True,
+                                     help_text='Option value → translation, e.g. {"Blue": "Bleu"}.')
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["product_id", "locale"]
+        constraints = [models.UniqueConstraint(fields=["product", "locale"], name="product_translation_unique",
+                                               violation_error_message="This product already has this locale.")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} [{self.locale}]"
+
+    def clean(self) -> None:
+        for name in ("option_names", "option_values"):
+            value = getattr(self, name)
+            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                      for k, v in value.items()):
+                raise ValidationError({name: 'Give an object of texts, e.g. {"Blue": "Bleu"}.'})

@@ -35,6 +35,10 @@ DEFAULT_SCOPES = [
     "write_publications",
     "read_files",
     "write_files",
+    # Issue 19: translations need the shop's locales and the translations API.
+    "read_locales",
+    "read_translations",
+    "write_translations",
 ]
 
 # Shopify: "retried a total of 8 times over 4 hours using an exponential backoff schedule".

@@ -171,6 +171,32 @@ class SimControl:
         metafields=[{namespace, key, value, type?, delete?}]. Fires products/update."""
         return self._call("PATCH", self._shop(shop, f"products/{_ref(ref)}"), json=changes)
 
+    def collections(self, shop: str) -> list[dict[str, Any]]:
+        """Every collection with its product ids (a smart one's as its rules select them)."""
+        return self._call("GET", self._shop(shop, "collections"))["collections"]
+
+    def create_collection(self, shop: str, **values: Any) -> dict[str, Any]:
+        """Merchant creates a collection: title, handle?, descriptionHtml?, sortOrder?, ruleSet? (smart)."""
+        return self._call("POST", self._shop(shop, "collections"), json=values)
+
+    def collection_add(self, shop: str, collection: Any, product_ids: list[str]) -> dict[str, Any]:
+        """Merchant adds products to a custom collection in the Shopify admin."""
+        return self._call("POST", self._shop(shop, f"collections/{_ref(collection)}/add"),
+                          json={"productIds": product_ids})
+
+    def collection_remove(self, shop: str, collection: Any, product_ids: list[str]) -> dict[str, Any]:
+        """Merchant removes products from a custom collection in the Shopify admin."""
+        return self._call("POST", self._shop(shop, f"collections/{_ref(collection)}/remove"),
+                          json={"productIds": product_ids})
+
+    def translations(self, shop: str) -> dict[str, Any]:
+        """The shop's locales and every registered translation ``{resourceId, locale, key, value}``."""
+        return self._call("GET", self._shop(shop, "translations"))
+
+    def set_locales(self, shop: str, locales: list[dict[str, Any]]) -> dict[str, Any]:
+        """Merchant enables / publishes locales: ``[{locale, name, primary, published}]``."""
+        return self._call("POST", self._shop(shop, "locales"), json={"locales": locales})
+
     def delete_product(self, shop: str, ref: Any) -> str:
         return self._call("DELETE", self._shop(shop, f"products/{_ref(ref)}"))["deletedProductId"]
 

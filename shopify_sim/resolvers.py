@@ -1426,4 +1426,8 @@ def m_variants_bulk_update(src: Any, info: GraphQLResolveInfo, productId: str, v
     shop.emit("products/update", lambda: wh.product_payload(shop, p))
     return {"product": p, "productVariants": [v for v, _ in updated], "userErrors": []}
 
+# Collections (issue 19) register their resolvers on import; they override Product.collections above.
+from . import collections as _collections  # noqa: E402,F401
 from . import order_resolvers as _order_resolvers  # noqa: E402,F401  (registers Order/FulfillmentOrder fields)
+from . import taxonomy as _taxonomy  # noqa: E402,F401 (issue 19: taxonomy query, Product.category)
+from . import translations as _translations  # noqa: E402,F401 (issue 19: shop locales, translations)

@@ -305,6 +305,15 @@ def shop_control(sim: Simulator, shop: ShopState, method: str, seg: list[str], q
         from . import orders as orders_mod
 
         return _json(200, sim.mutate(shop, orders_mod.move_fulfillment_order, shop, seg[1], data.get("location_id")))
+    if head == "collections":  # issue 19: list/create collections, merchant membership edits
+        from .collections import control as collections_control
+
+        return _json(*collections_control(shop, method, seg[1:], data))
+    if head in ("locales", "translations"):  # issue 19: shop locales and registered translations
+        from .translations import control as translations_control
+
+        with shop.lock:
+            return _json(*translations_control(shop, method, data))
     if head == "webhooks":
         if len(seg) > 1 and seg[1] == "trigger" and method == "POST":
             n = sim.trigger(shop, data["topic"], int(data.get("count", 1)), data.get("payload"),

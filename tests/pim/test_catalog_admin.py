@@ -60,6 +60,9 @@ def product_post(variants=None, images=None, attributes=None, **fields):
     data.update(inline("variants", variants))
     data.update(inline("images", images or [{"src": "https://cdn.example.com/h.jpg", "alt": "Front", "position": "1"}]))
     data.update(inline("assignments", []))
+    data.update(inline("category_links", []))  # categories inline (issue 19)
+    data.update(inline("taxonomy", []))  # Shopify product category inline (issue 19)
+    data.update(inline("translations", []))  # translations inline (issue 19)
     data.update(
         inline("attributes", attributes or [{"namespace": "pim", "key": "material", "type": "number_integer",
                                               "value": "7"}])

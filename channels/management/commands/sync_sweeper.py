@@ -36,6 +36,12 @@ class Command(BaseCommand):
                     for task in periodic_tasks():  # e.g. the nightly drift sweep (conflicts registers it)
                         task()
                 report = services.sync_jobs_sweep()
+                from channels.collections import collection_jobs_sweep  # issue 19: collection membership jobs
+
+                collection_jobs_sweep()
+                from channels.translations import translation_jobs_sweep  # issue 19: translation jobs
+
+                translation_jobs_sweep()
                 if loop and _alerts_due():
                     raised = alerts_check()
                     if raised:
