@@ -39,7 +39,7 @@ def main() -> None:
     os.environ.update({"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db}",
                        "REDIS_URL": "redis://127.0.0.1:6379/13", "LOG_LEVEL": "WARNING",
                        "DRIFT_ALERT_THRESHOLD": "1000000"})
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
     import django
 
     django.setup()

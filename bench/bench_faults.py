@@ -53,7 +53,7 @@ def prepare(args) -> None:
     from tests.faults.scenarios import FAST_TIMINGS
 
     os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
         "DATABASE_URL": args.database_url,
         "REDIS_URL": args.redis_url,
         "LOG_LEVEL": "WARNING",

@@ -38,7 +38,7 @@ def main() -> None:
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": "redis://127.0.0.1:6379/14", "LOG_LEVEL": "WARNING",
            "SYNC_REDISPATCH_AFTER_SECONDS": "20"}
     os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
     import django
 
     django.setup()

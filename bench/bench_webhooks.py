@@ -58,7 +58,7 @@ def application(environ, start_response):
     if _handler is None:
         with _handler_lock:
             if _handler is None:
-                os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+                os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
                 from django.conf import settings
                 from django.core.wsgi import get_wsgi_application
 
@@ -111,7 +111,7 @@ def prepare_environment(args) -> dict[str, str]:
     if redis_db in ("0", "15"):
         sys.exit("use a dedicated Redis database for the bench (not 0, not the tests' 15)")
     env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
         "DATABASE_URL": args.database_url,
         "REDIS_URL": args.redis_url,
         "DEBUG": "0",
