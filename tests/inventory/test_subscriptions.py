@@ -161,3 +161,25 @@ def test_health_page_and_sync_status_show_the_state(store, sim_control, client):
 def test_needed_topics_follow_the_registry():
     assert subscriptions.webhook_topics_needed() == tuple(services.WEBHOOK_TOPICS)
     assert "ORDERS_CREATE" in subscriptions.webhook_topics_needed()
+
+
+def test_admin_action_queues_a_check_after_confirmation_and_needs_its_permission(store, client):
+    import django_rq
+
+    health = WebhookSubscriptionHealth.objects.create(store=store, callback_url=URL)
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    url = "/admin/inventory/webhooksubscriptionhealth/"
+    viewer = get_user_model().objects.create_user("viewer", password="pw", is_staff=True)
+    from django.contrib.auth.models import Permission
+
+    viewer.user_permissions.add(Permission.objects.get(codename="view_webhooksubscriptionhealth"))
+    client.force_login(viewer)
+    client.post(url, {"action": "check_now", "_selected_action": [health.pk], "confirmed": "yes"})
+    assert queue.count == 0  # view is not change
+    client.force_login(get_user_model().objects.create_superuser("root", "r@example.com", "pw"))
+    confirm = client.post(url, {"action": "check_now", "_selected_action": [health.pk]})
+    assert confirm.status_code == 200 and queue.count == 0
+    client.post(url, {"action": "check_now", "_selected_action": [health.pk], "confirmed": "yes"})
+    assert [j.args for j in queue.jobs] == [(store.pk,)]
+    queue.empty()
