@@ -5,14 +5,21 @@ set -euo pipefail
 # lane -> (tests' Redis db, demo test's Redis db); the benches use 11, 13 and 14, the demo 2.
 LANE_REDIS_DBS=("15 10" "9 8" "7 6" "5 4" "3 12")
 PIM_TEST_LANE=""
-for lane in "${!LANE_REDIS_DBS[@]}"; do
-  exec 9>"/tmp/pim-test-lane-$lane.lock"
-  if flock -n 9; then PIM_TEST_LANE="$lane"; break; fi
-  exec 9>&-
+# When every lane is busy, wait for one to free up (up to PIM_LANE_WAIT_SECONDS, default 30 minutes).
+_lane_deadline=$(( $(date +%s) + ${PIM_LANE_WAIT_SECONDS:-1800} ))
+while :; do
+  for lane in "${!LANE_REDIS_DBS[@]}"; do
+    exec 9>"/tmp/pim-test-lane-$lane.lock"
+    if flock -n 9; then PIM_TEST_LANE="$lane"; break; fi
+    exec 9>&-
+  done
+  [ -n "$PIM_TEST_LANE" ] && break
+  if [ "$(date +%s)" -ge "$_lane_deadline" ]; then
+    echo "ERROR: all ${#LANE_REDIS_DBS[@]} test lanes stayed busy (other copies of the suite are running)." >&2; exit 2
+  fi
+  [ -z "${_lane_waiting:-}" ] && echo "all ${#LANE_REDIS_DBS[@]} test lanes are busy: waiting for one" && _lane_waiting=1
+  sleep 5
 done
-if [ -z "$PIM_TEST_LANE" ]; then
-  echo "ERROR: all ${#LANE_REDIS_DBS[@]} test lanes are busy (other copies of the suite are running)." >&2; exit 2
-fi
 # Processes of an earlier copy that died on this lane (RQ workers, sweepers, a simulator orphaned by a killed
 # pytest) would otherwise consume this copy's queues and write to its database: end them first.
 for _proc in /proc/[0-9]*; do
