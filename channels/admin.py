@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from outbox.admin import OutboxRowAdmin
 from pim.admin import ServiceHistoryAdmin
 from pim.admin_base import ReadOnlyAdmin
 
@@ -372,51 +373,21 @@ class SyncAttemptInline(admin.TabularInline):
 
 
 @admin.register(SyncJob)
-class SyncJobAdmin(admin.ModelAdmin):
+class SyncJobAdmin(OutboxRowAdmin):
+    outbox_kind = "sync_job"
+    replay_permission = "channels.replay_syncjob"
+    replay_intro = "They are queued again with fresh attempts and publish the current PIM state."
     list_display = ("id", "store", "product_label", "status", "attempts", "result", "latency_ms", "created_at",
                     "finished_at")
     list_filter = ("status", "kind", "store", "created_at")
     list_select_related = ("store",)
     search_fields = ("product_label", "shopify_product_id", "=product__variants__sku")
-    readonly_fields = [f.name for f in SyncJob._meta.fields]
     inlines = (SyncAttemptInline,)
-    actions = ("replay",)
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # jobs and their attempts are the audit trail of what was sent to Shopify
-
-    def has_replay_permission(self, request):
-        return request.user.has_perm("channels.replay_syncjob")
 
     @admin.action(description="Replay selected dead-lettered or held jobs", permissions=["replay"])
     def replay(self, request, queryset):
-        """Re-queue dead-lettered jobs after a confirmation page; the work happens on the workers."""
-        replayable = queryset.filter(status__in=[SyncJob.Status.DEAD, SyncJob.Status.HELD])
-        if request.POST.get("confirmed") != "yes":
-            return TemplateResponse(
-                request,
-                "admin/confirm_action.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Replay these sync jobs?",
-                    "intro": "They are queued again with fresh attempts and publish the current PIM state.",
-                    "objects": replayable,
-                    "action": "replay",
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                    "opts": self.model._meta,
-                },
-            )
-        with transaction.atomic():
-            count = services.sync_jobs_replay(job_ids=list(replayable.values_list("pk", flat=True)))
-        self.message_user(request, f"{count} job(s) queued again.", messages.SUCCESS)
-        return None
+        return super().replay(request, queryset)
 
 
 @admin.register(VariantBinding)

@@ -17,6 +17,21 @@ class ChannelsConfig(AppConfig):
 
         product_admin_extend(extension=extension())
 
+        # The durable work of this app: publish jobs, collection membership jobs, translation jobs (issue 14).
+        from outbox.kinds import outbox_kind_register
+
+        from .collections import COLLECTION_JOB
+        from .services import SYNC_JOB
+        from .translations import TRANSLATION_JOB
+
+        for kind in (SYNC_JOB, COLLECTION_JOB, TRANSLATION_JOB):
+            outbox_kind_register(kind=kind)
+        from outbox.periodic import periodic_task_register
+
+        from .monitoring import alerts_check_when_due
+
+        periodic_task_register(name="alerts", task=alerts_check_when_due)
+
         from pim.hooks import catalog_changed_register
 
         from .services import sync_jobs_record_for_products

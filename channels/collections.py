@@ -9,8 +9,8 @@ Shopify product, not unpublished). The PIM adds and removes the difference with 
 Why an outbox of its own (``CollectionSyncJob``) rather than a new ``SyncJob`` kind: a SyncJob is keyed by
 (store, product) and its executor is the product publish; membership work is keyed by the collection (one
 coalescing row per mapping turns 10,000 category edits into one diff and ~40 calls). The row has the same life
-(pending → running under a lease → done / retried with backoff / dead) and reuses the publish pipeline's
-backoff and worker name; it runs on the same ``publish`` queue and workers.
+(pending → running under a lease → done / retried with backoff / dead): it is an ``outbox`` kind
+(``COLLECTION_JOB``) on the same ``publish`` lane and workers.
 
 When it runs: after a category change (``pim.categories`` hook), after a product's publish or unpublish job
 finished (hook in ``channels.services``), when a mapping is saved, and from the sweep.
@@ -20,13 +20,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import timedelta
 
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from outbox.kinds import OutboxKind, Outcome
+from outbox.services import (
+    outbox_dispatch,
+    outbox_dispatch_on_commit,
+    outbox_execute,
+    outbox_record,
+    outbox_sweep_kind,
+)
 from pim.categories import category_ancestor_ids, category_product_ids
 
 from .clients import client_for_store
@@ -73,48 +79,19 @@ def collection_jobs_record(*, mapping_ids: Iterable[int], check_drift: bool = Fa
     if not ids:
         return []
     mappings = CollectionMapping.objects.filter(pk__in=ids, store__is_active=True).values_list("pk", "store_id")
-    table = CollectionSyncJob._meta.db_table
-    now = timezone.now()
-    job_ids = []
-    with connection.cursor() as cursor:
-        for mapping_id, store_id in mappings:
-            cursor.execute(f"""
-                INSERT INTO {table} (store_id, mapping_id, status, attempts, max_attempts, next_attempt_at, worker,
-                                     check_drift, calls, added, removed, result, last_error, created_at)
-                VALUES (%s, %s, 'pending', 0, 8, %s, '', %s, 0, 0, 0, '', '', %s)
-                ON CONFLICT (mapping_id) WHERE status = 'pending'
-                DO UPDATE SET check_drift = {table}.check_drift OR EXCLUDED.check_drift
-                RETURNING id
-            """, [store_id, mapping_id, now, check_drift, now])  # noqa: S608 - table from the model, values are parameters
-            job_ids.append(cursor.fetchone()[0])
-    if job_ids:
-        transaction.on_commit(lambda: collection_jobs_dispatch(job_ids=job_ids))
+    job_ids = [
+        outbox_record(kind=COLLECTION_JOB, values={"store_id": store_id, "mapping_id": mapping_id,
+                                                   "check_drift": check_drift},
+                      on_conflict={"check_drift": "{table}.check_drift OR EXCLUDED.check_drift"})
+        for mapping_id, store_id in mappings
+    ]
+    outbox_dispatch_on_commit(kind=COLLECTION_JOB, ids=job_ids)
     return job_ids
 
 
 def collection_jobs_dispatch(*, job_ids: Iterable[int], delay: float | None = None) -> int:
-    """Enqueue pending jobs on the publish queue; a Redis failure is logged (the sweep sends them later)."""
-    import django_rq
-
-    from .tasks import collection_job_run
-
-    jobs = list(CollectionSyncJob.objects.filter(pk__in=list(job_ids), status=CollectionSyncJob.Status.PENDING)
-                .values_list("pk", "attempts"))
-    sent = []
-    try:
-        queue = django_rq.get_queue(QUEUE)
-        for pk, attempts in jobs:
-            rq_id = f"collection-{pk}-{attempts}"
-            if delay:
-                queue.enqueue_in(timedelta(seconds=delay), collection_job_run, pk, job_id=rq_id)
-            else:
-                queue.enqueue(collection_job_run, pk, job_id=rq_id)
-            sent.append(pk)
-    except Exception:
-        logger.exception("could not enqueue collection jobs %s; the sweep will retry", [p for p, _ in jobs])
-    if sent:
-        CollectionSyncJob.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
-    return len(sent)
+    """Hand pending jobs to the publish lane; a Redis failure is logged (the sweep sends them later)."""
+    return outbox_dispatch(kind=COLLECTION_JOB, ids=job_ids, delay=delay)
 
 
 def collection_mappings_for(*, product_ids: Iterable[int] = (), category_ids: Iterable[int] = (),
@@ -161,78 +138,27 @@ def collections_after_product_job(*, store_id: int, product_id: int | None, stat
 # --- executing a job ----------------------------------------------------------------------------------
 
 
-@dataclass
-class MembershipResult:
-    status: str
-    detail: str = ""
-    calls: int = 0
-    added: int = 0
-    removed: int = 0
+def MembershipResult(status: str, detail: str = "", calls: int = 0, added: int = 0, removed: int = 0) -> Outcome:
+    """The outcome of a membership run, with the calls it made and the products it added and removed."""
+    return Outcome(status, detail, {"calls": calls, "added": added, "removed": removed})
 
 
-def _claim(job_id: int, worker: str) -> CollectionSyncJob | None:
-    now = timezone.now()
-    with transaction.atomic():
-        job = (CollectionSyncJob.objects.select_for_update(skip_locked=True, of=("self",)).select_related("store")
-               .filter(pk=job_id, status=CollectionSyncJob.Status.PENDING).first())
-        if job is None or not job.store.is_active:
-            return None
-        if job.store.circuit_is_open(now):
-            CollectionSyncJob.objects.filter(pk=job.pk).update(dispatched_at=None)
-            return None
-        busy = CollectionSyncJob.objects.filter(mapping_id=job.mapping_id, status=CollectionSyncJob.Status.RUNNING,
-                                                lease_until__gt=now).exists()
-        if busy:  # one writer per collection; come back shortly
-            CollectionSyncJob.objects.filter(pk=job.pk).update(next_attempt_at=now + timedelta(seconds=1),
-                                                              dispatched_at=None)
-            transaction.on_commit(lambda: collection_jobs_dispatch(job_ids=[job_id], delay=1))
-            return None
-        from django.conf import settings
-
-        CollectionSyncJob.objects.filter(pk=job.pk).update(
-            status=CollectionSyncJob.Status.RUNNING, attempts=F("attempts") + 1, worker=worker[:255],
-            lease_until=now + timedelta(seconds=settings.SYNC_JOB_LEASE_SECONDS))
-        job.refresh_from_db()
-        return job
+def _admit(job: CollectionSyncJob, now) -> float | None:
+    """One writer per collection: come back shortly while another worker has this mapping."""
+    busy = CollectionSyncJob.objects.filter(mapping_id=job.mapping_id, status=CollectionSyncJob.Status.RUNNING,
+                                            lease_until__gt=now).exclude(pk=job.pk).exists()
+    return 1.0 if busy else None
 
 
-def collection_job_execute(*, job_id: int, worker: str | None = None) -> MembershipResult:
+def _execute(job: CollectionSyncJob) -> Outcome:
+    mapping = CollectionMapping.objects.select_related("store", "category", "existing").get(pk=job.mapping_id)
+    return collection_membership_sync(mapping=mapping, check_drift=job.check_drift)
+
+
+def collection_job_execute(*, job_id: int, worker: str | None = None) -> Outcome:
     """Run one membership job: claim it, bring the collection in step, record the outcome. Never raises for
     Shopify errors: retryable ones go back to pending with backoff, others dead-letter the job."""
-    from .services import backoff_seconds, worker_name
-
-    worker = worker or worker_name()
-    job = _claim(job_id, worker)
-    if job is None:
-        return MembershipResult("not-claimed")
-    try:
-        mapping = CollectionMapping.objects.select_related("store", "category", "existing").get(pk=job.mapping_id)
-        result = collection_membership_sync(mapping=mapping, check_drift=job.check_drift)
-    except Exception as exc:
-        retryable = isinstance(exc, ShopifyError) and exc.retryable
-        message = f"{type(exc).__name__}: {exc}"[:4000]
-        if not isinstance(exc, ShopifyError):
-            logger.exception("collection job %s failed unexpectedly", job.pk)
-        if retryable and job.attempts < job.max_attempts:
-            delay = max(getattr(exc, "retry_after", None) or 0, backoff_seconds(job.attempts))
-            with transaction.atomic():
-                newer = CollectionSyncJob.objects.filter(mapping_id=job.mapping_id,
-                                                         status=CollectionSyncJob.Status.PENDING).exists()
-                status = CollectionSyncJob.Status.DONE if newer else CollectionSyncJob.Status.PENDING
-                CollectionSyncJob.objects.filter(pk=job.pk).update(
-                    status=status, last_error=message, lease_until=None, dispatched_at=None,
-                    result="folded into the newer pending job" if newer else "",
-                    next_attempt_at=timezone.now() + timedelta(seconds=delay))
-                if not newer:
-                    transaction.on_commit(lambda: collection_jobs_dispatch(job_ids=[job.pk], delay=delay))
-            return MembershipResult("retry", message)
-        CollectionSyncJob.objects.filter(pk=job.pk).update(status=CollectionSyncJob.Status.DEAD, last_error=message,
-                                                          lease_until=None, finished_at=timezone.now())
-        return MembershipResult(CollectionSyncJob.Status.DEAD, message)
-    CollectionSyncJob.objects.filter(pk=job.pk).update(
-        status=result.status, result=result.detail[:255], calls=result.calls, added=result.added,
-        removed=result.removed, lease_until=None, finished_at=timezone.now(), last_error="")
-    return result
+    return outbox_execute(kind=COLLECTION_JOB, row_id=job_id, worker=worker)
 
 
 def _ensure_collection(*, client, mapping: CollectionMapping) -> str:
@@ -283,7 +209,7 @@ def collection_wanted(*, mapping: CollectionMapping) -> dict[str, int]:
     return dict(rows)
 
 
-def collection_membership_sync(*, mapping: CollectionMapping, check_drift: bool = True) -> MembershipResult:
+def collection_membership_sync(*, mapping: CollectionMapping, check_drift: bool = True) -> Outcome:
     """Bring one mapped collection in step with the PIM: create it if needed, then add and remove the difference.
 
     When the PIM's wanted membership equals what it last wrote and ``check_drift`` is off, nothing is sent.
@@ -403,21 +329,18 @@ def collection_drift_check_request(*, store: Store | None = None) -> list[int]:
         return collection_jobs_record(mapping_ids=list(mappings.values_list("pk", flat=True)), check_drift=True)
 
 
+def _claimable(rows, now):
+    from .services import _claimable as store_claimable
+
+    return store_claimable(rows, now)
+
+
+COLLECTION_JOB = OutboxKind(
+    name="collection_job", model=CollectionSyncJob, execute=_execute, lane=QUEUE, label="collection jobs",
+    key=("mapping",), folded=CollectionSyncJob.Status.DONE, claimable=_claimable, admit=_admit,
+)
+
+
 def collection_jobs_sweep(*, now=None) -> int:
     """Reclaim expired running jobs and re-dispatch due pending ones; return how many were dispatched."""
-    from django.conf import settings
-
-    now = now or timezone.now()
-    for job in CollectionSyncJob.objects.filter(status=CollectionSyncJob.Status.RUNNING, lease_until__lt=now):
-        with transaction.atomic():
-            newer = CollectionSyncJob.objects.filter(mapping_id=job.mapping_id,
-                                                     status=CollectionSyncJob.Status.PENDING).exists()
-            CollectionSyncJob.objects.filter(pk=job.pk).update(
-                status=CollectionSyncJob.Status.DONE if newer else CollectionSyncJob.Status.PENDING,
-                lease_until=None, dispatched_at=None, last_error=f"lease expired on worker {job.worker}",
-                result="folded into the newer pending job" if newer else "")
-    stale = now - timedelta(seconds=settings.SYNC_REDISPATCH_AFTER_SECONDS)
-    due = CollectionSyncJob.objects.filter(status=CollectionSyncJob.Status.PENDING, next_attempt_at__lte=now).filter(
-        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)).values_list("pk", flat=True)[:5000]
-    return collection_jobs_dispatch(job_ids=list(due))
-
+    return outbox_sweep_kind(kind=COLLECTION_JOB, now=now).dispatched

@@ -4,7 +4,7 @@ the mappings, and their membership jobs. Actions only enqueue work; nothing here
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from outbox.admin import OutboxRowAdmin, messages
 from pim.categories_admin import CategoryPathChoiceField
 from pim.models import Category
 
@@ -149,18 +150,11 @@ class CollectionMappingAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CollectionSyncJob)
-class CollectionSyncJobAdmin(admin.ModelAdmin):
+class CollectionSyncJobAdmin(OutboxRowAdmin):
+    outbox_kind = "collection_job"
+    replay_permission = "channels.replay_syncjob"
     list_display = ("id", "mapping", "store", "status", "attempts", "calls", "added", "removed", "result",
                     "created_at", "finished_at")
     list_filter = ("status", "store")
     list_select_related = ("mapping__category", "mapping__store", "store")
-    readonly_fields = [f.name for f in CollectionSyncJob._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -136,8 +136,7 @@ class Story:
         for i in range(2):
             self.procs.start(f"worker-{i + 1}", [*manage, "rqworker", "publish", "inventory", "webhooks", "default",
                                                  "--with-scheduler"])
-        self.procs.start("sync-sweeper", [*manage, "sync_sweeper", "--loop", "--interval", "2"])
-        self.procs.start("inventory-sweeper", [*manage, "inventory_sweeper", "--loop", "--interval", "2"])
+        self.procs.start("sweeper", [*manage, "outbox_sweeper", "--loop", "--interval", "2"])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

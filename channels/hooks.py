@@ -3,8 +3,7 @@
 Before overwriting a product, a publish asks the drift check (``conflicts``) whether to proceed or hold; after
 writing, it lets it record what Shopify now holds. ``channels`` may not import ``conflicts``, so ``conflicts``
 registers both here. The slots are required: a missing registration is a system check error at start-up
-(``channels.E002``) and an ``ImproperlyConfigured`` at the first publish. Sweepers also run the periodic tasks
-registered here (the nightly drift sweep) on every loop.
+(``channels.E002``) and an ``ImproperlyConfigured`` at the first publish.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ class DriftHooks:
 
 
 _drift: DriftHooks | None = None
-_periodic: dict[str, Callable[[], object]] = {}
 
 
 def drift_hooks_register(*, hooks: DriftHooks) -> None:
@@ -40,15 +38,6 @@ def drift_hooks() -> DriftHooks:
     if _drift is None:
         raise ImproperlyConfigured("No drift check is registered: is 'conflicts' in INSTALLED_APPS?")
     return _drift
-
-
-def periodic_task_register(*, name: str, task: Callable[[], object]) -> None:
-    """Add (or replace) a task every ``sync_sweeper --loop`` pass runs (it must decide itself whether it is due)."""
-    _periodic[name] = task
-
-
-def periodic_tasks() -> list[Callable[[], object]]:
-    return list(_periodic.values())
 
 
 @checks.register()

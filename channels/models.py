@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from outbox.models import OutboxRow
 from pim.models import Product, Variant
 
 from .crypto import EncryptedTextField
@@ -244,7 +245,7 @@ class VariantBinding(models.Model):
         return f"variant {self.variant_id} = {self.shopify_variant_id} @ {self.store_id}"
 
 
-class SyncJob(models.Model):
+class SyncJob(OutboxRow):
     """One unit of work for one (store, product): the outbox row that makes a change durable."""
 
     class Kind(models.TextChoices):
@@ -267,19 +268,13 @@ class SyncJob(models.Model):
     shopify_product_id = models.CharField(max_length=100, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PUBLISH)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
-    attempts = models.PositiveIntegerField(default=0)
-    max_attempts = models.PositiveIntegerField(default=8)
     next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
     first_edit_at = models.DateTimeField(default=timezone.now)
     last_edit_at = models.DateTimeField(default=timezone.now)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=255, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Last edit to live in Shopify.")
     result = models.CharField(max_length=255, blank=True)
-    last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -453,7 +448,7 @@ class CollectionMember(models.Model):
         return f"product {self.shopify_product_id} in mapping {self.mapping_id}"
 
 
-class CollectionSyncJob(models.Model):
+class CollectionSyncJob(OutboxRow):
     """Outbox row: bring one mapped collection's membership in step (one pending row per mapping coalesces)."""
 
     class Status(models.TextChoices):
@@ -467,19 +462,12 @@ class CollectionSyncJob(models.Model):
     store = models.ForeignKey(Store, related_name="collection_jobs", on_delete=models.CASCADE)
     mapping = models.ForeignKey(CollectionMapping, related_name="jobs", on_delete=models.CASCADE)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
-    attempts = models.PositiveIntegerField(default=0)
-    max_attempts = models.PositiveIntegerField(default=8)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=255, blank=True)
     check_drift = models.BooleanField(
         default=False, help_text="Read the live membership even when the PIM side did not change (sweep, sync now).")
     calls = models.PositiveIntegerField(default=0, help_text="Membership calls the last run made.")
     added = models.PositiveIntegerField(default=0)
     removed = models.PositiveIntegerField(default=0)
     result = models.CharField(max_length=255, blank=True)
-    last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -554,7 +542,7 @@ class StoreLocale(models.Model):
         return f"{self.locale} @ {self.store_id}"
 
 
-class TranslationSyncJob(models.Model):
+class TranslationSyncJob(OutboxRow):
     """Outbox row: register one product's translations in one store (one pending row per pair coalesces)."""
 
     class Status(models.TextChoices):
@@ -567,16 +555,9 @@ class TranslationSyncJob(models.Model):
     store = models.ForeignKey(Store, related_name="translation_jobs", on_delete=models.CASCADE)
     product = models.ForeignKey(Product, related_name="translation_jobs", on_delete=models.CASCADE)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
-    attempts = models.PositiveIntegerField(default=0)
-    max_attempts = models.PositiveIntegerField(default=8)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=255, blank=True)
     registered = models.PositiveIntegerField(default=0)
     registered_hash = models.CharField(max_length=64, blank=True)
     result = models.CharField(max_length=255, blank=True)
-    last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -75,3 +75,16 @@ def sync_latency_check(now: datetime) -> int:
                                   message=f"Publishing to {store.name} is slow: {', '.join(detail)} (threshold "
                                           f"{settings.ALERT_LATENCY_P95_SECONDS} s). See the sync health page.")
     return raised
+
+
+def alerts_check_when_due() -> str | None:
+    """The sweeper's periodic task: evaluate the alerts for one sweeper per ALERT_CHECK_SECONDS across machines
+    (a Redis key with that expiry); return a note when alerts were raised."""
+    import django_rq
+    from django.conf import settings
+
+    if not django_rq.get_connection("default").set("pim:alerts-check", "1", nx=True,
+                                                    ex=max(1, settings.ALERT_CHECK_SECONDS)):
+        return None
+    raised = alerts_check()
+    return f"raised {raised} alert(s)" if raised else None

@@ -11,22 +11,27 @@ lost when a worker dies or Redis forgets its queues.
 from __future__ import annotations
 
 import logging
-import os
-import random
-import socket
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from outbox.kinds import OutboxKind, Outcome
+from outbox.services import (
+    backoff_seconds,  # noqa: F401 (re-exported: the publish pipeline's retry delays)
+    outbox_dispatch,
+    outbox_execute,
+    outbox_record,
+    outbox_replay,
+    outbox_sweep_kind,
+)
 from pim.models import Product
 from pim.validators import validate_tags
 
@@ -47,7 +52,6 @@ from .shopify.exceptions import (
     ShopifyNetworkError,
     ShopifyServerError,
     ShopifyShopUnavailable,
-    ShopifyThrottled,
 )
 from .shopify.ids import gid_to_id, to_gid
 
@@ -62,32 +66,21 @@ class PublishConflict(ShopifyError):
     retryable = False
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 # --- recording jobs (the outbox) ----------------------------------------------------------------------
 
 
 def _upsert_pending_job(*, store_id: int, product_id: int | None, label: str, shopify_product_id: str) -> int:
     """Insert a pending job or coalesce into the existing one; return its id. Runs in the caller's transaction."""
     now = timezone.now()
-    table = SyncJob._meta.db_table
-    sql = f"""
-        INSERT INTO {table} (store_id, product_id, product_label, shopify_product_id, kind, status, attempts,
-                             max_attempts, next_attempt_at, first_edit_at, last_edit_at, worker, result,
-                             last_error, created_at, updated_at)
-        VALUES (%s, %s, %s, %s, 'publish', 'pending', 0, %s, %s, %s, %s, '', '', '', %s, %s)
-        ON CONFLICT (store_id, product_id, kind) WHERE status = 'pending'
-        DO UPDATE SET last_edit_at = EXCLUDED.last_edit_at, updated_at = EXCLUDED.updated_at,
-                      product_label = EXCLUDED.product_label
-        RETURNING id
-    """  # noqa: S608 - table name comes from the model, values are parameters
-    params = [store_id, product_id, label[:255], shopify_product_id, settings.SYNC_JOB_MAX_ATTEMPTS,
-              now, now, now, now, now]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
+    return outbox_record(
+        kind=SYNC_JOB,
+        values={"store_id": store_id, "product_id": product_id, "product_label": label[:255],
+                "shopify_product_id": shopify_product_id, "kind": SyncJob.Kind.PUBLISH,
+                "max_attempts": settings.SYNC_JOB_MAX_ATTEMPTS, "next_attempt_at": now, "first_edit_at": now,
+                "last_edit_at": now},
+        on_conflict={"last_edit_at": "EXCLUDED.last_edit_at", "updated_at": "EXCLUDED.updated_at",
+                     "product_label": "EXCLUDED.product_label"},
+    )
 
 
 def sync_jobs_record_for_products(*, product_ids: Iterable[int], deleted: bool = False) -> list[int]:
@@ -129,42 +122,11 @@ def sync_jobs_dispatch_on_commit(*, job_ids: list[int]) -> None:
 
 
 def sync_jobs_dispatch(*, job_ids: Iterable[int], delay: float | None = None) -> int:
-    """Enqueue the given pending jobs on the ``publish`` queue, oldest first; return how many were sent.
+    """Hand the given pending jobs to the ``publish`` lane; return how many were sent (see ``outbox_dispatch``).
 
     Jobs whose store's circuit is open stay pending (the sweeper sends them when the store answers again).
-    A failure to reach Redis is logged, not raised: the jobs stay pending in PostgreSQL and the sweeper
-    dispatches them later, so the caller's edit is never lost or failed because Redis is down.
     """
-    import django_rq
-
-    from .tasks import sync_job_run
-
-    ids = list(job_ids)
-    if not ids:
-        return 0
-    now = timezone.now()
-    jobs = list(
-        SyncJob.objects.filter(pk__in=ids, status=SyncJob.Status.PENDING)
-        .select_related("store")
-        .order_by("first_edit_at", "id")
-    )
-    sent = []
-    try:
-        queue = django_rq.get_queue(PUBLISH_QUEUE)
-        for job in jobs:
-            if job.store.circuit_is_open(now):
-                continue
-            rq_id = f"sync-{job.pk}-{job.attempts}"
-            if delay:
-                queue.enqueue_in(timedelta(seconds=delay), sync_job_run, job.pk, job_id=rq_id)
-            else:
-                queue.enqueue(sync_job_run, job.pk, job_id=rq_id)
-            sent.append(job.pk)
-    except Exception:  # Redis down: the sweeper re-dispatches from PostgreSQL.
-        logger.exception("could not enqueue sync jobs %s; the sweeper will retry", ids)
-    if sent:
-        SyncJob.objects.filter(pk__in=sent).update(dispatched_at=now)
-    return len(sent)
+    return outbox_dispatch(kind=SYNC_JOB, ids=job_ids, delay=delay)
 
 
 # --- assignments --------------------------------------------------------------------------------------
@@ -223,57 +185,29 @@ def assignments_bulk_set(*, store: Store, product_ids: Iterable[int], publish: b
 # --- executing a job ----------------------------------------------------------------------------------
 
 
-@dataclass
-class ExecutionResult:
-    status: str
-    detail: str = ""
+ExecutionResult = Outcome  # what sync_job_execute returns: status and detail
 
 
-def _claim(job_id: int, worker: str) -> SyncJob | None:
-    """Move a due pending job to running under a lease, or return None without waiting on any lock."""
-    now = timezone.now()
-    with transaction.atomic():
-        # of=("self",): lock only the job row. Locking the joined store row too would make concurrent
-        # claims for the same store skip each other's jobs.
-        job = (
-            SyncJob.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("store")
-            .filter(pk=job_id, status=SyncJob.Status.PENDING)
-            .first()
-        )
-        if job is None:
-            return None
-        store = job.store
-        if not store.is_active:
-            return None
-        if store.circuit_is_open(now):
-            # Stays pending; the sweeper dispatches it when the circuit lets a probe through.
-            SyncJob.objects.filter(pk=job.pk).update(dispatched_at=None)
-            return None
-        busy = SyncJob.objects.filter(store_id=job.store_id, status=SyncJob.Status.RUNNING, lease_until__gt=now)
-        if job.product_id is not None:
-            same_product = busy.filter(product_id=job.product_id).exclude(pk=job.pk).exists()
-        else:
-            same_product = busy.filter(shopify_product_id=job.shopify_product_id).exclude(pk=job.pk).exists()
-        half_open = store.circuit_failures >= settings.SYNC_CIRCUIT_THRESHOLD
-        if same_product or (half_open and busy.exists()):
-            # Another worker has this product (or the store's one probe): come back shortly, don't block.
-            job.next_attempt_at = now + timedelta(seconds=1)
-            job.dispatched_at = None
-            job.save(update_fields=["next_attempt_at", "dispatched_at", "updated_at"])
-            transaction.on_commit(lambda: sync_jobs_dispatch(job_ids=[job_id], delay=1))
-            return None
-        job.status = SyncJob.Status.RUNNING
-        job.attempts = F("attempts") + 1
-        job.started_at = now
-        job.lease_until = now + timedelta(seconds=settings.SYNC_JOB_LEASE_SECONDS)
-        job.worker = worker[:255]
-        job.save(update_fields=["status", "attempts", "started_at", "lease_until", "worker", "updated_at"])
-        job.refresh_from_db()
-        return job
+def _claimable(rows, now):
+    """Rows of active stores whose circuit lets work through (shared by the channels kinds)."""
+    return rows.filter(store__is_active=True).filter(
+        Q(store__circuit_open_until__isnull=True) | Q(store__circuit_open_until__lte=now))
 
 
-def sync_job_execute(*, job_id: int, worker: str | None = None) -> ExecutionResult:
+def _admit(job: SyncJob, now) -> float | None:
+    """Claim only if no other worker has this product in this store (or the half-open store's one probe)."""
+    busy = SyncJob.objects.filter(store_id=job.store_id, status=SyncJob.Status.RUNNING, lease_until__gt=now)
+    if job.product_id is not None:
+        same_product = busy.filter(product_id=job.product_id).exclude(pk=job.pk).exists()
+    else:
+        same_product = busy.filter(shopify_product_id=job.shopify_product_id).exclude(pk=job.pk).exists()
+    half_open = job.store.circuit_failures >= settings.SYNC_CIRCUIT_THRESHOLD
+    if same_product or (half_open and busy.exists()):
+        return 1.0  # come back shortly, don't block
+    return None
+
+
+def sync_job_execute(*, job_id: int, worker: str | None = None) -> Outcome:
     """Run one sync job: claim it, publish or unpublish the product in its store, and record the outcome.
 
     Idempotent: a job that is not pending (already done, running elsewhere, dead) is left alone. Retryable
@@ -281,31 +215,13 @@ def sync_job_execute(*, job_id: int, worker: str | None = None) -> ExecutionResu
     back to pending with backoff and jitter; terminal errors and exhausted retries dead-letter it with the error.
     Never raises for Shopify errors.
     """
-    worker = worker or worker_name()
-    job = _claim(job_id, worker)
-    if job is None:
-        return ExecutionResult("not-claimed")
-    attempt = SyncAttempt.objects.create(
-        job=job, number=job.attempts, started_at=timezone.now(), outcome="running", worker=worker[:255]
-    )
-    try:
-        result = _run(job)
-    except ShopifyError as exc:
-        return _fail(job, attempt, exc, retryable=exc.retryable)
-    except (OperationalError, InterfaceError) as exc:
-        # The database, not the data: a canceled statement (statement or lock timeout, an operator), a deadlock
-        # victim, a dropped connection. The same job succeeds on a later try; dead-lettering it would lose the edit.
-        logger.warning("sync job %s: database error, will retry: %s", job.pk, exc)
-        return _fail(job, attempt, exc, retryable=True)
-    except Exception as exc:  # a bug or bad data: terminal, recorded, never silently lost
-        logger.exception("sync job %s failed unexpectedly", job.pk)
-        return _fail(job, attempt, exc, retryable=False)
-    _succeed(job, attempt, result)
-    # Issue 19: once a product is live in (or gone from) a store, its mapped collections and translations there
-    # follow (their own outbox rows, recorded right after this job is done).
-    from .collections import collections_after_product_job
+    return outbox_execute(kind=SYNC_JOB, row_id=job_id, worker=worker)
 
-    collections_after_product_job(store_id=job.store_id, product_id=job.product_id, status=result.status)
+
+def _execute(job: SyncJob) -> Outcome:
+    result = _run(job)
+    done = result.status == SyncJob.Status.DONE
+    result.fields["latency_ms"] = int((timezone.now() - job.first_edit_at).total_seconds() * 1000) if done else None
     return result
 
 
@@ -503,7 +419,13 @@ def _unpublish(job: SyncJob, assignment: ChannelAssignment | None) -> ExecutionR
     return ExecutionResult(SyncJob.Status.DONE, f"set to {store.unpublish_action.lower()} in Shopify")
 
 
-def _finish_attempt(attempt: SyncAttempt, outcome: str, exc: BaseException | None = None, retryable=False) -> None:
+def _attempt_start(job: SyncJob, worker: str) -> SyncAttempt:
+    return SyncAttempt.objects.create(job=job, number=job.attempts, started_at=timezone.now(), outcome="running",
+                                      worker=worker[:255])
+
+
+def _attempt_finish(job: SyncJob, attempt: SyncAttempt, outcome: str, exc: BaseException | None,
+                    retryable: bool) -> None:
     attempt.finished_at = timezone.now()
     attempt.outcome = outcome
     if exc is not None:
@@ -513,158 +435,81 @@ def _finish_attempt(attempt: SyncAttempt, outcome: str, exc: BaseException | Non
     attempt.save()
 
 
-def _succeed(job: SyncJob, attempt: SyncAttempt, result: ExecutionResult) -> None:
-    now = timezone.now()
-    _finish_attempt(attempt, result.status)
-    latency = None
-    if result.status == SyncJob.Status.DONE:
-        latency = int((now - job.first_edit_at).total_seconds() * 1000)
-    SyncJob.objects.filter(pk=job.pk).update(
-        status=result.status,
-        result=result.detail[:255],
-        finished_at=now,
-        lease_until=None,
-        latency_ms=latency,
-        last_error="",
-    )
+def _after_success(job: SyncJob, result: Outcome) -> None:
     store = job.store
     if store.unavailable_reason:
         Store.objects.filter(pk=store.pk).update(unavailable_reason="")
     if store.circuit_failures or store.circuit_open_until:
-        # The store answers again: close the circuit and send its backlog, oldest first.
+        # The store answers again: close the circuit and send its backlog at once, oldest first.
         Store.objects.filter(pk=store.pk).update(circuit_failures=0, circuit_open_until=None)
-        backlog = list(
-            SyncJob.objects.filter(store=store, status=SyncJob.Status.PENDING)
-            .order_by("first_edit_at", "id")
-            .values_list("pk", flat=True)
-        )
-        sync_jobs_dispatch(job_ids=backlog)
+        backlog = SyncJob.objects.filter(store=store, status=SyncJob.Status.PENDING)
+        backlog.update(next_attempt_at=timezone.now())
+        sync_jobs_dispatch(job_ids=list(backlog.order_by("first_edit_at", "id").values_list("pk", flat=True)))
+    # Issue 19: once a product is live in (or gone from) a store, its mapped collections and translations there
+    # follow (their own outbox rows, recorded right after this job is done).
+    from .collections import collections_after_product_job
+
+    collections_after_product_job(store_id=job.store_id, product_id=job.product_id, status=result.status)
 
 
-def backoff_seconds(attempts: int) -> float:
-    """Return the delay before the next try after ``attempts`` failures, with jitter (50 % to 100 %).
-
-    Delays follow SYNC_RETRY_SCHEDULE (seconds per failure; the last entry repeats), each capped at
-    SYNC_RETRY_MAX_SECONDS. The default schedule (1 s, 5 s, 30 s, 1 min, 5 min, 30 min, 2 h, 6 h) heals a glitch
-    in seconds and keeps retrying through an outage of hours before anything is dead-lettered.
-    """
-    schedule = settings.SYNC_RETRY_SCHEDULE
-    raw = min(float(schedule[min(max(attempts, 1), len(schedule)) - 1]), settings.SYNC_RETRY_MAX_SECONDS)
-    return raw * (0.5 + random.random() / 2)
-
-
-def _fail(job: SyncJob, attempt: SyncAttempt, exc: BaseException, *, retryable: bool) -> ExecutionResult:
+def _circuit_after_failure(job: SyncJob, exc: BaseException) -> None:
+    """Repeated server or network failures open the store's circuit: its jobs wait, other stores go on."""
+    if not isinstance(exc, (ShopifyServerError, ShopifyNetworkError)):
+        return
     now = timezone.now()
-    _finish_attempt(attempt, "retry" if retryable else "error", exc, retryable)
-    message = f"{type(exc).__name__}: {exc}"[:4000]
     store = job.store
-    if isinstance(exc, (ShopifyServerError, ShopifyNetworkError)):
-        failures = store.circuit_failures + 1
-        update: dict[str, Any] = {"circuit_failures": F("circuit_failures") + 1}
-        if isinstance(exc, ShopifyShopUnavailable):
-            # Frozen (402) or locked (423): the whole shop refuses, for hours or days. Pause the store at
-            # once with a clear status, like an outage; its jobs wait and a probe retries later.
-            failures = max(failures, settings.SYNC_CIRCUIT_THRESHOLD)
-            update = {"circuit_failures": failures, "unavailable_reason": exc.reason[:255]}
-        if failures >= settings.SYNC_CIRCUIT_THRESHOLD:
-            open_for = min(settings.SYNC_CIRCUIT_MAX_OPEN_SECONDS, 2 ** (failures - settings.SYNC_CIRCUIT_THRESHOLD + 1))
-            update["circuit_open_until"] = now + timedelta(seconds=open_for)
-            logger.warning("store %s: circuit open for %ss after %s failures", store.name, open_for, failures)
-        Store.objects.filter(pk=store.pk).update(**update)
-    if retryable and job.attempts < job.max_attempts:
-        delay = getattr(exc, "retry_after", None) if isinstance(exc, ShopifyThrottled) else None
-        delay = max(delay or 0, backoff_seconds(job.attempts))
-        next_at = now + timedelta(seconds=delay)
-        status = _return_to_pending(job, next_at=next_at, error=message)
-        if status == SyncJob.Status.PENDING:
-            transaction.on_commit(lambda: sync_jobs_dispatch(job_ids=[job.pk], delay=delay))
-        return ExecutionResult("retry", message)
-    SyncJob.objects.filter(pk=job.pk).update(
-        status=SyncJob.Status.DEAD, last_error=message, finished_at=now, lease_until=None
-    )
-    logger.error("sync job %s dead-lettered: %s", job.pk, message)
-    return ExecutionResult(SyncJob.Status.DEAD, message)
+    failures = store.circuit_failures + 1
+    update: dict[str, Any] = {"circuit_failures": F("circuit_failures") + 1}
+    if isinstance(exc, ShopifyShopUnavailable):
+        # Frozen (402) or locked (423): the whole shop refuses, for hours or days. Pause the store at
+        # once with a clear status, like an outage; its jobs wait and a probe retries later.
+        failures = max(failures, settings.SYNC_CIRCUIT_THRESHOLD)
+        update = {"circuit_failures": failures, "unavailable_reason": exc.reason[:255]}
+    if failures >= settings.SYNC_CIRCUIT_THRESHOLD:
+        open_for = min(settings.SYNC_CIRCUIT_MAX_OPEN_SECONDS, 2 ** (failures - settings.SYNC_CIRCUIT_THRESHOLD + 1))
+        update["circuit_open_until"] = now + timedelta(seconds=open_for)
+        logger.warning("store %s: circuit open for %ss after %s failures", store.name, open_for, failures)
+        # Its waiting jobs are sent again by the sweep when the circuit lets a probe through.
+        SyncJob.objects.filter(store=store, status=SyncJob.Status.PENDING).update(dispatched_at=None)
+    Store.objects.filter(pk=store.pk).update(**update)
 
 
-def _return_to_pending(job: SyncJob, *, next_at, error: str = "") -> str:
-    """Put a job back to pending; if a newer pending job exists for the product, fold into it instead."""
-    with transaction.atomic():
-        newer = (
-            SyncJob.objects.select_for_update()
-            .filter(store_id=job.store_id, product_id=job.product_id, kind=job.kind, status=SyncJob.Status.PENDING)
-            .exclude(pk=job.pk)
-            .first()
-            if job.product_id is not None
-            else None
-        )
-        if newer is not None:
-            # The newer job publishes the current state, which includes this job's change.
-            SyncJob.objects.filter(pk=newer.pk).update(first_edit_at=min(newer.first_edit_at, job.first_edit_at))
-            SyncJob.objects.filter(pk=job.pk).update(
-                status=SyncJob.Status.SUPERSEDED, last_error=error, lease_until=None, finished_at=timezone.now(),
-                result=f"folded into job {newer.pk}",
-            )
-            return SyncJob.Status.SUPERSEDED
-        try:
-            with transaction.atomic():
-                SyncJob.objects.filter(pk=job.pk).update(
-                    status=SyncJob.Status.PENDING, next_attempt_at=next_at, dispatched_at=None, lease_until=None,
-                    last_error=error, finished_at=None,
-                )
-        except IntegrityError:  # a pending job appeared meanwhile: fold into it on the next sweep
-            SyncJob.objects.filter(pk=job.pk).update(status=SyncJob.Status.SUPERSEDED, lease_until=None)
-            return SyncJob.Status.SUPERSEDED
-        return SyncJob.Status.PENDING
+def _fold(job: SyncJob, newer: SyncJob) -> None:
+    SyncJob.objects.filter(pk=newer.pk).update(first_edit_at=min(newer.first_edit_at, job.first_edit_at))
 
 
-# --- replay and sweeping ------------------------------------------------------------------------------
+def _probe_half_open(now) -> None:
+    """A half-open store gets one probe, its oldest edit whatever its own backoff says (the circuit paces the
+    probes), so that when the store answers again the backlog catches up oldest first."""
+    half_open = Store.objects.filter(is_active=True, circuit_failures__gte=settings.SYNC_CIRCUIT_THRESHOLD).filter(
+        Q(circuit_open_until__isnull=True) | Q(circuit_open_until__lte=now))
+    for store in half_open:
+        if SyncJob.objects.filter(store=store, status=SyncJob.Status.RUNNING, lease_until__gt=now).exists():
+            continue
+        oldest = (SyncJob.objects.filter(store=store, status=SyncJob.Status.PENDING)
+                  .order_by("first_edit_at", "id").values_list("pk", flat=True).first())
+        if oldest is not None:
+            SyncJob.objects.filter(pk=oldest, next_attempt_at__gt=now).update(next_attempt_at=now)
+            SyncJob.objects.filter(pk=oldest).update(dispatched_at=None)
+
+
+SYNC_JOB = OutboxKind(
+    name="sync_job", model=SyncJob, execute=_execute, lane=PUBLISH_QUEUE, label="publish jobs",
+    replayable=(SyncJob.Status.DEAD, SyncJob.Status.HELD), key=("store", "product", "kind"),
+    folded=SyncJob.Status.SUPERSEDED, order_by=("first_edit_at", "id"), started_field="started_at",
+    claimable=_claimable, admit=_admit, started=_attempt_start, finished=_attempt_finish,
+    on_failure=_circuit_after_failure, on_success=_after_success, on_fold=_fold, before_sweep=_probe_half_open,
+)
 
 
 def sync_jobs_replay(*, job_ids: Iterable[int]) -> int:
     """Re-queue dead-lettered (or held) jobs with fresh attempts; return how many were re-queued."""
-    count = 0
-    now = timezone.now()
-    for job in SyncJob.objects.filter(pk__in=list(job_ids), status__in=[SyncJob.Status.DEAD, SyncJob.Status.HELD]):
-        job.attempts = 0
-        SyncJob.objects.filter(pk=job.pk).update(attempts=0)
-        if _return_to_pending(job, next_at=now, error=job.last_error) == SyncJob.Status.PENDING:
-            transaction.on_commit(lambda pk=job.pk: sync_jobs_dispatch(job_ids=[pk]))
-        count += 1
-    return count
+    return outbox_replay(kind=SYNC_JOB, ids=job_ids)
 
 
-@dataclass
-class SweepReport:
-    reclaimed: int = 0
-    dispatched: int = 0
-
-
-def sync_jobs_sweep(*, now=None) -> SweepReport:
-    """Reclaim expired running jobs and (re-)dispatch due pending jobs, oldest first, per store.
-
-    Safe to run any number of times, from many machines: claiming is idempotent. Stores whose circuit is
-    open get nothing; a store whose circuit has just expired gets one probe job.
-    """
-    now = now or timezone.now()
-    report = SweepReport()
-    expired = SyncJob.objects.filter(status=SyncJob.Status.RUNNING, lease_until__lt=now)
-    for job in expired:
-        _return_to_pending(job, next_at=now, error=f"lease expired on worker {job.worker}")
-        report.reclaimed += 1
-    redispatch_before = now - timedelta(seconds=settings.SYNC_REDISPATCH_AFTER_SECONDS)
-    for store in Store.objects.filter(is_active=True):
-        if store.circuit_is_open(now):
-            continue
-        waiting = SyncJob.objects.filter(store=store, status=SyncJob.Status.PENDING).filter(
-            Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=redispatch_before)).order_by("first_edit_at", "id")
-        if store.circuit_failures >= settings.SYNC_CIRCUIT_THRESHOLD:
-            # Half-open: one probe, the oldest edit whatever its own backoff says (the circuit paces the probes),
-            # so that when the store answers again the backlog catches up oldest first.
-            due = waiting[:1]
-        else:
-            due = waiting.filter(next_attempt_at__lte=now)
-        report.dispatched += sync_jobs_dispatch(job_ids=list(due.values_list("pk", flat=True)[:5000]))
-    return report
+def sync_jobs_sweep(*, now=None):
+    """Reclaim expired running jobs and (re-)dispatch due pending ones (the outbox sweep of this kind)."""
+    return outbox_sweep_kind(kind=SYNC_JOB, now=now)
 
 
 def publish_request(*, store: Store | None = None, product_ids: Iterable[int] | None = None) -> list[int]:

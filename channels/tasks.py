@@ -1,26 +1,9 @@
-"""RQ tasks of the publishing pipeline: each takes ids, reloads, and calls one service."""
+"""RQ tasks of the publishing pipeline: each takes ids, reloads, and calls one service.
+
+Sync, collection and translation jobs have no task of their own: the outbox's drain (``outbox.tasks``) runs them.
+"""
 
 from __future__ import annotations
-
-from . import services
-
-
-def sync_job_run(job_id: int) -> str:
-    """Execute sync job ``job_id``; running it twice changes nothing (a finished job is not claimed again)."""
-    return services.sync_job_execute(job_id=job_id).status
-
-
-def sync_jobs_sweep() -> str:
-    """Reclaim expired jobs and dispatch due ones (scheduled periodically)."""
-    report = services.sync_jobs_sweep()
-    return f"reclaimed={report.reclaimed} dispatched={report.dispatched}"
-
-
-def collection_job_run(job_id: int) -> str:
-    """Bring one mapped collection's membership in step (issue 19); a finished job is not claimed again."""
-    from .collections import collection_job_execute
-
-    return collection_job_execute(job_id=job_id).status
 
 
 def store_collections_refresh(store_id: int) -> int:
@@ -37,13 +20,6 @@ def taxonomy_import(store_id: int) -> int:
     from .taxonomy import taxonomy_import as run
 
     return run(store=Store.objects.get(pk=store_id))
-
-
-def translation_job_run(job_id: int) -> str:
-    """Register one product's translations in one store (issue 19); a finished job is not claimed again."""
-    from .translations import translation_job_execute
-
-    return translation_job_execute(job_id=job_id)
 
 
 def store_locales_refresh(store_id: int) -> int:

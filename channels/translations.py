@@ -2,7 +2,7 @@
 
 A store's locales come from Shopify (``shopLocales``, cached in ``StoreLocale``). After a product is published
 (and whenever its translations are edited) a ``TranslationSyncJob`` — an outbox row per (store, product), same
-life as the other outboxes — reads the content digests Shopify wants (``translatableResourcesByIds``) and calls
+an ``outbox`` kind (``TRANSLATION_JOB``) — reads the content digests Shopify wants (``translatableResourcesByIds``) and calls
 ``translationsRegister`` once per resource: the product (title, body_html, meta_title, meta_description), each
 translated option (name) and option value (name). A locale the product has no translation for, or an empty
 field, is not sent: Shopify shows the default language (the product page lists these fallbacks per store).
@@ -14,18 +14,23 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
 
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
+from outbox.kinds import OutboxKind, Outcome
+from outbox.services import (
+    outbox_dispatch,
+    outbox_dispatch_on_commit,
+    outbox_execute,
+    outbox_record,
+    outbox_sweep_kind,
+)
 from pim.models import Product, ProductTranslation
 
 from .clients import client_for_store
 from .models import ChannelAssignment, Store, StoreLocale, TranslationSyncJob
 from .shopify import translations_api as api
-from .shopify.exceptions import ShopifyError
 from .shopify.ids import to_gid
 
 logger = logging.getLogger(__name__)
@@ -58,21 +63,9 @@ def store_translation_locales(*, store: Store) -> list[str]:
 
 def translation_jobs_record(*, store_id: int, product_ids: Iterable[int]) -> list[int]:
     """Upsert one pending job per (store, product) and dispatch after commit. Runs in the caller's transaction."""
-    table = TranslationSyncJob._meta.db_table
-    now = timezone.now()
-    ids = []
-    with connection.cursor() as cursor:
-        for product_id in sorted(set(product_ids)):
-            cursor.execute(f"""
-                INSERT INTO {table} (store_id, product_id, status, attempts, max_attempts, next_attempt_at, worker,
-                                     registered, registered_hash, result, last_error, created_at)
-                VALUES (%s, %s, 'pending', 0, 8, %s, '', 0, '', '', '', %s)
-                ON CONFLICT (store_id, product_id) WHERE status = 'pending'
-                DO UPDATE SET next_attempt_at = {table}.next_attempt_at RETURNING id
-            """, [store_id, product_id, now, now])  # noqa: S608 - table from the model, values are parameters
-            ids.append(cursor.fetchone()[0])
-    if ids:
-        transaction.on_commit(lambda: translation_jobs_dispatch(job_ids=ids))
+    ids = [outbox_record(kind=TRANSLATION_JOB, values={"store_id": store_id, "product_id": product_id})
+           for product_id in sorted(set(product_ids))]
+    outbox_dispatch_on_commit(kind=TRANSLATION_JOB, ids=ids)
     return ids
 
 
@@ -92,90 +85,35 @@ def translations_on_change(*, product_ids: list[int], store_ids: list[int] | Non
 
 
 def translation_jobs_dispatch(*, job_ids: Iterable[int], delay: float | None = None) -> int:
-    """Enqueue pending jobs on the publish queue; a Redis failure is logged (the sweep sends them later)."""
-    import django_rq
-
-    from .tasks import translation_job_run
-
-    jobs = list(TranslationSyncJob.objects.filter(pk__in=list(job_ids), status=TranslationSyncJob.Status.PENDING)
-                .values_list("pk", "attempts"))
-    sent = []
-    try:
-        queue = django_rq.get_queue("publish")
-        for pk, attempts in jobs:
-            rq_id = f"translation-{pk}-{attempts}"
-            if delay:
-                queue.enqueue_in(timedelta(seconds=delay), translation_job_run, pk, job_id=rq_id)
-            else:
-                queue.enqueue(translation_job_run, pk, job_id=rq_id)
-            sent.append(pk)
-    except Exception:
-        logger.exception("could not enqueue translation jobs; the sweep will retry")
-    if sent:
-        TranslationSyncJob.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
-    return len(sent)
+    """Hand pending jobs to the publish lane; a Redis failure is logged (the sweep sends them later)."""
+    return outbox_dispatch(kind=TRANSLATION_JOB, ids=job_ids, delay=delay)
 
 
 def translation_jobs_sweep(*, now=None) -> int:
     """Reclaim expired running jobs and re-dispatch due pending ones; return how many were dispatched."""
-    from django.conf import settings
-    from django.db.models import Q
+    return outbox_sweep_kind(kind=TRANSLATION_JOB, now=now).dispatched
 
-    now = now or timezone.now()
-    for job in TranslationSyncJob.objects.filter(status=TranslationSyncJob.Status.RUNNING, lease_until__lt=now):
-        newer = TranslationSyncJob.objects.filter(store_id=job.store_id, product_id=job.product_id,
-                                                  status=TranslationSyncJob.Status.PENDING).exists()
-        TranslationSyncJob.objects.filter(pk=job.pk).update(
-            status=TranslationSyncJob.Status.DONE if newer else TranslationSyncJob.Status.PENDING,
-            lease_until=None, dispatched_at=None, last_error="lease expired")
-    stale = now - timedelta(seconds=settings.SYNC_REDISPATCH_AFTER_SECONDS)
-    due = TranslationSyncJob.objects.filter(status=TranslationSyncJob.Status.PENDING, next_attempt_at__lte=now) \
-        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)).values_list("pk", flat=True)[:5000]
-    return translation_jobs_dispatch(job_ids=list(due))
+
+def _execute(job: TranslationSyncJob) -> Outcome:
+    status, detail, count, digest = product_translations_sync(store=job.store, product_id=job.product_id)
+    return Outcome(status, detail, {"registered": count, "registered_hash": digest})
 
 
 def translation_job_execute(*, job_id: int, worker: str | None = None) -> str:
     """Claim and run one translation job; retryable Shopify errors back off, others dead-letter. Never raises."""
-    from django.conf import settings
+    return outbox_execute(kind=TRANSLATION_JOB, row_id=job_id, worker=worker).status
 
-    from .services import backoff_seconds, worker_name
 
-    worker = worker or worker_name()
-    now = timezone.now()
-    with transaction.atomic():
-        job = (TranslationSyncJob.objects.select_for_update(skip_locked=True, of=("self",))
-               .select_related("store").filter(pk=job_id, status=TranslationSyncJob.Status.PENDING).first())
-        if job is None or not job.store.is_active or job.store.circuit_is_open(now):
-            return "not-claimed"
-        TranslationSyncJob.objects.filter(pk=job.pk).update(
-            status=TranslationSyncJob.Status.RUNNING, attempts=F("attempts") + 1, worker=worker[:255],
-            lease_until=now + timedelta(seconds=settings.SYNC_JOB_LEASE_SECONDS))
-    job.refresh_from_db()
-    try:
-        status, detail, count, digest = product_translations_sync(store=job.store, product_id=job.product_id)
-    except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}"[:4000]
-        retryable = isinstance(exc, ShopifyError) and exc.retryable
-        if not isinstance(exc, ShopifyError):
-            logger.exception("translation job %s failed unexpectedly", job.pk)
-        if retryable and job.attempts < job.max_attempts:
-            delay = max(getattr(exc, "retry_after", None) or 0, backoff_seconds(job.attempts))
-            newer = TranslationSyncJob.objects.filter(store_id=job.store_id, product_id=job.product_id,
-                                                      status=TranslationSyncJob.Status.PENDING).exists()
-            TranslationSyncJob.objects.filter(pk=job.pk).update(
-                status=TranslationSyncJob.Status.DONE if newer else TranslationSyncJob.Status.PENDING,
-                last_error=message, lease_until=None, dispatched_at=None,
-                next_attempt_at=timezone.now() + timedelta(seconds=delay))
-            if not newer:
-                translation_jobs_dispatch(job_ids=[job.pk], delay=delay)
-            return "retry"
-        TranslationSyncJob.objects.filter(pk=job.pk).update(status=TranslationSyncJob.Status.DEAD, last_error=message,
-                                                           lease_until=None, finished_at=timezone.now())
-        return TranslationSyncJob.Status.DEAD
-    TranslationSyncJob.objects.filter(pk=job.pk).update(
-        status=status, result=detail[:255], registered=count, registered_hash=digest, lease_until=None,
-        finished_at=timezone.now(), last_error="")
-    return status
+def _claimable(rows, now):
+    from .services import _claimable as store_claimable
+
+    return store_claimable(rows, now)
+
+
+TRANSLATION_JOB = OutboxKind(
+    name="translation_job", model=TranslationSyncJob, execute=_execute, lane="publish", label="translation jobs",
+    key=("store", "product"), folded=TranslationSyncJob.Status.DONE, claimable=_claimable,
+)
 
 
 # --- the work -----------------------------------------------------------------------------------------

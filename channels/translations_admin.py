@@ -1,11 +1,12 @@
 """What translations add to the admin (issue 19): the product page's per-store fallback panel, the stores'
-locales and the translation jobs (read-only)."""
+locales and the translation jobs (read-only, with replay)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from outbox.admin import OutboxRowAdmin
 from pim.admin_extensions import ProductAdminExtension
 
 from .models import StoreLocale, TranslationSyncJob
@@ -41,17 +42,10 @@ class StoreLocaleAdmin(admin.ModelAdmin):
 
 
 @admin.register(TranslationSyncJob)
-class TranslationSyncJobAdmin(admin.ModelAdmin):
+class TranslationSyncJobAdmin(OutboxRowAdmin):
+    outbox_kind = "translation_job"
+    replay_permission = "channels.replay_syncjob"
     list_display = ("id", "store", "product", "status", "attempts", "registered", "result", "created_at")
     list_filter = ("status", "store")
     list_select_related = ("store", "product")
-    readonly_fields = [f.name for f in TranslationSyncJob._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

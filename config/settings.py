@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django_rq",
     "simple_history",
     "pim",
+    "outbox",
     "channels",
     "inventory",
     "conflicts",
@@ -205,6 +206,10 @@ SYNC_JOB_MAX_ATTEMPTS = int(os.environ.get("SYNC_JOB_MAX_ATTEMPTS", "9"))
 SYNC_RETRY_MAX_SECONDS = float(os.environ.get("SYNC_RETRY_MAX_SECONDS", "21600"))
 # A dispatched job that has not started after this long is dispatched again (lost RQ job, Redis flushed).
 SYNC_REDISPATCH_AFTER_SECONDS = int(os.environ.get("SYNC_REDISPATCH_AFTER_SECONDS", "30"))
+# The outbox's drain (one RQ job per lane runs waiting rows one after the other): how long one drain job runs
+# before handing over to a fresh one, and how long the "a drain is waiting" flag in Redis lives at most.
+OUTBOX_DRAIN_SECONDS = float(os.environ.get("OUTBOX_DRAIN_SECONDS", "2"))
+OUTBOX_DRAIN_FLAG_SECONDS = int(os.environ.get("OUTBOX_DRAIN_FLAG_SECONDS", "60"))
 # Circuit breaker per store: open after this many consecutive server/network failures.
 SYNC_CIRCUIT_THRESHOLD = int(os.environ.get("SYNC_CIRCUIT_THRESHOLD", "3"))
 SYNC_CIRCUIT_MAX_OPEN_SECONDS = int(os.environ.get("SYNC_CIRCUIT_MAX_OPEN_SECONDS", "60"))

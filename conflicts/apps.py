@@ -9,7 +9,8 @@ class ConflictsConfig(AppConfig):
     def ready(self) -> None:
         from django.urls import reverse
 
-        from channels.hooks import DriftHooks, drift_hooks_register, periodic_task_register
+        from channels.hooks import DriftHooks, drift_hooks_register
+        from outbox.periodic import periodic_task_register
 
         from . import services as conflict_services
         from .collection_drift import collection_drift_check
@@ -17,7 +18,8 @@ class ConflictsConfig(AppConfig):
         drift_hooks_register(hooks=DriftHooks(before_publish=conflict_services.drift_check_before_publish,
                                               after_publish=conflict_services.drift_after_publish,
                                               collection_membership=collection_drift_check))
-        periodic_task_register(name="nightly drift sweep", task=conflict_services.drift_sweep_schedule)
+        periodic_task_register(name="nightly drift sweep",
+                               task=lambda: "queued" if conflict_services.drift_sweep_schedule() else None)
 
         from channels.webhook_topics import webhook_topic_register
 

@@ -24,6 +24,24 @@ class InventoryConfig(AppConfig):
         alert_check_register(name="inventory", check=inventory_alerts_check)
         connect_step_register(name="locations and webhooks", step=connect_steps)
 
+        from outbox.periodic import periodic_task_register
+
+        from .subscriptions import webhook_subscriptions_sweep
+
+        def inventory_sweep() -> str | None:
+            from .services import inventory_sweep as sweep
+
+            r = sweep()
+            if any((r.events_reclaimed, r.events_dispatched, r.pushes_reclaimed, r.pushes_dispatched,
+                    r.sets_requested)):
+                return (f"events: {r.events_reclaimed} reclaimed, {r.events_dispatched} sent; pushes: "
+                        f"{r.pushes_reclaimed} reclaimed, {r.pushes_dispatched} sent; {r.sets_requested} set(s) queued")
+            return None
+
+        periodic_task_register(name="inventory", task=inventory_sweep, also_once=True)
+        periodic_task_register(name="webhook subscriptions", also_once=True,
+                               task=lambda: f"{n} store check(s) queued" if (n := webhook_subscriptions_sweep()) else None)
+
         from .product_admin import register_product_admin
 
         register_product_admin()

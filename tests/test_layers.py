@@ -5,13 +5,15 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from channels import hooks as channel_hooks
+from outbox.periodic import periodic_tasks
 from pim import hooks as pim_hooks
 
 
 def test_the_slots_are_filled_by_the_apps_above(monkeypatch):
     assert pim_hooks.catalog_changed_check() == []
     assert channel_hooks.drift_hooks_check() == []
-    assert channel_hooks.periodic_tasks()
+    assert [name for name, _ in periodic_tasks()] == ["alerts", "inventory", "webhook subscriptions",
+                                                      "nightly drift sweep"]
 
 
 def test_an_unfilled_catalog_slot_fails_loudly(monkeypatch):

@@ -76,4 +76,4 @@ def test_map_locations_maps_by_name(world):
 
 
 def test_inventory_sweeper_runs_once(world):
-    assert "events:" in run("inventory_sweeper")
+    assert "sync_job: reclaimed 0, dispatched 0" in run("inventory_sweeper")  # the outbox sweeper, old name

@@ -1,0 +1,95 @@
+"""The kind registry: each kind of durable work says what its rows are, how one is executed and on which lane.
+
+An app registers its kinds in ``AppConfig.ready()`` with ``outbox_kind_register``; the outbox (the drain, the
+sweep, replay) looks them up here. A kind supplies its model (an ``OutboxRow``), ``execute(row) -> Outcome``, its
+lane (the RQ queue whose workers drain it), which of its statuses mean waiting / running / retry / dead, and
+optionally its coalescing key and hooks (admission before a claim, attempt rows, failure and success effects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import QuerySet
+
+
+@dataclass
+class Outcome:
+    """What executing a row gave: its final status (one of the kind's), a note, and extra fields to store."""
+
+    status: str
+    detail: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _sync_lease_seconds() -> float:
+    return float(settings.SYNC_JOB_LEASE_SECONDS)
+
+
+@dataclass(frozen=True)
+class OutboxKind:
+    name: str
+    model: type
+    execute: Callable[[Any], Outcome]
+    lane: str
+    waiting: tuple[str, ...] = ("pending",)  # claimable statuses
+    retry_status: str = "pending"  # where a retried or reclaimed row goes
+    running: str = "running"
+    dead: str = "dead"
+    replayable: tuple[str, ...] = ("dead",)
+    # Coalescing: at most one waiting row per key (a partial unique index on the model). A retried row whose key
+    # has a newer waiting row is folded into it and gets status ``folded`` (None: rows never fold).
+    key: tuple[str, ...] = ()
+    folded: str | None = None
+    order_by: tuple[str, ...] = ("next_attempt_at", "id")
+    result_field: str | None = "result"
+    finished_field: str | None = "finished_at"
+    started_field: str | None = None
+    lease_seconds: Callable[[], float] = _sync_lease_seconds
+    max_attempts: Callable[[Any], int] = lambda row: row.max_attempts
+    # Narrows the rows that may be claimed or dispatched now (e.g. not for a store whose circuit is open).
+    claimable: Callable[[QuerySet, Any], QuerySet] | None = None
+    # Called on a locked candidate: None to claim it, or seconds to come back later (another worker has its level).
+    admit: Callable[[Any, Any], float | None] | None = None
+    # (exc) -> retryable; default: the exception's ``retryable`` attribute, passing database errors retry.
+    retryable: Callable[[BaseException], bool] | None = None
+    # Attempt rows: started(row, worker) -> handle; finished(row, handle, outcome, exc, retryable).
+    started: Callable[[Any, str], Any] | None = None
+    finished: Callable[..., None] | None = None
+    on_failure: Callable[[Any, BaseException], None] | None = None  # e.g. the store's circuit breaker
+    on_success: Callable[[Any, Outcome], None] | None = None
+    on_fold: Callable[[Any, Any], None] | None = None  # (row, newer waiting row)
+    before_sweep: Callable[[Any], None] | None = None  # (now): e.g. let one probe through a half-open circuit
+    label: str = ""  # for the sweeper's report
+
+    def model_fields(self) -> set[str]:
+        return {f.name for f in self.model._meta.concrete_fields}
+
+
+_kinds: dict[str, OutboxKind] = {}
+
+
+def outbox_kind_register(*, kind: OutboxKind) -> None:
+    """Add (or replace) a kind of durable work. Raises ImproperlyConfigured for a model without the row fields."""
+    missing = {"status", "attempts", "next_attempt_at", "dispatched_at", "lease_until", "worker",
+               "last_error"} - kind.model_fields()
+    if missing:
+        raise ImproperlyConfigured(f"outbox kind {kind.name}: {kind.model.__name__} lacks {sorted(missing)}")
+    _kinds[kind.name] = kind
+
+
+def outbox_kind(name: str) -> OutboxKind:
+    """Return the registered kind ``name``. Raises ImproperlyConfigured if no app registered it."""
+    try:
+        return _kinds[name]
+    except KeyError:
+        raise ImproperlyConfigured(f"no outbox kind {name!r} is registered (is its app installed?)") from None
+
+
+def outbox_kinds(*, lane: str | None = None) -> list[OutboxKind]:
+    """Return the registered kinds, those of one lane if given, in registration order."""
+    return [k for k in _kinds.values() if lane is None or k.lane == lane]

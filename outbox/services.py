@@ -1,0 +1,431 @@
+"""The durable-work machine (issue 14): record, dispatch, claim, succeed, fail, sweep, replay — once for every kind.
+
+A row is recorded in the caller's transaction (coalescing into the waiting row of its key), handed to its lane
+after commit, and run by a *drain*: one RQ job per lane that claims due rows of that lane's kinds one after the
+other (``SELECT … FOR UPDATE SKIP LOCKED``, under a lease) until its budget is spent, so a burst of work costs no
+fork per row. A Redis flag keeps at most one drain waiting per lane; a drain that starts with more work waiting
+wakes one more, so every idle worker joins in. Retryable failures wait on ``SYNC_RETRY_SCHEDULE`` (jitter, capped
+at ``SYNC_RETRY_MAX_SECONDS``) for the row's ``max_attempts``; other failures and exhausted retries dead-letter
+it; ``outbox_replay`` re-queues dead rows. ``outbox_sweep`` (the ``outbox_sweeper`` command) reclaims expired
+leases and re-sends due rows whose hand-off was lost (Redis down or flushed): nothing recorded is ever lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import NOT_PROVIDED, F, Q
+from django.utils import timezone
+
+from .kinds import OutboxKind, Outcome, outbox_kinds
+
+logger = logging.getLogger(__name__)
+
+NOT_CLAIMED = "not-claimed"
+RETRY = "retry"
+
+
+def worker_name() -> str:
+    """Return this process's label for leases and logs (host:pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Return the delay before the next try after ``attempts`` failures, with jitter (50 % to 100 %).
+
+    Delays follow SYNC_RETRY_SCHEDULE (seconds per failure; the last entry repeats), each capped at
+    SYNC_RETRY_MAX_SECONDS. The default schedule (1 s, 5 s, 30 s, 1 min, 5 min, 30 min, 2 h, 6 h) heals a glitch
+    in seconds and keeps retrying through an outage of hours before anything is dead-lettered.
+    """
+    schedule = settings.SYNC_RETRY_SCHEDULE
+    raw = min(float(schedule[min(max(attempts, 1), len(schedule)) - 1]), settings.SYNC_RETRY_MAX_SECONDS)
+    return raw * (0.5 + random.random() / 2)
+
+
+# --- record ---------------------------------------------------------------------------------------------
+
+
+def outbox_record(*, kind: OutboxKind, values: dict[str, Any], on_conflict: dict[str, str] | None = None) -> int:
+    """Insert a waiting row of ``kind`` or coalesce into the waiting row of its key; return the row's id.
+
+    ``values`` maps column names to values (the key's columns among them); columns not given take the model's
+    defaults. ``on_conflict`` maps columns to the SQL kept when the key already has a waiting row (``EXCLUDED.x``
+    is the new value, ``{table}.x`` the old one); by default the waiting row is left as it is. Runs in the
+    caller's transaction (dispatch with ``outbox_dispatch_on_commit``). Raises IntegrityError for bad keys.
+    """
+    model = kind.model
+    table = model._meta.db_table
+    now = timezone.now()
+    columns, params = [], []
+    for f in model._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        if f.attname in values:
+            value = values[f.attname]
+        elif f.name in values:
+            value = values[f.name]
+        elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            value = now
+        elif f.db_default is not NOT_PROVIDED and not f.has_default():
+            continue  # the database's default
+        else:
+            value = f.get_default()  # the field's default, "" for text, None otherwise
+        columns.append(connection.ops.quote_name(f.column))
+        params.append(f.get_db_prep_save(value, connection))
+    key_columns = [model._meta.get_field(k).column for k in kind.key]
+    updates = on_conflict or {key_columns[0]: f"{table}.{key_columns[0]}"}
+    # Names come from the model and the kind, values are parameters.
+    sets = ", ".join(f"{c} = {e.format(table=table)}" for c, e in updates.items())
+    sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(params))}) "  # noqa: S608
+           f"ON CONFLICT ({', '.join(key_columns)}) WHERE status = %s DO UPDATE SET {sets} RETURNING id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, kind.waiting[0]])
+        return cursor.fetchone()[0]
+
+
+# --- dispatch: wake the lane's drain --------------------------------------------------------------------
+
+_queues: dict[tuple, Any] = {}
+_queues_lock = threading.Lock()
+
+
+def _rq_queue(name: str):
+    """Return the RQ queue ``name``, reusing its Redis connection pool within this process."""
+    import django_rq
+
+    key = (name, repr(settings.RQ_QUEUES.get(name)), os.getpid())
+    queue = _queues.get(key)
+    if queue is None:
+        with _queues_lock:
+            queue = _queues.get(key)
+            if queue is None:
+                queue = _queues[key] = django_rq.get_queue(name)
+    return queue
+
+
+def _drain_flag(lane: str) -> str:
+    return f"outbox:drain-queued:{lane}"
+
+
+# Claim the right to enqueue a drain: the flag names the waiting drain job; a flag whose job is gone (queue
+# emptied, job deleted) no longer counts. One round trip, atomic.
+_CLAIM_DRAIN = """
+local current = redis.call('GET', KEYS[1])
+if current and redis.call('EXISTS', ARGV[3] .. current) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+# Clear the flag only if it still names this job (a newer waiting drain keeps its flag).
+_RELEASE_DRAIN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def outbox_wake(*, lane: str, delay: float | None = None) -> None:
+    """Make sure a drain of ``lane`` runs (now, or after ``delay`` seconds). Raises on Redis errors."""
+    from rq.job import Job
+
+    from .tasks import outbox_drain
+
+    queue = _rq_queue(lane)
+    if delay:
+        queue.enqueue_in(timedelta(seconds=delay), outbox_drain, lane)
+        return
+    job_id = f"drain-{lane}-{uuid.uuid4().hex}"
+    claimed = queue.connection.eval(_CLAIM_DRAIN, 1, _drain_flag(lane), job_id,
+                                    int(settings.OUTBOX_DRAIN_FLAG_SECONDS), Job.redis_job_namespace_prefix)
+    if claimed:
+        queue.enqueue(outbox_drain, lane, job_id=job_id)
+
+
+def _drain_started(lane: str) -> None:
+    """Let the next arrival enqueue a new drain: this one no longer waits in the queue."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is None:
+        return
+    try:
+        _rq_queue(lane).connection.eval(_RELEASE_DRAIN, 1, _drain_flag(lane), job.id)
+    except Exception:
+        logger.warning("could not clear the drain flag of %s", lane)
+
+
+def _waiting(kind: OutboxKind, now, *, due: bool = True):
+    rows = kind.model.objects.filter(status__in=kind.waiting)
+    if due:
+        rows = rows.filter(next_attempt_at__lte=now + timedelta(seconds=1))
+    return kind.claimable(rows, now) if kind.claimable else rows
+
+
+def outbox_dispatch(*, kind: OutboxKind, ids: Iterable[int], delay: float | None = None) -> int:
+    """Hand the given waiting rows to their lane's drain (after ``delay`` seconds); return how many were sent.
+
+    Rows the kind cannot run now (``claimable``: e.g. their store's circuit is open) stay waiting undispatched;
+    the sweep sends them later. A failure to reach Redis is logged, not raised: the rows stay in PostgreSQL and
+    the sweep sends them, so the caller's change is never lost or failed because Redis is down.
+    """
+    ids = list(ids)
+    if not ids:
+        return 0
+    now = timezone.now()
+    sendable = list(_waiting(kind, now, due=False).filter(pk__in=ids).values_list("pk", flat=True))
+    if not sendable:
+        return 0
+    try:
+        outbox_wake(lane=kind.lane, delay=delay)
+    except Exception:  # Redis down: the sweep re-dispatches from PostgreSQL.
+        logger.exception("could not wake the %s drain for %s %s; the sweep will retry", kind.lane, kind.name, ids)
+        return 0
+    kind.model.objects.filter(pk__in=sendable).update(dispatched_at=now)
+    return len(sendable)
+
+
+def outbox_dispatch_on_commit(*, kind: OutboxKind, ids: list[int]) -> None:
+    """Dispatch the rows once the surrounding transaction commits (never before: a worker must see them)."""
+    if ids:
+        transaction.on_commit(lambda: outbox_dispatch(kind=kind, ids=ids))
+
+
+# --- claim, run, succeed, fail --------------------------------------------------------------------------
+
+
+def outbox_claim(*, kind: OutboxKind, worker: str, row_id: int | None = None):
+    """Claim row ``row_id`` (or the first due waiting row of ``kind``) under a lease; None if there is none.
+
+    Never waits on a lock: rows locked by another claim are skipped. A candidate the kind does not admit yet
+    (``admit`` returns seconds) is pushed back by that long and handed to the lane again after it.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rows = kind.model.objects.select_for_update(skip_locked=True, of=("self",)).filter(status__in=kind.waiting)
+        rows = kind.claimable(rows, now) if kind.claimable else rows
+        if row_id is not None:
+            rows = rows.filter(pk=row_id)
+        else:
+            rows = rows.filter(next_attempt_at__lte=now + timedelta(seconds=1)).order_by(*kind.order_by)
+        for row in rows[:20]:
+            wait = kind.admit(row, now) if kind.admit else None
+            if wait:
+                kind.model.objects.filter(pk=row.pk).update(next_attempt_at=now + timedelta(seconds=wait),
+                                                            dispatched_at=None)
+                transaction.on_commit(lambda pk=row.pk, w=wait: outbox_dispatch(kind=kind, ids=[pk], delay=w))
+                continue
+            update: dict[str, Any] = {
+                "status": kind.running, "attempts": F("attempts") + 1, "worker": worker[:255],
+                "lease_until": now + timedelta(seconds=kind.lease_seconds()),
+            }
+            if kind.started_field:
+                update[kind.started_field] = now
+            kind.model.objects.filter(pk=row.pk).update(**update)
+            row.refresh_from_db()
+            return row
+    return None
+
+
+def _retryable(kind: OutboxKind, exc: BaseException) -> bool:
+    if kind.retryable is not None:
+        return kind.retryable(exc)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database, not the data: a canceled statement, a deadlock victim, a dropped connection. The same
+        # row succeeds on a later try; dead-lettering it would lose the work.
+        return True
+    return bool(getattr(exc, "retryable", False))
+
+
+def outbox_execute(*, kind: OutboxKind, row_id: int | None = None, worker: str | None = None) -> Outcome:
+    """Claim one row of ``kind`` (``row_id``, else the first due one), execute it and record the outcome.
+
+    Idempotent: a row that is not waiting (done, running elsewhere, dead) is left alone (``not-claimed``).
+    Never raises for the work's errors: retryable ones put the row back with backoff (``retry``), others and
+    exhausted retries dead-letter it with the error.
+    """
+    worker = worker or worker_name()
+    row = outbox_claim(kind=kind, worker=worker, row_id=row_id)
+    if row is None:
+        return Outcome(NOT_CLAIMED)
+    return _run_claimed(kind, row, worker)
+
+
+def _run_claimed(kind: OutboxKind, row, worker: str) -> Outcome:
+    attempt = kind.started(row, worker) if kind.started else None
+    try:
+        outcome = kind.execute(row)
+    except Exception as exc:
+        retryable = _retryable(kind, exc)
+        if not retryable and not hasattr(exc, "retryable"):
+            logger.exception("%s %s failed unexpectedly", kind.name, row.pk)
+        return outbox_fail(kind=kind, row=row, exc=exc, retryable=retryable, attempt=attempt)
+    outbox_succeed(kind=kind, row=row, outcome=outcome, attempt=attempt)
+    return outcome
+
+
+def outbox_succeed(*, kind: OutboxKind, row, outcome: Outcome, attempt: Any = None) -> None:
+    """Record a finished row: its final status, note and fields; the lease is released."""
+    if kind.finished:
+        kind.finished(row, attempt, outcome.status, None, False)
+    update: dict[str, Any] = {"status": outcome.status, "lease_until": None, "last_error": "", **outcome.fields}
+    if kind.result_field:
+        update[kind.result_field] = outcome.detail[:kind.model._meta.get_field(kind.result_field).max_length]
+    if kind.finished_field:
+        update[kind.finished_field] = timezone.now()
+    kind.model.objects.filter(pk=row.pk).update(**update)
+    if kind.on_success:
+        kind.on_success(row, outcome)
+
+
+def outbox_fail(*, kind: OutboxKind, row, exc: BaseException, retryable: bool, attempt: Any = None) -> Outcome:
+    """Record a failed try: back to waiting after the backoff if retryable and attempts are left, else dead."""
+    if kind.finished:
+        kind.finished(row, attempt, RETRY if retryable else "error", exc, retryable)
+    message = f"{type(exc).__name__}: {exc}"[:4000]
+    if kind.on_failure:
+        kind.on_failure(row, exc)
+    now = timezone.now()
+    if retryable and row.attempts < kind.max_attempts(row):
+        delay = max(getattr(exc, "retry_after", None) or 0, backoff_seconds(row.attempts))
+        status = outbox_requeue(kind=kind, row=row, next_at=now + timedelta(seconds=delay), error=message)
+        if status == kind.retry_status:
+            transaction.on_commit(lambda: outbox_dispatch(kind=kind, ids=[row.pk], delay=delay))
+        return Outcome(RETRY, message)
+    update: dict[str, Any] = {"status": kind.dead, "last_error": message, "lease_until": None}
+    if kind.finished_field:
+        update[kind.finished_field] = now
+    kind.model.objects.filter(pk=row.pk).update(**update)
+    logger.error("%s %s dead-lettered: %s", kind.name, row.pk, message)
+    return Outcome(kind.dead, message)
+
+
+def outbox_requeue(*, kind: OutboxKind, row, next_at, error: str = "") -> str:
+    """Put a row back to waiting at ``next_at``; if its key has a newer waiting row, fold into that instead.
+
+    Returns the row's new status (the kind's retry status, or its folded status).
+    """
+    model = kind.model
+    with transaction.atomic():
+        key = {model._meta.get_field(k).attname: getattr(row, model._meta.get_field(k).attname) for k in kind.key}
+        if kind.folded and key and None not in key.values():
+            newer = (model.objects.select_for_update().filter(**key, status__in=kind.waiting)
+                     .exclude(pk=row.pk).first())
+            if newer is not None:
+                # The newer row does the current work, which includes this row's.
+                if kind.on_fold:
+                    kind.on_fold(row, newer)
+                update: dict[str, Any] = {"status": kind.folded, "last_error": error, "lease_until": None}
+                if kind.result_field:
+                    update[kind.result_field] = f"folded into {newer.pk}"
+                if kind.finished_field:
+                    update[kind.finished_field] = timezone.now()
+                model.objects.filter(pk=row.pk).update(**update)
+                return kind.folded
+        update = {"status": kind.retry_status, "next_attempt_at": next_at, "dispatched_at": None,
+                  "lease_until": None, "last_error": error}
+        if kind.finished_field:
+            update[kind.finished_field] = None
+        try:
+            with transaction.atomic():
+                model.objects.filter(pk=row.pk).update(**update)
+        except IntegrityError:  # a waiting row of the key appeared meanwhile: it does the work
+            model.objects.filter(pk=row.pk).update(status=kind.folded or kind.dead, lease_until=None)
+            return kind.folded or kind.dead
+        return kind.retry_status
+
+
+# --- drain, replay, sweep ---------------------------------------------------------------------------------
+
+
+def outbox_drain(*, lane: str, budget_seconds: float | None = None, worker: str | None = None) -> int:
+    """Run due rows of every kind on ``lane``, oldest first and kinds in turn, for up to ``budget_seconds``.
+
+    Wakes one more drain when work is still waiting (at the start, so idle workers join in; at the end, when the
+    budget ran out). Returns how many rows were executed.
+    """
+    worker = worker or worker_name()
+    _drain_started(lane)
+    kinds = outbox_kinds(lane=lane)
+    deadline = time.monotonic() + (settings.OUTBOX_DRAIN_SECONDS if budget_seconds is None else budget_seconds)
+    count = 0
+    woke = False
+    while True:
+        ran = 0
+        for kind in kinds:
+            row = outbox_claim(kind=kind, worker=worker)
+            if row is None:
+                continue
+            if not woke:
+                woke = True
+                if any(_waiting(k, timezone.now()).exists() for k in kinds):
+                    _wake_quietly(lane)
+            _run_claimed(kind, row, worker)
+            ran += 1
+        count += ran
+        if not ran:
+            return count
+        if time.monotonic() >= deadline:
+            break
+    if any(_waiting(k, timezone.now()).exists() for k in kinds):
+        _wake_quietly(lane)
+    return count
+
+
+def _wake_quietly(lane: str) -> None:
+    try:
+        outbox_wake(lane=lane)
+    except Exception:
+        logger.warning("could not wake the %s drain; the sweep will", lane)
+
+
+def outbox_replay(*, kind: OutboxKind, ids: Iterable[int]) -> int:
+    """Re-queue dead-lettered (or other replayable) rows with fresh attempts; return how many were re-queued."""
+    count = 0
+    now = timezone.now()
+    for row in kind.model.objects.filter(pk__in=list(ids), status__in=kind.replayable):
+        kind.model.objects.filter(pk=row.pk).update(attempts=0)
+        row.attempts = 0
+        if outbox_requeue(kind=kind, row=row, next_at=now, error=row.last_error) == kind.retry_status:
+            transaction.on_commit(lambda pk=row.pk: outbox_dispatch(kind=kind, ids=[pk]))
+        count += 1
+    return count
+
+
+@dataclass
+class SweepReport:
+    reclaimed: int = 0
+    dispatched: int = 0
+
+
+def outbox_sweep_kind(*, kind: OutboxKind, now=None, limit: int = 5000) -> SweepReport:
+    """Reclaim ``kind``'s expired leases and re-send its due waiting rows whose hand-off is missing or stale.
+
+    Safe to run any number of times, from many machines: claiming is idempotent.
+    """
+    now = now or timezone.now()
+    report = SweepReport()
+    if kind.before_sweep:
+        kind.before_sweep(now)
+    for row in kind.model.objects.filter(status=kind.running, lease_until__lt=now):
+        outbox_requeue(kind=kind, row=row, next_at=now, error=f"lease expired on worker {row.worker}")
+        report.reclaimed += 1
+    stale = now - timedelta(seconds=settings.SYNC_REDISPATCH_AFTER_SECONDS)
+    due = (_waiting(kind, now).filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
+           .order_by(*kind.order_by).values_list("pk", flat=True)[:limit])
+    report.dispatched = outbox_dispatch(kind=kind, ids=list(due))
+    return report
+
+
+def outbox_sweep(*, now=None) -> dict[str, SweepReport]:
+    """Sweep every registered kind; return each kind's report."""
+    return {kind.name: outbox_sweep_kind(kind=kind, now=now) for kind in outbox_kinds()}

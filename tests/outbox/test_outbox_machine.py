@@ -1,0 +1,217 @@
+"""The outbox module itself (issue 14): claim under a lease, backoff, dead letter, sweep, lost dispatch, replay and
+coalescing, on a test kind whose rows are translation jobs and whose execute the test controls."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import django_rq
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from channels.models import Store, TranslationSyncJob
+from outbox import kinds as outbox_kinds_module
+from outbox import services as outbox
+from outbox.kinds import OutboxKind, Outcome
+from pim import services as pim_services
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Retryable(Exception):
+    retryable = True
+
+
+class Terminal(Exception):
+    retryable = False
+
+
+@pytest.fixture
+def redis_clean():
+    conn = django_rq.get_connection("default")
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+
+
+@pytest.fixture
+def world():
+    store = Store.objects.create(name="A", shop_domain="a.myshopify.com", access_token="shpat_a")
+    products = [pim_services.product_create(title=f"P{i}", option1_name="Size",
+                                            variants=[{"sku": f"P{i}", "option1": "S", "price": Decimal("1")}])
+                for i in range(3)]
+    return store, products
+
+
+@pytest.fixture
+def kind(monkeypatch):
+    """A registered test kind on the ``default`` lane; ``behaviour`` decides what executing a row does."""
+    behaviour = {"run": lambda row: Outcome("done", "ok", {"registered": 1})}
+    k = OutboxKind(name="test_kind", model=TranslationSyncJob, execute=lambda row: behaviour["run"](row),
+                   lane="default", key=("store", "product"), folded="done")
+    monkeypatch.setattr(outbox_kinds_module, "_kinds", {"test_kind": k})
+    object.__setattr__(k, "behaviour", behaviour)  # a frozen dataclass: the test's handle on execute
+    return k
+
+
+def record(kind, store, product, *, dispatch: bool = False) -> int:
+    with transaction.atomic():
+        pk = outbox.outbox_record(kind=kind, values={"store_id": store.pk, "product_id": product.pk})
+        if dispatch:
+            outbox.outbox_dispatch_on_commit(kind=kind, ids=[pk])
+        return pk
+
+
+def test_record_coalesces_into_the_waiting_row_of_its_key(kind, world):
+    store, (p1, p2, _) = world
+    first = record(kind, store, p1)
+    assert record(kind, store, p1) == first
+    assert record(kind, store, p2) != first
+    assert TranslationSyncJob.objects.filter(status="pending").count() == 2
+    # Once running, a new change gets a new waiting row (the running one does not absorb it).
+    TranslationSyncJob.objects.filter(pk=first).update(status="running")
+    assert record(kind, store, p1) != first
+
+
+def test_two_workers_never_claim_the_same_row_and_a_locked_row_is_skipped_not_waited_on(kind, world):
+    store, (p1, p2, _) = world
+    a, b = record(kind, store, p1), record(kind, store, p2)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        with transaction.atomic():
+            list(TranslationSyncJob.objects.select_for_update().filter(pk=a))
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        claimed = outbox.outbox_claim(kind=kind, worker="w1")  # a is locked by another transaction: take b
+        assert claimed is not None and claimed.pk == b
+        assert outbox.outbox_claim(kind=kind, worker="w2") is None  # b is leased, a still locked
+    finally:
+        release.set()
+        holder.join()
+    row_b = TranslationSyncJob.objects.get(pk=b)
+    assert (row_b.status, row_b.worker, row_b.attempts) == ("running", "w1", 1)
+    assert row_b.lease_until > timezone.now()
+    second = outbox.outbox_claim(kind=kind, worker="w2")
+    assert second.pk == a and outbox.outbox_claim(kind=kind, worker="w1") is None
+
+
+def test_success_records_status_result_and_fields(kind, world):
+    store, (p1, *_) = world
+    pk = record(kind, store, p1)
+    assert outbox.outbox_execute(kind=kind, row_id=pk, worker="w").status == "done"
+    row = TranslationSyncJob.objects.get(pk=pk)
+    assert (row.status, row.result, row.registered, row.lease_until) == ("done", "ok", 1, None)
+    assert outbox.outbox_execute(kind=kind, row_id=pk).status == outbox.NOT_CLAIMED  # idempotent
+
+
+def test_retryable_failure_backs_off_on_the_schedule_then_dead_letters(kind, world, settings, monkeypatch):
+    settings.SYNC_RETRY_SCHEDULE = [10, 100]
+    settings.SYNC_RETRY_MAX_SECONDS = 50
+    monkeypatch.setattr(outbox, "outbox_dispatch", lambda **kw: 0)
+    store, (p1, *_) = world
+    pk = record(kind, store, p1)
+    TranslationSyncJob.objects.filter(pk=pk).update(max_attempts=3)
+
+    def fail(row):
+        raise Retryable("502 from Shopify")
+
+    kind.behaviour["run"] = fail
+    before = timezone.now()
+    assert outbox.outbox_execute(kind=kind, row_id=pk).status == outbox.RETRY
+    row = TranslationSyncJob.objects.get(pk=pk)
+    assert row.status == "pending" and row.attempts == 1 and "502" in row.last_error
+    assert before + timedelta(seconds=5) <= row.next_attempt_at <= timezone.now() + timedelta(seconds=10)
+    # Not due yet: the drain does not take it.
+    assert outbox.outbox_claim(kind=kind, worker="w") is None
+    assert outbox.outbox_execute(kind=kind, row_id=pk).status == outbox.RETRY
+    row = TranslationSyncJob.objects.get(pk=pk)
+    assert row.next_attempt_at <= timezone.now() + timedelta(seconds=50)  # capped by SYNC_RETRY_MAX_SECONDS
+    assert outbox.outbox_execute(kind=kind, row_id=pk).status == "dead"  # third attempt of three
+    row = TranslationSyncJob.objects.get(pk=pk)
+    assert (row.status, row.attempts, row.lease_until) == ("dead", 3, None) and row.finished_at
+
+
+def test_a_terminal_error_dead_letters_at_once_and_replay_requeues_it(kind, world, monkeypatch):
+    sent = []
+    monkeypatch.setattr(outbox, "outbox_dispatch", lambda *, kind, ids, delay=None: sent.append(list(ids)))
+    store, (p1, *_) = world
+    pk = record(kind, store, p1)
+
+    def fail(row):
+        raise Terminal("userErrors: bad value")
+
+    kind.behaviour["run"] = fail
+    assert outbox.outbox_execute(kind=kind, row_id=pk).status == "dead"
+    assert TranslationSyncJob.objects.get(pk=pk).attempts == 1
+    with transaction.atomic():
+        assert outbox.outbox_replay(kind=kind, ids=[pk]) == 1
+        assert sent == []  # dispatched after commit
+    assert sent == [[pk]]
+    row = TranslationSyncJob.objects.get(pk=pk)
+    assert (row.status, row.attempts) == ("pending", 0) and "bad value" in row.last_error
+    assert outbox.outbox_replay(kind=kind, ids=[pk]) == 0  # only dead rows replay
+
+
+def test_a_retried_row_folds_into_a_newer_waiting_row_of_its_key(kind, world, monkeypatch):
+    monkeypatch.setattr(outbox, "outbox_dispatch", lambda **kw: 0)
+    store, (p1, *_) = world
+    old = record(kind, store, p1)
+    row = outbox.outbox_claim(kind=kind, worker="w")
+    newer = record(kind, store, p1)  # a change while the old row runs
+    assert newer != old
+    status = outbox.outbox_requeue(kind=kind, row=row, next_at=timezone.now(), error="502")
+    assert status == "done"
+    assert TranslationSyncJob.objects.get(pk=old).result == f"folded into {newer}"
+    assert TranslationSyncJob.objects.filter(status="pending").count() == 1
+
+
+def test_sweep_reclaims_an_expired_lease(kind, world, monkeypatch):
+    monkeypatch.setattr(outbox, "outbox_dispatch", lambda **kw: 0)
+    store, (p1, *_) = world
+    pk = record(kind, store, p1)
+    outbox.outbox_claim(kind=kind, worker="dead-worker:1")
+    assert outbox.outbox_sweep_kind(kind=kind).reclaimed == 0  # lease still valid
+    TranslationSyncJob.objects.filter(pk=pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert outbox.outbox_sweep_kind(kind=kind).reclaimed == 1
+    row = TranslationSyncJob.objects.get(pk=pk)
+    assert (row.status, row.lease_until) == ("pending", None) and "dead-worker:1" in row.last_error
+    assert outbox.outbox_claim(kind=kind, worker="w").pk == pk
+
+
+def test_sweep_resends_a_lost_dispatch_and_the_drain_runs_it(kind, world, redis_clean, monkeypatch):
+    store, (p1, p2, _) = world
+    wake = outbox.outbox_wake
+
+    def redis_down(**kw):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(outbox, "outbox_wake", redis_down)
+    a = record(kind, store, p1, dispatch=True)  # must not raise: recorded, not dispatched
+    assert TranslationSyncJob.objects.get(pk=a).dispatched_at is None
+    monkeypatch.setattr(outbox, "outbox_wake", wake)
+    b = record(kind, store, p2, dispatch=True)  # dispatched: one drain job waits on the lane
+    queue = django_rq.get_queue("default")
+    assert [j.func_name for j in queue.jobs] == ["outbox.tasks.outbox_drain"]
+    report = outbox.outbox_sweep_kind(kind=kind)
+    assert report.dispatched == 1  # only the lost one; b's hand-off is recent
+    assert TranslationSyncJob.objects.get(pk=a).dispatched_at is not None
+    assert len(queue.jobs) == 1  # still one waiting drain for the lane
+    assert outbox.outbox_drain(lane="default", worker="w") == 2
+    assert set(TranslationSyncJob.objects.filter(pk__in=[a, b]).values_list("status", flat=True)) == {"done"}
+
+
+def test_every_channels_kind_is_registered_with_its_lane():
+    from outbox.kinds import outbox_kinds
+
+    assert {(k.name, k.lane) for k in outbox_kinds()} >= {
+        ("sync_job", "publish"), ("collection_job", "publish"), ("translation_job", "publish")}
