@@ -221,7 +221,7 @@ class StoreAdmin(ServiceHistoryAdmin):  # history is shown read-only (no revert)
         ] + super().get_urls()
 
     def _webhook_url(self, request) -> str:
-        return settings.SHOPIFY_WEBHOOK_URL or request.build_absolute_uri(reverse("inventory:shopify_webhook"))
+        return settings.SHOPIFY_WEBHOOK_URL or request.build_absolute_uri(reverse("webhooks:shopify_webhook"))
 
     def connect_view(self, request):
         """Connect a store step by step: which app to create, the scopes to grant, the credentials; then save,

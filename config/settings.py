@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "pim",
     "outbox",
     "channels",
+    "webhooks",
     "inventory",
     "conflicts",
 ]
@@ -221,6 +222,9 @@ if CONFLICT_RETENTION_DAYS < 30:
 # Webhook inbox retention (purge_webhook_events): processed and ignored deliveries older than this are deleted;
 # failed ones are kept for review. At least 2 days, past Shopify's 4-hour retry window: stock stays exactly-once
 # after a purge anyway, because every movement carries a unique source reference.
+# Processing a stored webhook event: its lease, and how many tries before it is kept as failed for review.
+WEBHOOK_LEASE_SECONDS = int(os.environ.get("WEBHOOK_LEASE_SECONDS", "120"))
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))
 WEBHOOK_EVENT_RETENTION_DAYS = int(os.environ.get("WEBHOOK_EVENT_RETENTION_DAYS", "30"))
 if WEBHOOK_EVENT_RETENTION_DAYS < 2:
     raise ImproperlyConfigured("WEBHOOK_EVENT_RETENTION_DAYS must be at least 2.")

@@ -8,7 +8,7 @@ admin.site.site_title = "PIM admin"
 admin.site.index_title = "Catalog, stores and sync"
 
 urlpatterns = [
-    path("shopify/", include("inventory.urls")),
+    path("shopify/", include("webhooks.urls")),
     path("admin/rq/", include("config.rq_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -21,7 +21,7 @@ class ConflictsConfig(AppConfig):
         periodic_task_register(name="nightly drift sweep",
                                task=lambda: "queued" if conflict_services.drift_sweep_schedule() else None)
 
-        from channels.webhook_topics import webhook_topic_register
+        from webhooks.topics import webhook_topic_register
 
         webhook_topic_register(topic="products/update", handler=conflict_services.product_update_webhook_handle)
         webhook_topic_register(topic="products/delete", handler=conflict_services.products_delete_webhook_handle)

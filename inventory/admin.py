@@ -31,7 +31,6 @@ from .models import (
     StoreInventorySettings,
     StoreLocation,
     UnmatchedSale,
-    WebhookEvent,
     WebhookSubscriptionHealth,
 )
 
@@ -187,35 +186,6 @@ class StockMovementAdmin(ReadOnlyAdmin):
     @admin.display(description="SKU", ordering="variant__sku")
     def sku(self, obj: StockMovement) -> str:
         return obj.variant.sku
-
-
-@admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "topic", "shop_domain", "status", "attempts", "duplicates", "result")
-    list_filter = ("status", "topic", "shop_domain")
-    list_select_related = ("store",)
-    search_fields = ("webhook_id", "event_id", "result", "last_error")
-    readonly_fields = ("body",)
-    exclude = ("raw_body",)
-    actions = ("reprocess",)
-
-    @admin.display(description="body")
-    def body(self, obj: WebhookEvent) -> str:
-        return format_html("<pre>{}</pre>", bytes(obj.raw_body or b"").decode("utf-8", "replace")[:20000])
-
-    def has_reprocess_permission(self, request) -> bool:
-        return request.user.has_perm("inventory.reprocess_webhookevent")
-
-    @admin.action(description="Reprocess selected failed events", permissions=["reprocess"])
-    def reprocess(self, request, queryset):
-        failed = queryset.filter(status=WebhookEvent.Status.FAILED)
-        page = _confirm(self, request, failed, action="reprocess", title="Reprocess these webhook events?",
-                        intro="Each failed event is processed again by a worker (stock changes apply at most once).")
-        if page is not None:
-            return page
-        count = services.webhook_events_reprocess(event_ids=failed.values_list("pk", flat=True))
-        self.message_user(request, f"{count} event(s) queued again.", messages.SUCCESS)
-        return None
 
 
 @admin.register(InventoryPush)

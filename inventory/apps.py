@@ -7,12 +7,12 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
-        from channels.webhook_topics import webhook_topic_register
+        from webhooks.topics import webhook_topic_register
 
-        from .services import TOPIC_HANDLERS
+        from .services import TOPIC_HANDLERS, TOPIC_PREFETCH
 
-        for topic, handler in TOPIC_HANDLERS.items():
-            webhook_topic_register(topic=topic, handler=handler)
+        for topic, handler in TOPIC_HANDLERS.items():  # orders, refunds, fulfillment orders, inventory levels
+            webhook_topic_register(topic=topic, handler=handler, prefetch=TOPIC_PREFETCH.get(topic))
 
         from channels.connect import connect_step_register
         from channels.health import health_provider_register
@@ -32,10 +32,8 @@ class InventoryConfig(AppConfig):
             from .services import inventory_sweep as sweep
 
             r = sweep()
-            if any((r.events_reclaimed, r.events_dispatched, r.pushes_reclaimed, r.pushes_dispatched,
-                    r.sets_requested)):
-                return (f"events: {r.events_reclaimed} reclaimed, {r.events_dispatched} sent; pushes: "
-                        f"{r.pushes_reclaimed} reclaimed, {r.pushes_dispatched} sent; {r.sets_requested} set(s) queued")
+            if any((r.pushes_reclaimed, r.pushes_dispatched, r.sets_requested)):
+                return (f"pushes: {r.pushes_reclaimed} reclaimed, {r.pushes_dispatched} sent; {r.sets_requested} set(s) queued")
             return None
 
         periodic_task_register(name="inventory", task=inventory_sweep, also_once=True)

@@ -1,5 +1,5 @@
-"""Stock: PIM locations and their mapping to Shopify, levels, the movement ledger, the webhook inbox and the
-inventory push outbox.
+"""Stock: PIM locations and their mapping to Shopify, levels, the movement ledger and the inventory push outbox
+(the webhook inbox is ``webhooks.models.WebhookEvent``).
 
 The PIM is the master of stock. Every change is a ``StockMovement`` with a unique ``source_ref`` (a redelivered
 webhook or a retried command hits the unique index and changes nothing) applied to a row-locked
@@ -17,6 +17,9 @@ from django.utils import timezone
 
 from channels.models import Store
 from pim.models import Variant
+from webhooks.models import WebhookEvent
+
+__all__ = ["WebhookEvent"]  # the inbox moved to the webhooks app (issue 14); kept importable from here
 
 
 class Location(models.Model):
@@ -101,56 +104,6 @@ class StockLevel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.variant_id}@{self.location_id}: {self.on_hand} on hand"
-
-
-class WebhookEvent(models.Model):
-    """The inbox: one verified Shopify webhook delivery, stored before it is answered."""
-
-    class Status(models.TextChoices):
-        RECEIVED = "received", "Received"
-        PROCESSING = "processing", "Processing"
-        RETRY = "retry", "Waiting to retry"
-        PROCESSED = "processed", "Processed"
-        IGNORED = "ignored", "Ignored (topic not handled)"
-        FAILED = "failed", "Failed (needs review)"
-
-    store = models.ForeignKey(Store, related_name="webhook_events", null=True, blank=True, on_delete=models.SET_NULL)
-    shop_domain = models.CharField(max_length=255, db_index=True)
-    topic = models.CharField(max_length=100)
-    webhook_id = models.CharField(max_length=255, unique=True, help_text="X-Shopify-Webhook-Id (per delivery).")
-    event_id = models.CharField(max_length=255, blank=True, help_text="X-Shopify-Event-Id (per event).")
-    triggered_at = models.DateTimeField(null=True, blank=True)
-    api_version = models.CharField(max_length=16, blank=True)
-    headers = models.JSONField(default=dict)
-    raw_body = models.BinaryField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    duplicates = models.PositiveIntegerField(default=0, help_text="Repeated deliveries answered without processing.")
-    result = models.CharField(max_length=500, blank=True)
-    last_error = models.TextField(blank=True)
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-received_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["shop_domain", "topic", "event_id"],
-                condition=~Q(event_id=""),
-                name="webhook_event_unique_event_per_topic",
-            )
-        ]
-        indexes = [
-            models.Index(fields=["status", "next_attempt_at"]),
-            models.Index(fields=["shop_domain", "status"]),
-        ]
-        permissions = [("reprocess_webhookevent", "Can reprocess failed webhook events")]
-
-    def __str__(self) -> str:
-        return f"{self.topic} from {self.shop_domain} ({self.status})"
 
 
 class ShopifyOrder(models.Model):
@@ -415,26 +368,6 @@ class WebhookSubscriptionHealth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store} webhooks: {self.get_state_display()}"
-
-
-class WebhookBodyClaim(models.Model):
-    """The first shop a signed webhook body arrived for (cross-shop replay guard).
-
-    Shopify signs every shop's deliveries of one app with the same secret, so a body captured from one shop
-    verifies under another shop's name too. Real bodies carry globally unique ids (orders, refunds, inventory
-    items), so the same bytes of a topic never legitimately arrive for two shops: the second is refused.
-    """
-
-    topic = models.CharField(max_length=100)
-    body_sha256 = models.CharField(max_length=64)
-    shop_domain = models.CharField(max_length=255)
-    first_seen_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["topic", "body_sha256"], name="webhook_body_claim_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.topic} {self.body_sha256[:12]} @ {self.shop_domain}"
 
 
 class ShopifyOrderLine(models.Model):

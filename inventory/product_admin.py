@@ -100,13 +100,13 @@ def register_product_admin() -> None:
                                             ).count()
 
     def failed_events(request):
-        if not request.user.has_perm("inventory.view_webhookevent"):
+        if not request.user.has_perm("webhooks.view_webhookevent"):
             return None
         return WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).count()
 
     dashboard_counter_register(key="webhooks_failed", counter=DashboardCounter(
         "Webhook deliveries that failed (stock may be off)", failed_events,
-        lambda: reverse("admin:inventory_webhookevent_changelist") + "?status__exact=failed", order=30))
+        lambda: reverse("admin:webhooks_webhookevent_changelist") + "?status__exact=failed", order=30))
     dashboard_counter_register(key="pushes_waiting", counter=DashboardCounter(
         "Inventory pushes waiting", pushes_waiting,
         lambda: reverse("admin:inventory_inventorypush_changelist") + "?status__exact=pending", order=50,

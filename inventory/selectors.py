@@ -9,7 +9,6 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from channels.models import Store, VariantBinding
-from channels.shopify.webhooks import verify_webhook_hmac
 from pim.models import Variant
 
 from .models import (
@@ -26,23 +25,6 @@ from .models import (
 ORDER_TOPICS = ("orders/create", "orders/updated", "orders/edited", "orders/cancelled", "refunds/create",
                 "fulfillment_orders/order_routing_complete", "fulfillment_orders/moved")
 UNPROCESSED_STATUSES = (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.PROCESSING, WebhookEvent.Status.RETRY)
-
-
-def webhook_store_authenticate(*, shop_domain: str, raw_body: bytes, hmac_header: str | None) -> Store | None:
-    """Return the active store connection of ``shop_domain`` whose webhook secret signs ``raw_body``.
-
-    Several connections may share a shop: each active one's signing secret is tried (a Dev Dashboard app's
-    client secret, a custom app's API secret key). Returns None for an unknown shop, a missing or wrong
-    signature, or a store without a signing secret.
-    """
-    if not shop_domain or not hmac_header:
-        return None
-    candidates = Store.objects.filter(shop_domain=shop_domain.strip().lower(), is_active=True).order_by("pk")
-    for store in candidates.only("pk", "name", "shop_domain", "auth_mode", "client_secret", "webhook_secret",
-                                 "is_active"):
-        if verify_webhook_hmac(raw_body=raw_body, secret=store.webhook_signing_secret, header_value=hmac_header):
-            return store
-    return None
 
 
 def stock_level_get(*, variant: Variant, location: Location) -> StockLevel | None:

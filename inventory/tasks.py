@@ -5,14 +5,6 @@ from __future__ import annotations
 from . import services
 
 
-def webhook_event_run(event_id: int) -> str:
-    """Process stored webhook event ``event_id`` and the other waiting ones (queue ``webhooks``).
-
-    A processed event is not claimed again, so running this twice changes nothing.
-    """
-    return f"processed {services.webhook_events_drain(first_event_id=event_id)} event(s)"
-
-
 def inventory_push_run(push_id: int) -> str:
     """Send inventory push ``push_id`` and the other due ones to Shopify (queue ``inventory``).
 
@@ -22,10 +14,9 @@ def inventory_push_run(push_id: int) -> str:
 
 
 def inventory_sweep() -> str:
-    """Reclaim expired leases and re-send waiting events and pushes (scheduled periodically)."""
+    """Reclaim expired leases and re-send waiting pushes (scheduled periodically)."""
     report = services.inventory_sweep()
-    return (f"events reclaimed={report.events_reclaimed} dispatched={report.events_dispatched} "
-            f"pushes reclaimed={report.pushes_reclaimed} dispatched={report.pushes_dispatched} "
+    return (f"pushes reclaimed={report.pushes_reclaimed} dispatched={report.pushes_dispatched} "
             f"sets={report.sets_requested}")
 
 

@@ -40,9 +40,12 @@ class OutboxRowAdmin(admin.ModelAdmin):
     @admin.action(description="Replay selected dead-lettered rows", permissions=["replay"])
     def replay(self, request, queryset):
         """Re-queue the selected replayable rows after a confirmation page."""
+        return self.replay_confirmed(request, queryset, action="replay")
+
+    def replay_confirmed(self, request, queryset, *, action: str):
         kind = outbox_kind(self.outbox_kind)
         replayable = queryset.filter(status__in=kind.replayable)
-        page = action_confirm(self, request, replayable, action="replay",
+        page = action_confirm(self, request, replayable, action=action,
                               title=f"Replay these {self.model._meta.verbose_name_plural}?", intro=self.replay_intro)
         if page is not None:
             return page

@@ -46,6 +46,8 @@ class OutboxKind:
     key: tuple[str, ...] = ()
     folded: str | None = None
     order_by: tuple[str, ...] = ("next_attempt_at", "id")
+    # Whether a claim of one row by id (a test, a command) also waits for its next attempt time.
+    by_id_only_when_due: bool = False
     result_field: str | None = "result"
     finished_field: str | None = "finished_at"
     started_field: str | None = None

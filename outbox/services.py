@@ -134,25 +134,24 @@ return 0
 """
 
 
-def outbox_wake(*, lane: str, delay: float | None = None) -> None:
-    """Make sure a drain of ``lane`` runs (now, or after ``delay`` seconds). Raises on Redis errors."""
+def lane_drain_enqueue(*, lane: str, task, args: tuple = (), delay: float | None = None) -> None:
+    """Enqueue ``task(*args)``, a drain of ``lane``: after ``delay`` seconds, or now unless a drain of the lane
+    already waits in its queue (a Redis flag names the waiting job). Raises on Redis errors."""
     from rq.job import Job
-
-    from .tasks import outbox_drain
 
     queue = _rq_queue(lane)
     if delay:
-        queue.enqueue_in(timedelta(seconds=delay), outbox_drain, lane)
+        queue.enqueue_in(timedelta(seconds=delay), task, *args)
         return
     job_id = f"drain-{lane}-{uuid.uuid4().hex}"
     claimed = queue.connection.eval(_CLAIM_DRAIN, 1, _drain_flag(lane), job_id,
                                     int(settings.OUTBOX_DRAIN_FLAG_SECONDS), Job.redis_job_namespace_prefix)
     if claimed:
-        queue.enqueue(outbox_drain, lane, job_id=job_id)
+        queue.enqueue(task, *args, job_id=job_id)
 
 
-def _drain_started(lane: str) -> None:
-    """Let the next arrival enqueue a new drain: this one no longer waits in the queue."""
+def lane_drain_started(lane: str) -> None:
+    """Called by a drain job as it starts: the next arrival may enqueue a new drain (this one no longer waits)."""
     from rq import get_current_job
 
     job = get_current_job()
@@ -162,6 +161,13 @@ def _drain_started(lane: str) -> None:
         _rq_queue(lane).connection.eval(_RELEASE_DRAIN, 1, _drain_flag(lane), job.id)
     except Exception:
         logger.warning("could not clear the drain flag of %s", lane)
+
+
+def outbox_wake(*, lane: str, delay: float | None = None) -> None:
+    """Make sure a drain of ``lane`` runs (now, or after ``delay`` seconds). Raises on Redis errors."""
+    from .tasks import outbox_drain
+
+    lane_drain_enqueue(lane=lane, task=outbox_drain, args=(lane,), delay=delay)
 
 
 def _waiting(kind: OutboxKind, now, *, due: bool = True):
@@ -215,6 +221,8 @@ def outbox_claim(*, kind: OutboxKind, worker: str, row_id: int | None = None):
         rows = kind.claimable(rows, now) if kind.claimable else rows
         if row_id is not None:
             rows = rows.filter(pk=row_id)
+            if kind.by_id_only_when_due:
+                rows = rows.filter(next_attempt_at__lte=now + timedelta(seconds=1))
         else:
             rows = rows.filter(next_attempt_at__lte=now + timedelta(seconds=1)).order_by(*kind.order_by)
         for row in rows[:20]:
@@ -354,7 +362,7 @@ def outbox_drain(*, lane: str, budget_seconds: float | None = None, worker: str 
     budget ran out). Returns how many rows were executed.
     """
     worker = worker or worker_name()
-    _drain_started(lane)
+    lane_drain_started(lane)
     kinds = outbox_kinds(lane=lane)
     deadline = time.monotonic() + (settings.OUTBOX_DRAIN_SECONDS if budget_seconds is None else budget_seconds)
     count = 0

@@ -27,6 +27,7 @@ from inventory.models import InventoryPush, Location, StockLevel, WebhookEvent
 from pim import services as pim_services
 from pim.models import Variant
 from tests.e2e.conftest import e2e_settings, redis_clean  # noqa: F401 (fixtures of the e2e test)
+from webhooks import inbox
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shopify_sim" / "samples"
 SKU = "TEE-1"
@@ -49,9 +50,9 @@ def clean_queues():
 
     def wipe():
         conn = django_rq.get_connection("default")
-        for name in (services.WEBHOOKS_QUEUE, services.INVENTORY_QUEUE):
+        for name in (inbox.WEBHOOKS_QUEUE, services.INVENTORY_QUEUE):
             django_rq.get_queue(name).empty()
-        keys = list(conn.scan_iter(match="shopify:shop-*")) + list(conn.scan_iter(match="inventory:drain-queued:*"))
+        keys = [k for pattern in ("shopify:shop-*", "outbox:drain-queued:*") for k in conn.scan_iter(match=pattern)]
         if keys:
             conn.delete(*keys)
 
@@ -200,7 +201,7 @@ def drain(*, rounds: int = 60, threads: int = 1) -> None:
             status__in=[WebhookEvent.Status.RECEIVED, WebhookEvent.Status.RETRY]).order_by("pk")
             .values_list("pk", flat=True))
         if events:
-            run_concurrently([lambda pk=pk: services.webhook_event_process(event_id=pk) for pk in events], threads)
+            run_concurrently([lambda pk=pk: inbox.webhook_event_process(event_id=pk) for pk in events], threads)
             continue
         pushes = list(InventoryPush.objects.filter(
             status__in=[InventoryPush.Status.PENDING, InventoryPush.Status.RETRY], next_attempt_at__lte=soon)

@@ -79,10 +79,10 @@ def test_actions_need_their_permission(world, client, django_user_model):
     user = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_webhookevent"))
     client.force_login(user)
-    page = client.get(reverse("admin:inventory_webhookevent_changelist"))
+    page = client.get(reverse("admin:webhooks_webhookevent_changelist"))
     assert page.status_code == 200 and b"reprocess" not in page.content
     user.user_permissions.add(Permission.objects.get(codename="reprocess_webhookevent"))
-    page = client.get(reverse("admin:inventory_webhookevent_changelist"))
+    page = client.get(reverse("admin:webhooks_webhookevent_changelist"))
     assert b"reprocess" in page.content
     assert WebhookEvent.objects.get().status == "failed"
 

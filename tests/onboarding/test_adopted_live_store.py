@@ -84,7 +84,7 @@ def test_live_store_adopts_skuless_shared_and_non_latin_products_bound_by_shopif
 
 def test_orders_for_adopted_variants_match_by_their_shopify_ids(store, adopted_shop, tmp_path):
     from inventory.models import StockLevel
-    from inventory.services import webhook_event_process, webhook_receive
+    from webhooks.inbox import webhook_event_process, webhook_receive
 
     from ..inventory.conftest import order_payload, webhook_headers
 

@@ -17,6 +17,7 @@ from outbox import kinds as outbox_kinds_module
 from outbox import services as outbox
 from outbox.kinds import OutboxKind, Outcome
 from pim import services as pim_services
+from tests.e2e.conftest import redis_clean  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,14 +28,6 @@ class Retryable(Exception):
 
 class Terminal(Exception):
     retryable = False
-
-
-@pytest.fixture
-def redis_clean():
-    conn = django_rq.get_connection("default")
-    conn.flushdb()
-    yield conn
-    conn.flushdb()
 
 
 @pytest.fixture
@@ -188,7 +181,8 @@ def test_sweep_reclaims_an_expired_lease(kind, world, monkeypatch):
     assert outbox.outbox_claim(kind=kind, worker="w").pk == pk
 
 
-def test_sweep_resends_a_lost_dispatch_and_the_drain_runs_it(kind, world, redis_clean, monkeypatch):
+@pytest.mark.usefixtures("redis_clean")
+def test_sweep_resends_a_lost_dispatch_and_the_drain_runs_it(kind, world, monkeypatch):
     store, (p1, p2, _) = world
     wake = outbox.outbox_wake
 

@@ -7,6 +7,7 @@ import pytest
 from channels.models import Store
 from inventory import services
 from inventory.models import WebhookEvent
+from webhooks import inbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,4 +27,4 @@ def test_a_client_credentials_store_accepts_its_real_webhooks(shopify_sim, live_
     deliveries = shopify_sim.control.deliveries(shop="shop-a", topic="products/create")
     assert deliveries and {d["response_status"] for d in deliveries} == {200}, deliveries
     assert WebhookEvent.objects.filter(store=store, topic="products/create").exists()
-    django_rq.get_queue(services.WEBHOOKS_QUEUE).empty()
+    django_rq.get_queue(inbox.WEBHOOKS_QUEUE).empty()

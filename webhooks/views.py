@@ -11,8 +11,8 @@ from django.views.decorators.http import require_POST
 
 from channels.shopify.webhooks import HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEADER, TRIGGERED_AT_HEADER
 
-from . import selectors, services
-from .webhook_auth import webhook_body_claim, webhook_headers_check
+from .auth import webhook_body_claim, webhook_headers_check
+from .inbox import webhook_receive, webhook_store_authenticate
 
 
 def _text(status: int, text: str) -> HttpResponse:
@@ -49,7 +49,7 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
     raw_body = request.read(limit + 1)
     if len(raw_body) > limit:
         return _text(413, "payload too large")
-    store = selectors.webhook_store_authenticate(shop_domain=shop_domain, raw_body=raw_body, hmac_header=hmac_header)
+    store = webhook_store_authenticate(shop_domain=shop_domain, raw_body=raw_body, hmac_header=hmac_header)
     if store is None:
         logger.warning("webhook rejected: no valid signature for shop %r", shop_domain[:255])
         return _text(401, "invalid signature")
@@ -58,5 +58,5 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("webhook refused: the same %s body was already delivered for another shop (now %r)",
                        topic[:100], shop_domain)
         return _text(409, "body already delivered for another shop")
-    receipt = services.webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body)
+    receipt = webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body)
     return _text(200, receipt.outcome)

@@ -1,0 +1,184 @@
+"""The webhook inbox (issue 14): store a verified delivery, then process it on the ``webhooks`` lane.
+
+``webhook_receive`` stores a delivery (deduplicated by ``X-Shopify-Webhook-Id`` / ``X-Shopify-Event-Id``) and
+hands it to the lane after commit; a stored event is an ``outbox`` row (kind ``WEBHOOK_EVENT``): the drain claims
+it under a lease, runs the topic's prefetch (network, no transaction) and handler (in a transaction), and records
+the outcome. A body of the wrong shape fails the event for review at once; other errors retry with backoff, then
+fail it. ``webhook_events_reprocess`` (the admin's *Reprocess*) is the outbox's replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from channels.models import Store
+from channels.shopify.webhooks import verify_webhook_hmac
+from outbox.kinds import OutboxKind, Outcome
+from outbox.services import outbox_dispatch, outbox_execute, outbox_replay
+
+from .models import WebhookEvent
+from .topics import webhook_topic_handler, webhook_topic_prefetch
+
+logger = logging.getLogger(__name__)
+
+WEBHOOKS_QUEUE = "webhooks"
+HMAC_HEADER_LOWER = "x-shopify-hmac-sha256"
+
+
+class PayloadError(ValueError):
+    """A webhook body of the wrong shape: the event fails for review, it is not retried."""
+
+
+def webhook_store_authenticate(*, shop_domain: str, raw_body: bytes, hmac_header: str | None) -> Store | None:
+    """Return the active store connection of ``shop_domain`` whose webhook secret signs ``raw_body``.
+
+    Several connections may share a shop: each active one's signing secret is tried (a Dev Dashboard app's
+    client secret, a custom app's API secret key). Returns None for an unknown shop, a missing or wrong
+    signature, or a store without a signing secret.
+    """
+    if not shop_domain or not hmac_header:
+        return None
+    candidates = Store.objects.filter(shop_domain=shop_domain.strip().lower(), is_active=True).order_by("pk")
+    for store in candidates.only("pk", "name", "shop_domain", "auth_mode", "client_secret", "webhook_secret",
+                                 "is_active"):
+        if verify_webhook_hmac(raw_body=raw_body, secret=store.webhook_signing_secret, header_value=hmac_header):
+            return store
+    return None
+
+
+@dataclass(frozen=True)
+class WebhookReceipt:
+    """What ``webhook_receive`` did: ``stored``, ``duplicate``, ``ignored`` (topic) or ``failed`` (malformed)."""
+
+    outcome: str
+    event_id: int | None = None
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return str(value).strip()
+    return ""
+
+
+def _parse_datetime(value: str):
+    try:
+        return parse_datetime(value) if value else None
+    except ValueError:
+        return None
+
+
+def webhook_receive(*, store: Store, headers: dict[str, str], raw_body: bytes) -> WebhookReceipt:
+    """Store a delivery whose signature the caller verified with ``store``'s secret; queue it after commit.
+
+    A delivery whose ``X-Shopify-Webhook-Id`` (or ``X-Shopify-Event-Id`` for the same shop and topic) is
+    already stored is a duplicate: only counted. A body that is not a JSON object is kept as a failed event
+    for review; a topic no app handles is kept as ignored. Neither is queued. Never calls Shopify.
+    """
+    topic = _header(headers, "X-Shopify-Topic").lower()
+    shop_domain = (_header(headers, "X-Shopify-Shop-Domain") or store.shop_domain).lower()
+    webhook_id = _header(headers, "X-Shopify-Webhook-Id")
+    event_id = _header(headers, "X-Shopify-Event-Id")
+    if not webhook_id:  # Shopify always sends one; a replay of the same bytes still deduplicates
+        webhook_id = "sha256:" + hashlib.sha256(shop_domain.encode() + b"|" + topic.encode() + b"|" + raw_body).hexdigest()
+    status, error = WebhookEvent.Status.RECEIVED, ""
+    try:
+        payload = json.loads(raw_body)
+        if not isinstance(payload, dict):
+            raise ValueError("the body is not a JSON object")
+    except ValueError as exc:
+        status, error = WebhookEvent.Status.FAILED, f"malformed body: {exc}"[:2000]
+    if status == WebhookEvent.Status.RECEIVED and webhook_topic_handler(topic) is None:
+        status = WebhookEvent.Status.IGNORED
+    kept = {k: v for k, v in headers.items()  # never the signature: a stored HMAC would help forge a replay
+            if (k.lower().startswith("x-shopify-") or k.lower() == "content-type") and k.lower() != HMAC_HEADER_LOWER}
+    now = timezone.now()
+    event = WebhookEvent(
+        store=store, shop_domain=shop_domain, topic=topic[:100], webhook_id=webhook_id[:255], event_id=event_id[:255],
+        triggered_at=_parse_datetime(_header(headers, "X-Shopify-Triggered-At")),
+        api_version=_header(headers, "X-Shopify-API-Version")[:16], headers=kept, raw_body=raw_body, status=status,
+        last_error=error, received_at=now, max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,
+        result="topic not handled" if status == WebhookEvent.Status.IGNORED else "",
+        processed_at=now if status != WebhookEvent.Status.RECEIVED else None,
+    )
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic():  # a savepoint, so a duplicate doesn't break the caller's transaction
+                event.save(force_insert=True)
+        else:  # one autocommitted INSERT: durable when it returns, no BEGIN/COMMIT round trips
+            event.save(force_insert=True)
+    except IntegrityError:
+        same = Q(webhook_id=webhook_id)
+        if event_id:
+            same |= Q(shop_domain=shop_domain, topic=topic, event_id=event_id)
+        WebhookEvent.objects.filter(same).update(duplicates=F("duplicates") + 1)
+        return WebhookReceipt("duplicate")
+    if status == WebhookEvent.Status.RECEIVED:
+        # Runs at once after an autocommitted insert, or when the caller's transaction commits.
+        transaction.on_commit(lambda: webhook_events_dispatch(event_ids=[event.pk]))
+    if status == WebhookEvent.Status.FAILED:
+        logger.warning("webhook %s from %s kept as failed: %s", topic, shop_domain, error)
+    return WebhookReceipt(str(status) if status != WebhookEvent.Status.RECEIVED else "stored", event.pk)
+
+
+def webhook_events_dispatch(*, event_ids: Iterable[int], delay: float | None = None) -> int:
+    """Hand received events to the ``webhooks`` lane; return how many. Redis down: logged, the sweep sends them."""
+    return outbox_dispatch(kind=WEBHOOK_EVENT, ids=event_ids, delay=delay)
+
+
+def _execute(event: WebhookEvent) -> Outcome:
+    handler = webhook_topic_handler(event.topic)
+    payload = json.loads(bytes(event.raw_body))
+    if not isinstance(payload, dict):
+        raise PayloadError("the body is not a JSON object")
+    prefetch = webhook_topic_prefetch(event.topic)
+    extra = {"fetched": prefetch(event=event, payload=payload)} if prefetch else {}  # network: no transaction
+    with transaction.atomic():
+        result = handler(event=event, payload=payload, **extra) if handler else "topic not handled"
+    return Outcome(WebhookEvent.Status.PROCESSED, str(result))
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, (ValueError, KeyError, TypeError)):  # the payload's shape: retrying changes nothing
+        return False
+    return bool(getattr(exc, "retryable", True))  # a Shopify error says; database trouble or a bug: retried
+
+
+def webhook_event_process(*, event_id: int, worker: str | None = None) -> str:
+    """Process one stored webhook event now; return its resulting status (``not-claimed`` if it is not waiting).
+
+    Idempotent: an event that is not waiting (processed, failed, being processed elsewhere) is left alone, and
+    every stock change has a unique source reference.
+    """
+    outcome = outbox_execute(kind=WEBHOOK_EVENT, row_id=event_id, worker=worker)
+    return outcome.status
+
+
+def webhook_events_reprocess(*, event_ids: Iterable[int]) -> int:
+    """Put failed events back to waiting with fresh attempts and queue them (after a fix); return how many."""
+    with transaction.atomic():
+        return outbox_replay(kind=WEBHOOK_EVENT, ids=event_ids)
+
+
+def _lease_seconds() -> float:
+    return float(settings.WEBHOOK_LEASE_SECONDS)
+
+
+WEBHOOK_EVENT = OutboxKind(
+    name="webhook_event", model=WebhookEvent, execute=_execute, lane=WEBHOOKS_QUEUE, label="webhook events",
+    waiting=(WebhookEvent.Status.RECEIVED, WebhookEvent.Status.RETRY), retry_status=WebhookEvent.Status.RETRY,
+    running=WebhookEvent.Status.PROCESSING, dead=WebhookEvent.Status.FAILED,
+    replayable=(WebhookEvent.Status.FAILED,), order_by=("received_at", "id"), finished_field="processed_at",
+    lease_seconds=_lease_seconds, retryable=_retryable, by_id_only_when_due=True,
+)
