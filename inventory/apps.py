@@ -9,7 +9,7 @@ class InventoryConfig(AppConfig):
     def ready(self) -> None:
         from channels.webhook_topics import webhook_topic_register
 
-        from .services import TOPIC_HANDLERS
+        from .topics import TOPIC_HANDLERS
 
         for topic, handler in TOPIC_HANDLERS.items():
             webhook_topic_register(topic=topic, handler=handler)

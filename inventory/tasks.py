@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from . import services
+from . import sweep
+from .errors import InventorySyncRefused
+from .full_sync import inventory_full_sync
+from .inbox import webhook_events_drain
+from .push_runs import inventory_pushes_drain
 
 
 def webhook_event_run(event_id: int) -> str:
@@ -10,7 +14,7 @@ def webhook_event_run(event_id: int) -> str:
 
     A processed event is not claimed again, so running this twice changes nothing.
     """
-    return f"processed {services.webhook_events_drain(first_event_id=event_id)} event(s)"
+    return f"processed {webhook_events_drain(first_event_id=event_id)} event(s)"
 
 
 def inventory_push_run(push_id: int) -> str:
@@ -18,12 +22,12 @@ def inventory_push_run(push_id: int) -> str:
 
     A finished push is not claimed again, so running this twice changes nothing.
     """
-    return f"executed {services.inventory_pushes_drain(first_push_id=push_id)} push(es)"
+    return f"executed {inventory_pushes_drain(first_push_id=push_id)} push(es)"
 
 
 def inventory_sweep() -> str:
     """Reclaim expired leases and re-send waiting events and pushes (scheduled periodically)."""
-    report = services.inventory_sweep()
+    report = sweep.inventory_sweep()
     return (f"events reclaimed={report.events_reclaimed} dispatched={report.events_dispatched} "
             f"pushes reclaimed={report.pushes_reclaimed} dispatched={report.pushes_dispatched} "
             f"sets={report.sets_requested}")
@@ -37,8 +41,8 @@ def inventory_full_sync_run(store_id: int, actor_label: str = "") -> str:
     if store is None:
         return "store deleted"
     try:
-        run = services.inventory_full_sync(store=store, apply=True, actor_label=actor_label)
-    except services.InventorySyncRefused as exc:
+        run = inventory_full_sync(store=store, apply=True, actor_label=actor_label)
+    except InventorySyncRefused as exc:
         return f"refused: {exc}"
     return f"run {run.pk}: {run.differences} difference(s), {run.levels_set} set, error={run.error or 'none'}"
 

@@ -11,7 +11,8 @@ from django.views.decorators.http import require_POST
 
 from channels.shopify.webhooks import HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEADER, TRIGGERED_AT_HEADER
 
-from . import selectors, services
+from . import selectors
+from .inbox import webhook_receive
 from .webhook_auth import webhook_body_claim, webhook_headers_check
 
 
@@ -58,5 +59,5 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("webhook refused: the same %s body was already delivered for another shop (now %r)",
                        topic[:100], shop_domain)
         return _text(409, "body already delivered for another shop")
-    receipt = services.webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body)
+    receipt = webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body)
     return _text(200, receipt.outcome)

@@ -570,7 +570,7 @@ class _Run:
     def _offline_locations(self) -> list[tuple[Any, str]]:
         """The CSV quantities' location; the one named by ``--location`` is created here, inside the import."""
         if self.location_to_create and not self.stock_locations:
-            from inventory.services import location_create
+            from inventory.locations import location_create
 
             self.stock_locations = [(location_create(name=self.location_to_create), "")]
         return self.stock_locations
@@ -982,7 +982,7 @@ def stock_import(
     """
     if not locations or not (levels or from_csv):
         return 0
-    from inventory.services import stock_count
+    from inventory.ledger import stock_count
 
     count = 0
     variants = list(product.variants.order_by("position"))

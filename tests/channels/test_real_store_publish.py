@@ -203,7 +203,7 @@ def test_zero_weight_does_not_make_a_conflict_on_every_publish(shopify_sim, sim_
 
 
 def test_products_delete_webhook_records_the_deletion_at_once(shopify_sim, sim_store, webhook_receiver):
-    from inventory import services as inventory_services
+    from inventory.inbox import webhook_event_process, webhook_receive
 
     product = make_product()
     services.assignment_set(product=product, store=sim_store)
@@ -214,13 +214,13 @@ def test_products_delete_webhook_records_the_deletion_at_once(shopify_sim, sim_s
     client_for_store(sim_store).webhook_subscription_create(topic="PRODUCTS_DELETE", callback_url=webhook_receiver.url)
     shopify_sim.control.delete_product("shop-a", assignment.shopify_product_id)
     (delivery,) = webhook_receiver.wait_for(1, topic="products/delete")
-    receipt = inventory_services.webhook_receive(store=sim_store, headers=dict(delivery.headers),
+    receipt = webhook_receive(store=sim_store, headers=dict(delivery.headers),
                                                  raw_body=delivery.body)
     assert receipt.outcome == "stored"
     from inventory.models import WebhookEvent
 
     event = WebhookEvent.objects.get(topic="products/delete")
-    inventory_services.webhook_event_process(event_id=event.pk, worker="test")
+    webhook_event_process(event_id=event.pk, worker="test")
     event.refresh_from_db()
     assert event.status == "processed" and "deleted in Shopify" in event.result
     conflict = Conflict.objects.get()

@@ -7,8 +7,11 @@ import pytest
 from django.test import Client
 
 from channels.models import Store, VariantBinding
-from inventory import services
+from inventory.inbox import webhook_event_process, webhook_events_drain
+from inventory.ledger import stock_receive
 from inventory.models import InventoryPush, ShopifyOrderLine, StockLevel, StockMovement, WebhookEvent
+from inventory.push_runs import inventory_pushes_drain
+from inventory.queueing import WEBHOOKS_QUEUE
 from pim import services as pim_services
 
 from .conftest import drain, order_payload, refund_payload, run_concurrently
@@ -148,7 +151,7 @@ def test_a_cancellation_without_refund_lines_and_a_later_cancel_refund_restock_o
 
 def test_lines_are_mapped_by_binding_then_sku_and_unmapped_lines_are_logged_not_guessed(world):
     other = pim_services.product_create(title="Mug", variants=[{"sku": "MUG-1", "price": "5"}]).variants.get()
-    services.stock_receive(variant=other, location=world.main, quantity=10)
+    stock_receive(variant=other, location=world.main, quantity=10)
     lines = [
         # bound variant id wins over a misleading SKU
         {"id": 9101, "variant_id": world.variants["shop-a"], "sku": "MUG-1", "quantity": 1},
@@ -183,7 +186,7 @@ def test_concurrent_deliveries_of_an_order_and_its_cancel_apply_each_once(world)
         world.post(client, "orders/create", order_payload(5011, lines))
         world.post(client, "orders/cancelled", order_payload(5011, lines, cancelled=True))
     ids = list(WebhookEvent.objects.values_list("pk", flat=True))
-    run_concurrently([lambda pk=pk: services.webhook_event_process(event_id=pk) for pk in ids], threads=8)
+    run_concurrently([lambda pk=pk: webhook_event_process(event_id=pk) for pk in ids], threads=8)
     drain(threads=4)
     assert world.pim_available() == 300
     assert StockMovement.objects.filter(kind="sale").count() == 2
@@ -222,13 +225,13 @@ def test_one_drain_job_processes_a_burst_of_deliveries_and_their_pushes(world):
     for n in range(6):
         world.post(client, "orders/create", order_payload(5100 + n, [world.line(9100 + n)]))
     first = WebhookEvent.objects.order_by("pk").first()
-    assert django_rq.get_queue(services.WEBHOOKS_QUEUE).count == 1  # one drain job for the burst
-    assert services.webhook_events_drain(first_event_id=first.pk) == 6
+    assert django_rq.get_queue(WEBHOOKS_QUEUE).count == 1  # one drain job for the burst
+    assert webhook_events_drain(first_event_id=first.pk) == 6
     assert not WebhookEvent.objects.exclude(status="processed").exists()
     push = InventoryPush.objects.get(store=world.store_b, kind="delta", status="pending")
     assert push.delta == -6 and push.movements == 6  # folded while waiting
-    assert services.inventory_pushes_drain(first_push_id=push.pk) == 1
+    assert inventory_pushes_drain(first_push_id=push.pk) == 1
     assert world.shopify_available("shop-b") == 294
     # A job for work someone else finished changes nothing.
-    assert services.webhook_events_drain(first_event_id=first.pk) == 0
-    assert services.inventory_pushes_drain(first_push_id=push.pk) == 0
+    assert webhook_events_drain(first_event_id=first.pk) == 0
+    assert inventory_pushes_drain(first_push_id=push.pk) == 0

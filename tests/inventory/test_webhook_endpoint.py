@@ -9,8 +9,10 @@ import pytest
 from django.test import Client
 
 from channels.models import Store
-from inventory import services
+from inventory.inbox import webhook_event_process, webhook_events_reprocess
 from inventory.models import WebhookEvent
+from inventory.queueing import WEBHOOKS_QUEUE
+from inventory.sweep import inventory_sweep
 
 from .conftest import WEBHOOK_PATH, webhook_headers
 
@@ -31,7 +33,7 @@ def post(client, body: bytes, *, topic="orders/create", shop="shop-x.myshopify.c
 
 
 def queued() -> int:
-    return django_rq.get_queue(services.WEBHOOKS_QUEUE).count
+    return django_rq.get_queue(WEBHOOKS_QUEUE).count
 
 
 ORDER = json.dumps({"id": 1001, "name": "#1001", "line_items": []}).encode()
@@ -49,7 +51,7 @@ def test_a_verified_delivery_is_stored_whole_and_queued_after_commit(store):
     assert event.api_version == "2026-07" and event.triggered_at is not None
     assert event.status == WebhookEvent.Status.RECEIVED and event.dispatched_at is not None
     assert queued() == 1
-    job = django_rq.get_queue(services.WEBHOOKS_QUEUE).jobs[0]
+    job = django_rq.get_queue(WEBHOOKS_QUEUE).jobs[0]
     assert job.func_name == "inventory.tasks.webhook_event_run" and job.args == (event.pk,)
 
 
@@ -141,13 +143,13 @@ def test_only_post_is_accepted(store):
 
 def test_the_event_is_kept_when_redis_is_down_and_the_sweeper_sends_it_later(store, settings):
     original = settings.RQ_QUEUES
-    settings.RQ_QUEUES = {**original, services.WEBHOOKS_QUEUE: {"URL": "redis://127.0.0.1:1/0"}}
+    settings.RQ_QUEUES = {**original, WEBHOOKS_QUEUE: {"URL": "redis://127.0.0.1:1/0"}}
     response, _ = post(Client(), ORDER)
     assert response.status_code == 200
     event = WebhookEvent.objects.get()
     assert event.status == WebhookEvent.Status.RECEIVED and event.dispatched_at is None
     settings.RQ_QUEUES = original
-    report = services.inventory_sweep()
+    report = inventory_sweep()
     assert report.events_dispatched == 1
     assert queued() == 1
 
@@ -155,11 +157,11 @@ def test_the_event_is_kept_when_redis_is_down_and_the_sweeper_sends_it_later(sto
 def test_a_signed_payload_of_the_wrong_shape_fails_at_processing_without_retries(store):
     post(Client(), json.dumps({"id": 77, "name": "#77"}).encode())  # orders/create without line_items
     event = WebhookEvent.objects.get()
-    assert services.webhook_event_process(event_id=event.pk) == WebhookEvent.Status.FAILED
+    assert webhook_event_process(event_id=event.pk) == WebhookEvent.Status.FAILED
     event.refresh_from_db()
     assert event.status == WebhookEvent.Status.FAILED and "line_items" in event.last_error
     assert event.attempts == 1
     # Failed events can be sent again after a fix; processing twice changes nothing more.
-    assert services.webhook_events_reprocess(event_ids=[event.pk]) == 1
-    assert services.webhook_event_process(event_id=event.pk) == WebhookEvent.Status.FAILED
-    assert services.webhook_event_process(event_id=event.pk) == "not-claimed"
+    assert webhook_events_reprocess(event_ids=[event.pk]) == 1
+    assert webhook_event_process(event_id=event.pk) == WebhookEvent.Status.FAILED
+    assert webhook_event_process(event_id=event.pk) == "not-claimed"

@@ -22,7 +22,7 @@ def _tail(gid: str) -> str:
 @pytest.fixture
 def adopted_shop(store, sim_control):
     """A live catalog with a non-Latin handle, SKU-less variants and a SKU on two products, with stock."""
-    from inventory.services import location_create, store_location_map
+    from inventory.locations import location_create, store_location_map
 
     warehouse = location_create(name="Warehouse")
     main = next(loc for loc in sim_control.shop(SHOP)["locations"] if loc["name"] == "Main Warehouse")
@@ -57,6 +57,7 @@ def test_live_store_adopts_skuless_shared_and_non_latin_products_bound_by_shopif
     assert result.actions[services.IMPORTED] == 3 and result.flagged_variants == 4
     shopify = adopted_shop["shopify"]
     # Every variant is bound to its own Shopify variant and inventory item, whatever its SKU.
+
     def ids(variant: dict) -> tuple[str, str]:
         return _tail(variant["id"]), _tail(variant["inventoryItemId"])
 
@@ -83,8 +84,8 @@ def test_live_store_adopts_skuless_shared_and_non_latin_products_bound_by_shopif
 
 
 def test_orders_for_adopted_variants_match_by_their_shopify_ids(store, adopted_shop, tmp_path):
+    from inventory.inbox import webhook_event_process, webhook_receive
     from inventory.models import StockLevel
-    from inventory.services import webhook_event_process, webhook_receive
 
     from ..inventory.conftest import order_payload, webhook_headers
 

@@ -5,8 +5,9 @@ import django_rq
 import pytest
 
 from channels.models import Store
-from inventory import services
 from inventory.models import WebhookEvent
+from inventory.queueing import WEBHOOKS_QUEUE
+from inventory.subscriptions import webhook_subscriptions_register
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,7 +19,7 @@ def test_a_client_credentials_store_accepts_its_real_webhooks(shopify_sim, live_
         auth_mode=Store.AuthMode.CLIENT_CREDENTIALS, client_id=creds.client_id, client_secret=creds.client_secret,
     )
     assert store.webhook_secret == ""  # nothing pasted twice
-    services.webhook_subscriptions_register(store=store, callback_url=live_server.url + "/shopify/webhooks/",
+    webhook_subscriptions_register(store=store, callback_url=live_server.url + "/shopify/webhooks/",
                                             topics=["PRODUCTS_CREATE"])
     shopify_sim.control.seed("shop-a", generate=1)
     shopify_sim.control.trigger_webhooks("shop-a", topic="products/create", count=1)
@@ -26,4 +27,4 @@ def test_a_client_credentials_store_accepts_its_real_webhooks(shopify_sim, live_
     deliveries = shopify_sim.control.deliveries(shop="shop-a", topic="products/create")
     assert deliveries and {d["response_status"] for d in deliveries} == {200}, deliveries
     assert WebhookEvent.objects.filter(store=store, topic="products/create").exists()
-    django_rq.get_queue(services.WEBHOOKS_QUEUE).empty()
+    django_rq.get_queue(WEBHOOKS_QUEUE).empty()

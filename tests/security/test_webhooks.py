@@ -11,7 +11,7 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from channels.models import Store
-from inventory import services
+from inventory.inbox import webhook_event_process
 from inventory.models import WebhookEvent
 from inventory.views import shopify_webhook
 from tests.inventory.conftest import sign
@@ -82,7 +82,7 @@ def test_app_uninstalled_only_disables_the_shop_its_payload_names(stores):
     assert post(_uninstalled("shop-b.myshopify.com"), shop="shop-a.myshopify.com",
                 topic="app/uninstalled").status_code == 200
     event = WebhookEvent.objects.get()
-    services.webhook_event_process(event_id=event.pk)
+    webhook_event_process(event_id=event.pk)
     a.refresh_from_db()
     b.refresh_from_db()
     assert a.is_active and b.is_active
@@ -91,7 +91,7 @@ def test_app_uninstalled_only_disables_the_shop_its_payload_names(stores):
     # Its own uninstall disables it (and only it).
     assert post(_uninstalled("shop-a.myshopify.com"), shop="shop-a.myshopify.com",
                 topic="app/uninstalled").status_code == 200
-    services.webhook_event_process(event_id=WebhookEvent.objects.latest("pk").pk)
+    webhook_event_process(event_id=WebhookEvent.objects.latest("pk").pk)
     a.refresh_from_db()
     b.refresh_from_db()
     assert not a.is_active and b.is_active

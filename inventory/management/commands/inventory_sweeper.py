@@ -7,8 +7,8 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from inventory import services
 from inventory.subscriptions import webhook_subscriptions_sweep
+from inventory.sweep import inventory_sweep
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         while True:
             close_old_connections()
             try:
-                r = services.inventory_sweep()
+                r = inventory_sweep()
                 if not loop or any((r.events_reclaimed, r.events_dispatched, r.pushes_reclaimed,
                                     r.pushes_dispatched, r.sets_requested)):
                     self.stdout.write(
