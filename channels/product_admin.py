@@ -260,7 +260,7 @@ def export_shopify_csv(modeladmin, request, queryset):
     from django.http import StreamingHttpResponse
     from django.utils import timezone
 
-    from .onboarding.csv_export import products_csv_rows
+    from .csv_export import products_csv_rows
 
     page = action_confirm(modeladmin, request, queryset, action="export_shopify_csv",
                           title="Export these products to Shopify's CSV format?",

@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "channels",
     "inventory",
     "conflicts",
+    "onboarding",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from channels.models import VariantBinding
-from channels.onboarding import services
+from onboarding import services
 from pim.models import Product, Variant
 
 from .conftest import SHOP, make_product

@@ -9,10 +9,10 @@ import pytest
 
 from channels import services as channel_services
 from channels.models import ChannelAssignment, SyncJob, VariantBinding
-from channels.onboarding import services
 from channels.shopify.exceptions import ShopifyAuthError
 from conflicts.models import Conflict
 from conflicts.services import ONBOARDING_MARK
+from onboarding import services
 from pim.models import Product, ProductAttribute, ProductImage, Variant
 
 from .conftest import SHOP

@@ -220,10 +220,10 @@ class Story:
 
     def connect_and_reconcile(self) -> None:
         from channels.models import Store
-        from channels.onboarding.services import store_reconcile
         from inventory.ledger import stock_receive
         from inventory.locations import store_locations_automap
         from inventory.models import Location
+        from onboarding.services import store_reconcile
         from pim.models import Variant
 
         self.step("Connecting both stores, mapping locations, registering webhooks")

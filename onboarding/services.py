@@ -35,20 +35,20 @@ from django.db import transaction
 from django.utils import timezone
 from slugify import slugify
 
-from conflicts.services import ONBOARDING_MARK
-from pim import services as pim_services
-from pim.models import Product, Variant
-from pim.validators import validate_handle
-
-from ..clients import client_for_store
-from ..models import ChannelAssignment, Store, StoreMetafieldMapping, VariantBinding
-from ..shopify.exceptions import (
+from channels.clients import client_for_store
+from channels.models import ChannelAssignment, Store, StoreMetafieldMapping, VariantBinding
+from channels.shopify.exceptions import (
     ShopifyBulkOperationError,
     ShopifyError,
     ShopifyGraphQLError,
     ShopifyUserError,
 )
-from ..shopify.ids import inventory_item_gid, location_gid
+from channels.shopify.ids import inventory_item_gid, location_gid
+from conflicts.services import ONBOARDING_MARK
+from pim import services as pim_services
+from pim.models import Product, Variant
+from pim.validators import validate_handle
+
 from . import csv_format
 from .importing import ImportPlan, import_plan_build
 from .matching import (
