@@ -1,7 +1,8 @@
 """Scheduled inventory reconciliation against the simulator: switching on needs a confirmed full sync; a run
 corrects a drifted level with compare-and-set, skips levels with a pending push or an unprocessed order webhook,
 holds a large difference; a level Shopify changed meanwhile is not overwritten; two sweepers make one run per slot;
-the schedule's slots are decided with an injectable ``now``."""
+the schedule's slots are decided with an injectable ``now``; the admin (confirming a full sync, the schedule form,
+the run's report, *Reconcile now*) and the command."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.management import CommandError, call_command
 from django.test import Client
+from django.urls import reverse
 
 from channels.models import VariantBinding
 from channels.shopify.ids import gid_to_id
@@ -238,3 +242,84 @@ def test_confirmations_are_kept_per_run(world):
     recon.inventory_sync_run_confirm(run=run)
     assert FullSyncConfirmation.objects.get().store == world.store_a
     assert recon.confirmed_full_sync(store=world.store_b) is None
+
+
+# --- admin and command -----------------------------------------------------------------------------------------
+
+
+def _applied_run(store) -> InventorySyncRun:
+    return InventorySyncRun.objects.filter(store=store, applied=True).latest("started_at")
+
+
+def test_confirming_a_full_sync_needs_the_permission_and_the_check_box(world, admin_client):
+    run = _applied_run(world.store_b)
+    url = reverse("admin:inventory_inventorysyncrun_changelist")
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_inventorysyncrun"))
+    other = Client()
+    other.force_login(viewer)
+    other.post(url, {"action": "confirm_result", "_selected_action": [run.pk], "confirmed": "yes",
+                     "available_checked": "on"})
+    assert not FullSyncConfirmation.objects.exists()
+
+    page = admin_client.post(url, {"action": "confirm_result", "_selected_action": [run.pk]})
+    assert page.status_code == 200 and b"available_checked" in page.content
+    again = admin_client.post(url, {"action": "confirm_result", "_selected_action": [run.pk], "confirmed": "yes"})
+    assert again.status_code == 200 and not FullSyncConfirmation.objects.exists()  # the box was not ticked
+    done = admin_client.post(url, {"action": "confirm_result", "_selected_action": [run.pk], "confirmed": "yes",
+                                   "available_checked": "on", "note": "spot-checked 20 SKUs"})
+    assert done.status_code == 302
+    confirmation = FullSyncConfirmation.objects.get()
+    assert (confirmation.run, confirmation.confirmed_by_label, confirmation.note) == (
+        run, "user admin", "spot-checked 20 SKUs")
+    assert b"user admin" in admin_client.get(url).content
+
+
+def test_the_schedule_form_refuses_to_switch_on_without_a_confirmed_sync(world, admin_client):
+    url = reverse("admin:inventory_reconciliationschedule_add")
+    data = {"store": world.store_b.pk, "frequency": "weekly", "weekday": 4, "hour": 5, "timezone": "Europe/Berlin"}
+    refused = admin_client.post(url, data)
+    assert refused.status_code == 200 and b"no confirmed full inventory sync" in refused.content
+    assert not ReconciliationSchedule.objects.exists()
+    recon.inventory_sync_run_confirm(run=_applied_run(world.store_b))
+    assert admin_client.post(url, {**data, "timezone": "Nowhere/Else"}).status_code == 200
+    assert admin_client.post(url, data).status_code == 302
+    schedule = ReconciliationSchedule.objects.get()
+    assert (schedule.frequency, schedule.weekday, schedule.hour, schedule.updated_by) == ("weekly", 4, 5, "user admin")
+    assert schedule.effective_from is not None
+    listing = admin_client.get(reverse("admin:inventory_reconciliationschedule_changelist"))
+    assert b"Fridays at 05:00 Europe/Berlin" in listing.content
+
+
+def test_the_runs_report_is_visible_with_a_link_to_review_a_held_difference(rworld, admin_client):
+    rworld.world.control.adjust_inventory("shop-b", sku="S-4", set=5)
+    rworld.world.control.adjust_inventory("shop-b", sku="S-1", set=49)
+    run = rworld.reconcile()
+    page = admin_client.get(reverse("admin:inventory_reconciliationrun_change", args=[run.pk]))
+    assert page.status_code == 200
+    assert b"S-4" in page.content and b"held for review" in page.content and b">review</a>" in page.content
+    assert b"S-1" in page.content and b"corrected" in page.content
+    listing = admin_client.get(reverse("admin:inventory_reconciliationrun_changelist"))
+    assert listing.status_code == 200 and b"Shop B" in listing.content
+
+
+def test_reconcile_now_from_the_admin_queues_a_run(rworld, admin_client):
+    schedule = recon.reconciliation_schedule_set(store=rworld.world.store_b, frequency="daily")
+    url = reverse("admin:inventory_reconciliationschedule_changelist")
+    page = admin_client.post(url, {"action": "reconcile_now", "_selected_action": [schedule.pk]})
+    assert page.status_code == 200 and b"Reconcile these stores now?" in page.content
+    admin_client.post(url, {"action": "reconcile_now", "_selected_action": [schedule.pk], "confirmed": "yes"})
+    run = ReconciliationRun.objects.get()
+    assert (run.trigger, run.status, run.actor_label) == ("manual", "queued", "user admin")
+    assert run.dispatched_at is not None
+
+
+def test_the_command_sets_the_schedule_and_reconciles_now(rworld, capsys):
+    rworld.world.control.adjust_inventory("shop-b", sku="S-2", set=44)
+    call_command("inventory_reconcile", "--store", "Shop B")
+    out = capsys.readouterr().out
+    assert "corrected  S-2 @ Main Warehouse: PIM 50, Shopify 44" in out and "1 corrected" in out
+    call_command("inventory_reconcile", "--store", "Shop B", "--schedule", "daily", "--hour", "4")
+    assert ReconciliationSchedule.objects.get().hour == 4
+    with pytest.raises(CommandError, match="no confirmed full inventory sync"):
+        call_command("inventory_reconcile", "--store", "Shop A", "--schedule", "daily")
