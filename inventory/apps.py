@@ -26,9 +26,10 @@ class InventoryConfig(AppConfig):
 
         from channels.hooks import periodic_task_register
 
-        from .reconciliation import reconciliation_sweep_task
+        from .reconciliation import reconciliation_health_lines, reconciliation_sweep_task
 
         periodic_task_register(name="inventory reconciliation", task=reconciliation_sweep_task)
+        health_provider_register(name="inventory reconciliation", provider=reconciliation_health_lines)
 
         from .product_admin import register_product_admin
 

@@ -572,3 +572,25 @@ def _note_our_set(store: Store, level: _Level) -> None:
         if row.baseline_version is None or own_version > row.baseline_version:
             update["baseline_version"] = own_version
         ShopifyLevel.objects.filter(pk=row.pk).update(**update)
+
+
+def reconciliation_health_lines(store: Store) -> list:
+    """The store's reconciliation schedule and last run, for the sync health page and ``sync_status`` (a channels
+    health provider registered in ``InventoryConfig.ready()``)."""
+    from django.urls import reverse
+
+    from channels.health import HealthLine
+
+    schedule = ReconciliationSchedule.objects.filter(store=store).first()
+    if schedule is None or schedule.frequency == ReconciliationSchedule.Frequency.OFF:
+        return [HealthLine("Inventory reconciliation", "off")]
+    value = str(schedule).split(": ", 1)[-1]
+    run = ReconciliationRun.objects.filter(store=store).order_by("-slot", "-pk").first()
+    if run is None:
+        return [HealthLine("Inventory reconciliation", f"{value}; no run yet")]
+    value += (f"; last run {run.slot:%Y-%m-%d %H:%M} UTC {run.get_status_display().lower()}: {run.corrected} "
+              f"corrected, {run.skipped} skipped, {run.held} held, {run.stale} stale")
+    if run.error:
+        value += f" ({run.error[:200]})"
+    return [HealthLine("Inventory reconciliation", value, problem=run.status == ReconciliationRun.Status.FAILED,
+                       link=reverse("admin:inventory_reconciliationrun_change", args=[run.pk]))]

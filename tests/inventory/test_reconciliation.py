@@ -301,6 +301,9 @@ def test_the_runs_report_is_visible_with_a_link_to_review_a_held_difference(rwor
     assert b"S-1" in page.content and b"corrected" in page.content
     listing = admin_client.get(reverse("admin:inventory_reconciliationrun_changelist"))
     assert listing.status_code == 200 and b"Shop B" in listing.content
+    recon.reconciliation_schedule_set(store=rworld.world.store_b, frequency="daily", hour=2)
+    health = admin_client.get(reverse("admin:channels_store_health", args=[rworld.world.store_b.pk]))
+    assert b"daily at 02:00 UTC; last run" in health.content and b"1 corrected, 0 skipped, 1 held" in health.content
 
 
 def test_reconcile_now_from_the_admin_queues_a_run(rworld, admin_client):
