@@ -326,3 +326,47 @@ def test_the_command_sets_the_schedule_and_reconciles_now(rworld, capsys):
     assert ReconciliationSchedule.objects.get().hour == 4
     with pytest.raises(CommandError, match="no confirmed full inventory sync"):
         call_command("inventory_reconcile", "--store", "Shop A", "--schedule", "daily")
+
+
+def test_a_run_that_meets_a_shopify_outage_is_retried_later_and_the_sweeper_is_registered(rworld):
+    from datetime import timedelta
+
+    from channels.hooks import periodic_tasks
+
+    assert recon.reconciliation_sweep_task in periodic_tasks()  # sync_sweeper --loop runs it
+    ctl = rworld.world.control
+    ctl.adjust_inventory("shop-b", sku="S-1", set=47)
+    ctl.outage("shop-b", 60)
+    run = rworld.reconcile()
+    assert run.status == "retry" and "ShopifyServerError" in run.error and run.attempts == 1
+    assert rworld.shopify("S-1") == 47
+    ctl.clear_faults("shop-b")
+    assert recon.reconciliation_run_execute(run_id=run.pk).status == "retry"  # not due yet: left alone
+    run = recon.reconciliation_run_execute(run_id=run.pk, now=run.next_attempt_at + timedelta(seconds=1))
+    assert (run.status, run.attempts, run.corrected, run.error) == ("done", 2, 1, "")
+    assert rworld.shopify("S-1") == 50
+
+
+def test_which_variants_waiting_order_webhooks_may_change(rworld, client: Client):
+    from inventory.models import WebhookEvent
+    from inventory.reconciliation_events import order_event_blocks
+
+    world = rworld.world
+    store = world.store_b
+    refund = {"id": 1, "order_id": 7002, "refund_line_items": [
+        {"id": 2, "line_item_id": 3, "quantity": 1, "line_item": {"id": 3, "variant_id": None, "sku": "S-2"}}]}
+    assert world.post(client, "refunds/create", refund, store=store).status_code == 200
+    blocked, block_all = order_event_blocks(store=store)
+    assert block_all == "" and set(blocked) == {rworld.variants["S-2"].pk}  # matched by SKU
+    WebhookEvent.objects.update(status=WebhookEvent.Status.PROCESSED)
+    assert order_event_blocks(store=store) == ({}, "")
+    WebhookEvent.objects.update(status=WebhookEvent.Status.FAILED)  # a failed one still hides a sale
+    assert "failed processing" in order_event_blocks(store=store)[0][rworld.variants["S-2"].pk]
+    moved = {"original_fulfillment_order": {"id": 11}, "moved_fulfillment_order": {"id": 12}}
+    assert world.post(client, "fulfillment_orders/moved", moved, store=store).status_code == 200
+    blocked, block_all = order_event_blocks(store=store)
+    assert "known only once it is processed" in block_all
+    rworld.world.control.adjust_inventory("shop-b", sku="S-4", set=49)
+    run = rworld.reconcile()
+    assert run.corrected == 0 and {e["sku"]: e["outcome"] for e in run.report}["S-4"] == "skipped"
+    assert rworld.shopify("S-4") == 49
