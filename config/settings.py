@@ -240,6 +240,15 @@ ALERT_LATENCY_MIN_JOBS = int(os.environ.get("ALERT_LATENCY_MIN_JOBS", "5"))
 # sweeper checks and repairs them.
 SHOPIFY_WEBHOOK_URL = os.environ.get("SHOPIFY_WEBHOOK_URL", "")
 WEBHOOK_SUBSCRIPTION_CHECK_SECONDS = int(os.environ.get("WEBHOOK_SUBSCRIPTION_CHECK_SECONDS", "3600"))
+# Scheduled inventory reconciliation (inventory/reconciliation.py; per store, off by default). A difference larger
+# than RECONCILIATION_HOLD_UNITS units or RECONCILIATION_HOLD_PERCENT percent of the PIM quantity (0 turns either
+# rule off) is held for review instead of corrected. A level Shopify changed less than RECONCILIATION_SETTLE_SECONDS
+# ago is left for the next run (the webhook of that change may still be on its way). A run that fails on a
+# retryable Shopify error is retried on SYNC_RETRY_SCHEDULE up to RECONCILIATION_MAX_ATTEMPTS attempts.
+RECONCILIATION_HOLD_UNITS = int(os.environ.get("RECONCILIATION_HOLD_UNITS", "10"))
+RECONCILIATION_HOLD_PERCENT = float(os.environ.get("RECONCILIATION_HOLD_PERCENT", "0"))
+RECONCILIATION_SETTLE_SECONDS = int(os.environ.get("RECONCILIATION_SETTLE_SECONDS", "300"))
+RECONCILIATION_MAX_ATTEMPTS = int(os.environ.get("RECONCILIATION_MAX_ATTEMPTS", "4"))
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pim@localhost")
 

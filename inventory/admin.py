@@ -41,6 +41,7 @@ from .models import (
 )
 from .pushes import inventory_pushes_replay
 from .queueing import INVENTORY_QUEUE
+from .reconciliation_admin import SyncRunConfirmMixin  # also registers the reconciliation admins
 
 
 def _confirm(modeladmin, request, queryset, *, action: str, title: str, intro: str,
@@ -311,11 +312,12 @@ class StoreLocationInline(admin.TabularInline):
 
 
 @admin.register(InventorySyncRun)
-class InventorySyncRunAdmin(ReadOnlyAdmin):
+class InventorySyncRunAdmin(SyncRunConfirmMixin, ReadOnlyAdmin):
     list_display = ("started_at", "store", "applied", "levels_checked", "differences", "levels_set", "skipped",
-                    "error")
+                    "error", "confirmed")
     list_filter = ("applied", "store")
-    list_select_related = ("store",)
+    list_select_related = ("store", "confirmation")
+    actions = ("confirm_result",)
 
 
 @admin.register(StoreInventory)

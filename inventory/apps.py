@@ -24,6 +24,13 @@ class InventoryConfig(AppConfig):
         alert_check_register(name="inventory", check=inventory_alerts_check)
         connect_step_register(name="locations and webhooks", step=connect_steps)
 
+        from channels.hooks import periodic_task_register
+
+        from .reconciliation import reconciliation_health_lines, reconciliation_sweep_task
+
+        periodic_task_register(name="inventory reconciliation", task=reconciliation_sweep_task)
+        health_provider_register(name="inventory reconciliation", provider=reconciliation_health_lines)
+
         from .product_admin import register_product_admin
 
         register_product_admin()

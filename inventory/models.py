@@ -519,3 +519,7 @@ class StoreInventorySettings(models.Model):
 
     def __str__(self) -> str:
         return f"inventory settings of {self.store}"
+
+
+# Scheduled reconciliation (issue 18) lives in its own module; imported here so Django registers its models.
+from .reconciliation_models import FullSyncConfirmation, ReconciliationRun, ReconciliationSchedule  # noqa: E402, F401

@@ -61,3 +61,13 @@ def webhook_subscriptions_check_run(store_id: int) -> str:
     except SubscriptionTargetUnknown as exc:
         return str(exc)
     return f"{store.name}: {health.get_state_display()} ({len(health.findings)} finding(s))"
+
+
+def reconciliation_run(run_id: int) -> str:
+    """Run inventory reconciliation ``run_id`` (queue ``inventory``); a run claimed elsewhere or finished is left
+    alone, so running this twice changes nothing."""
+    from .reconciliation import reconciliation_run_execute
+
+    run = reconciliation_run_execute(run_id=run_id)
+    return (f"run {run.pk}: {run.status}, {run.corrected} corrected, {run.skipped} skipped, {run.held} held, "
+            f"{run.stale} stale")
