@@ -238,6 +238,13 @@ ALERT_LATENCY_MIN_JOBS = int(os.environ.get("ALERT_LATENCY_MIN_JOBS", "5"))
 # sweeper checks and repairs them.
 SHOPIFY_WEBHOOK_URL = os.environ.get("SHOPIFY_WEBHOOK_URL", "")
 WEBHOOK_SUBSCRIPTION_CHECK_SECONDS = int(os.environ.get("WEBHOOK_SUBSCRIPTION_CHECK_SECONDS", "3600"))
+# Gap replay (inventory/catchup.py). The order watermark ("complete until") trails now by this margin (deliveries
+# in flight); a sweeper silent for longer than ORDER_GAP_AFTER_SECONDS means a gap; a replay from the watermark
+# also runs every ORDER_CATCHUP_VERIFY_SECONDS (0 = only after a gap) to catch deliveries that failed silently.
+ORDER_WATERMARK_MARGIN_SECONDS = int(os.environ.get("ORDER_WATERMARK_MARGIN_SECONDS", "300"))
+ORDER_GAP_AFTER_SECONDS = int(os.environ.get("ORDER_GAP_AFTER_SECONDS", "900"))
+ORDER_CATCHUP_VERIFY_SECONDS = int(os.environ.get("ORDER_CATCHUP_VERIFY_SECONDS", "3600"))
+ORDER_CATCHUP_LEASE_SECONDS = int(os.environ.get("ORDER_CATCHUP_LEASE_SECONDS", "900"))
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pim@localhost")
 

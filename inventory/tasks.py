@@ -57,3 +57,17 @@ def webhook_subscriptions_check_run(store_id: int) -> str:
     except SubscriptionTargetUnknown as exc:
         return str(exc)
     return f"{store.name}: {health.get_state_display()} ({len(health.findings)} finding(s))"
+
+
+def order_catchup_task(store_id: int) -> str:
+    """Replay the orders store ``store_id`` may have missed (queued by the sweeper after a gap; see catchup.py).
+
+    The replay merges facts idempotently, so running it twice changes stock once."""
+    from channels.models import Store
+
+    from .catchup import order_catchup_replay
+
+    store = Store.objects.filter(pk=store_id, is_active=True).first()
+    if store is None:
+        return "store deleted or disabled"
+    return order_catchup_replay(store=store)
