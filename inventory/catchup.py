@@ -371,7 +371,7 @@ def order_catchup_replay(*, store: Store) -> str:
             last_replay_error=f"{type(exc).__name__}: {exc}"[:2000],
             replay_lease_until=timezone.now() + timedelta(seconds=min(60, settings.ORDER_CATCHUP_LEASE_SECONDS)))
         return f"failed: {type(exc).__name__}"
-    text = report.text()
+    text = (f"gap since {gap:%Y-%m-%d %H:%M:%S} UTC ({mark.gap_reason}): " if gap else "verification: ") + report.text()
     with transaction.atomic():
         mark = OrderWatermark.objects.select_for_update().get(pk=mark.pk)
         if mark.gap_since == gap:  # a newer gap recorded meanwhile stays owed
