@@ -229,7 +229,7 @@ def order_agreements(o: dict[str, Any], info: GraphQLResolveInfo, **args: Any) -
         sales += [_sale(shop, edit["_n"] * 100 + 50 + i, by_n[r["id"]], -r["delta"], "RETURN")
                   for i, r in enumerate(edit["removals"]) if r["id"] in by_n]
         items.append({"__typename": "OrderEditAgreement", "_n": edit["_n"], "id": gid("SalesAgreement", edit["_n"]),
-                      "happenedAt": iso(edit["_created"]), "reason": "EDIT", "app": None, "user": None,
+                      "happenedAt": iso(edit["_created"]), "reason": "ORDER_EDIT", "app": None, "user": None,
                       "_sales": sales})
     for refund in order["refunds"]:
         sales = [_sale(shop, rl["_n"] * 10, rl["line"], -rl["quantity"], "RETURN") for rl in refund["lines"]]
