@@ -669,7 +669,7 @@ query OrdersUpdatedSince($query: String!, $after: String) {
 """
 
 # One order's lines and sales agreements: the units at creation (OrderAgreement) and each committed edit
-# (OrderEditAgreement). Requested cost ~640.
+# (OrderEditAgreement). Requested cost ~230 (the actual cost of a small order is ~20).
 ORDER_REPLAY_LINES = """
 query OrderReplayLines($id: ID!) {
   order(id: $id) {
@@ -679,13 +679,13 @@ query OrderReplayLines($id: ID!) {
     updatedAt
     cancelledAt
     retailLocation { id }
-    lineItems(first: 50) { nodes { id sku name quantity variant { id } } pageInfo { hasNextPage } }
-    agreements(first: 10) {
+    lineItems(first: 30) { nodes { id sku name quantity variant { id } } pageInfo { hasNextPage } }
+    agreements(first: 5) {
       nodes {
         __typename
         id
-        ... on OrderAgreement { sales(first: 25) { nodes { quantity actionType ... on ProductSale { lineItem { id } } } pageInfo { hasNextPage } } }
-        ... on OrderEditAgreement { sales(first: 25) { nodes { quantity actionType ... on ProductSale { lineItem { id } } } pageInfo { hasNextPage } } }
+        ... on OrderAgreement { sales(first: 15) { nodes { quantity actionType ... on ProductSale { lineItem { id } } } pageInfo { hasNextPage } } }
+        ... on OrderEditAgreement { sales(first: 15) { nodes { quantity actionType ... on ProductSale { lineItem { id } } } pageInfo { hasNextPage } } }
       }
       pageInfo { hasNextPage }
     }
@@ -694,23 +694,23 @@ query OrderReplayLines($id: ID!) {
 """
 
 # The same order's refunds (restock type and location per refund line), fulfillments and routing.
-# Requested cost ~830.
+# Requested cost ~410.
 ORDER_REPLAY_STOCK = (
     """
 query OrderReplayStock($id: ID!) {
   order(id: $id) {"""
     + _ORDER_ROUTING_FIELDS
-    + """    refunds(first: 5) {
+    + """    refunds(first: 3) {
       id
-      refundLineItems(first: 25) {
+      refundLineItems(first: 15) {
         nodes { id quantity restockType location { id } lineItem { id } }
         pageInfo { hasNextPage }
       }
     }
-    fulfillments(first: 5) {
+    fulfillments(first: 3) {
       status
       location { id }
-      fulfillmentLineItems(first: 25) { nodes { quantity lineItem { id } } pageInfo { hasNextPage } }
+      fulfillmentLineItems(first: 15) { nodes { quantity lineItem { id } } pageInfo { hasNextPage } }
     }
   }
 }
