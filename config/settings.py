@@ -249,6 +249,13 @@ RECONCILIATION_HOLD_UNITS = int(os.environ.get("RECONCILIATION_HOLD_UNITS", "10"
 RECONCILIATION_HOLD_PERCENT = float(os.environ.get("RECONCILIATION_HOLD_PERCENT", "0"))
 RECONCILIATION_SETTLE_SECONDS = int(os.environ.get("RECONCILIATION_SETTLE_SECONDS", "300"))
 RECONCILIATION_MAX_ATTEMPTS = int(os.environ.get("RECONCILIATION_MAX_ATTEMPTS", "4"))
+# Gap replay (inventory/catchup.py). The order watermark ("complete until") trails now by this margin (deliveries
+# in flight); a sweeper silent for longer than ORDER_GAP_AFTER_SECONDS means a gap; a replay from the watermark
+# also runs every ORDER_CATCHUP_VERIFY_SECONDS (0 = only after a gap) to catch deliveries that failed silently.
+ORDER_WATERMARK_MARGIN_SECONDS = int(os.environ.get("ORDER_WATERMARK_MARGIN_SECONDS", "300"))
+ORDER_GAP_AFTER_SECONDS = int(os.environ.get("ORDER_GAP_AFTER_SECONDS", "900"))
+ORDER_CATCHUP_VERIFY_SECONDS = int(os.environ.get("ORDER_CATCHUP_VERIFY_SECONDS", "3600"))
+ORDER_CATCHUP_LEASE_SECONDS = int(os.environ.get("ORDER_CATCHUP_LEASE_SECONDS", "900"))
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pim@localhost")
 

@@ -21,6 +21,10 @@ class InventoryConfig(AppConfig):
         from .subscriptions import connect_steps, inventory_alerts_check, webhook_subscriptions_health_lines
 
         health_provider_register(name="webhook subscriptions", provider=webhook_subscriptions_health_lines)
+
+        from .catchup import order_watermark_health_lines
+
+        health_provider_register(name="order watermark", provider=order_watermark_health_lines)
         alert_check_register(name="inventory", check=inventory_alerts_check)
         connect_step_register(name="locations and webhooks", step=connect_steps)
 

@@ -71,3 +71,15 @@ def reconciliation_run(run_id: int) -> str:
     run = reconciliation_run_execute(run_id=run_id)
     return (f"run {run.pk}: {run.status}, {run.corrected} corrected, {run.skipped} skipped, {run.held} held, "
             f"{run.stale} stale")
+def order_catchup_task(store_id: int) -> str:
+    """Replay the orders store ``store_id`` may have missed (queued by the sweeper after a gap; see catchup.py).
+
+    The replay merges facts idempotently, so running it twice changes stock once."""
+    from channels.models import Store
+
+    from .catchup import order_catchup_replay
+
+    store = Store.objects.filter(pk=store_id, is_active=True).first()
+    if store is None:
+        return "store deleted or disabled"
+    return order_catchup_replay(store=store)

@@ -7,13 +7,15 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from inventory.catchup import order_watermarks_sweep
 from inventory.subscriptions import webhook_subscriptions_sweep
 from inventory.sweep import inventory_sweep
 
 
 class Command(BaseCommand):
     help = ("Make sure no webhook event or inventory push is lost: reclaim expired leases, re-send waiting work; "
-            "queue the periodic check and repair of every store's webhook subscriptions.")
+            "queue the periodic check and repair of every store's webhook subscriptions; keep each store's order "
+            "watermark and queue a gap replay when orders may have been missed.")
 
     def add_arguments(self, parser):
         parser.add_argument("--loop", action="store_true", help="keep sweeping until stopped")
@@ -38,6 +40,12 @@ class Command(BaseCommand):
                     self.stdout.write(f"webhook subscriptions: {checks} store check(s) queued")
             except Exception as exc:
                 self.stderr.write(f"webhook subscription sweep failed: {exc}")
+            try:
+                replays = order_watermarks_sweep()
+                if replays:
+                    self.stdout.write(f"orders: {replays} gap replay(s) queued")
+            except Exception as exc:
+                self.stderr.write(f"order watermark sweep failed: {exc}")
             if not loop:
                 return
             time.sleep(interval)
