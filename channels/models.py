@@ -12,6 +12,7 @@ from pim.models import Product, Variant
 
 from .crypto import EncryptedTextField
 from .endpoints import api_base_url_validate, shop_domain_validate, store_base_url
+from .mapping import PUBLISH_GROUPS
 
 
 class ConflictPolicy(models.TextChoices):
@@ -19,20 +20,8 @@ class ConflictPolicy(models.TextChoices):
     HOLD = "hold", "Hold the product on this store until reviewed"
 
 
-# Field groups a store can receive; an unselected group is never sent to (or touched in) Shopify.
-PUBLISH_FIELDS = (
-    ("title", "Title"),
-    ("description", "Description"),
-    ("vendor", "Vendor"),
-    ("product_type", "Product type"),
-    ("tags", "Tags"),
-    ("status", "Status"),
-    ("seo", "SEO title and description"),
-    ("variants", "Options and variants (SKU, barcode, weight)"),
-    ("prices", "Prices and compare-at prices"),
-    ("images", "Images"),
-    ("metafields", "Attributes as metafields"),
-)
+# Field groups a store can receive (the field registry's groups); an unselected group is never sent to Shopify.
+PUBLISH_FIELDS = PUBLISH_GROUPS
 ALL_PUBLISH_FIELDS = [name for name, _ in PUBLISH_FIELDS]
 
 
