@@ -66,7 +66,7 @@ class StoreForm(forms.ModelForm):
         fields = (
             "name", "shop_domain", "api_base_url", "api_version", "auth_mode", "access_token", "client_id",
             "client_secret", "webhook_secret", "plan", "is_active", "default_conflict_policy", "unpublish_action",
-            "publish_fields", "publications", "inventory_push_enabled",
+            "publish_fields", "publications", "publish_mode", "publish_batch_times", "inventory_push_enabled",
         )
 
     def __init__(self, *args, **kwargs):

@@ -35,6 +35,7 @@ from .models import (
     SyncAttempt,
     SyncJob,
 )
+from .publish_modes import assignments_mark_waiting, publish_waiting
 from .publishing import ExecutionResult, PublishConflict, product_publish, product_unpublish  # noqa: F401 - re-exported
 from .shopify.exceptions import (
     ShopifyError,
@@ -91,12 +92,15 @@ def sync_jobs_record_for_products(*, product_ids: Iterable[int], deleted: bool =
 
         assignment_rules_apply(product_ids=ids)
     assignments = ChannelAssignment.objects.filter(product_id__in=ids, store__is_active=True).select_related(
-        "product"
+        "product", "store"
     )
-    job_ids = []
+    job_ids, waiting = [], []
     for assignment in assignments:
         if not assignment.publish and not assignment.shopify_product_id:
             continue  # never published there and not wanted: nothing to do
+        if not deleted and assignment.publish and assignment.store.publish_mode != Store.PublishMode.IMMEDIATE:
+            waiting.append(assignment.pk)  # the store's next batch or a publish request sends it
+            continue
         job_ids.append(
             _upsert_pending_job(
                 store_id=assignment.store_id,
@@ -105,6 +109,7 @@ def sync_jobs_record_for_products(*, product_ids: Iterable[int], deleted: bool =
                 shopify_product_id=assignment.shopify_product_id,
             )
         )
+    assignments_mark_waiting(assignment_ids=waiting)
     sync_jobs_dispatch_on_commit(job_ids=job_ids)
     return job_ids
 
@@ -481,13 +486,14 @@ def sync_jobs_sweep(*, now=None) -> SweepReport:
 
 
 def publish_request(*, store: Store | None = None, product_ids: Iterable[int] | None = None) -> list[int]:
-    """Record sync jobs for the given products (or all assigned ones) in one store or all stores."""
+    """Record sync jobs for the given products (or all assigned ones) in one store or all stores, whatever the
+    stores' publish modes (this is the request); what was waiting on those stores is no longer waiting."""
     assignments = ChannelAssignment.objects.filter(store__is_active=True)
     if store is not None:
         assignments = assignments.filter(store=store)
     if product_ids is not None:
         assignments = assignments.filter(product_id__in=list(product_ids))
-    job_ids = []
+    job_ids, requested = [], []
     with transaction.atomic():
         for a in assignments.select_related("product").iterator(chunk_size=2000):
             if not a.publish and not a.shopify_product_id:
@@ -498,6 +504,10 @@ def publish_request(*, store: Store | None = None, product_ids: Iterable[int] | 
                     shopify_product_id=a.shopify_product_id,
                 )
             )
+            if a.waiting_since is not None:
+                requested.append(a.pk)
+        # The request publishes what was waiting for the store's batch or a request.
+        ChannelAssignment.objects.filter(pk__in=requested).update(waiting_since=None)
         sync_jobs_dispatch_on_commit(job_ids=job_ids)
     return job_ids
 
@@ -506,15 +516,17 @@ def store_save(*, store: Store) -> Store:
     """Validate and save a store connection (credentials are encrypted by the model field).
 
     When the store's sales channels changed, every product published there is queued, so the publish puts it
-    on (or takes it off) the channels. Raises ValidationError for invalid fields.
+    on (or takes it off) the channels; when its publish mode became immediate, what was waiting is queued. Raises ValidationError for invalid fields.
     """
     store.full_clean()
-    before = Store.objects.filter(pk=store.pk).values_list("publications", flat=True).first() if store.pk else None
+    before = Store.objects.filter(pk=store.pk).values_list("publications", "publish_mode").first() if store.pk else None
     with transaction.atomic():
         store.save()
-        if before is not None and list(before or []) != list(store.publications or []):
+        if before is not None and list(before[0] or []) != list(store.publications or []):
             publish_request(store=store, product_ids=ChannelAssignment.objects.filter(
                 store=store, publish=True).exclude(shopify_product_id="").values_list("product_id", flat=True))
+        if before is not None and before[1] != store.publish_mode and store.publish_mode == Store.PublishMode.IMMEDIATE:
+            publish_waiting(store=store)  # back to immediate: what was waiting goes out now
     return store
 
 
