@@ -144,3 +144,22 @@ def bind_hold(*, held: bool, assignment: ChannelAssignment | None = None, store:
         return ChannelAssignment.objects.filter(pk=assignment.pk).update(held=held)
     return ChannelAssignment.objects.filter(store=store, shopify_product_id=shopify_product_id).update(held=held)
 
+
+
+def bind_adopted(*, store: Store, bound: list[tuple[int, str]], new_assignments: list[ChannelAssignment],
+                 new_bindings: list[VariantBinding], release_shopify_variant_ids: list[str],
+                 replace_variant_ids: list[int]) -> None:
+    """Onboarding's bindings of a store's existing products (nothing written by the PIM yet: the snapshot is the
+    onboarding mark). ``bound`` are existing assignments (id, Shopify product id); ``new_assignments`` carry the
+    mark already; bindings of Shopify variants now bound elsewhere and of re-bound PIM variants are replaced."""
+    now = timezone.now()
+    for assignment_id, shopify_product_id in bound:
+        ChannelAssignment.objects.filter(pk=assignment_id).update(
+            shopify_product_id=shopify_product_id, published_snapshot={ONBOARDING_MARK: True}, published_hash="",
+            updated_at=now)
+    if release_shopify_variant_ids:
+        VariantBinding.objects.filter(store=store, shopify_variant_id__in=release_shopify_variant_ids).delete()
+    if replace_variant_ids:
+        VariantBinding.objects.filter(store=store, variant_id__in=replace_variant_ids).delete()
+    ChannelAssignment.objects.bulk_create(new_assignments, batch_size=1000)
+    VariantBinding.objects.bulk_create(new_bindings, batch_size=2000)

@@ -140,7 +140,8 @@ class SyncStateFilter(admin.SimpleListFilter):
     parameter_name = "sync"
 
     def lookups(self, request, model_admin):
-        return (("pending", "Publishing"), ("failed", "Failed"), ("held", "Held by a conflict"),
+        return (("pending", "Publishing"), ("waiting", "Waiting for a batch or a publish request"),
+                ("failed", "Failed"), ("held", "Held by a conflict"),
                 ("published", "Published everywhere assigned"), ("never", "Assigned, never published"))
 
     def queryset(self, request, queryset):
@@ -148,6 +149,9 @@ class SyncStateFilter(admin.SimpleListFilter):
         value = self.value()
         if value == "pending":
             return queryset.filter(Exists(jobs.filter(status__in=[SyncJob.Status.PENDING, SyncJob.Status.RUNNING])))
+        if value == "waiting":
+            return queryset.filter(Exists(ChannelAssignment.objects.filter(product=OuterRef("pk"), publish=True,
+                                                                           waiting_since__isnull=False)))
         if value == "failed":
             return queryset.filter(Exists(jobs.filter(status=SyncJob.Status.DEAD)))
         if value == "held":

@@ -145,3 +145,49 @@ def test_preview_from_snapshots_above_the_live_read_limit_and_the_command_saves_
         ("variant.price", "TT-S", "20.00", "25.00")]  # from the snapshot the merchant's title edit is not seen
     lines = (tmp_path / "p.csv").read_text().splitlines()
     assert lines[0].startswith("store,product_id,product,field") and "variant.price" in lines[1]
+
+
+def test_preview_changes_admin_action_needs_its_permission_and_writes_nothing(shopify_sim, sim_store, client,
+                                                                             django_user_model):
+    from django.contrib.auth.models import Permission
+    from django.urls import reverse
+
+    product = _published_with_a_merchant_edit_and_a_pim_edit(shopify_sim, sim_store)
+    before = _pipeline_state()
+    user = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_product"))
+    client.force_login(user)
+    changelist = reverse("admin:pim_product_changelist")
+    post = {"action": "preview_changes", "_selected_action": [product.pk], "confirmed": "yes",
+            "store": sim_store.pk, "output": "page"}
+
+    assert "preview_changes" not in client.get(changelist).content.decode()
+    refused = client.post(changelist, post)
+    assert "Trail Tee (merchant)" not in refused.content.decode()
+    assert shopify_sim.control.requests("shop-a") == []  # not even a read without the permission
+
+    user.user_permissions.add(Permission.objects.get(codename="view_channelassignment"))
+    confirm = client.post(changelist, {"action": "preview_changes", "_selected_action": [product.pk]})
+    assert confirm.status_code == 200 and 'name="store"' in confirm.content.decode()
+    page = client.post(changelist, post).content.decode()
+    assert "Trail Tee (merchant)" in page and "a live read" in page and "conflict: recorded" in page
+    download = client.post(changelist, {**post, "output": "json"})
+    assert download["Content-Disposition"].startswith("attachment") and json.loads(download.content)["rows"]
+    assert _pipeline_state() == before
+    assert {r.get("operation_name") for r in shopify_sim.control.requests("shop-a")} == {"ProductDrift"}
+
+
+def test_store_action_publishes_what_waits_after_confirmation(shopify_sim, sim_store, client, django_user_model):
+    from django.urls import reverse
+
+    sim_store.publish_mode = Store.PublishMode.ON_REQUEST
+    sim_store.save()
+    product = make_product()
+    services.assignment_set(product=product, store=sim_store)
+    client.force_login(django_user_model.objects.create_superuser("admin", "a@example.com", "pw"))
+    url = reverse("admin:channels_store_changelist")
+    confirm = client.post(url, {"action": "publish_waiting", "_selected_action": [sim_store.pk]})
+    assert confirm.status_code == 200 and not SyncJob.objects.exists()
+    client.post(url, {"action": "publish_waiting", "_selected_action": [sim_store.pk], "confirmed": "yes"})
+    assert SyncJob.objects.filter(product=product, status="pending").count() == 1
+    assert ChannelAssignment.objects.get(product=product).waiting_since is None
