@@ -105,19 +105,15 @@ def publish_preview(*, store: Store, product_ids: list[int] | None = None,
     ``source`` forces live reads or snapshots; by default live reads up to PUBLISH_PREVIEW_LIVE_READ_MAX products.
     Writes nothing. Raises the client's ShopifyError when a live read fails.
     """
-    assignments = (ChannelAssignment.objects.filter(store=store, publish=True).select_related("store", "product")
-                   .prefetch_related("variant_overrides", "store__metafield_mappings").order_by("product_id"))
+    selected = ChannelAssignment.objects.filter(store=store, publish=True)
     if product_ids is not None:
-        assignments = assignments.filter(product_id__in=list(product_ids))
-    assignments = list(assignments)
+        selected = selected.filter(product_id__in=list(product_ids))
+    ids = list(selected.order_by("product_id").values_list("pk", flat=True))
     if source is None:
-        source = "live" if len(assignments) <= settings.PUBLISH_PREVIEW_LIVE_READ_MAX else "snapshot"
+        source = "live" if len(ids) <= settings.PUBLISH_PREVIEW_LIVE_READ_MAX else "snapshot"
     report = PreviewReport(store=store.name, source=source)
-    products = {p.pk: p for p in Product.objects.filter(pk__in=[a.product_id for a in assignments])
-                .prefetch_related("variants", "images", "attributes")}
     client = None
-    for assignment in assignments:
-        product = products[assignment.product_id]
+    for assignment, product in _chunks(ids):
         assignment.product = product
         if product.workflow_state != Product.Workflow.READY:
             report.products.append(PreviewProduct(product.pk, product.title, f"skipped: {product.workflow_state}"))
@@ -129,6 +125,17 @@ def publish_preview(*, store: Store, product_ids: list[int] | None = None,
             client = client_for_store(store)
         _preview_one(report, assignment, product, client if source == "live" else None)
     return report
+
+
+def _chunks(ids: list[int], size: int = 500):
+    """(assignment, product) pairs, loaded with their prefetches a chunk at a time (memory stays bounded)."""
+    for start in range(0, len(ids), size):
+        chunk = list(ChannelAssignment.objects.filter(pk__in=ids[start:start + size]).select_related("store")
+                     .prefetch_related("variant_overrides", "store__metafield_mappings").order_by("product_id"))
+        products = {p.pk: p for p in Product.objects.filter(pk__in=[a.product_id for a in chunk])
+                    .prefetch_related("variants", "images", "attributes")}
+        for assignment in chunk:
+            yield assignment, products[assignment.product_id]
 
 
 def _preview_one(report: PreviewReport, assignment: ChannelAssignment, product: Product, client) -> None:

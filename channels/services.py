@@ -2,9 +2,8 @@
 
 The life of a change: a catalog service calls ``sync_jobs_record_for_products`` inside its transaction, which
 upserts one pending job per (store, product); after commit the job ids go to the RQ ``publish`` queue. A worker
-runs ``sync_job_execute``: it claims the job without blocking, builds the payload from the current PIM state,
-skips the call when nothing changed, asks the drift hook, writes with ``productSet`` and stores the bindings and
-the snapshot. Failures are retried with backoff, then dead-lettered; ``sync_jobs_sweep`` makes sure nothing is
+runs ``sync_job_execute``: it claims the job without blocking and runs the publish's stages
+(``channels.publishing``: plan, live read, compare, policy, write, bind). Failures are retried with backoff, then dead-lettered; ``sync_jobs_sweep`` makes sure nothing is
 lost when a worker dies or Redis forgets its queues.
 """
 
