@@ -9,6 +9,11 @@ class ChannelsConfig(AppConfig):
     def ready(self) -> None:
         from django.urls import reverse
 
+        from .hooks import periodic_task_register
+        from .publish_modes import publish_batches_run
+
+        periodic_task_register(name="scheduled publish batches", task=publish_batches_run)
+
         from pim.admin_extensions import DashboardCounter, dashboard_counter_register, product_admin_extend
 
         from . import checks  # noqa: F401 (registers the deployment checks)

@@ -207,6 +207,9 @@ SYNC_JOB_MAX_ATTEMPTS = int(os.environ.get("SYNC_JOB_MAX_ATTEMPTS", "9"))
 SYNC_RETRY_MAX_SECONDS = float(os.environ.get("SYNC_RETRY_MAX_SECONDS", "21600"))
 # A dispatched job that has not started after this long is dispatched again (lost RQ job, Redis flushed).
 SYNC_REDISPATCH_AFTER_SECONDS = int(os.environ.get("SYNC_REDISPATCH_AFTER_SECONDS", "30"))
+# A publish preview (manage.py publish --dry-run, the admin's Preview changes) reads each product live from Shopify up to
+# this many products; above it the preview compares with the snapshot of what the PIM last wrote (no API cost).
+PUBLISH_PREVIEW_LIVE_READ_MAX = int(os.environ.get("PUBLISH_PREVIEW_LIVE_READ_MAX", "200"))
 # Circuit breaker per store: open after this many consecutive server/network failures.
 SYNC_CIRCUIT_THRESHOLD = int(os.environ.get("SYNC_CIRCUIT_THRESHOLD", "3"))
 SYNC_CIRCUIT_MAX_OPEN_SECONDS = int(os.environ.get("SYNC_CIRCUIT_MAX_OPEN_SECONDS", "60"))
