@@ -62,7 +62,7 @@ def _assign(products, store):
     SyncJob.objects.filter(store=store).delete()  # publish_request records them again, as publish --all does
 
 
-def test_bulk_publish_with_failing_lines(shopify_sim, sim_store):
+def test_bulk_publish_with_failing_lines(shopify_sim, sim_store, admin_client):
     products = _catalog()
     bad = products[2]
     # A blank title (data that bypassed the PIM's validation): Shopify refuses that product's line.
@@ -91,6 +91,10 @@ def test_bulk_publish_with_failing_lines(shopify_sim, sim_store):
     assert all(any(m["key"] == "fabric" for m in p["metafields"]) for p in sim_products)
     calls = [r.get("operation_name") for r in shopify_sim.control.requests("shop-a")]
     assert "ProductSet" not in calls and "MetafieldsSet" not in calls and "PublishablePublish" not in calls
+    # The run in the admin: progress and the failure with Shopify's message.
+    page = admin_client.get(f"/admin/channels/bulkpublishrun/{run.pk}/change/").content.decode()
+    assert f"{N} / {N}" in page and "Title can&#x27;t be blank" in page
+    assert admin_client.get("/admin/channels/bulkpublishrun/").status_code == 200
 
 
 def test_crash_between_upload_and_completion_then_rerun_creates_no_duplicates(shopify_sim, sim_store):
