@@ -11,6 +11,7 @@ of the same result file change nothing twice.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from django.db import transaction
 from django.db.models import Count, Q
@@ -20,10 +21,10 @@ from django.utils.dateparse import parse_datetime
 from pim.models import Product
 
 from .bulk_models import BulkPublishLine, BulkPublishOperation, BulkPublishRun
-from .media import media_bind_after_write
-from .models import ChannelAssignment, SyncAttempt, SyncJob, VariantBinding
+from .models import ChannelAssignment, ImageBinding, SyncAttempt, SyncJob, VariantBinding
 from .shopify import bulk_mutation_api as api
 from .shopify.exceptions import ShopifyBulkOperationError
+from .shopify.ids import gid_to_id
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ def _map_batch(run: BulkPublishRun, op: BulkPublishOperation, results: list[dict
         lines = {line.line_number: line for line in op.lines.filter(line_number__in=numbers)
                  .select_related("job", "assignment", "assignment__store", "assignment__product")
                  .prefetch_related("assignment__product__variants", "assignment__product__images")}
+        written: list[tuple[BulkPublishLine, dict]] = []
         for result in results:
             line = lines.get(result["__lineNumber"])
             if line is None or line.status != BulkPublishLine.Status.PENDING:
@@ -107,7 +109,8 @@ def _map_batch(run: BulkPublishRun, op: BulkPublishOperation, results: list[dict
             if errors or not product:
                 _fail_lines([line], "; ".join(errors)[:4000])
             else:
-                _write_line(line, product)
+                written.append((line, product))
+        _write_lines(run, written)
         return
     root = "metafieldsSet" if op.kind == BulkPublishOperation.Kind.METAFIELDS else "publishablePublish"
     failed: dict[int, str] = {}
@@ -125,30 +128,59 @@ def _map_batch(run: BulkPublishRun, op: BulkPublishOperation, results: list[dict
             _fail_lines([line], failed[line.pk][:4000], clear_hash=True)
 
 
-def _write_line(line: BulkPublishLine, product: dict) -> None:
-    """Map one productSet answer back as the per-call path does; the job finishes after the follow-ups."""
-    assignment = line.assignment
-    node = dict(product)
-    node["variants"] = (product.get("variants") or {}).get("nodes") or []
-    media = (product.get("media") or {}).get("nodes") or []
-    bindings = {b.variant_id: b for b in VariantBinding.objects.filter(store=assignment.store,
-                                                                       variant__product=assignment.product)}
-    from .media import image_bindings_for
-    from .services import _store_bindings
-
+def _write_lines(run: BulkPublishRun, written: list[tuple[BulkPublishLine, dict]]) -> None:
+    """Map productSet answers back as the per-call path does (``_store_bindings``' rule: a SKU on exactly one
+    variant identifies it; ``media_bind_after_write``'s: media in the order of ``files``), batched: a handful of
+    statements per batch instead of a few per variant. The jobs finish after the follow-ups."""
+    if not written:
+        return
+    store = run.store
+    now = timezone.now()
+    variant_rows: dict[int, VariantBinding] = {}
+    image_rows: list[ImageBinding] = []
+    assignments: list[ChannelAssignment] = []
+    for line, product in written:
+        a = line.assignment
+        variants = list(a.product.variants.all())
+        counts = Counter(v.sku for v in variants)
+        by_sku = {v.sku: v for v in variants if v.sku and counts[v.sku] == 1}
+        for node in (product.get("variants") or {}).get("nodes") or []:
+            variant = by_sku.get(node.get("sku"))
+            if variant is None:
+                continue
+            item = (node.get("inventoryItem") or {}).get("id")
+            variant_rows[variant.pk] = VariantBinding(
+                store=store, variant=variant, shopify_variant_id=str(gid_to_id(node["id"])),
+                shopify_inventory_item_id=str(gid_to_id(item)) if item else "")
+        images = sorted(a.product.images.all(), key=lambda i: (i.position, i.id))
+        media = (product.get("media") or {}).get("nodes") or []
+        for image, sent, node in zip(images, line.files, media, strict=False):
+            if not sent.get("id"):
+                image_rows.append(ImageBinding(store=store, image=image, shopify_media_id=node["id"],
+                                               source=image.src, status=node.get("status") or "UPLOADED", error=""))
+        a.shopify_product_id = str(gid_to_id(product["id"]))
+        a.published_hash, a.published_snapshot, a.published_at = line.plan_hash, line.snapshot, now
+        a.unpublished_at, a.publication_ids = None, []
+        if product.get("updatedAt"):
+            a.shopify_updated_at = parse_datetime(product["updatedAt"])
+        assignments.append(a)
     with transaction.atomic():
-        _store_bindings(assignment=assignment, product_node=node, bindings=bindings)
-        media_bind_after_write(assignment=assignment, product_input={"files": line.files}, media_nodes=media,
-                               bindings=image_bindings_for(store_id=assignment.store_id, product=assignment.product))
-        now = timezone.now()
-        updated = parse_datetime(product["updatedAt"]) if product.get("updatedAt") else None
-        ChannelAssignment.objects.filter(pk=assignment.pk).update(
-            published_hash=line.plan_hash, published_snapshot=line.snapshot, published_at=now, unpublished_at=None,
-            publication_ids=[], **({"shopify_updated_at": updated} if updated else {}),
-        )
-        Product.objects.filter(pk=assignment.product_id, first_published_at__isnull=True).update(
+        new_ids = [b.shopify_variant_id for b in variant_rows.values()]
+        VariantBinding.objects.filter(store=store, shopify_variant_id__in=new_ids).exclude(
+            variant_id__in=list(variant_rows)).delete()
+        VariantBinding.objects.bulk_create(
+            list(variant_rows.values()), update_conflicts=True, unique_fields=["store", "variant"],
+            update_fields=["shopify_variant_id", "shopify_inventory_item_id"])
+        ImageBinding.objects.bulk_create(
+            image_rows, update_conflicts=True, unique_fields=["store", "image"],
+            update_fields=["shopify_media_id", "source", "status", "error"])
+        ChannelAssignment.objects.bulk_update(assignments, [
+            "shopify_product_id", "published_hash", "published_snapshot", "published_at", "unpublished_at",
+            "publication_ids", "shopify_updated_at"])
+        Product.objects.filter(pk__in=[a.product_id for a in assignments], first_published_at__isnull=True).update(
             first_published_at=now)
-        BulkPublishLine.objects.filter(pk=line.pk).update(status=BulkPublishLine.Status.WRITTEN)
+        BulkPublishLine.objects.filter(pk__in=[line.pk for line, _ in written]).update(
+            status=BulkPublishLine.Status.WRITTEN)
 
 
 def _fail_lines(lines: list[BulkPublishLine], error: str, *, clear_hash: bool = False) -> None:
@@ -203,11 +235,13 @@ def _finish(run: BulkPublishRun) -> None:
                             finished_at=now, outcome=SyncJob.Status.DONE, worker=line.job.worker[:255])
                 for line in chunk
             ])
-            for line in chunk:
-                latency = int((now - line.job.first_edit_at).total_seconds() * 1000)
-                SyncJob.objects.filter(pk=line.job_id, status=SyncJob.Status.RUNNING).update(
-                    status=SyncJob.Status.DONE, result=f"published (bulk run {run.pk})", finished_at=now,
-                    lease_until=None, latency_ms=latency, last_error="")
+            jobs = [line.job for line in chunk if line.job.status == SyncJob.Status.RUNNING]
+            for job in jobs:
+                job.status, job.result, job.finished_at = SyncJob.Status.DONE, f"published (bulk run {run.pk})", now
+                job.lease_until, job.last_error = None, ""
+                job.latency_ms = int((now - job.first_edit_at).total_seconds() * 1000)
+            SyncJob.objects.bulk_update(jobs, ["status", "result", "finished_at", "lease_until", "last_error",
+                                               "latency_ms"])
             BulkPublishLine.objects.filter(pk__in=[line.pk for line in chunk]).update(
                 status=BulkPublishLine.Status.DONE)
             product_ids = [line.job.product_id for line in chunk if line.job.product_id]

@@ -202,6 +202,12 @@ def shop_control(sim: Simulator, shop: ShopState, method: str, seg: list[str], q
         return _json(200, shop.cfg.to_dict())
     if head == "stats":
         return _json(200, sim.stats(shop))
+    if head == "bulk_operations" and method == "GET":
+        # Bulk operations with the simulator's own accounting: requested-cost points of the lines run, lines.
+        with shop.lock:
+            ops = [{**{k: v for k, v in op.items() if not k.startswith("_")}, "points": op.get("_points", 0),
+                    "lines": op.get("_lines")} for op in shop.bulk_ops.values()]
+        return _json(200, {"bulkOperations": ops})
     if head == "requests":
         if method == "DELETE":
             shop.request_log.clear()
