@@ -24,6 +24,9 @@ class BulkPublishRun(models.Model):
     lines_done = models.PositiveIntegerField(default=0, help_text="Products Shopify has processed.")
     failed_lines = models.PositiveIntegerField(default=0)
     next_step_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The bulk query of the shop's handles run before the first file (empty: not started yet).
+    handles_operation_id = models.CharField(max_length=120, blank=True)
+    handles_checked = models.BooleanField(default=False)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -33,7 +33,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from pim.models import Product
+from pim.models import Product, Variant
 
 from .bulk_models import BulkPublishLine, BulkPublishOperation, BulkPublishRun
 from .bulk_publish_results import _fail_run, _finish, _poll_and_map
@@ -145,7 +145,9 @@ def bulk_publish_step(*, run_id: int) -> str:
     client = client_for_store(run.store)
     try:
         _poll_and_map(run, client)
-        if run.status == BulkPublishRun.Status.PREPARING:
+        if run.status == BulkPublishRun.Status.PREPARING and not run.handles_checked:
+            _check_handles(run, client)
+        if run.status == BulkPublishRun.Status.PREPARING and run.handles_checked:
             _start_product_set_operations(run, client)
         if run.status == BulkPublishRun.Status.RUNNING and _all_mapped(run, BulkPublishOperation.Kind.PRODUCT_SET):
             _start_follow_ups(run, client)
@@ -165,6 +167,44 @@ def bulk_publish_step(*, run_id: int) -> str:
             next_step_at=timezone.now() + timedelta(seconds=settings.BULK_PUBLISH_POLL_SECONDS))
         bulk_publish_enqueue(run_id=run.pk, delay=settings.BULK_PUBLISH_POLL_SECONDS)
     return run.status
+
+
+def _check_handles(run: BulkPublishRun, client) -> None:
+    """Find the run's handles Shopify already has (one bulk query, polled by later steps, never waited on).
+
+    A handle held by a product with our SKUs is ours (a crash after an earlier create, or a store reconciled
+    earlier): the handle upsert adopts it, as the per-call path's adoption does. A handle held by another product
+    sends that line back to the per-call path, which refuses it with PublishConflict rather than overwrite it.
+    """
+    if not run.handles_operation_id:
+        started = client.bulk_start(query=api.BULK_HANDLES_QUERY)
+        BulkPublishRun.objects.filter(pk=run.pk).update(handles_operation_id=started["id"])
+        run.handles_operation_id = started["id"]
+        return
+    state = client.bulk_status(operation_id=run.handles_operation_id)
+    if state is None or state["status"] in ("FAILED", "CANCELED", "EXPIRED"):
+        BulkPublishRun.objects.filter(pk=run.pk).update(handles_operation_id="")  # start it again next step
+        raise ShopifyError(f"the handle check ended {state and state['status']}", shop_domain=run.store.shop_domain)
+    if state["status"] != "COMPLETED":
+        return
+    ours: dict[str, int] = {}
+    for line in run.lines.filter(status=BulkPublishLine.Status.PENDING).values(
+            "pk", "assignment__handle_override", "assignment__product__handle"):
+        ours[line["assignment__handle_override"] or line["assignment__product__handle"]] = line["pk"]
+    clashing: list[int] = []
+    if state.get("url"):
+        for node in client.bulk_download(url=state["url"]):
+            line_id = ours.get(node.get("handle"))
+            if line_id is None:
+                continue
+            their_skus = {v.get("sku") for v in node.get("variants") or []}
+            our_skus = set(Variant.objects.filter(product__assignments__bulk_lines=line_id)
+                           .values_list("sku", flat=True))
+            if our_skus - their_skus:
+                clashing.append(line_id)
+    _release(list(BulkPublishLine.objects.filter(pk__in=clashing)))
+    BulkPublishRun.objects.filter(pk=run.pk).update(handles_checked=True, total_lines=run.lines.count())
+    run.handles_checked = True
 
 
 def _all_mapped(run: BulkPublishRun, kind: str | None) -> bool:

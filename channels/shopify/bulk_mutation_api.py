@@ -83,7 +83,17 @@ mutation BulkPublishablePublish($id: ID!, $input: [PublicationInput!]!) {
 }
 """
 
+# A bulk query of every product's handle and SKUs: before a bulk publish, handles Shopify already has are checked
+# (ours, with our SKUs: the upsert adopts it as a per-call publish would; someone else's: that product goes per call,
+# which refuses it with PublishConflict instead of overwriting it).
+BULK_HANDLES_QUERY = """
+query BulkHandles {
+  products { edges { node { id handle variants { edges { node { id sku } } } } } }
+}
+"""
+
 DOCUMENTS = {
+    "BULK_HANDLES_QUERY": BULK_HANDLES_QUERY,
     "STAGED_UPLOADS_CREATE": STAGED_UPLOADS_CREATE,
     "BULK_RUN_MUTATION": BULK_RUN_MUTATION,
     "BULK_PRODUCT_SET": BULK_PRODUCT_SET,

@@ -102,8 +102,13 @@ def test_crash_between_upload_and_completion_then_rerun_creates_no_duplicates(sh
     _assign(products, sim_store)
     services.publish_request(store=sim_store)
     run = BulkPublishRun.objects.get(store=sim_store)
-    BulkPublishRun.objects.filter(pk=run.pk).update(next_step_at=None)
-    bulk_publish_step(run_id=run.pk)  # writes, uploads and starts the productSet operation
+    deadline = time.monotonic() + 20
+    # Steps until the productSet operation is written, uploaded and started (after the handle check).
+    while not BulkPublishOperation.objects.filter(run=run, kind="product_set").exclude(shopify_operation_id="")\
+            .exists() and time.monotonic() < deadline:
+        BulkPublishRun.objects.filter(pk=run.pk).update(next_step_at=None)
+        bulk_publish_step(run_id=run.pk)
+        time.sleep(0.02)
     op = BulkPublishOperation.objects.get(run=run, kind="product_set")
     assert op.shopify_operation_id
     # Shopify runs it to the end...
@@ -169,3 +174,25 @@ def test_bulk_result_mapping_equals_a_per_call_publish(shopify_sim, settings, db
     assert shape("shop-b") == shape("shop-a")
     # A later edit goes per call, with the bound ids: the bulk bindings are the per-call path's bindings.
     assert BulkPublishRun.objects.count() == 1
+
+
+def test_a_handle_taken_by_someone_elses_product_is_not_overwritten(shopify_sim, sim_store):
+    products = _catalog()
+    taken = products[1]
+    shopify_sim.control.seed("shop-a", products=[{
+        "title": "Not ours", "handle": taken.handle, "options": [{"name": "Size", "values": ["S"]}],
+        "variants": [{"sku": "OTHER-1", "price": "5.00", "options": ["S"]}],
+    }])
+    _assign(products, sim_store)
+    services.publish_request(store=sim_store)
+
+    run = _drive(BulkPublishRun.objects.get(store=sim_store).pk)
+
+    assert run.status == "done" and run.total_lines == N - 1 and run.failed_lines == 0
+    job = SyncJob.objects.filter(store=sim_store, product=taken).latest("id")
+    assert job.status == "pending"  # back to the per-call path, which refuses it with a clear message:
+    assert [r.status for r in run_jobs(sim_store)] == ["dead"]
+    assert "different Shopify product already uses the handle" in SyncJob.objects.get(pk=job.pk).last_error
+    theirs = next(p for p in shopify_sim.control.products("shop-a") if p["handle"] == taken.handle)
+    assert theirs["title"] == "Not ours" and [v["sku"] for v in theirs["variants"]] == ["OTHER-1"]
+    assert len(shopify_sim.control.products("shop-a")) == N
