@@ -42,7 +42,7 @@ class ChannelsConfig(AppConfig):
         from .translations import translations_on_change
 
         translation_changes_hook_register(name="translations", hook=translations_on_change)
-        from . import assignment_rules_admin, collections_admin  # noqa: F401 (register their admins)
+        from . import assignment_rules_admin, bulk_publish_admin, collections_admin  # noqa: F401 (register their admins)
         from .translations_admin import extension as translations_extension
 
         product_admin_extend(extension=translations_extension())

@@ -608,3 +608,6 @@ class TranslationSyncJob(models.Model):
 
     def __str__(self) -> str:
         return f"translation job {self.pk} ({self.status})"
+
+
+from .bulk_models import BulkPublishLine, BulkPublishOperation, BulkPublishRun  # noqa: E402, F401 (registered here)

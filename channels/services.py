@@ -481,6 +481,9 @@ def sync_jobs_sweep(*, now=None) -> SweepReport:
         else:
             due = waiting.filter(next_attempt_at__lte=now)
         report.dispatched += sync_jobs_dispatch(job_ids=list(due.values_list("pk", flat=True)[:5000]))
+    from .bulk_publish import bulk_publish_sweep  # issue 17: bulk runs whose next step was lost
+
+    bulk_publish_sweep(now=now)
     return report
 
 
@@ -507,7 +510,14 @@ def publish_request(*, store: Store | None = None, product_ids: Iterable[int] | 
                 requested.append(a.pk)
         # The request publishes what was waiting for the store's batch or a request.
         ChannelAssignment.objects.filter(pk__in=requested).update(waiting_since=None)
-        sync_jobs_dispatch_on_commit(job_ids=job_ids)
+        # Issue 17: a store with many first publishes pending gets them as bulk mutations; the rest go per call.
+        from .bulk_publish import bulk_publish_claim
+
+        stores = [store] if store is not None else Store.objects.filter(is_active=True)
+        taken: set[int] = set()
+        for each in stores:
+            taken |= bulk_publish_claim(store=each, job_ids=job_ids)
+        sync_jobs_dispatch_on_commit(job_ids=[pk for pk in job_ids if pk not in taken])
     return job_ids
 
 

@@ -196,6 +196,16 @@ LOGGING = {
 }
 
 # --- Sync pipeline ------------------------------------------------------------------------------------
+# Bulk publish (issue 17): when more than BULK_PUBLISH_THRESHOLD first publishes are pending for one store, publish
+# --all / the admin's publish send them as bulk mutations (productSet per JSONL line) instead of one call each.
+BULK_PUBLISH_THRESHOLD = int(os.environ.get("BULK_PUBLISH_THRESHOLD", "300"))
+# Largest variables file per bulk operation (Shopify's limit: 100 MB); a larger load is split into several.
+BULK_PUBLISH_MAX_FILE_BYTES = int(os.environ.get("BULK_PUBLISH_MAX_FILE_BYTES", str(100 * 1024 * 1024)))
+# How often a running bulk publish polls its operations (an RQ job scheduled each time, never a sleeping worker).
+BULK_PUBLISH_POLL_SECONDS = float(os.environ.get("BULK_PUBLISH_POLL_SECONDS", "10"))
+# How long a bulk run owns its sync jobs (Shopify stops a bulk mutation after 24 hours) and one step's lease.
+BULK_PUBLISH_LEASE_SECONDS = int(os.environ.get("BULK_PUBLISH_LEASE_SECONDS", str(26 * 3600)))
+BULK_PUBLISH_STEP_LEASE_SECONDS = int(os.environ.get("BULK_PUBLISH_STEP_LEASE_SECONDS", "600"))
 # How long a worker owns a running job; past it the sweeper gives the job back (worker killed mid-job).
 SYNC_JOB_LEASE_SECONDS = int(os.environ.get("SYNC_JOB_LEASE_SECONDS", "120"))
 # Retries of sync jobs, inventory pushes and webhook events: the delay after the n-th failure is the n-th entry of
