@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from inventory import catchup, services
+from inventory import catchup, inbox, subscriptions
 from inventory.models import (
     OrderWatermark,
     ShopifyOrder,
@@ -49,7 +49,7 @@ def gap_story(world):
 @pytest.fixture
 def gap(world, live_server):
     """Webhooks registered, then every delivery dropped (recorded by the simulator, never delivered)."""
-    services.webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH)
+    subscriptions.webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH)
     start = timezone.now() - timedelta(seconds=2)
     world.control.drop_webhooks("shop-a", rate=1.0)
     orders = gap_story(world)
@@ -119,7 +119,7 @@ def test_catchup_command_refuses_bad_input(world):
 def test_webhook_and_replay_delivering_the_same_order_at_once_change_stock_once(world, live_server, rounds):
     """Two threads, each with its own database connection: one posts and processes the order's webhooks, the
     other replays the same orders from the API; the order's row lock and the unique references keep it once."""
-    services.webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH)
+    subscriptions.webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH)
     world.control.drop_webhooks("shop-a", rate=1.0)
     expected = 300
     for round_ in range(rounds):
@@ -139,7 +139,7 @@ def test_webhook_and_replay_delivering_the_same_order_at_once_change_stock_once(
             for topic, payload in payloads:
                 world.post(client, topic, payload)
             for pk in WebhookEvent.objects.filter(status="received").values_list("pk", flat=True):
-                services.webhook_event_process(event_id=pk)
+                inbox.webhook_event_process(event_id=pk)
 
         def replay(start=start):
             catchup.order_catchup_run(store=world.store_a, since=start, apply=True)
