@@ -118,7 +118,7 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from channels.onboarding import services
+    from onboarding import services
     from pim.models import Product
 
     rng = random.Random(20)

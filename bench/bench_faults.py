@@ -15,7 +15,10 @@ deadlock would: the job must be retried, not dead-lettered), ``outage`` (a store
 a publish of ``--error-products``), ``webhooks``
 (real orders, cancellations and refunds with duplicated, jittered and replayed-out-of-order webhooks), ``load``
 (``--webhook-rate`` signed orders/create per second for ``--webhook-seconds`` to gunicorn, default 1,000/s for
-a minute). Every scenario measures what was lost and what was duplicated (both must be 0) and the time to
+a minute), ``gap`` (issue 18: the whole PIM down for ``--gap-hours`` simulated hours while both shops take
+``--gap-orders`` orders each with cancellations, refunds and edits; Shopify's retries run out and its
+subscriptions are deleted; then recovery: subscriptions repaired, the gap replayed) and ``gap-publish`` (the same
+while a full publish of ``--gap-publish-products`` runs; neither is in the default set). Every scenario measures what was lost and what was duplicated (both must be 0) and the time to
 converge after the fault ends; the load scenario also accepted/s, p50/p99 latency and the inbox drain time.
 
 Processes: ``manage.py rqworker publish inventory webhooks default --with-scheduler`` (``--rq-workers``),
@@ -106,6 +109,11 @@ def main() -> None:
     parser.add_argument("--skus", type=int, default=20, help="SKUs the load scenario's orders spread over")
     parser.add_argument("--plan", default="standard", help="Shopify plan of the simulated shops in the load scenario")
     parser.add_argument("--client-threads", type=int, default=32, help="sending threads in the load scenario")
+    parser.add_argument("--gap-orders", type=int, default=100, help="orders per shop during the gap scenarios' outage")
+    parser.add_argument("--gap-hours", type=float, default=5.0, help="simulated hours the PIM is down in the gap "
+                                                                     "scenarios (the simulator's clock)")
+    parser.add_argument("--gap-publish-products", type=int, default=200,
+                        help="products being published to both stores when the PIM goes down (gap-publish)")
     parser.add_argument("--rq-workers", type=int, default=2)
     parser.add_argument("--worker-queues", default="publish inventory webhooks default",
                         help="queues of each RQ worker in priority order (default: the README's production command)")
@@ -123,8 +131,9 @@ def main() -> None:
     t_start = time.monotonic()
     prepare(args)
     from shopify_sim.testing import SimulatorServer
-    from tests.faults import scenarios
+    from tests.faults import gap_scenarios, scenarios
 
+    scenarios.SCENARIOS.update(gap_scenarios.SCENARIOS)
     unknown = set(wanted) - set(scenarios.SCENARIOS)
     if unknown:
         sys.exit(f"unknown scenario(s): {', '.join(sorted(unknown))}; known: {', '.join(scenarios.SCENARIOS)}")
@@ -143,6 +152,9 @@ def main() -> None:
         "webhooks": {"orders": args.orders, "skus": 5},
         "load": {"rate": args.webhook_rate, "seconds": args.webhook_seconds, "skus": args.skus, "plan": args.plan,
                  "client_threads": args.client_threads},
+        "gap": {"orders": args.gap_orders, "skus": 10, "outage_hours": args.gap_hours},
+        "gap-publish": {"orders": args.gap_orders, "skus": 10, "outage_hours": args.gap_hours,
+                        "publish_products": args.gap_publish_products},
     }
     sim = SimulatorServer(shops=list(scenarios.SHOPS), config={"webhook_time_scale": 0.001, "webhook_timeout": 5.0})
     sim.start()

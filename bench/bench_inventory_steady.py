@@ -47,7 +47,9 @@ def free_port() -> int:
 def seed(sim, variants: int):
     from channels.models import Store, VariantBinding
     from channels.shopify.ids import gid_to_id
-    from inventory import services
+    from inventory.full_sync import inventory_full_sync
+    from inventory.ledger import stock_receive
+    from inventory.locations import store_locations_automap
     from inventory.models import Location
     from pim import services as pim_services
 
@@ -66,7 +68,7 @@ def seed(sim, variants: int):
             VariantBinding(store=store, variant=v, shopify_variant_id=str(gid_to_id(by_sku[v.sku]["id"])),
                            shopify_inventory_item_id=str(gid_to_id(by_sku[v.sku]["inventoryItemId"])))
             for v in pim])
-        services.store_locations_automap(store=store, create_missing=True)
+        store_locations_automap(store=store, create_missing=True)
         stores[shop] = store
     # Shopify stocks them at Main Warehouse only (the seed stocks the other locations with 0: remove those).
     for shop in ("shop-a", "shop-b"):
@@ -79,10 +81,10 @@ def seed(sim, variants: int):
     main = Location.objects.get(name="Main Warehouse")
     retail_pim = Location.objects.get(name="Retail Store")
     for v in pim:
-        services.stock_receive(variant=v, location=main, quantity=1000, source_ref=f"bench:main:{v.pk}")
-        services.stock_receive(variant=v, location=retail_pim, quantity=5, source_ref=f"bench:retail:{v.pk}")
+        stock_receive(variant=v, location=main, quantity=1000, source_ref=f"bench:main:{v.pk}")
+        stock_receive(variant=v, location=retail_pim, quantity=5, source_ref=f"bench:retail:{v.pk}")
     for store in stores.values():
-        run = services.inventory_full_sync(store=store, apply=True, actor_label="bench")
+        run = inventory_full_sync(store=store, apply=True, actor_label="bench")
         if run.error:
             sys.exit(f"full sync failed: {run.error}")
     return pim, stores
@@ -106,12 +108,12 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     try:
         variants, stores = seed(sim, args.variants)
-        from inventory import services
         from inventory.models import InventoryPush
+        from inventory.subscriptions import webhook_subscriptions_register
 
         port = free_port()
         procs.append(start_gunicorn(SimpleNamespace(gunicorn_workers=2, worker_class="sync", threads=1), env, port))
-        services.webhook_subscriptions_register(store=stores["shop-a"], callback_url=f"http://127.0.0.1:{port}/shopify/webhooks/")
+        webhook_subscriptions_register(store=stores["shop-a"], callback_url=f"http://127.0.0.1:{port}/shopify/webhooks/")
         procs += start_workers(args.rq_workers, env)
         manage = [sys.executable, "manage.py"]
         for cmd in (["inventory_sweeper", "--loop", "--interval", "2"], ["sync_sweeper", "--loop", "--interval", "5"]):

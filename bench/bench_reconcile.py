@@ -263,7 +263,7 @@ def child(raw: str) -> int:
 
     logging.disable(logging.INFO)
     from channels.models import Store
-    from channels.onboarding.services import store_reconcile
+    from onboarding.services import store_reconcile
 
     store = Store.objects.get(pk=spec["store"])
     out_dir = ROOT / "bench" / "out"

@@ -150,7 +150,9 @@ def seed(sim, stock: int):
 
     from channels.models import Store, VariantBinding
     from channels.shopify.ids import gid_to_id
-    from inventory import services
+    from inventory.full_sync import inventory_full_sync
+    from inventory.ledger import stock_receive
+    from inventory.locations import store_locations_automap
     from inventory.models import Location
     from pim import services as pim_services
 
@@ -165,12 +167,12 @@ def seed(sim, stock: int):
             {"sku": SKU, "price": "10.00", "inventory": 0}]}])[0]["variants"][0]
         VariantBinding.objects.create(store=store, variant=variant, shopify_variant_id=str(gid_to_id(node["id"])),
                                       shopify_inventory_item_id=str(gid_to_id(node["inventoryItemId"])))
-        services.store_locations_automap(store=store, create_missing=True)
+        store_locations_automap(store=store, create_missing=True)
         stores[shop] = (store, gid_to_id(node["id"]))
     main = Location.objects.get(name="Main Warehouse")
-    services.stock_receive(variant=variant, location=main, quantity=stock, source_ref="bench:opening")
+    stock_receive(variant=variant, location=main, quantity=stock, source_ref="bench:opening")
     for store, _ in stores.values():
-        run = services.inventory_full_sync(store=store, apply=True, actor_label="bench")
+        run = inventory_full_sync(store=store, apply=True, actor_label="bench")
         if run.error:
             sys.exit(f"full sync failed: {run.error}")
     return variant, stores

@@ -57,6 +57,13 @@ class StoreForm(forms.ModelForm):
         help_text="Comma-separated sales channels (as Shopify names them, e.g. Online Store, Point of Sale) every "
         "published product is put on. Test connection lists the shop's channels. Empty: on no channel.",
     )
+    publish_mode = forms.ChoiceField(
+        choices=Store.PublishMode.choices, required=False, initial=Store.PublishMode.IMMEDIATE,
+        help_text="When catalog changes go out to this store. Removing a product from the store always goes out "
+                  "at once.")
+    publish_batch_times = forms.CharField(
+        required=False, label="Publish batch times",
+        help_text="For scheduled batches: comma-separated times of day (HH:MM, server time zone), e.g. 06:00, 14:00.")
     publish_fields = forms.MultipleChoiceField(
         choices=PUBLISH_FIELDS, widget=forms.CheckboxSelectMultiple, required=False,
         help_text="Fields this store receives. Unselected fields are never touched in Shopify.",
@@ -67,7 +74,7 @@ class StoreForm(forms.ModelForm):
         fields = (
             "name", "shop_domain", "api_base_url", "api_version", "auth_mode", "access_token", "client_id",
             "client_secret", "webhook_secret", "plan", "is_active", "default_conflict_policy", "unpublish_action",
-            "publish_fields", "publications", "inventory_push_enabled",
+            "publish_fields", "publications", "publish_mode", "publish_batch_times", "inventory_push_enabled",
         )
 
     def __init__(self, *args, **kwargs):
@@ -82,6 +89,23 @@ class StoreForm(forms.ModelForm):
             del self.fields["api_base_url"]  # production: every store talks to https://<shop domain>
         channels = self.instance.publications if self.instance.pk else default_publications()
         self.initial["publications"] = ", ".join(channels or [])
+        self.initial["publish_batch_times"] = ", ".join(self.instance.publish_batch_times or [])
+
+    def clean_publish_mode(self):
+        return self.cleaned_data.get("publish_mode") or self.instance.publish_mode or Store.PublishMode.IMMEDIATE
+
+    def clean_publish_batch_times(self):
+        from django.core.exceptions import ValidationError
+
+        from .models import publish_batch_times_validate
+
+        times = [t.strip() for t in (self.cleaned_data.get("publish_batch_times") or "").split(",") if t.strip()]
+        times = [f"0{t}" if len(t) == 4 and t[1] == ":" else t for t in times]  # 6:00 -> 06:00
+        try:
+            publish_batch_times_validate(times)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
+        return sorted(times)
 
     def clean_publications(self):
         names = [" ".join(n.split()) for n in (self.cleaned_data.get("publications") or "").split(",")]
@@ -123,6 +147,8 @@ class ConnectStoreForm(StoreForm):
         ]
         # The store receives every field; narrowing it down is a later choice on the store's page.
         self.fields.pop("publish_fields", None)
+        self.fields.pop("publish_mode", None)  # immediately, the default; a later choice on the store's page
+        self.fields.pop("publish_batch_times", None)
         self.fields["shop_domain"].help_text = "The store's your-store.myshopify.com name (not its public domain)."
         for name in ("access_token", "webhook_secret", "client_secret"):
             self.fields[name].help_text = "Write-only: stored encrypted, never shown again."
@@ -140,7 +166,28 @@ class StoreAdmin(ServiceHistoryAdmin):  # history is shown read-only (no revert)
     list_filter = ("is_active", "plan")
     search_fields = ("name", "shop_domain")
     inlines = (MetafieldMappingInline,)
-    actions = ("test_connection", "refresh_collections", "import_taxonomy")
+    actions = ("test_connection", "refresh_collections", "import_taxonomy", "publish_waiting")
+
+    @admin.action(description="Publish what is waiting now (scheduled or on-request stores)",
+                  permissions=["publish"])
+    def publish_waiting(self, request, queryset):
+        """Queue every product waiting on the selected stores for their next batch or a request, after confirmation."""
+        from pim.admin_base import action_confirm
+
+        from .publish_modes import publish_waiting
+
+        page = action_confirm(self, request, queryset, action="publish_waiting", title="Publish what is waiting now?",
+                              intro="Every product changed since the store's last batch or publish request is queued "
+                                    "now (unchanged ones are skipped by the workers).")
+        if page is not None:
+            return page
+        with transaction.atomic():
+            jobs = sum(len(publish_waiting(store=store)) for store in queryset)
+        self.message_user(request, f"Queued {jobs} publish job(s).", messages.SUCCESS)
+        return None
+
+    def has_publish_permission(self, request) -> bool:
+        return request.user.has_perm("channels.change_channelassignment")
 
     @admin.action(description="Read Shopify's product taxonomy from the stores (to set product categories)",
                   permissions=["change"])

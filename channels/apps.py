@@ -29,8 +29,11 @@ class ChannelsConfig(AppConfig):
         from outbox.periodic import periodic_task_register
 
         from .monitoring import alerts_check_when_due
+        from .publish_modes import publish_batches_run
 
         periodic_task_register(name="alerts", task=alerts_check_when_due)
+        periodic_task_register(name="scheduled publish batches",
+                               task=lambda: f"{n} job(s) queued" if (n := publish_batches_run()) else None)
 
         from pim.hooks import catalog_changed_register
 
@@ -52,7 +55,7 @@ class ChannelsConfig(AppConfig):
         from .translations import translations_on_change
 
         translation_changes_hook_register(name="translations", hook=translations_on_change)
-        from . import assignment_rules_admin, collections_admin  # noqa: F401 (register their admins)
+        from . import assignment_rules_admin, bulk_publish_admin, collections_admin  # noqa: F401 (register their admins)
         from .translations_admin import extension as translations_extension
 
         product_admin_extend(extension=translations_extension())

@@ -1,16 +1,19 @@
 """What the publishing pipeline asks the layers above it, through slots they fill in ``AppConfig.ready()``.
 
-Before overwriting a product, a publish asks the drift check (``conflicts``) whether to proceed or hold; after
-writing, it lets it record what Shopify now holds. ``channels`` may not import ``conflicts``, so ``conflicts``
-registers both here. The slots are required: a missing registration is a system check error at start-up
-(``channels.E002``) and an ``ImproperlyConfigured`` at the first publish.
+A publish (``channels.publishing``) runs its compare and policy stages through these: ``compare`` (pure: what
+differs between what we last wrote, what Shopify has and what we will write), ``decide`` (pure: what the store's
+policy would do with those drifts, for the preview), ``record`` (the conflict rows; proceed or hold) and
+``after_write`` (what the conflicts this publish overwrote now read in Shopify). ``channels`` may not import
+``conflicts``, so ``conflicts`` registers them here; they never write channel rows (``channels.binder`` does). The slots are required: a missing registration is a system check error at start-up
+(``channels.E002``) and an ``ImproperlyConfigured`` at the first publish. (Periodic tasks, such as the nightly
+drift sweep, are registered with ``outbox.periodic``.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -18,8 +21,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 @dataclass(frozen=True)
 class DriftHooks:
-    before_publish: Callable[..., Literal["proceed", "hold"]]  # (*, job, assignment, plan, client)
-    after_publish: Callable[..., None]  # (*, job, assignment, plan)
+    # (*, last, plan_snapshot, live_node, keys_by_shopify_id) -> CompareResult (drifts, deleted, last_with_live)
+    compare: Callable[..., Any]
+    # (*, store, shopify_product_id, drifts) -> [(drift, policy, holds)]; reads only
+    decide: Callable[..., list]
+    # (*, store, product, shopify_product_id, result, job) -> "proceed" | "hold"; records the conflict rows
+    record: Callable[..., Literal["proceed", "hold"]]
+    after_write: Callable[..., None]  # (*, job)
     # (*, mapping, added: set[str], removed: set[str]) -> product ids to leave as the merchant set them
     collection_membership: Callable[..., set[str]]
 
@@ -28,7 +36,7 @@ _drift: DriftHooks | None = None
 
 
 def drift_hooks_register(*, hooks: DriftHooks) -> None:
-    """Register the drift check the publish runs before and after writing a product."""
+    """Register the compare and policy stages a publish runs."""
     global _drift
     _drift = hooks
 

@@ -13,6 +13,7 @@ from pim.models import Product, Variant
 
 from .crypto import EncryptedTextField
 from .endpoints import api_base_url_validate, shop_domain_validate, store_base_url
+from .mapping import PUBLISH_GROUPS
 
 
 class ConflictPolicy(models.TextChoices):
@@ -20,20 +21,8 @@ class ConflictPolicy(models.TextChoices):
     HOLD = "hold", "Hold the product on this store until reviewed"
 
 
-# Field groups a store can receive; an unselected group is never sent to (or touched in) Shopify.
-PUBLISH_FIELDS = (
-    ("title", "Title"),
-    ("description", "Description"),
-    ("vendor", "Vendor"),
-    ("product_type", "Product type"),
-    ("tags", "Tags"),
-    ("status", "Status"),
-    ("seo", "SEO title and description"),
-    ("variants", "Options and variants (SKU, barcode, weight)"),
-    ("prices", "Prices and compare-at prices"),
-    ("images", "Images"),
-    ("metafields", "Attributes as metafields"),
-)
+# Field groups a store can receive (the field registry's groups); an unselected group is never sent to Shopify.
+PUBLISH_FIELDS = PUBLISH_GROUPS
 ALL_PUBLISH_FIELDS = [name for name, _ in PUBLISH_FIELDS]
 
 
@@ -48,6 +37,21 @@ DEFAULT_PUBLICATIONS = ("Online Store",)
 
 def default_publications() -> list[str]:
     return list(DEFAULT_PUBLICATIONS)
+
+
+def publish_batch_times_validate(value) -> None:
+    """Batch times are a list of distinct "HH:MM" (00:00 to 23:59). Raises ValidationError naming the bad one."""
+    from django.core.exceptions import ValidationError
+
+    if not isinstance(value, list):
+        raise ValidationError("Give the batch times as a list of HH:MM.")
+    for item in value:
+        hours, _, minutes = str(item).partition(":")
+        if not (len(str(item)) == 5 and hours.isdigit() and minutes.isdigit() and int(hours) < 24
+                and int(minutes) < 60):
+            raise ValidationError(f"'{item}' is not a time of day as HH:MM (e.g. 06:00 or 14:30).")
+    if len(set(value)) != len(value):
+        raise ValidationError("A batch time is listed twice.")
 
 
 class Store(models.Model):
@@ -103,6 +107,20 @@ class Store(models.Model):
         help_text="Sales channels (publication titles in the shop, e.g. Online Store, Point of Sale) every "
         "published product is put on. Empty: on no channel (not visible in the online store).",
     )
+    class PublishMode(models.TextChoices):
+        IMMEDIATE = "immediate", "Immediately on every change"
+        SCHEDULED = "scheduled", "In scheduled batches at set times (edits wait and coalesce)"
+        ON_REQUEST = "on_request", "Only on request (Publish now / the publish command)"
+
+    publish_mode = models.CharField(
+        max_length=16, choices=PublishMode.choices, default=PublishMode.IMMEDIATE,
+        help_text="When catalog changes go out to this store. Removing a product from the store always goes out "
+                  "at once.")
+    publish_batch_times = models.JSONField(
+        default=list, blank=True, validators=[publish_batch_times_validate],
+        help_text="For scheduled batches: the times of day (HH:MM, in the server's time zone), e.g. 06:00, 14:00.")
+    # The batch slot last run (so every sweeper runs each slot once).
+    publish_batch_last_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Why the shop refuses requests right now (HTTP 402 frozen / 423 locked); empty when it answers.
     unavailable_reason = models.CharField(max_length=255, blank=True, editable=False)
     inventory_push_enabled = models.BooleanField(
@@ -115,7 +133,7 @@ class Store(models.Model):
     # Who changed which setting when. Credentials are never copied into history; circuit state is pipeline state.
     history = HistoricalRecords(
         excluded_fields=["access_token", "client_secret", "webhook_secret", "circuit_failures", "circuit_open_until",
-                         "unavailable_reason"]
+                         "unavailable_reason", "publish_batch_last_at"]
     )
 
     class Meta:
@@ -193,12 +211,15 @@ class ChannelAssignment(models.Model):
     # The publication (sales channel) ids the product is on in Shopify after our last write.
     publication_ids = models.JSONField(default=list, blank=True)
     held = models.BooleanField(default=False, help_text="Paused by a conflict until a manager resolves it.")
+    # A change waits for the store's next batch or a publish request (publish mode not immediate).
+    waiting_since = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Who changed the assignment or its overrides when (the publishing state is not history: it is rewritten
     # by the pipeline with update(), which records nothing).
     history = HistoricalRecords(excluded_fields=["published_hash", "published_snapshot", "published_at",
-                                                 "shopify_updated_at", "unpublished_at", "publication_ids"])
+                                                 "shopify_updated_at", "unpublished_at", "publication_ids",
+                                                 "waiting_since"])
 
     class Meta:
         verbose_name = "store assignment"
@@ -568,3 +589,6 @@ class TranslationSyncJob(OutboxRow):
 
     def __str__(self) -> str:
         return f"translation job {self.pk} ({self.status})"
+
+
+from .bulk_models import BulkPublishLine, BulkPublishOperation, BulkPublishRun  # noqa: E402, F401 (registered here)

@@ -7,98 +7,35 @@ Shopify-side edits without being fooled by Shopify's own reformatting.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
+from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from html.parser import HTMLParser
 from typing import Any
 
-from pim.models import Product, Variant, split_tags
+from pim.models import Product
 
+from .mapping import (  # noqa: F401 - re-exported: the normalisers' historical home
+    BY_KEY,
+    CORE,
+    MISSING,
+    PRODUCT_FIELDS,
+    SECTION_KEYS,
+    VARIANT_FIELDS,
+    PimContext,
+    carried,
+    deep_merge,
+    nodes_of,
+    normalise_decimal,
+    normalise_html,
+    normalise_tags,
+    normalise_text,
+    snapshot_hash,
+)
 from .models import ChannelAssignment, ImageBinding, Store, VariantBinding
-from .shopify.ids import to_gid
+from .shopify.ids import gid_to_id, to_gid
 
-# Which snapshot keys belong to each selectable field group.
-GROUP_KEYS: dict[str, tuple[str, ...]] = {
-    "title": ("title",),
-    "description": ("description",),
-    "vendor": ("vendor",),
-    "product_type": ("product_type",),
-    "tags": ("tags",),
-    "status": ("status",),
-    "seo": ("seo_title", "seo_description"),
-    "variants": ("options", "variants"),
-    "prices": (),  # inside each variant
-    "images": ("images",),
-    "metafields": ("metafields",),
-}
-CORE_KEYS = ("title", "description", "vendor", "product_type", "tags", "status", "seo_title", "seo_description",
-             "category")  # category: issue 19, Shopify's standard product category
-
-
-# --- normalisation ------------------------------------------------------------------------------------
-
-
-class _HTMLNormaliser(HTMLParser):
-    """Re-serialise HTML with collapsed whitespace and sorted attributes, so equal markup compares equal."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        rendered = "".join(f' {k}="{v or ""}"' for k, v in sorted(attrs))
-        self.parts.append(f"<{tag}{rendered}>")
-
-    def handle_startendtag(self, tag, attrs):
-        self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag):
-        if tag not in {"br", "img", "hr", "input", "meta", "link"}:
-            self.parts.append(f"</{tag}>")
-
-    def handle_data(self, data):
-        self.parts.append(data)
-
-
-def normalise_html(value: str | None) -> str:
-    """Return ``value`` with whitespace collapsed, void tags unified and attributes ordered."""
-    if not value:
-        return ""
-    parser = _HTMLNormaliser()
-    parser.feed(value)
-    parser.close()
-    text = "".join(parser.parts)
-    text = re.sub(r"\s+", " ", text)
-    text = re.sub(r">\s+<", "><", text)
-    return text.strip()
-
-
-def normalise_decimal(value: Any) -> str | None:
-    """Return a price as a fixed two-decimal string ("20" and "20.00" compare equal); None stays None."""
-    if value is None or value == "":
-        return None
-    try:
-        return str(Decimal(str(value)).quantize(Decimal("0.01")))
-    except InvalidOperation:
-        return str(value)
-
-
-def normalise_tags(value: Any) -> list[str]:
-    """Return tags trimmed, de-duplicated case-insensitively and sorted (Shopify does not keep tag order)."""
-    tags = split_tags(value) if isinstance(value, str) else [" ".join(str(t).split()) for t in value or []]
-    unique = {t.lower(): t for t in tags if t}
-    return sorted(unique.values(), key=str.lower)
-
-
-def normalise_text(value: Any) -> str:
-    return " ".join(str(value or "").split())
-
-
-def snapshot_hash(snapshot: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(snapshot, sort_keys=True, default=str).encode()).hexdigest()
+# The normalisers and the field list live in the field registry (channels.mapping).
+CORE_KEYS = SECTION_KEYS[CORE]
+SHOPIFY_ONLY_PREFIX = "shopify:"
 
 
 # --- the PIM side -------------------------------------------------------------------------------------
@@ -121,15 +58,9 @@ class PublishPlan:
         return snapshot_hash({**self.snapshot, "_publications": self.publications})
 
 
-def _weight(variant: Variant) -> str | None:
-    # Shopify reads a zero weight back as no weight: both are "none", or every publish would see a conflict.
-    if variant.weight is None or variant.weight == 0:
-        return None
-    return f"{variant.weight.normalize():f} {variant.weight_unit}"
-
-
-def _metafield_target(store: Store, namespace: str, key: str, mappings: dict) -> tuple[str, str]:
-    return mappings.get((namespace, key), (namespace, key))
+def variant_key(variant) -> str:
+    """The key of a PIM variant in snapshots: its id (stable whatever its SKU)."""
+    return str(variant.pk)
 
 
 def publish_plan_build(
@@ -138,17 +69,19 @@ def publish_plan_build(
     bindings: dict[int, VariantBinding] | None = None,
     image_bindings: dict[int, ImageBinding] | None = None,
 ) -> PublishPlan:
-    """Build the snapshot and the ``productSet`` input for ``assignment`` from the current PIM state.
+    """Build the snapshot and the ``productSet`` input for ``assignment`` from the current PIM state (pure: reads
+    the PIM and the store's settings, writes nothing, calls nothing).
 
-    Applies the store's overrides and field selection: groups the store does not receive are absent from
-    both, so they are never touched in Shopify. ``bindings`` maps variant id to its binding in this store;
-    every bound variant goes out with its Shopify id (productSet creates a new variant for an input without
-    one). ``image_bindings`` maps image id to its media binding: an image already in Shopify is referenced by
-    its media id (never uploaded again), only new or changed URLs are sent as ``originalSource``.
+    Every field comes from the field registry (``channels.mapping``) and goes out only when the store receives its
+    group: groups the store does not receive are absent from both, so they are never touched in Shopify.
+    ``bindings`` maps variant id to its binding in this store; every bound variant goes out with its Shopify id
+    (productSet creates a new variant for an input without one). ``image_bindings`` maps image id to its media
+    binding: an image already in Shopify is referenced by its media id (never uploaded again), only new or changed
+    URLs are sent as ``originalSource``.
     """
     product: Product = assignment.product
     store: Store = assignment.store
-    fields = set(store.publish_fields or [])
+    groups = set(store.publish_fields or [])
     bindings = bindings or {}
     image_bindings = image_bindings or {}
     overrides = {o.variant_id: o for o in assignment.variant_overrides.all()} if assignment.pk else {}
@@ -158,59 +91,34 @@ def publish_plan_build(
     }
     variants = sorted(product.variants.all(), key=lambda v: (v.position, v.id))
     images = sorted(product.images.all(), key=lambda i: (i.position, i.id))
+    ctx = PimContext(product=product, assignment=assignment)
 
-    title = assignment.title_override or product.title
-    tags = normalise_tags(assignment.tags_override or product.tags)
-    status = (assignment.status_override or product.status).upper()
     snapshot: dict[str, Any] = {}
     product_input: dict[str, Any] = {}
-    if "title" in fields:
-        snapshot["title"] = normalise_text(title)
-        product_input["title"] = title
-    if "description" in fields:
-        snapshot["description"] = normalise_html(product.description_html)
-        product_input["descriptionHtml"] = product.description_html
-    if "vendor" in fields:
-        snapshot["vendor"] = normalise_text(product.vendor)
-        product_input["vendor"] = product.vendor
-    if "product_type" in fields:
-        snapshot["product_type"] = normalise_text(product.product_type)
-        product_input["productType"] = product.product_type
-    if "tags" in fields:
-        snapshot["tags"] = tags
-        product_input["tags"] = tags
-    if "status" in fields:
-        snapshot["status"] = status
-        product_input["status"] = status
-    if "seo" in fields:
-        snapshot["seo_title"] = normalise_text(product.seo_title)
-        snapshot["seo_description"] = normalise_text(product.seo_description)
-        product_input["seo"] = {"title": product.seo_title, "description": product.seo_description}
-    # Issue 19: Shopify's standard product category travels with the product type (a reverse one-to-one:
-    # getattr gives None when the product has none).
-    taxonomy = getattr(product, "taxonomy", None)
-    if "product_type" in fields and taxonomy is not None:
-        snapshot["category"] = taxonomy.category_id
-        product_input["category"] = taxonomy.category_id
+    for f in PRODUCT_FIELDS:
+        if f.pim is None or not carried(f, groups):
+            continue
+        value = f.pim(ctx)
+        if value is MISSING:
+            continue
+        snapshot[f.key] = value
+        if f.write is not None:
+            deep_merge(product_input, f.write(ctx))
 
-    if "variants" in fields or "prices" in fields:
-        option_names = product.option_names or ["Title"]
-        snapshot["options"] = list(option_names)
+    if "options" in snapshot:
+        option_names = snapshot["options"]
+        variant_fields = [f for f in VARIANT_FIELDS if carried(f, groups)]
         variant_snapshots: dict[str, dict[str, Any]] = {}
         variant_inputs: list[dict[str, Any]] = []
         option_values: list[list[str]] = [[] for _ in option_names]
         for variant in variants:
-            values = variant.option_values if product.has_options else ["Default Title"]
+            vctx = PimContext(product=product, assignment=assignment, variant=variant,
+                              override=overrides.get(variant.id))
+            values = BY_KEY["variant.options"].pim(vctx)
             for index, value in enumerate(values):
                 if value not in option_values[index]:
                     option_values[index].append(value)
-            override = overrides.get(variant.id)
-            price = override.price if override and override.price is not None else variant.price
-            compare_at = (
-                override.compare_at_price if override and override.compare_at_price is not None
-                else variant.compare_at_price
-            )
-            entry: dict[str, Any] = {"options": values}
+            entry: dict[str, Any] = {"sku": variant.sku}
             vinput: dict[str, Any] = {
                 "optionValues": [
                     {"optionName": name, "name": value} for name, value in zip(option_names, values, strict=True)
@@ -221,24 +129,11 @@ def publish_plan_build(
             binding = bindings.get(variant.id)
             if binding:
                 vinput["id"] = to_gid("ProductVariant", binding.shopify_variant_id)
-            if "variants" in fields:
-                entry["barcode"] = variant.barcode or None
-                entry["weight"] = _weight(variant)
-                vinput["barcode"] = variant.barcode or None
-                inventory_item: dict[str, Any] = {"tracked": variant.inventory_tracked, "sku": variant.sku}
-                if variant.cost is not None:
-                    inventory_item["cost"] = str(variant.cost)
-                if variant.weight is not None:
-                    inventory_item["measurement"] = {
-                        "weight": {"value": float(variant.weight), "unit": variant.weight_unit}
-                    }
-                vinput["inventoryItem"] = inventory_item
-            if "prices" in fields:
-                entry["price"] = normalise_decimal(price)
-                entry["compare_at_price"] = normalise_decimal(compare_at)
-                vinput["price"] = str(price)
-                vinput["compareAtPrice"] = str(compare_at) if compare_at is not None else None
-            variant_snapshots[variant.sku] = entry
+            for f in variant_fields:
+                entry[f.name] = f.pim(vctx)
+                if f.write is not None:
+                    deep_merge(vinput, f.write(vctx))
+            variant_snapshots[variant_key(variant)] = entry
             variant_inputs.append(vinput)
         snapshot["variants"] = variant_snapshots
         product_input["productOptions"] = [
@@ -247,7 +142,7 @@ def publish_plan_build(
         ]
         product_input["variants"] = variant_inputs
 
-    if "images" in fields:
+    if carried(BY_KEY["images"], groups):
         snapshot["images"] = [[image.src, normalise_text(image.alt)] for image in images]
         files = []
         for image in images:
@@ -259,23 +154,20 @@ def publish_plan_build(
         product_input["files"] = files
 
     metafields: list[dict[str, str]] = []
-    if "metafields" in fields:
+    if carried(BY_KEY["metafields"], groups):
         entries = {}
         for attribute in sorted(product.attributes.all(), key=lambda a: (a.namespace, a.key)):
-            namespace, key = _metafield_target(store, attribute.namespace, attribute.key, mappings)
+            namespace, key = mappings.get((attribute.namespace, attribute.key), (attribute.namespace, attribute.key))
             entries[f"{namespace}.{key}"] = [attribute.type, attribute.value]
             metafields.append({"namespace": namespace, "key": key, "type": attribute.type, "value": attribute.value})
         snapshot["metafields"] = entries
 
-    handle = assignment.handle_override or product.handle
-    snapshot["handle"] = handle
-    product_input["handle"] = handle
     return PublishPlan(snapshot=snapshot, product_input=product_input, metafields=metafields,
                        publications=list(store.publications or []))
 
 
 def changed_sections(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
-    """Return which write sections differ between two snapshots: core, variants, images, metafields."""
+    """Return which write sections differ between two snapshots: core, handle, variants, images, metafields."""
     sections = set()
     if any(old.get(k) != new.get(k) for k in CORE_KEYS if k in new):
         sections.add("core")
@@ -292,58 +184,77 @@ def changed_sections(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
     return sections
 
 
+_SECTION_INPUT_KEYS = {
+    "core": {"title", "descriptionHtml", "vendor", "productType", "tags", "status", "seo", "category"},
+    "variants": {"productOptions", "variants"},
+    "images": {"files"},
+    "handle": {"handle"},
+}
+
+
+def product_input_for_sections(product_input: dict, sections: set[str], *, creating: bool) -> dict:
+    """The part of a plan's ``productSet`` input that the changed ``sections`` need (all of it when creating)."""
+    keys: set[str] = set()
+    for section, names in _SECTION_INPUT_KEYS.items():
+        if creating or section in sections:
+            keys |= names
+    result = {k: v for k, v in product_input.items() if k in keys}
+    if not creating and "handle" in sections:
+        # A changed handle keeps old links working: Shopify redirects the old URL to the new handle.
+        result["redirectNewHandle"] = True
+    return result
+
+
 # --- the Shopify side ---------------------------------------------------------------------------------
 
 
-def snapshot_from_shopify(*, node: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:
+def live_variant_keys(*, node: dict[str, Any], like: dict[str, Any],
+                      keys_by_shopify_id: dict[str, str] | None = None) -> list[tuple[str, dict]]:
+    """Pair each live variant node with its snapshot key: by its Shopify id (the store's bindings), else by a SKU
+    unique among the variants in ``like``, else ``shopify:<id>`` (a variant only Shopify has)."""
+    keys_by_shopify_id = keys_by_shopify_id or {}
+    written = like.get("variants") or {}
+    skus = Counter(entry.get("sku", key) for key, entry in written.items())
+    by_sku = {entry.get("sku", key): key for key, entry in written.items() if skus[entry.get("sku", key)] == 1}
+    pairs = []
+    taken: set[str] = set()
+    for v in nodes_of(node.get("variants")):
+        numeric = str(gid_to_id(v["id"])) if v.get("id") else ""
+        key = keys_by_shopify_id.get(numeric)
+        if key is None and v.get("sku") and v.get("sku") in by_sku:
+            key = by_sku[v["sku"]]
+        if key is None or key in taken:
+            key = f"{SHOPIFY_ONLY_PREFIX}{numeric or v.get('sku') or len(pairs)}"
+        taken.add(key)
+        pairs.append((key, v))
+    return pairs
+
+
+def snapshot_from_shopify(*, node: dict[str, Any], like: dict[str, Any],
+                          keys_by_shopify_id: dict[str, str] | None = None) -> dict[str, Any]:
     """Build a snapshot of a live Shopify product with the same keys as ``like`` (what we last wrote).
 
-    ``node`` is a product as returned by the PRODUCT_BY_ID query.
+    ``node`` is a product as returned by the PRODUCT_DRIFT query (or a bulk export line); ``keys_by_shopify_id``
+    maps the store's Shopify variant ids to snapshot keys (see ``live_variant_keys``).
     """
     live: dict[str, Any] = {}
-    seo = node.get("seo") or {}
-    values = {
-        "title": lambda: normalise_text(node.get("title")),
-        "description": lambda: normalise_html(node.get("descriptionHtml")),
-        "vendor": lambda: normalise_text(node.get("vendor")),
-        "product_type": lambda: normalise_text(node.get("productType")),
-        "tags": lambda: normalise_tags(node.get("tags") or []),
-        "status": lambda: (node.get("status") or "").upper(),
-        "seo_title": lambda: normalise_text(seo.get("title")),
-        "seo_description": lambda: normalise_text(seo.get("description")),
-        "handle": lambda: node.get("handle"),
-        "options": lambda: [o.get("name") for o in node.get("options") or []],
-    }
-    for key, getter in values.items():
-        if key in like:
-            live[key] = getter()
+    for f in PRODUCT_FIELDS:
+        if f.key in like and f.shopify is not None and f.key != "images":
+            live[f.key] = f.shopify(node)
     if "variants" in like:
-        wanted = like["variants"]
-        sample = next(iter(wanted.values()), {})
+        sample = next(iter(like["variants"].values()), {})
         live_variants: dict[str, dict[str, Any]] = {}
-        for v in nodes_of(node.get("variants")):
-            sku = v.get("sku") or ""
-            entry: dict[str, Any] = {"options": [o.get("value") for o in v.get("selectedOptions") or []]}
-            if "barcode" in sample:
-                entry["barcode"] = v.get("barcode") or None
-            if "weight" in sample:
-                measurement = ((v.get("inventoryItem") or {}).get("measurement") or {}).get("weight")
-                entry["weight"] = (
-                    f"{Decimal(str(measurement['value'])).normalize():f} {measurement['unit']}"
-                    if measurement and measurement.get("value") not in (None, 0, 0.0)
-                    else None
-                )
-            if "price" in sample:
-                entry["price"] = normalise_decimal(v.get("price"))
-                entry["compare_at_price"] = normalise_decimal(v.get("compareAtPrice"))
-            live_variants[sku] = entry
+        for key, v in live_variant_keys(node=node, like=like, keys_by_shopify_id=keys_by_shopify_id):
+            entry: dict[str, Any] = {"options": BY_KEY["variant.options"].shopify(v)}
+            if "sku" in sample:
+                entry["sku"] = v.get("sku") or ""
+            for f in VARIANT_FIELDS:
+                if f.name in sample and f.name != "options":
+                    entry[f.name] = f.shopify(v)
+            live_variants[key] = entry
         live["variants"] = live_variants
     if "images" in like:
-        images = []
-        for media in nodes_of(node.get("media")):
-            image = media.get("image") or {}
-            images.append([media.get("originalSource") or image.get("url") or "", normalise_text(media.get("alt") or image.get("altText"))])
-        live["images"] = images
+        live["images"] = BY_KEY["images"].shopify(node)
     if "metafields" in like:
         wanted_keys = set(like["metafields"])
         live["metafields"] = {
@@ -352,14 +263,3 @@ def snapshot_from_shopify(*, node: dict[str, Any], like: dict[str, Any]) -> dict
             if f"{m['namespace']}.{m['key']}" in wanted_keys
         }
     return live
-
-
-def nodes_of(connection: Any) -> list[dict[str, Any]]:
-    """Items of a GraphQL connection given as a list, as ``nodes`` or as ``edges``."""
-    if not connection:
-        return []
-    if isinstance(connection, list):
-        return connection
-    if "nodes" in connection:
-        return connection["nodes"]
-    return [edge["node"] for edge in connection.get("edges", [])]

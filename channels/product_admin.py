@@ -22,6 +22,7 @@ from pim.models import Product
 
 from . import services
 from .models import ChannelAssignment, Store, SyncJob
+from .publish_modes import waiting_label
 
 PUBLISH_PERMISSION = "channels.change_channelassignment"
 # The panel and the list show store names and domains: never load (and decrypt) the stores' credentials for that.
@@ -44,7 +45,7 @@ class StoreState:
     """One product's state on one store, in words a catalog manager reads."""
 
     assignment: ChannelAssignment
-    code: str  # published | pending | failed | held | not_ready | off | never
+    code: str  # published | pending | waiting | failed | held | not_ready | off | never
     label: str
     error: str = ""
 
@@ -53,7 +54,7 @@ class StoreState:
         return self.assignment.store
 
 
-STATE_COLOURS = {"published": "#2e7d32", "pending": "#8a6d00", "failed": "#ba2121", "held": "#ba2121",
+STATE_COLOURS = {"published": "#2e7d32", "pending": "#8a6d00", "waiting": "#8a6d00", "failed": "#ba2121", "held": "#ba2121",
                  "not_ready": "#666", "off": "#666", "never": "#666"}
 
 
@@ -71,6 +72,8 @@ def assignment_state(*, assignment: ChannelAssignment, product: Product, jobs: l
         return StoreState(assignment, "failed", "failed", error=_in_words(dead.last_error))
     if any(j.status in (SyncJob.Status.PENDING, SyncJob.Status.RUNNING) for j in mine):
         return StoreState(assignment, "pending", "publishing")
+    if assignment.waiting_since is not None and product.workflow_state == Product.Workflow.READY:
+        return StoreState(assignment, "waiting", waiting_label(store=assignment.store))
     if product.workflow_state != Product.Workflow.READY:
         return StoreState(assignment, "not_ready", f"waiting: {product.get_workflow_state_display()}")
     if assignment.shopify_product_id:
@@ -137,7 +140,8 @@ class SyncStateFilter(admin.SimpleListFilter):
     parameter_name = "sync"
 
     def lookups(self, request, model_admin):
-        return (("pending", "Publishing"), ("failed", "Failed"), ("held", "Held by a conflict"),
+        return (("pending", "Publishing"), ("waiting", "Waiting for a batch or a publish request"),
+                ("failed", "Failed"), ("held", "Held by a conflict"),
                 ("published", "Published everywhere assigned"), ("never", "Assigned, never published"))
 
     def queryset(self, request, queryset):
@@ -145,6 +149,9 @@ class SyncStateFilter(admin.SimpleListFilter):
         value = self.value()
         if value == "pending":
             return queryset.filter(Exists(jobs.filter(status__in=[SyncJob.Status.PENDING, SyncJob.Status.RUNNING])))
+        if value == "waiting":
+            return queryset.filter(Exists(ChannelAssignment.objects.filter(product=OuterRef("pk"), publish=True,
+                                                                           waiting_since__isnull=False)))
         if value == "failed":
             return queryset.filter(Exists(jobs.filter(status=SyncJob.Status.DEAD)))
         if value == "held":
@@ -247,6 +254,56 @@ def publish_now(modeladmin, request, queryset):
     return None
 
 
+PREVIEW_PERMISSION = "channels.view_channelassignment"
+
+
+class PreviewForm(StoreChoiceForm):
+    output = forms.ChoiceField(choices=(("page", "Show here"), ("csv", "Download CSV"), ("json", "Download JSON")),
+                               initial="page", label="Report")
+
+
+def _has_preview_permission(modeladmin, request) -> bool:
+    return request.user.has_perm(PREVIEW_PERMISSION)
+
+
+@admin.action(description="Preview changes on a store…", permissions=["preview"])
+def preview_changes(modeladmin, request, queryset):
+    """Show (or download) what publishing the selected products to a store would change; nothing is written."""
+    from django.http import HttpResponse
+    from django.template.response import TemplateResponse
+    from django.utils import timezone
+
+    from .preview import publish_preview
+    from .shopify.exceptions import ShopifyError
+
+    form = PreviewForm(request.POST if request.POST.get("confirmed") == "yes" else None)
+    page = action_confirm(modeladmin, request, queryset, action="preview_changes", title="Preview changes",
+                          intro="For each selected product: what the store has now, what a publish would write and "
+                                "which Shopify-side edits would become conflicts under the store's policy. Nothing "
+                                "is written to Shopify or to the PIM.", form=form)
+    if page is not None:
+        return page
+    store = form.cleaned_data["store"]
+    try:
+        report = publish_preview(store=store, product_ids=list(queryset.values_list("pk", flat=True)))
+    except ShopifyError as exc:
+        modeladmin.message_user(request, f"Could not read {store.name}: {exc}", messages.ERROR)
+        return None
+    stamp = f"{timezone.now():%Y%m%d-%H%M}"
+    if form.cleaned_data["output"] == "json":
+        response = HttpResponse(report.as_json(), content_type="application/json; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="preview-{store.pk}-{stamp}.json"'
+        return response
+    if form.cleaned_data["output"] == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="preview-{store.pk}-{stamp}.csv"'
+        report.write_csv(response)
+        return response
+    return TemplateResponse(request, "admin/channels/publish_preview.html", {
+        **modeladmin.admin_site.each_context(request), "title": f"Preview of a publish to {store.name}",
+        "report": report, "opts": modeladmin.model._meta})
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -260,7 +317,7 @@ def export_shopify_csv(modeladmin, request, queryset):
     from django.http import StreamingHttpResponse
     from django.utils import timezone
 
-    from .onboarding.csv_export import products_csv_rows
+    from .csv_export import products_csv_rows
 
     page = action_confirm(modeladmin, request, queryset, action="export_shopify_csv",
                           title="Export these products to Shopify's CSV format?",
@@ -283,10 +340,10 @@ def extension() -> ProductAdminExtension:
         list_columns=(stores_column,),
         list_filters=(StoreFilter, SyncStateFilter),
         list_queryset=list_queryset,
-        actions=(assign_to_store, remove_from_store, publish_now, export_shopify_csv),
+        actions=(assign_to_store, remove_from_store, publish_now, preview_changes, export_shopify_csv),
         panel=product_panel,
         saved=product_saved,
-        permissions={"publish": _has_publish_permission},
+        permissions={"publish": _has_publish_permission, "preview": _has_preview_permission},
         list_tools=(("Change prices by SKU (CSV)", lambda: reverse("admin:channels_price_upload"),
                      lambda request: request.user.has_perm("pim.change_variant")),),
     )

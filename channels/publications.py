@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 
+from .binder import bind_publications
 from .models import ChannelAssignment, Store
 from .shopify.exceptions import ShopifyError
 from .shopify.ids import to_gid
@@ -101,8 +102,7 @@ def publications_sync(*, client, assignment: ChannelAssignment, titles: list[str
     client.publishable_publish(resource_id=product_gid, publication_ids=add)
     client.publishable_unpublish(resource_id=product_gid, publication_ids=remove)
     if add or remove or current != wanted:
-        ChannelAssignment.objects.filter(pk=assignment.pk).update(publication_ids=wanted)
-        assignment.publication_ids = wanted
+        bind_publications(assignment=assignment, publication_ids=wanted)
     return wanted
 
 
@@ -113,8 +113,7 @@ def publications_remove_all(*, client, assignment: ChannelAssignment) -> None:
         client.publishable_unpublish(
             resource_id=to_gid("Product", assignment.shopify_product_id), publication_ids=current
         )
-    ChannelAssignment.objects.filter(pk=assignment.pk).update(publication_ids=[])
-    assignment.publication_ids = []
+    bind_publications(assignment=assignment, publication_ids=[])
 
 
 def publications_cache_clear(*, redis=None) -> None:

@@ -2,16 +2,14 @@
 
 The life of a change: a catalog service calls ``sync_jobs_record_for_products`` inside its transaction, which
 upserts one pending job per (store, product); after commit the job ids go to the RQ ``publish`` queue. A worker
-runs ``sync_job_execute``: it claims the job without blocking, builds the payload from the current PIM state,
-skips the call when nothing changed, asks the drift hook, writes with ``productSet`` and stores the bindings and
-the snapshot. Failures are retried with backoff, then dead-lettered; ``sync_jobs_sweep`` makes sure nothing is
+runs ``sync_job_execute``: it claims the job without blocking and runs the publish's stages
+(``channels.publishing``: plan, live read, compare, policy, write, bind). Failures are retried with backoff, then dead-lettered; ``sync_jobs_sweep`` makes sure nothing is
 lost when a worker dies or Redis forgets its queues.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -21,7 +19,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from outbox.kinds import OutboxKind, Outcome
 from outbox.services import (
@@ -36,34 +33,23 @@ from pim.models import Product
 from pim.validators import validate_tags
 
 from .clients import client_for_store
-from .hooks import drift_hooks
-from .media import image_bindings_for, media_bind_after_write, media_summary, media_wait_processed
 from .models import (
     ChannelAssignment,
     Store,
     SyncAttempt,
     SyncJob,
-    VariantBinding,
 )
-from .payloads import PublishPlan, changed_sections, publish_plan_build
-from .publications import publications_remove_all, publications_sync
+from .publish_modes import assignments_mark_waiting, publish_waiting
+from .publishing import ExecutionResult, PublishConflict, product_publish, product_unpublish  # noqa: F401 - re-exported
 from .shopify.exceptions import (
-    ShopifyError,
     ShopifyNetworkError,
     ShopifyServerError,
     ShopifyShopUnavailable,
 )
-from .shopify.ids import gid_to_id, to_gid
 
 logger = logging.getLogger(__name__)
 
 PUBLISH_QUEUE = "publish"
-
-
-class PublishConflict(ShopifyError):
-    """A product with our handle exists in Shopify but is not ours (its SKUs differ): onboarding needed."""
-
-    retryable = False
 
 
 # --- recording jobs (the outbox) ----------------------------------------------------------------------
@@ -97,12 +83,15 @@ def sync_jobs_record_for_products(*, product_ids: Iterable[int], deleted: bool =
 
         assignment_rules_apply(product_ids=ids)
     assignments = ChannelAssignment.objects.filter(product_id__in=ids, store__is_active=True).select_related(
-        "product"
+        "product", "store"
     )
-    job_ids = []
+    job_ids, waiting = [], []
     for assignment in assignments:
         if not assignment.publish and not assignment.shopify_product_id:
             continue  # never published there and not wanted: nothing to do
+        if not deleted and assignment.publish and assignment.store.publish_mode != Store.PublishMode.IMMEDIATE:
+            waiting.append(assignment.pk)  # the store's next batch or a publish request sends it
+            continue
         job_ids.append(
             _upsert_pending_job(
                 store_id=assignment.store_id,
@@ -111,6 +100,7 @@ def sync_jobs_record_for_products(*, product_ids: Iterable[int], deleted: bool =
                 shopify_product_id=assignment.shopify_product_id,
             )
         )
+    assignments_mark_waiting(assignment_ids=waiting)
     sync_jobs_dispatch_on_commit(job_ids=job_ids)
     return job_ids
 
@@ -185,9 +175,6 @@ def assignments_bulk_set(*, store: Store, product_ids: Iterable[int], publish: b
 # --- executing a job ----------------------------------------------------------------------------------
 
 
-ExecutionResult = Outcome  # what sync_job_execute returns: status and detail
-
-
 def _claimable(rows, now):
     """Rows of active stores whose circuit lets work through (shared by the channels kinds)."""
     return rows.filter(store__is_active=True).filter(
@@ -243,180 +230,12 @@ def _run(job: SyncJob) -> ExecutionResult:
         else None
     )
     if product is None or assignment is None or not assignment.publish:
-        return _unpublish(job, assignment)
+        return product_unpublish(job=job, assignment=assignment)
     if product.workflow_state != Product.Workflow.READY:
         return ExecutionResult(SyncJob.Status.SKIPPED, f"workflow state is {product.workflow_state}")
     if assignment.held:
         return ExecutionResult(SyncJob.Status.HELD, "held by an unresolved conflict")
-    # The assignment was loaded without the product's prefetches; reuse the prefetched product.
-    assignment.product = product
-    bindings = _bindings_for(store=store, product=product)
-    images = image_bindings_for(store_id=store.pk, product=product)
-    plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
-    if assignment.shopify_product_id and plan.hash == assignment.published_hash:
-        return ExecutionResult(SyncJob.Status.SKIPPED, "unchanged since last publish")
-    client = client_for_store(store)
-    if not assignment.shopify_product_id:
-        _adopt_existing(client=client, assignment=assignment, plan=plan, bindings=bindings)
-        if assignment.shopify_product_id:
-            # Adopted: the plan was built before the variant ids were known. productSet creates a new variant
-            # for every input without an id and deletes the unlisted ones, so rebuild it with the ids.
-            plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
-    if assignment.shopify_product_id:
-        decision = drift_hooks().before_publish(job=job, assignment=assignment, plan=plan, client=client)
-        if decision == "hold":
-            ChannelAssignment.objects.filter(pk=assignment.pk).update(held=True)
-            return ExecutionResult(SyncJob.Status.HELD, "held: Shopify-side edit under the hold policy")
-        # The drift check may have dropped bindings (variants or the product deleted in Shopify).
-        bindings = _bindings_for(store=store, product=product)
-        images = image_bindings_for(store_id=store.pk, product=product) if assignment.shopify_product_id else {}
-        plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
-    note = _write(client=client, assignment=assignment, plan=plan, bindings=bindings, image_bindings=images)
-    drift_hooks().after_publish(job=job, assignment=assignment, plan=plan)
-    return ExecutionResult(SyncJob.Status.DONE, f"published; {note}" if note else "published")
-
-
-def _bindings_for(*, store: Store, product: Product) -> dict[int, VariantBinding]:
-    return {b.variant_id: b for b in VariantBinding.objects.filter(store=store, variant__product=product)}
-
-
-def _adopt_existing(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings: dict) -> None:
-    """Bind to a Shopify product that already has our handle and our SKUs instead of creating a duplicate.
-
-    This covers a worker that died after Shopify created the product but before the ids were stored.
-    Raises PublishConflict when the handle belongs to a different product.
-    """
-    handle = plan.snapshot["handle"]
-    existing = client.product_ids_by_handle(handle=handle, variant_count=len(plan.snapshot.get("variants") or {}))
-    if not existing:
-        return
-    their_skus = {v.get("sku") for v in _variant_nodes(existing)}
-    our_skus = {v.sku for v in assignment.product.variants.all()}
-    if our_skus - their_skus:
-        raise PublishConflict(
-            f"A different Shopify product already uses the handle '{handle}' (its SKUs do not match). "
-            "Run 'manage.py reconcile_store' to match existing products, or set a per-store handle.",
-            shop_domain=assignment.store.shop_domain,
-        )
-    _store_bindings(assignment=assignment, product_node=existing, bindings=bindings)
-
-
-def _variant_nodes(product_node: dict) -> list[dict]:
-    variants = product_node.get("variants") or {}
-    if isinstance(variants, list):
-        return variants
-    return variants.get("nodes") or [e["node"] for e in variants.get("edges", [])]
-
-
-def _write(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings: dict, image_bindings: dict) -> str:
-    """Write the plan's changed sections (productSet, metafieldsSet, sales channels); return a result note.
-
-    The snapshot, hash and handle are recorded only after Shopify accepted the writes, so a refused handle
-    change (e.g. HANDLE_NOT_UNIQUE) leaves the PIM's record of what Shopify has untouched.
-    """
-    bound = bool(assignment.shopify_product_id)
-    if bound:
-        sections = changed_sections(assignment.published_snapshot or {}, plan.snapshot)
-    else:
-        sections = {"core", "variants", "images", "metafields"}
-        assignment.publication_ids = []
-    product_input = _input_for_sections(plan.product_input, sections, creating=not bound)
-    product_node: dict | None = None
-    note = ""
-    if not bound or sections & {"core", "variants", "images", "handle"}:
-        identifier = {"id": to_gid("Product", assignment.shopify_product_id)} if bound else None
-        product_node = client.product_set(input=product_input, identifier=identifier)
-        _store_bindings(assignment=assignment, product_node=product_node, bindings=bindings)
-        created = media_bind_after_write(
-            assignment=assignment, product_input=product_input, media_nodes=product_node.get("media") or [],
-            bindings=image_bindings,
-        )
-        if created:
-            failed, pending = media_wait_processed(client=client, created=created)
-            note = media_summary(failed=failed, pending=pending)
-    if "metafields" in sections and plan.metafields:
-        client.metafields_set(
-            owner_id=to_gid("Product", assignment.shopify_product_id),
-            metafields=plan.metafields,
-        )
-    if plan.publications or assignment.publication_ids:
-        # Publishes/unpublishes only where the recorded channels differ (ids are cached: usually no request).
-        publications_sync(client=client, assignment=assignment, titles=plan.publications)
-    now = timezone.now()
-    shopify_updated_at = parse_datetime(product_node["updatedAt"]) if product_node and product_node.get("updatedAt") else None
-    ChannelAssignment.objects.filter(pk=assignment.pk).update(
-        published_hash=plan.hash, published_snapshot=plan.snapshot, published_at=now, unpublished_at=None,
-        **({"shopify_updated_at": shopify_updated_at} if shopify_updated_at else {}),
-    )
-    Product.objects.filter(pk=assignment.product_id, first_published_at__isnull=True).update(first_published_at=now)
-    return note
-
-
-def _input_for_sections(product_input: dict, sections: set[str], *, creating: bool) -> dict:
-    keys = set()
-    if creating or "core" in sections:
-        keys |= {"title", "descriptionHtml", "vendor", "productType", "tags", "status", "seo", "category"}
-    if creating or "variants" in sections:
-        keys |= {"productOptions", "variants"}
-    if creating or "images" in sections:
-        keys |= {"files"}
-    if creating or "handle" in sections:
-        keys |= {"handle"}
-    result = {k: v for k, v in product_input.items() if k in keys}
-    if not creating and "handle" in sections:
-        # A changed handle keeps old links working: Shopify redirects the old URL to the new handle.
-        result["redirectNewHandle"] = True
-    return result
-
-
-def _store_bindings(*, assignment: ChannelAssignment, product_node: dict, bindings: dict) -> None:
-    """Write back the Shopify product id and, per SKU, the variant and inventory item ids."""
-    product_id = str(gid_to_id(product_node["id"]))
-    if assignment.shopify_product_id != product_id:
-        assignment.shopify_product_id = product_id
-        ChannelAssignment.objects.filter(pk=assignment.pk).update(shopify_product_id=product_id)
-    # Only a SKU on exactly one variant identifies it: variants adopted from a store without a SKU or with a
-    # shared one keep the bindings onboarding wrote from their Shopify ids (issue 20).
-    variants = list(assignment.product.variants.all())
-    sku_counts = Counter(v.sku for v in variants)
-    by_sku = {v.sku: v for v in variants if v.sku and sku_counts[v.sku] == 1}
-    for node in _variant_nodes(product_node):
-        variant = by_sku.get(node.get("sku"))
-        if variant is None:
-            continue
-        variant_id = str(gid_to_id(node["id"]))
-        item_id = str(gid_to_id(node["inventoryItem"]["id"])) if (node.get("inventoryItem") or {}).get("id") else ""
-        current = bindings.get(variant.pk)
-        if current and current.shopify_variant_id == variant_id and current.shopify_inventory_item_id == item_id:
-            continue
-        VariantBinding.objects.filter(store=assignment.store, shopify_variant_id=variant_id).exclude(
-            variant=variant
-        ).delete()
-        binding, _ = VariantBinding.objects.update_or_create(
-            store=assignment.store,
-            variant=variant,
-            defaults={"shopify_variant_id": variant_id, "shopify_inventory_item_id": item_id},
-        )
-        bindings[variant.pk] = binding
-
-
-def _unpublish(job: SyncJob, assignment: ChannelAssignment | None) -> ExecutionResult:
-    shopify_id = (assignment.shopify_product_id if assignment else "") or job.shopify_product_id
-    if not shopify_id:
-        return ExecutionResult(SyncJob.Status.SKIPPED, "not published in this store")
-    if assignment is not None and assignment.unpublished_at is not None:
-        return ExecutionResult(SyncJob.Status.SKIPPED, "already unpublished")
-    store = job.store
-    client = client_for_store(store)
-    if assignment is not None:
-        # Off every sales channel first: it is no longer sold anywhere, whatever its status.
-        publications_remove_all(client=client, assignment=assignment)
-    client.product_update_status(product_id=to_gid("Product", shopify_id), status=store.unpublish_action)
-    if assignment is not None:
-        ChannelAssignment.objects.filter(pk=assignment.pk).update(
-            unpublished_at=timezone.now(), published_hash="", published_snapshot={}
-        )
-    return ExecutionResult(SyncJob.Status.DONE, f"set to {store.unpublish_action.lower()} in Shopify")
+    return product_publish(job=job, assignment=assignment, product=product)
 
 
 def _attempt_start(job: SyncJob, worker: str) -> SyncAttempt:
@@ -493,12 +312,19 @@ def _probe_half_open(now) -> None:
             SyncJob.objects.filter(pk=oldest).update(dispatched_at=None)
 
 
+def _before_sweep(now) -> None:
+    _probe_half_open(now)
+    from .bulk_publish import bulk_publish_sweep  # issue 17: bulk runs whose next step was lost
+
+    bulk_publish_sweep(now=now)
+
+
 SYNC_JOB = OutboxKind(
     name="sync_job", model=SyncJob, execute=_execute, lane=PUBLISH_QUEUE, label="publish jobs",
     replayable=(SyncJob.Status.DEAD, SyncJob.Status.HELD), key=("store", "product", "kind"),
     folded=SyncJob.Status.SUPERSEDED, order_by=("first_edit_at", "id"), started_field="started_at",
     claimable=_claimable, admit=_admit, started=_attempt_start, finished=_attempt_finish,
-    on_failure=_circuit_after_failure, on_success=_after_success, on_fold=_fold, before_sweep=_probe_half_open,
+    on_failure=_circuit_after_failure, on_success=_after_success, on_fold=_fold, before_sweep=_before_sweep,
 )
 
 
@@ -508,18 +334,20 @@ def sync_jobs_replay(*, job_ids: Iterable[int]) -> int:
 
 
 def sync_jobs_sweep(*, now=None):
-    """Reclaim expired running jobs and (re-)dispatch due pending ones (the outbox sweep of this kind)."""
+    """Reclaim expired running jobs and (re-)dispatch due pending ones (the outbox sweep of this kind; it also
+    re-queues bulk publish runs whose next step was lost, see ``_before_sweep``)."""
     return outbox_sweep_kind(kind=SYNC_JOB, now=now)
 
 
 def publish_request(*, store: Store | None = None, product_ids: Iterable[int] | None = None) -> list[int]:
-    """Record sync jobs for the given products (or all assigned ones) in one store or all stores."""
+    """Record sync jobs for the given products (or all assigned ones) in one store or all stores, whatever the
+    stores' publish modes (this is the request); what was waiting on those stores is no longer waiting."""
     assignments = ChannelAssignment.objects.filter(store__is_active=True)
     if store is not None:
         assignments = assignments.filter(store=store)
     if product_ids is not None:
         assignments = assignments.filter(product_id__in=list(product_ids))
-    job_ids = []
+    job_ids, requested = [], []
     with transaction.atomic():
         for a in assignments.select_related("product").iterator(chunk_size=2000):
             if not a.publish and not a.shopify_product_id:
@@ -530,7 +358,18 @@ def publish_request(*, store: Store | None = None, product_ids: Iterable[int] | 
                     shopify_product_id=a.shopify_product_id,
                 )
             )
-        sync_jobs_dispatch_on_commit(job_ids=job_ids)
+            if a.waiting_since is not None:
+                requested.append(a.pk)
+        # The request publishes what was waiting for the store's batch or a request.
+        ChannelAssignment.objects.filter(pk__in=requested).update(waiting_since=None)
+        # Issue 17: a store with many first publishes pending gets them as bulk mutations; the rest go per call.
+        from .bulk_publish import bulk_publish_claim
+
+        stores = [store] if store is not None else Store.objects.filter(is_active=True)
+        taken: set[int] = set()
+        for each in stores:
+            taken |= bulk_publish_claim(store=each, job_ids=job_ids)
+        sync_jobs_dispatch_on_commit(job_ids=[pk for pk in job_ids if pk not in taken])
     return job_ids
 
 
@@ -538,15 +377,17 @@ def store_save(*, store: Store) -> Store:
     """Validate and save a store connection (credentials are encrypted by the model field).
 
     When the store's sales channels changed, every product published there is queued, so the publish puts it
-    on (or takes it off) the channels. Raises ValidationError for invalid fields.
+    on (or takes it off) the channels; when its publish mode became immediate, what was waiting is queued. Raises ValidationError for invalid fields.
     """
     store.full_clean()
-    before = Store.objects.filter(pk=store.pk).values_list("publications", flat=True).first() if store.pk else None
+    before = Store.objects.filter(pk=store.pk).values_list("publications", "publish_mode").first() if store.pk else None
     with transaction.atomic():
         store.save()
-        if before is not None and list(before or []) != list(store.publications or []):
+        if before is not None and list(before[0] or []) != list(store.publications or []):
             publish_request(store=store, product_ids=ChannelAssignment.objects.filter(
                 store=store, publish=True).exclude(shopify_product_id="").values_list("product_id", flat=True))
+        if before is not None and before[1] != store.publish_mode and store.publish_mode == Store.PublishMode.IMMEDIATE:
+            publish_waiting(store=store)  # back to immediate: what was waiting goes out now
     return store
 
 

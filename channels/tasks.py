@@ -28,3 +28,10 @@ def store_locales_refresh(store_id: int) -> int:
     from .translations import store_locales_refresh as refresh
 
     return len(refresh(store=Store.objects.get(pk=store_id)))
+
+
+def bulk_publish_step_run(run_id: int) -> str:
+    """Advance bulk publish run ``run_id`` by one step (issue 17); a step that is not due does nothing."""
+    from .bulk_publish import bulk_publish_step
+
+    return bulk_publish_step(run_id=run_id)

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "webhooks",
     "inventory",
     "conflicts",
+    "onboarding",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +198,16 @@ LOGGING = {
 }
 
 # --- Sync pipeline ------------------------------------------------------------------------------------
+# Bulk publish (issue 17): when more than BULK_PUBLISH_THRESHOLD first publishes are pending for one store, publish
+# --all / the admin's publish send them as bulk mutations (productSet per JSONL line) instead of one call each.
+BULK_PUBLISH_THRESHOLD = int(os.environ.get("BULK_PUBLISH_THRESHOLD", "300"))
+# Largest variables file per bulk operation (Shopify's limit: 100 MB); a larger load is split into several.
+BULK_PUBLISH_MAX_FILE_BYTES = int(os.environ.get("BULK_PUBLISH_MAX_FILE_BYTES", str(100 * 1024 * 1024)))
+# How often a running bulk publish polls its operations (an RQ job scheduled each time, never a sleeping worker).
+BULK_PUBLISH_POLL_SECONDS = float(os.environ.get("BULK_PUBLISH_POLL_SECONDS", "10"))
+# How long a bulk run owns its sync jobs (Shopify stops a bulk mutation after 24 hours) and one step's lease.
+BULK_PUBLISH_LEASE_SECONDS = int(os.environ.get("BULK_PUBLISH_LEASE_SECONDS", str(26 * 3600)))
+BULK_PUBLISH_STEP_LEASE_SECONDS = int(os.environ.get("BULK_PUBLISH_STEP_LEASE_SECONDS", "600"))
 # How long a worker owns a running job; past it the sweeper gives the job back (worker killed mid-job).
 SYNC_JOB_LEASE_SECONDS = int(os.environ.get("SYNC_JOB_LEASE_SECONDS", "120"))
 # Retries of sync jobs, inventory pushes and webhook events: the delay after the n-th failure is the n-th entry of
@@ -211,6 +223,9 @@ SYNC_REDISPATCH_AFTER_SECONDS = int(os.environ.get("SYNC_REDISPATCH_AFTER_SECOND
 # before handing over to a fresh one, and how long the "a drain is waiting" flag in Redis lives at most.
 OUTBOX_DRAIN_SECONDS = float(os.environ.get("OUTBOX_DRAIN_SECONDS", "2"))
 OUTBOX_DRAIN_FLAG_SECONDS = int(os.environ.get("OUTBOX_DRAIN_FLAG_SECONDS", "60"))
+# A publish preview (manage.py publish --dry-run, the admin's Preview changes) reads each product live from Shopify up to
+# this many products; above it the preview compares with the snapshot of what the PIM last wrote (no API cost).
+PUBLISH_PREVIEW_LIVE_READ_MAX = int(os.environ.get("PUBLISH_PREVIEW_LIVE_READ_MAX", "200"))
 # Circuit breaker per store: open after this many consecutive server/network failures.
 SYNC_CIRCUIT_THRESHOLD = int(os.environ.get("SYNC_CIRCUIT_THRESHOLD", "3"))
 SYNC_CIRCUIT_MAX_OPEN_SECONDS = int(os.environ.get("SYNC_CIRCUIT_MAX_OPEN_SECONDS", "60"))
@@ -247,6 +262,22 @@ ALERT_LATENCY_MIN_JOBS = int(os.environ.get("ALERT_LATENCY_MIN_JOBS", "5"))
 # sweeper checks and repairs them.
 SHOPIFY_WEBHOOK_URL = os.environ.get("SHOPIFY_WEBHOOK_URL", "")
 WEBHOOK_SUBSCRIPTION_CHECK_SECONDS = int(os.environ.get("WEBHOOK_SUBSCRIPTION_CHECK_SECONDS", "3600"))
+# Scheduled inventory reconciliation (inventory/reconciliation.py; per store, off by default). A difference larger
+# than RECONCILIATION_HOLD_UNITS units or RECONCILIATION_HOLD_PERCENT percent of the PIM quantity (0 turns either
+# rule off) is held for review instead of corrected. A level Shopify changed less than RECONCILIATION_SETTLE_SECONDS
+# ago is left for the next run (the webhook of that change may still be on its way). A run that fails on a
+# retryable Shopify error is retried on SYNC_RETRY_SCHEDULE up to RECONCILIATION_MAX_ATTEMPTS attempts.
+RECONCILIATION_HOLD_UNITS = int(os.environ.get("RECONCILIATION_HOLD_UNITS", "10"))
+RECONCILIATION_HOLD_PERCENT = float(os.environ.get("RECONCILIATION_HOLD_PERCENT", "0"))
+RECONCILIATION_SETTLE_SECONDS = int(os.environ.get("RECONCILIATION_SETTLE_SECONDS", "300"))
+RECONCILIATION_MAX_ATTEMPTS = int(os.environ.get("RECONCILIATION_MAX_ATTEMPTS", "4"))
+# Gap replay (inventory/catchup.py). The order watermark ("complete until") trails now by this margin (deliveries
+# in flight); a sweeper silent for longer than ORDER_GAP_AFTER_SECONDS means a gap; a replay from the watermark
+# also runs every ORDER_CATCHUP_VERIFY_SECONDS (0 = only after a gap) to catch deliveries that failed silently.
+ORDER_WATERMARK_MARGIN_SECONDS = int(os.environ.get("ORDER_WATERMARK_MARGIN_SECONDS", "300"))
+ORDER_GAP_AFTER_SECONDS = int(os.environ.get("ORDER_GAP_AFTER_SECONDS", "900"))
+ORDER_CATCHUP_VERIFY_SECONDS = int(os.environ.get("ORDER_CATCHUP_VERIFY_SECONDS", "3600"))
+ORDER_CATCHUP_LEASE_SECONDS = int(os.environ.get("ORDER_CATCHUP_LEASE_SECONDS", "900"))
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pim@localhost")
 

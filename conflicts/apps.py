@@ -14,9 +14,11 @@ class ConflictsConfig(AppConfig):
 
         from . import services as conflict_services
         from .collection_drift import collection_drift_check
+        from .compare import publish_compare
 
-        drift_hooks_register(hooks=DriftHooks(before_publish=conflict_services.drift_check_before_publish,
-                                              after_publish=conflict_services.drift_after_publish,
+        drift_hooks_register(hooks=DriftHooks(compare=publish_compare, decide=conflict_services.policy_decide,
+                                              record=conflict_services.publish_policy_record,
+                                              after_write=conflict_services.drift_after_publish,
                                               collection_membership=collection_drift_check))
         periodic_task_register(name="nightly drift sweep",
                                task=lambda: "queued" if conflict_services.drift_sweep_schedule() else None)

@@ -6,32 +6,12 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from channels.mapping import POLICY_FIELDS
 from channels.models import ConflictPolicy, Store, SyncJob
 from pim.models import Product
 
-# Fields a policy can be set for (the snapshot keys of channels.payloads, variant fields prefixed).
-CONFLICT_FIELDS = (
-    ("title", "Title"),
-    ("description", "Description"),
-    ("vendor", "Vendor"),
-    ("product_type", "Product type"),
-    ("tags", "Tags"),
-    ("status", "Status"),
-    ("seo_title", "SEO title"),
-    ("seo_description", "SEO description"),
-    ("handle", "Handle"),
-    ("options", "Options"),
-    ("images", "Images"),
-    ("metafields", "Metafield"),
-    ("variant.price", "Variant price"),
-    ("variant.compare_at_price", "Variant compare-at price"),
-    ("variant.barcode", "Variant barcode"),
-    ("variant.weight", "Variant weight"),
-    ("variant.options", "Variant option values"),
-    ("variant.exists", "Variant deleted or added in Shopify"),
-    ("product.exists", "Product deleted in Shopify"),
-    ("product.shopify_only", "Product exists only in Shopify"),
-)
+# Fields a policy can be set for: the field registry's compared fields and the existence conflicts.
+CONFLICT_FIELDS = POLICY_FIELDS
 
 
 class Conflict(models.Model):

@@ -12,7 +12,6 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import requests
@@ -23,35 +22,22 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from channels import binder
+from channels.binder import ONBOARDING_MARK as _ONBOARDING_MARK
+from channels.mapping import acceptable, field_for
 from channels.models import ChannelAssignment, ConflictPolicy, Store, SyncJob, VariantBinding
 from channels.payloads import publish_plan_build, snapshot_from_shopify
-from channels.shopify.ids import to_gid
-from pim import services as pim_services
+from channels.publishing import product_live_read
 from pim.models import Product, Variant
 
+from .compare import PRODUCT_KEYS, VARIANT_KEYS, CompareResult, Drift, drift_compare, publish_compare  # noqa: F401
+from .compare import snapshot_with_live as _snapshot_with_live
 from .models import Conflict, DriftAlert, FieldPolicy
 
 logger = logging.getLogger(__name__)
 
-PRODUCT_KEYS = ("title", "description", "vendor", "product_type", "tags", "status", "seo_title",
-                "seo_description", "handle", "options")
-VARIANT_KEYS = ("price", "compare_at_price", "barcode", "weight", "options")
-ACCEPTABLE_FIELDS = {"title", "description", "vendor", "product_type", "tags", "status", "seo_title",
-                     "seo_description", "variant.price", "variant.compare_at_price", "variant.barcode"}
-
-
 # Set as {"_onboarding": True} in ChannelAssignment.published_snapshot by onboarding's --apply.
-ONBOARDING_MARK = "_onboarding"
-
-
-@dataclass
-class Drift:
-    field: str
-    last_written: Any
-    live: Any
-    pim: Any = None
-    sku: str = ""
-    shopify_variant_id: str = ""
+ONBOARDING_MARK = _ONBOARDING_MARK
 
 
 def _text(value: Any) -> str:
@@ -60,56 +46,6 @@ def _text(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
-
-
-# --- comparing ----------------------------------------------------------------------------------------
-
-
-def drift_compare(
-    *, last: dict[str, Any], live: dict[str, Any], pim: dict[str, Any] | None, variant_ids: dict[str, str]
-) -> list[Drift]:
-    """Return the fields where ``live`` differs from ``last`` (what we wrote) and from ``pim`` (what we will write).
-
-    A live value equal to the PIM's current value is not drift (it is our own write echoing back, or the
-    merchant made the same change). Image URLs are not compared (Shopify rewrites them to its CDN); their
-    count and alt texts are.
-    """
-    pim = pim or {}
-    drifts: list[Drift] = []
-    for key in PRODUCT_KEYS:
-        if key in last and key in live and live[key] != last[key] and live[key] != pim.get(key, last[key]):
-            drifts.append(Drift(key, last[key], live[key], pim.get(key)))
-    if "images" in last and "images" in live:
-        last_alts = [alt for _, alt in last["images"]]
-        live_alts = [alt for _, alt in live["images"]]
-        pim_alts = [alt for _, alt in pim.get("images", last["images"])]
-        if live_alts != last_alts and live_alts != pim_alts:
-            drifts.append(Drift("images", last_alts, live_alts, pim_alts))
-    if "metafields" in last and "metafields" in live:
-        for key, value in last["metafields"].items():
-            now = live["metafields"].get(key)
-            if now != value and now != pim.get("metafields", {}).get(key, value):
-                drifts.append(Drift(f"metafield:{key}", value, now, pim.get("metafields", {}).get(key)))
-    if "variants" in last and "variants" in live:
-        pim_variants = pim.get("variants", {})
-        for sku, written in last["variants"].items():
-            current = live["variants"].get(sku)
-            if current is None:
-                if sku in pim_variants:
-                    drifts.append(Drift("variant.exists", "present", "deleted in Shopify", "present", sku,
-                                        variant_ids.get(sku, "")))
-                continue
-            for sub in VARIANT_KEYS:
-                if sub not in written:
-                    continue
-                want = pim_variants.get(sku, {}).get(sub, written[sub])
-                if current.get(sub) != written[sub] and current.get(sub) != want:
-                    drifts.append(Drift(f"variant.{sub}", written[sub], current.get(sub), want, sku,
-                                        variant_ids.get(sku, "")))
-        for sku in live["variants"]:
-            if sku not in last["variants"] and sku not in pim_variants:
-                drifts.append(Drift("variant.exists", "absent", "added in Shopify", "absent", sku))
-    return drifts
 
 
 def field_policy(*, store: Store, field: str, policies: dict[str, str] | None = None) -> str:
@@ -121,6 +57,32 @@ def field_policy(*, store: Store, field: str, policies: dict[str, str] | None = 
 
 
 # --- recording ----------------------------------------------------------------------------------------
+
+
+def policy_decide(*, store: Store, shopify_product_id: str, drifts: list[Drift], source: str = "publish",
+                  existing: dict | None = None) -> list[tuple[Drift, str, bool]]:
+    """Return, per drift, the store's policy for its field and whether it holds the product. Reads only.
+
+    A drift whose open conflict a manager released for exactly this Shopify value does not hold again; the sweep
+    never holds. ``existing`` (if given) is filled with the open conflicts by (Shopify variant id, field).
+    """
+    policies = dict(FieldPolicy.objects.filter(store=store).values_list("field", "policy"))
+    found = {
+        (c.shopify_variant_id, c.field): c
+        for c in Conflict.objects.filter(
+            store=store, shopify_product_id=shopify_product_id, status__in=Conflict.OPEN_STATUSES
+        )
+    }
+    if existing is not None:
+        existing.update(found)
+    decisions = []
+    for drift in drifts:
+        policy = field_policy(store=store, field=drift.field, policies=policies)
+        conflict = found.get((drift.shopify_variant_id, drift.field))
+        released = bool(conflict and conflict.release_approved and conflict.shopify_before == _text(drift.live))
+        decisions.append((drift, policy, policy == ConflictPolicy.HOLD and not released
+                          and source != Conflict.Source.SWEEP))
+    return decisions
 
 
 def conflicts_record(
@@ -138,20 +100,13 @@ def conflicts_record(
     a manager released for exactly this Shopify value is overwritten without holding again.
     """
     now = timezone.now()
-    policies = dict(FieldPolicy.objects.filter(store=store).values_list("field", "policy"))
-    existing = {
-        (c.shopify_variant_id, c.field): c
-        for c in Conflict.objects.filter(
-            store=store, shopify_product_id=shopify_product_id, status__in=Conflict.OPEN_STATUSES
-        )
-    }
+    existing: dict = {}
+    decisions = policy_decide(store=store, shopify_product_id=shopify_product_id, drifts=drifts, source=source,
+                              existing=existing)
     hold = False
     records = []
-    for drift in drifts:
-        policy = field_policy(store=store, field=drift.field, policies=policies)
+    for drift, policy, holds in decisions:
         conflict = existing.get((drift.shopify_variant_id, drift.field))
-        released = bool(conflict and conflict.release_approved and conflict.shopify_before == _text(drift.live))
-        holds = policy == ConflictPolicy.HOLD and not released and source != Conflict.Source.SWEEP
         hold = hold or holds
         values = {
             "product": product,
@@ -192,92 +147,31 @@ def conflicts_record(
     return records, hold
 
 
-def _fetch_live(client, shopify_product_id: str, like: dict[str, Any]) -> dict | None:
-    """Read the live product with connections sized to what we compare (one cheap query)."""
-    return client.product_get_for_drift(
-        product_id=to_gid("Product", shopify_product_id),
-        variant_count=len(like.get("variants") or {}),
-        media_count=len(like.get("images") or []),
-        metafield_keys=sorted(like.get("metafields") or {}),
-    )
+def _fetch_live(client, assignment: ChannelAssignment) -> dict | None:
+    """Read the live product sized to what we last wrote (the publish's own live read stage)."""
+    from channels.payloads import PublishPlan
+
+    return product_live_read(client=client, assignment=assignment,
+                             plan=PublishPlan(snapshot=assignment.published_snapshot, product_input={}))
 
 
-def _variant_ids(store: Store, product: Product | None) -> dict[str, str]:
-    if product is None:
-        return {}
-    return dict(
-        VariantBinding.objects.filter(store=store, variant__product=product).values_list(
-            "variant__sku", "shopify_variant_id"
-        )
-    )
+def publish_policy_record(*, store: Store, product: Product, shopify_product_id: str, result: CompareResult,
+                          job: SyncJob | None) -> Literal["proceed", "hold"]:
+    """The policy stage of a publish: record each drift of ``result`` as a conflict and return proceed or hold.
 
-
-def drift_check_before_publish(*, job, assignment: ChannelAssignment, plan, client) -> Literal["proceed", "hold"]:
-    """Read the live product (one query), record Shopify-side edits as conflicts and apply the policy.
-
-    Returns "hold" when a field's policy is hold; the caller pauses the product on this store. A product
-    deleted in Shopify is recorded and its binding cleared, so the publish creates it again (or holds).
-    Raises the client's ShopifyError on transport errors (the job retries).
+    Writes conflict rows only; what follows for the channel rows (hold flag, forgotten ids, the snapshot with the
+    live values) is the publish's to bind.
     """
-    last = assignment.published_snapshot or {}
-    if not last:
-        return "proceed"
-    store = assignment.store
-    product = assignment.product
-    live_node = _fetch_live(client, assignment.shopify_product_id, plan.snapshot if last.get(ONBOARDING_MARK) else last)
-    if live_node is None:
-        drift = Drift("product.exists", "present", "deleted in Shopify", "present")
-        _, hold = conflicts_record(store=store, product=product, shopify_product_id=assignment.shopify_product_id,
-                                   drifts=[drift], source=Conflict.Source.PUBLISH, job=job)
-        if hold:
-            return "hold"
-        VariantBinding.objects.filter(store=store, variant__product=product).delete()
-        ChannelAssignment.objects.filter(pk=assignment.pk).update(shopify_product_id="", published_hash="",
-                                                                  published_snapshot={}, publication_ids=[])
-        assignment.shopify_product_id = ""
-        assignment.published_snapshot = {}
-        return "proceed"
-    source = Conflict.Source.PUBLISH
-    if last.get(ONBOARDING_MARK):
-        # Bound by onboarding, never written by us: every field the first publish changes is logged.
-        last = dict(plan.snapshot)
-        source = Conflict.Source.ONBOARDING
-    live = snapshot_from_shopify(node=live_node, like=last)
-    drifts = drift_compare(last=last, live=live, pim=plan.snapshot, variant_ids=_variant_ids(store, product))
-    if not drifts:
-        return "proceed"
-    _, hold = conflicts_record(store=store, product=product, shopify_product_id=assignment.shopify_product_id,
-                               drifts=drifts, source=source, job=job)
-    if hold:
-        return "hold"
-    # Overwrite: make sure the write covers every drifted field even if the PIM did not change it.
-    _mark_snapshot_with_live(assignment, last, live, drifts)
-    gone = [d.sku for d in drifts if d.field == "variant.exists" and d.live == "deleted in Shopify"]
-    if gone:  # their ids no longer exist in Shopify: the publish creates them again
-        VariantBinding.objects.filter(store=store, variant__product=product, variant__sku__in=gone).delete()
-    return "proceed"
+    source = Conflict.Source.ONBOARDING if result.source == "onboarding" else Conflict.Source.PUBLISH
+    _, hold = conflicts_record(store=store, product=product, shopify_product_id=shopify_product_id,
+                               drifts=result.drifts, source=source, job=job)
+    return "hold" if hold else "proceed"
 
 
-def _mark_snapshot_with_live(assignment: ChannelAssignment, last: dict, live: dict, drifts: list[Drift]) -> None:
-    snapshot = json.loads(json.dumps(last))
-    for drift in drifts:
-        if drift.field.startswith("variant.") and drift.sku:
-            if drift.field == "variant.exists":
-                snapshot.setdefault("variants", {}).pop(drift.sku, None)
-            else:
-                snapshot["variants"].setdefault(drift.sku, {})[drift.field.split(".", 1)[1]] = drift.live
-        elif drift.field.startswith("metafield:"):
-            snapshot["metafields"][drift.field.split(":", 1)[1]] = drift.live
-        elif drift.field == "images":
-            snapshot["images"] = live.get("images", [])
-        elif drift.field in snapshot:
-            snapshot[drift.field] = drift.live
-    assignment.published_snapshot = snapshot
-    ChannelAssignment.objects.filter(pk=assignment.pk).update(published_snapshot=snapshot, published_hash="")
-
-
-def drift_after_publish(*, job, assignment: ChannelAssignment, plan) -> None:
+def drift_after_publish(*, job) -> None:
     """Fill in "Shopify value after the sync" for the conflicts this publish overwrote."""
+    if job is None:
+        return
     for conflict in Conflict.objects.filter(sync_job=job, status=Conflict.Status.OPEN):
         conflict.shopify_after = conflict.pim_value
         conflict.synced_at = timezone.now()
@@ -310,24 +204,25 @@ def drift_check_for_product(
         return []  # our own write echoing back
     store = assignment.store
     client = client or client_for_store(store)
-    live_node = _fetch_live(client, assignment.shopify_product_id, assignment.published_snapshot)
+    live_node = _fetch_live(client, assignment)
     if live_node is None:
         return []  # products/delete handles deletions; the next publish records it
     last = assignment.published_snapshot
-    bindings = {b.variant_id: b for b in VariantBinding.objects.filter(store=store, variant__product=assignment.product)}
-    plan = publish_plan_build(assignment=assignment, bindings=bindings)
-    live = snapshot_from_shopify(node=live_node, like=last)
-    drifts = drift_compare(last=last, live=live, pim=plan.snapshot, variant_ids=_variant_ids(store, assignment.product))
-    if not drifts:
+    plan = publish_plan_build(assignment=assignment,
+                              bindings=binder.bindings_for(store=store, product=assignment.product))
+    result = publish_compare(last=last, plan_snapshot=plan.snapshot, live_node=live_node,
+                             keys_by_shopify_id=binder.snapshot_keys_by_shopify_id(
+                                 store=store, product_id=assignment.product_id))
+    if not result.drifts:
         return []
     with transaction.atomic():
         records, hold = conflicts_record(store=store, product=assignment.product,
-                                         shopify_product_id=assignment.shopify_product_id, drifts=drifts,
+                                         shopify_product_id=assignment.shopify_product_id, drifts=result.drifts,
                                          source=Conflict.Source.WEBHOOK)
         if hold:
-            ChannelAssignment.objects.filter(pk=assignment.pk).update(held=True)
+            binder.bind_hold(assignment=assignment, held=True)
         else:
-            _mark_snapshot_with_live(assignment, last, live, drifts)
+            binder.bind_snapshot_as_live(assignment=assignment, snapshot=result.last_with_live)
             job_ids = publish_request(store=store, product_ids=[assignment.product_id])
             Conflict.objects.filter(pk__in=[c.pk for c in records]).update(sync_job_id=job_ids[0] if job_ids else None)
     return records
@@ -353,7 +248,7 @@ def product_deleted_in_shopify(*, store_id: int, shopify_product_id: str) -> lis
                                      shopify_product_id=str(shopify_product_id), drifts=[drift],
                                      source=Conflict.Source.WEBHOOK)
     if hold:  # as for products/update: the hold policy pauses the product on this store
-        ChannelAssignment.objects.filter(pk=assignment.pk).update(held=True)
+        binder.bind_hold(assignment=assignment, held=True)
     return records
 
 
@@ -419,11 +314,11 @@ def drift_sweep(*, store: Store, client=None, progress=None) -> SweepReport:
         .values_list("pk", "shopify_product_id", "product_id", "published_snapshot")
         .iterator(chunk_size=2000)
     }
-    variant_ids: dict[int, dict[str, str]] = {}
-    for product_id, sku, vid in VariantBinding.objects.filter(store=store).values_list(
-        "variant__product_id", "variant__sku", "shopify_variant_id"
+    keys: dict[int, dict[str, str]] = {}  # product id -> Shopify variant id -> snapshot key
+    for product_id, variant_id, vid in VariantBinding.objects.filter(store=store).values_list(
+        "variant__product_id", "variant_id", "shopify_variant_id"
     ).iterator(chunk_size=5000):
-        variant_ids.setdefault(product_id, {})[sku] = vid
+        keys.setdefault(product_id, {})[vid] = str(variant_id)
     seen: set[str] = set()
     for node in client.bulk_export_products():
         numeric = str(node.get("legacyResourceId") or node["id"].rsplit("/", 1)[-1])
@@ -441,8 +336,9 @@ def drift_sweep(*, store: Store, client=None, progress=None) -> SweepReport:
         report.compared += 1
         if not last:
             continue
-        live = snapshot_from_shopify(node=node, like=last)
-        drifts = drift_compare(last=last, live=live, pim=None, variant_ids=variant_ids.get(product_id, {}))
+        by_id = keys.get(product_id, {})
+        live = snapshot_from_shopify(node=node, like=last, keys_by_shopify_id=by_id)
+        drifts = drift_compare(last=last, live=live, pim=None, variant_ids={k: sid for sid, k in by_id.items()})
         if drifts:
             conflicts_record(store=store, product=Product(pk=product_id), shopify_product_id=numeric,
                              drifts=drifts, source=Conflict.Source.SWEEP)
@@ -468,44 +364,25 @@ def _apply_to_pim(conflict: Conflict, *, actor) -> None:
     product = conflict.product
     if product is None:
         raise ValidationError("The PIM product of this conflict no longer exists.")
-    reason = f"Accepted Shopify value from store {conflict.store.name}"[:100]
-    raw = conflict.shopify_before
-    if field.startswith("metafield:"):
-        namespace_key = field.split(":", 1)[1]
-        value = json.loads(raw)[1] if raw else ""
-        mapped = {
-            (m.metafield_namespace, m.metafield_key): (m.attribute_namespace, m.attribute_key)
-            for m in conflict.store.metafield_mappings.all()
-        }
-        namespace, key = namespace_key.split(".", 1)
-        namespace, key = mapped.get((namespace, key), (namespace, key))
-        attribute = product.attributes.get(namespace=namespace, key=key)
-        attribute.value = value
-        pim_services.attribute_save(attribute=attribute, actor=actor, reason=reason)
-        pim_services.catalog_changed(product_ids=[product.pk])
-        return
-    if field not in ACCEPTABLE_FIELDS:
+    if not acceptable(field):
         raise ValidationError(f"A Shopify value for '{field}' cannot be accepted into the PIM; overwrite it instead.")
-    if field.startswith("variant."):
-        variant = Variant.objects.get(product=product, sku=conflict.sku)
-        sub = field.split(".", 1)[1]
-        if sub in ("price", "compare_at_price"):
-            try:
-                value = Decimal(raw) if raw else None
-            except InvalidOperation:
-                raise ValidationError(f"'{raw}' is not a price.")
-            pim_services.variant_update(variant=variant, actor=actor, reason=reason, **{sub: value})
-        else:
-            pim_services.variant_update(variant=variant, actor=actor, reason=reason, barcode=raw)
-        return
-    names = {"description": "description_html"}
-    if field == "tags":
-        value = ", ".join(json.loads(raw)) if raw else ""
-    elif field == "status":
-        value = raw.lower()
-    else:
-        value = raw
-    pim_services.product_update(product=product, actor=actor, reason=reason, **{names.get(field, field): value})
+    reason = f"Accepted Shopify value from store {conflict.store.name}"[:100]
+    variant = _conflict_variant(conflict) if field.startswith("variant.") else None
+    field_for(field).accept(store=conflict.store, product=product, variant=variant, field=field,
+                            raw=conflict.shopify_before, actor=actor, reason=reason)
+
+
+def _conflict_variant(conflict: Conflict) -> Variant:
+    """The PIM variant of a variant conflict: by its Shopify variant id (the store's binding), else by its SKU."""
+    if conflict.shopify_variant_id:
+        binding = VariantBinding.objects.filter(store=conflict.store, shopify_variant_id=conflict.shopify_variant_id,
+                                                variant__product=conflict.product).select_related("variant").first()
+        if binding is not None:
+            return binding.variant
+    variant = Variant.objects.filter(product=conflict.product, sku=conflict.sku).first() if conflict.sku else None
+    if variant is None:
+        raise ValidationError("The PIM variant of this conflict no longer exists.")
+    return variant
 
 
 def _release_hold_if_clear(conflict: Conflict) -> None:
@@ -513,9 +390,7 @@ def _release_hold_if_clear(conflict: Conflict) -> None:
         store=conflict.store, shopify_product_id=conflict.shopify_product_id, status=Conflict.Status.HELD
     ).exclude(pk=conflict.pk)
     if not still_held.exists():
-        ChannelAssignment.objects.filter(store=conflict.store, shopify_product_id=conflict.shopify_product_id).update(
-            held=False
-        )
+        binder.bind_hold(store=conflict.store, shopify_product_id=conflict.shopify_product_id, held=False)
 
 
 def _republish(conflict: Conflict) -> None:
@@ -578,11 +453,25 @@ def _approve_overwrite(conflict: Conflict) -> None:
         live_value = json.loads(conflict.shopify_before)
     except ValueError:
         live_value = conflict.shopify_before
-    drift = Drift(conflict.field, None, live_value, sku=conflict.sku)
-    live = {"images": [[None, alt] for alt in live_value]} if conflict.field == "images" else {}
     if conflict.field.startswith("product.") or conflict.field == "variant.exists":
         return
-    _mark_snapshot_with_live(assignment, assignment.published_snapshot, live, [drift])
+    key = _snapshot_key(conflict, assignment.published_snapshot) if conflict.field.startswith("variant.") else ""
+    drift = Drift(conflict.field, None, live_value, sku=conflict.sku, key=key)
+    live = {"images": [[None, alt] for alt in live_value]} if conflict.field == "images" else {}
+    binder.bind_snapshot_as_live(assignment=assignment,
+                                 snapshot=_snapshot_with_live(assignment.published_snapshot, live, [drift]))
+
+
+def _snapshot_key(conflict: Conflict, snapshot: dict) -> str:
+    """The snapshot key of a variant conflict's variant: through its Shopify variant id, else its SKU."""
+    written = snapshot.get("variants") or {}
+    if conflict.shopify_variant_id:
+        variant_id = VariantBinding.objects.filter(store=conflict.store, shopify_variant_id=conflict.shopify_variant_id
+                                                   ).values_list("variant_id", flat=True).first()
+        if variant_id is not None and str(variant_id) in written:
+            return str(variant_id)
+    matches = [k for k, entry in written.items() if entry.get("sku", k) == conflict.sku]
+    return matches[0] if len(matches) == 1 else ""
 
 
 @transaction.atomic
@@ -593,9 +482,7 @@ def conflict_hold(*, conflict: Conflict, actor) -> Conflict:
         return conflict
     conflict.status = Conflict.Status.HELD
     conflict.save(update_fields=["status", "updated_at"])
-    ChannelAssignment.objects.filter(store=conflict.store, shopify_product_id=conflict.shopify_product_id).update(
-        held=True
-    )
+    binder.bind_hold(store=conflict.store, shopify_product_id=conflict.shopify_product_id, held=True)
     return conflict
 
 

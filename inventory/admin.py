@@ -1,5 +1,5 @@
-"""Admin of stock: locations and their Shopify mapping, levels per variant, the read-only ledger, the webhook
-inbox, the push outbox, drifts, and per-store inventory actions (auto-map locations, full sync)."""
+"""Admin of stock: locations and their Shopify mapping, levels per variant, the read-only ledger, the push
+outbox (the webhook inbox: ``webhooks.admin``), drifts, and per-store inventory actions (auto-map locations, full sync)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ from pim.admin import VariantAdmin
 from pim.admin_base import ReadOnlyAdmin
 from pim.models import Variant
 
-from . import selectors, services
+from . import selectors
+from .drift import inventory_drift_accept, inventory_drift_overwrite
+from .errors import StockError
+from .ledger import stock_adjust, stock_count, stock_receive
+from .locations import store_location_map, store_locations_automap
 from .models import (
     InventoryDrift,
     InventoryPush,
@@ -33,6 +37,9 @@ from .models import (
     UnmatchedSale,
     WebhookSubscriptionHealth,
 )
+from .pushes import inventory_pushes_replay
+from .queueing import INVENTORY_QUEUE
+from .reconciliation_admin import SyncRunConfirmMixin  # also registers the reconciliation admins
 
 
 def _confirm(modeladmin, request, queryset, *, action: str, title: str, intro: str,
@@ -92,7 +99,7 @@ class StoreLocationAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change and "location" in form.changed_data:
             StoreLocation.objects.filter(pk=obj.pk).delete()
-        saved = services.store_location_map(
+        saved = store_location_map(
             store=obj.store, location=obj.location, shopify_location_id=obj.shopify_location_id,
             shopify_location_name=obj.shopify_location_name, is_default=obj.is_default,
         )
@@ -156,15 +163,15 @@ class StockLevelAdmin(ReadOnlyAdmin):
             variant, location, quantity = data["sku"], data["location"], data["quantity"]
             try:
                 if data["kind"] == "receipt":
-                    services.stock_receive(variant=variant, location=location, quantity=quantity, actor=request.user,
+                    stock_receive(variant=variant, location=location, quantity=quantity, actor=request.user,
                                            reason=data["reason"])
                 elif data["kind"] == "adjustment":
-                    services.stock_adjust(variant=variant, location=location, quantity=quantity, actor=request.user,
+                    stock_adjust(variant=variant, location=location, quantity=quantity, actor=request.user,
                                           reason=data["reason"])
                 else:
-                    services.stock_count(variant=variant, location=location, counted=quantity, actor=request.user,
+                    stock_count(variant=variant, location=location, counted=quantity, actor=request.user,
                                          reason=data["reason"])
-            except services.StockError as exc:
+            except StockError as exc:
                 form.add_error(None, str(exc))
             else:
                 messages.success(request, f"Recorded {data['kind']} of {variant.sku} at {location}.")
@@ -215,7 +222,7 @@ class InventoryPushAdmin(ReadOnlyAdmin):
                         intro="Each level is set in Shopify to the PIM's current quantity (compare-and-set).")
         if page is not None:
             return page
-        count = services.inventory_pushes_replay(push_ids=dead.values_list("pk", flat=True))
+        count = inventory_pushes_replay(push_ids=dead.values_list("pk", flat=True))
         self.message_user(request, f"{count} push(es) queued again.", messages.SUCCESS)
         return None
 
@@ -244,7 +251,7 @@ class InventoryDriftAdmin(ReadOnlyAdmin):
         if page is not None:
             return page
         for drift in open_drifts:
-            services.inventory_drift_accept(drift=drift, actor=request.user)
+            inventory_drift_accept(drift=drift, actor=request.user)
         self.message_user(request, f"{len(open_drifts)} drift(s) accepted.", messages.SUCCESS)
         return None
 
@@ -256,7 +263,7 @@ class InventoryDriftAdmin(ReadOnlyAdmin):
         if page is not None:
             return page
         for drift in open_drifts:
-            services.inventory_drift_overwrite(drift=drift, actor=request.user)
+            inventory_drift_overwrite(drift=drift, actor=request.user)
         self.message_user(request, f"{len(open_drifts)} level(s) queued for overwrite.", messages.SUCCESS)
         return None
 
@@ -274,11 +281,12 @@ class StoreLocationInline(admin.TabularInline):
 
 
 @admin.register(InventorySyncRun)
-class InventorySyncRunAdmin(ReadOnlyAdmin):
+class InventorySyncRunAdmin(SyncRunConfirmMixin, ReadOnlyAdmin):
     list_display = ("started_at", "store", "applied", "levels_checked", "differences", "levels_set", "skipped",
-                    "error")
+                    "error", "confirmed")
     list_filter = ("applied", "store")
-    list_select_related = ("store",)
+    list_select_related = ("store", "confirmation")
+    actions = ("confirm_result",)
 
 
 @admin.register(StoreInventory)
@@ -319,7 +327,7 @@ class StoreInventoryAdmin(ReadOnlyAdmin):
             return page
         for store in queryset:
             try:
-                report = services.store_locations_automap(store=store, create_missing=True)
+                report = store_locations_automap(store=store, create_missing=True)
             except ShopifyError as exc:
                 self.message_user(request, f"{store}: {exc}", messages.ERROR)
                 continue
@@ -339,7 +347,7 @@ class StoreInventoryAdmin(ReadOnlyAdmin):
         from .tasks import inventory_full_sync_run
 
         for store in queryset:
-            django_rq.get_queue(services.INVENTORY_QUEUE).enqueue(
+            django_rq.get_queue(INVENTORY_QUEUE).enqueue(
                 inventory_full_sync_run, store.pk, f"user {request.user.get_username()}"
             )
         self.message_user(request, f"Full sync queued for {queryset.count()} store(s); see inventory sync runs.",

@@ -9,7 +9,7 @@ class InventoryConfig(AppConfig):
     def ready(self) -> None:
         from webhooks.topics import webhook_topic_register
 
-        from .services import TOPIC_HANDLERS, TOPIC_PREFETCH
+        from .topics import TOPIC_HANDLERS, TOPIC_PREFETCH
 
         for topic, handler in TOPIC_HANDLERS.items():  # orders, refunds, fulfillment orders, inventory levels
             webhook_topic_register(topic=topic, handler=handler, prefetch=TOPIC_PREFETCH.get(topic))
@@ -21,15 +21,21 @@ class InventoryConfig(AppConfig):
         from .subscriptions import connect_steps, inventory_alerts_check, webhook_subscriptions_health_lines
 
         health_provider_register(name="webhook subscriptions", provider=webhook_subscriptions_health_lines)
+
+        from .catchup import order_watermark_health_lines
+
+        health_provider_register(name="order watermark", provider=order_watermark_health_lines)
         alert_check_register(name="inventory", check=inventory_alerts_check)
         connect_step_register(name="locations and webhooks", step=connect_steps)
 
         from outbox.periodic import periodic_task_register
 
+        from .catchup import order_watermarks_sweep
+        from .reconciliation import reconciliation_health_lines, reconciliation_sweep_task
         from .subscriptions import webhook_subscriptions_sweep
 
         def inventory_sweep() -> str | None:
-            from .services import inventory_sweep as sweep
+            from .sweep import inventory_sweep as sweep
 
             r = sweep()
             if any((r.pushes_reclaimed, r.pushes_dispatched, r.sets_requested)):
@@ -39,6 +45,10 @@ class InventoryConfig(AppConfig):
         periodic_task_register(name="inventory", task=inventory_sweep, also_once=True)
         periodic_task_register(name="webhook subscriptions", also_once=True,
                                task=lambda: f"{n} store check(s) queued" if (n := webhook_subscriptions_sweep()) else None)
+        periodic_task_register(name="orders", also_once=True,
+                               task=lambda: f"{n} gap replay(s) queued" if (n := order_watermarks_sweep()) else None)
+        periodic_task_register(name="inventory reconciliation", task=reconciliation_sweep_task)  # note: runs created
+        health_provider_register(name="inventory reconciliation", provider=reconciliation_health_lines)
 
         from .product_admin import register_product_admin
 

@@ -452,3 +452,32 @@ class StoreInventorySettings(models.Model):
 
     def __str__(self) -> str:
         return f"inventory settings of {self.store}"
+
+
+class OrderWatermark(models.Model):
+    """Per store, the moment up to which the PIM holds every order event ("complete until"), and the gap replay.
+
+    ``inventory/catchup.py`` advances ``complete_until`` only while no gap is possible, and records a gap (from
+    ``gap_since``) when one may have opened; the replay reads the orders updated since then from Shopify.
+    """
+
+    store = models.OneToOneField(Store, related_name="order_watermark", on_delete=models.CASCADE)
+    complete_until = models.DateTimeField(null=True, blank=True)
+    ticked_at = models.DateTimeField(null=True, blank=True, help_text="last time the sweeper looked at this store")
+    health_seen_at = models.DateTimeField(null=True, blank=True,
+                                          help_text="the subscription check already taken into account")
+    gap_since = models.DateTimeField(null=True, blank=True, help_text="a replay from here is owed")
+    gap_reason = models.TextField(blank=True)
+    replay_lease_until = models.DateTimeField(null=True, blank=True)
+    next_verify_at = models.DateTimeField(null=True, blank=True)
+    last_replay_at = models.DateTimeField(null=True, blank=True)
+    last_replay_summary = models.TextField(blank=True)
+    last_replay_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "order watermark"
+
+    def __str__(self) -> str:
+        return f"{self.store} orders complete until {self.complete_until}"
+# Scheduled reconciliation (issue 18) lives in its own module; imported here so Django registers its models.
+from .reconciliation_models import FullSyncConfirmation, ReconciliationRun, ReconciliationSchedule  # noqa: E402, F401

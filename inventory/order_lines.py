@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from pim.models import Variant
 
+from .ledger import _Origin
 from .models import ShopifyOrderLine
 from .orders import _Order, order_reconcile
-from .services import _Origin
 
 
 def order_lines_apply(*, line_ids: list[int], actor_label: str, variant: Variant | None = None) -> dict[str, int]:

@@ -54,6 +54,8 @@ from channels.shopify.ids import gid_to_id
 from pim.models import Variant
 
 from . import selectors
+from .errors import PayloadError, _quantity, _rest_id
+from .ledger import _Change, _Origin, _record
 from .models import (
     ShopifyOrder,
     ShopifyOrderLine,
@@ -61,7 +63,6 @@ from .models import (
     StoreLocation,
     WebhookEvent,
 )
-from .services import PayloadError, _Change, _Origin, _quantity, _record, _rest_id
 from .store_settings import store_settings
 
 logger = logging.getLogger(__name__)

@@ -50,7 +50,8 @@ def sync_stock_now(modeladmin, request, queryset):
     from pim.admin_base import action_confirm
     from pim.models import Variant
 
-    from .services import InventorySyncRefused, inventory_sync_request
+    from .errors import InventorySyncRefused
+    from .pushes import inventory_sync_request
 
     form = InventoryStoreForm(request.POST if request.POST.get("confirmed") == "yes" else None)
     page = action_confirm(modeladmin, request, queryset, action="sync_stock_now", title="Sync stock now",

@@ -20,6 +20,7 @@ The PIM's address is ``SHOPIFY_WEBHOOK_URL`` or, if unset, the one last given to
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -54,9 +55,7 @@ class Finding:
 
 def webhook_topics_needed() -> tuple[str, ...]:
     """Return the topic enums the PIM handles (the registry ``register_webhooks`` subscribes by default)."""
-    from . import services
-
-    return tuple(services.WEBHOOK_TOPICS)
+    return tuple(WEBHOOK_TOPICS)
 
 
 def _host(uri: str) -> str:
@@ -289,8 +288,6 @@ def connect_steps(store: Store, webhook_url: str) -> list:
 
     from channels.connect import ConnectLine
 
-    from . import services
-
     client = client_for_store(store)
     lines = []
     locations = client.locations()
@@ -302,7 +299,7 @@ def connect_steps(store: Store, webhook_url: str) -> list:
         lines.append(ConnectLine("Webhooks", "not registered: set SHOPIFY_WEBHOOK_URL", ok=False))
         return lines
     try:
-        results = services.webhook_subscriptions_register(store=store, callback_url=webhook_url, client=client)
+        results = webhook_subscriptions_register(store=store, callback_url=webhook_url, client=client)
     except ValueError as exc:
         lines.append(ConnectLine("Webhooks", f"not registered: {exc}", ok=False))
         return lines
@@ -310,3 +307,61 @@ def connect_steps(store: Store, webhook_url: str) -> list:
     created = sum(1 for r in results if r["action"] == "created")
     lines.append(ConnectLine("Webhooks", f"{len(results)} topic(s) subscribed ({created} new), checked hourly"))
     return lines
+
+
+# --- registering subscriptions ---------------------------------------------------------------------------
+
+
+# The topics ``register_webhooks`` subscribes to and ``webhook_event_process`` handles.
+WEBHOOK_TOPICS = (
+    "ORDERS_CREATE",
+    "ORDERS_UPDATED",
+    "ORDERS_EDITED",
+    "ORDERS_CANCELLED",
+    "REFUNDS_CREATE",
+    "FULFILLMENT_ORDERS_ORDER_ROUTING_COMPLETE",
+    "FULFILLMENT_ORDERS_MOVED",
+    "INVENTORY_LEVELS_CONNECT",
+    "PRODUCTS_UPDATE",
+    "PRODUCTS_DELETE",
+    "INVENTORY_LEVELS_UPDATE",
+    "APP_UNINSTALLED",
+)
+
+
+def webhook_subscriptions_register(
+    *, store: Store, callback_url: str, topics: Iterable[str] = WEBHOOK_TOPICS, replace: bool = False, client=None
+) -> list[dict]:
+    """Subscribe ``callback_url`` to the topics this app handles in ``store``'s shop; return what was done.
+
+    Already-present subscriptions (same topic and URL) are kept; with ``replace``, subscriptions of these topics
+    to other URLs are deleted. Each result row is ``{topic, action (created|exists|deleted), id}``. Raises
+    ValueError for a non-HTTPS URL (plain HTTP is allowed on loopback only) and the Shopify client's errors.
+    """
+    from urllib.parse import urlsplit
+
+    from config.logsafe import url_for_log
+
+    parts = urlsplit(callback_url)
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1") or (parts.hostname or "").endswith(".localhost")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValueError("Shopify delivers webhooks to HTTPS addresses only.")
+    if not parts.path.rstrip("/").endswith("/shopify/webhooks"):
+        logger.warning("the webhook URL for %s does not end with /shopify/webhooks/", url_for_log(callback_url))
+    client = client or client_for_store(store)
+    wanted = [t.upper() for t in topics]
+    existing = client.webhook_subscriptions()
+    results = []
+    for topic in wanted:
+        mine = [s for s in existing if s.get("topic") == topic and s.get("uri") == callback_url]
+        others = [s for s in existing if s.get("topic") == topic and s.get("uri") != callback_url]
+        if replace:
+            for sub in others:
+                client.webhook_subscription_delete(subscription_id=sub["id"])
+                results.append({"topic": topic, "action": "deleted", "id": sub["id"], "uri": sub.get("uri")})
+        if mine:
+            results.append({"topic": topic, "action": "exists", "id": mine[0]["id"], "uri": callback_url})
+            continue
+        created = client.webhook_subscription_create(topic=topic, callback_url=callback_url)
+        results.append({"topic": topic, "action": "created", "id": created.get("id"), "uri": callback_url})
+    return results

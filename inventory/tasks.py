@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from . import services
+from . import sweep
+from .errors import InventorySyncRefused
+from .full_sync import inventory_full_sync
+from .push_runs import inventory_pushes_drain
 
 
 def inventory_push_run(push_id: int) -> str:
@@ -10,12 +13,12 @@ def inventory_push_run(push_id: int) -> str:
 
     A finished push is not claimed again, so running this twice changes nothing.
     """
-    return f"executed {services.inventory_pushes_drain(first_push_id=push_id)} push(es)"
+    return f"executed {inventory_pushes_drain(first_push_id=push_id)} push(es)"
 
 
 def inventory_sweep() -> str:
-    """Reclaim expired leases and re-send waiting pushes (scheduled periodically)."""
-    report = services.inventory_sweep()
+    """Reclaim expired leases and re-send waiting pushes (scheduled periodically; webhook events: the outbox sweep)."""
+    report = sweep.inventory_sweep()
     return (f"pushes reclaimed={report.pushes_reclaimed} dispatched={report.pushes_dispatched} "
             f"sets={report.sets_requested}")
 
@@ -28,8 +31,8 @@ def inventory_full_sync_run(store_id: int, actor_label: str = "") -> str:
     if store is None:
         return "store deleted"
     try:
-        run = services.inventory_full_sync(store=store, apply=True, actor_label=actor_label)
-    except services.InventorySyncRefused as exc:
+        run = inventory_full_sync(store=store, apply=True, actor_label=actor_label)
+    except InventorySyncRefused as exc:
         return f"refused: {exc}"
     return f"run {run.pk}: {run.differences} difference(s), {run.levels_set} set, error={run.error or 'none'}"
 
@@ -48,3 +51,25 @@ def webhook_subscriptions_check_run(store_id: int) -> str:
     except SubscriptionTargetUnknown as exc:
         return str(exc)
     return f"{store.name}: {health.get_state_display()} ({len(health.findings)} finding(s))"
+
+
+def reconciliation_run(run_id: int) -> str:
+    """Run inventory reconciliation ``run_id`` (queue ``inventory``); a run claimed elsewhere or finished is left
+    alone, so running this twice changes nothing."""
+    from .reconciliation import reconciliation_run_execute
+
+    run = reconciliation_run_execute(run_id=run_id)
+    return (f"run {run.pk}: {run.status}, {run.corrected} corrected, {run.skipped} skipped, {run.held} held, "
+            f"{run.stale} stale")
+def order_catchup_task(store_id: int) -> str:
+    """Replay the orders store ``store_id`` may have missed (queued by the sweeper after a gap; see catchup.py).
+
+    The replay merges facts idempotently, so running it twice changes stock once."""
+    from channels.models import Store
+
+    from .catchup import order_catchup_replay
+
+    store = Store.objects.filter(pk=store_id, is_active=True).first()
+    if store is None:
+        return "store deleted or disabled"
+    return order_catchup_replay(store=store)

@@ -18,6 +18,7 @@ from graphql import GraphQLError, execute
 from graphql.execution.values import get_variable_values
 
 from .bulk import BulkRunner
+from .bulk_mutations import BulkMutationRunner
 from .config import ShopConfig, SimConfig
 from .cost import CostError, _unwrap, _Walker, actual_cost, requested_cost
 from .resolvers import RequestContext, field_resolver, type_resolver
@@ -59,6 +60,7 @@ class Simulator:
         self.url: str | None = None
         self.webhooks = WebhookDispatcher(self)
         self.bulk = BulkRunner(self)
+        self.bulk_mutations = BulkMutationRunner(self)
         self.shops: dict[str, ShopState] = {}
         self._by_domain: dict[str, ShopState] = {}
         self._initial_configs: dict[str, dict[str, Any]] = {}
@@ -438,6 +440,7 @@ class Simulator:
                     shop.cfg.update(init)
                 shop.reset()
             self.bulk.reset_shop(shop.cfg.name)
+            self.bulk_mutations.reset_shop(shop.cfg.name)
         self._by_domain = {s.cfg.domain: s for s in self.shops.values()}
 
     def update_shop_config(self, shop: ShopState, values: dict[str, Any]) -> dict[str, Any]:

@@ -136,6 +136,12 @@ class SimConfig:
     # Bulk operations: minimum time an operation stays RUNNING (lets tests observe polling); 0 = as fast as possible
     bulk_min_seconds: float = 0.0
     max_concurrent_bulk_queries: int = 5
+    # Bulk mutations (README's table): 5 at once per shop from 2026-01 (1 before), staged upload files up to
+    # 100 MB (changelog "faster bulk operations"), lines processed at this many requested cost points per second;
+    # 0 = the shop's restore rate (Shopify publishes no bulk throughput: unconfirmed, the stricter choice).
+    max_concurrent_bulk_mutations: int = 5
+    bulk_upload_max_bytes: int = 100 * 1024 * 1024
+    bulk_mutation_points_per_second: float = 0.0
     # productSet/productDelete with synchronous:false: how long the operation stays CREATED/ACTIVE
     async_operation_seconds: float = 0.0
     # Media created from an originalSource: UPLOADED, then PROCESSING, then READY (or FAILED for an unreachable

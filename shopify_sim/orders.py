@@ -177,6 +177,7 @@ def edit_order(shop: ShopState, ref: Any, spec: dict[str, Any]) -> dict[str, Any
         loc = route_line(shop, item, qty, shop._resolve_location(add["location_id"]) if add.get("location_id")
                          else None)
         li = shop.new_line_item(v, p, item, qty, loc, add.get("price"))
+        li["_added_by_edit_line"] = True  # not part of the OrderAgreement (the sale at creation)
         order["line_items"].append(li)
         fo = next((f for f in order["fulfillment_orders"] if f["_loc"] == loc["_n"] and f["status"] == "OPEN"), None)
         if fo is None:

@@ -1295,7 +1295,9 @@ def _idempotent(info: GraphQLResolveInfo, args: dict[str, Any], fn: Callable[[],
 @res("Mutation", "productSet")
 def m_product_set(src: Any, info: GraphQLResolveInfo, input: dict[str, Any],
                   identifier: dict[str, Any] | None = None, synchronous: bool = True) -> Any:
-    return _shop(info).product_set(input, identifier, synchronous if synchronous is not None else True)
+    # "inside a bulk operation it always runs synchronously" (API-NOTES, productSet)
+    sync = True if getattr(_ctx(info), "in_bulk_mutation", False) else synchronous
+    return _shop(info).product_set(input, identifier, sync if sync is not None else True)
 
 
 @res("Mutation", "productCreate")

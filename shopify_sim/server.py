@@ -143,7 +143,10 @@ def _truthy(v: Any) -> bool:
 
 def control(sim: Simulator, method: str, seg: list[str], query: dict[str, str], headers: dict[str, str],
             body: bytes) -> Response:
-    data = _body_json(body) if method in ("POST", "PUT", "PATCH", "DELETE") else {}
+    if seg[:1] == ["uploads"]:
+        data: Any = {}
+    else:
+        data = _body_json(body) if method in ("POST", "PUT", "PATCH", "DELETE") else {}
     if not seg or seg == ["health"]:
         return _json(200, {"ok": True, "shops": list(sim.shops), "versions": sim.schemas.versions})
     head = seg[0]
@@ -153,6 +156,9 @@ def control(sim: Simulator, method: str, seg: list[str], query: dict[str, str], 
         if content is None:
             return _json(404, {"error": "no such file"})
         return 200, {"Content-Type": "application/jsonl"}, content
+    if head == "uploads" and len(seg) == 2 and method == "POST":
+        status, xml = sim.bulk_mutations.receive_upload(seg[1], _header(headers, "Content-Type") or "", body)
+        return status, {"Content-Type": "application/xml"}, xml
     if head == "shops" and len(seg) == 1:
         return _json(200, {"shops": [s.info() for s in sim.shops.values()]})
     if head == "reset" and method == "POST":
@@ -196,6 +202,12 @@ def shop_control(sim: Simulator, shop: ShopState, method: str, seg: list[str], q
         return _json(200, shop.cfg.to_dict())
     if head == "stats":
         return _json(200, sim.stats(shop))
+    if head == "bulk_operations" and method == "GET":
+        # Bulk operations with the simulator's own accounting: requested-cost points of the lines run, lines.
+        with shop.lock:
+            ops = [{**{k: v for k, v in op.items() if not k.startswith("_")}, "points": op.get("_points", 0),
+                    "lines": op.get("_lines")} for op in shop.bulk_ops.values()]
+        return _json(200, {"bulkOperations": ops})
     if head == "requests":
         if method == "DELETE":
             shop.request_log.clear()

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from channels.models import Store, SyncJob
 from conflicts.models import Conflict
-from inventory import services as inventory
+from inventory.ledger import stock_receive
 from inventory.models import Location, WebhookEvent
 from pim import services
 
@@ -59,8 +59,8 @@ def test_product_list_shows_total_available_stock(superuser_client):
     main = Location.objects.create(name="Main")
     shop = Location.objects.create(name="Shop")
     for variant, qty in ((small, 5), (medium, 7)):
-        inventory.stock_receive(variant=variant, location=main, quantity=qty, source_ref=f"t:{variant.sku}:main")
-        inventory.stock_receive(variant=variant, location=shop, quantity=1, source_ref=f"t:{variant.sku}:shop")
+        stock_receive(variant=variant, location=main, quantity=qty, source_ref=f"t:{variant.sku}:main")
+        stock_receive(variant=variant, location=shop, quantity=1, source_ref=f"t:{variant.sku}:shop")
     html = superuser_client.get(reverse("admin:pim_product_changelist")).content.decode()
     assert "available" in html
     assert '<td class="field-available_column">14</td>' in html  # 5 + 1 + 7 + 1, joins not multiplied

@@ -12,8 +12,11 @@ from pim import hooks as pim_hooks
 def test_the_slots_are_filled_by_the_apps_above(monkeypatch):
     assert pim_hooks.catalog_changed_check() == []
     assert channel_hooks.drift_hooks_check() == []
-    assert [name for name, _ in periodic_tasks()] == ["alerts", "inventory", "webhook subscriptions",
-                                                      "nightly drift sweep"]
+    assert [name for name, _ in periodic_tasks()] == [
+        "alerts", "scheduled publish batches", "inventory", "webhook subscriptions", "orders",
+        "inventory reconciliation", "nightly drift sweep"]
+    # A single run (not --loop) runs the apps' own sweeps, not the scheduled jobs.
+    assert [name for name, _ in periodic_tasks(loop=False)] == ["inventory", "webhook subscriptions", "orders"]
 
 
 def test_an_unfilled_catalog_slot_fails_loudly(monkeypatch):

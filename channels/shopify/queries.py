@@ -658,6 +658,66 @@ query FulfillmentOrderForStock($id: ID!) {
 )
 
 
+# Gap replay (issue 18): the orders updated since a moment, oldest update first (ids only; cost ~102 per page).
+ORDERS_UPDATED_SINCE = """
+query OrdersUpdatedSince($query: String!, $after: String) {
+  orders(first: 100, after: $after, query: $query, sortKey: UPDATED_AT) {
+    nodes { id updatedAt }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+# One order's lines and sales agreements: the units at creation (OrderAgreement) and each committed edit
+# (OrderEditAgreement). Requested cost ~230 (the actual cost of a small order is ~20).
+ORDER_REPLAY_LINES = """
+query OrderReplayLines($id: ID!) {
+  order(id: $id) {
+    id
+    name
+    createdAt
+    updatedAt
+    cancelledAt
+    retailLocation { id }
+    lineItems(first: 30) { nodes { id sku name quantity variant { id } } pageInfo { hasNextPage } }
+    agreements(first: 5) {
+      nodes {
+        __typename
+        id
+        ... on OrderAgreement { sales(first: 15) { nodes { quantity actionType ... on ProductSale { lineItem { id } } } pageInfo { hasNextPage } } }
+        ... on OrderEditAgreement { sales(first: 15) { nodes { quantity actionType ... on ProductSale { lineItem { id } } } pageInfo { hasNextPage } } }
+      }
+      pageInfo { hasNextPage }
+    }
+  }
+}
+"""
+
+# The same order's refunds (restock type and location per refund line), fulfillments and routing.
+# Requested cost ~410.
+ORDER_REPLAY_STOCK = (
+    """
+query OrderReplayStock($id: ID!) {
+  order(id: $id) {"""
+    + _ORDER_ROUTING_FIELDS
+    + """    refunds(first: 3) {
+      id
+      refundLineItems(first: 15) {
+        nodes { id quantity restockType location { id } lineItem { id } }
+        pageInfo { hasNextPage }
+      }
+    }
+    fulfillments(first: 3) {
+      status
+      location { id }
+      fulfillmentLineItems(first: 15) { nodes { quantity lineItem { id } } pageInfo { hasNextPage } }
+    }
+  }
+}
+"""
+)
+
+
 def all_documents() -> dict[str, str]:
     """Return every public document constant of this module by name (used by tests and tooling)."""
     return {

@@ -128,3 +128,32 @@ def test_nightly_sweep_is_queued_once_a_day(settings):
     assert drift_sweep_schedule(now=night) is False  # another sweeper, same day
     assert [j.func_name for j in queue.jobs] == ["conflicts.tasks.drift_sweep_all"]
     queue.empty()
+
+
+def test_publish_compare_is_pure_and_keys_variants_by_id():
+    """The compare stage touches neither the database (this test has no database: any query would raise) nor Shopify: it takes what was written, the live product and
+    the plan, and returns drifts keyed by the variant's snapshot key (its PIM id), matched through Shopify ids."""
+    from conflicts.compare import publish_compare
+
+    last = {"title": "Tee", "variants": {"7": {"sku": "", "options": ["S"], "price": "10.00"},
+                                         "8": {"sku": "", "options": ["M"], "price": "10.00"}}}
+    node = {"title": "Tee", "variants": [
+        {"id": "gid://shopify/ProductVariant/71", "sku": "", "price": "9.00",
+         "selectedOptions": [{"name": "Size", "value": "S"}]},
+        {"id": "gid://shopify/ProductVariant/81", "sku": "", "price": "10.00",
+         "selectedOptions": [{"name": "Size", "value": "M"}]}]}
+    result = publish_compare(last=last, plan_snapshot=last, live_node=node, keys_by_shopify_id={"71": "7", "81": "8"})
+    assert [(d.field, d.key, d.shopify_variant_id, d.live) for d in result.drifts] == [
+        ("variant.price", "7", "71", "9.00")]
+    assert result.last_with_live["variants"]["7"]["price"] == "9.00" and last["variants"]["7"]["price"] == "10.00"
+
+
+def test_the_field_registry_is_the_one_list():
+    from channels.mapping import FIELDS, POLICY_FIELDS, PUBLISH_GROUPS, acceptable
+    from channels.models import PUBLISH_FIELDS
+    from conflicts.models import CONFLICT_FIELDS
+
+    assert CONFLICT_FIELDS == POLICY_FIELDS and PUBLISH_FIELDS == PUBLISH_GROUPS
+    groups = {g for f in FIELDS for g in f.groups}
+    assert groups == {key for key, _ in PUBLISH_GROUPS}  # every group the store can pick carries a field
+    assert acceptable("variant.price") and acceptable("metafield:pim.material") and not acceptable("images")

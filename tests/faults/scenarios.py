@@ -573,7 +573,9 @@ class StockWorld:
 def stock_world(env: Env, stores: dict[str, Any], *, skus: int, stock: int, prefix: str = "STK") -> StockWorld:
     from channels.models import VariantBinding
     from channels.shopify.ids import gid_to_id
-    from inventory import services
+    from inventory.full_sync import inventory_full_sync
+    from inventory.ledger import stock_receive
+    from inventory.locations import store_locations_automap
     from inventory.models import Location
     from pim import services as pim_services
 
@@ -595,12 +597,12 @@ def stock_world(env: Env, stores: dict[str, Any], *, skus: int, stock: int, pref
             VariantBinding.objects.create(store=store, variant=variants[v["sku"]],
                                           shopify_variant_id=str(gid_to_id(v["id"])),
                                           shopify_inventory_item_id=str(gid_to_id(v["inventoryItemId"])))
-        services.store_locations_automap(store=store, create_missing=True)
+        store_locations_automap(store=store, create_missing=True)
     main = Location.objects.get(name="Main Warehouse")
     for code, variant in variants.items():
-        services.stock_receive(variant=variant, location=main, quantity=stock, source_ref=f"fault:opening:{code}")
+        stock_receive(variant=variant, location=main, quantity=stock, source_ref=f"fault:opening:{code}")
     for store in stores.values():
-        run = services.inventory_full_sync(store=store, apply=True, actor_label="fault scenario")
+        run = inventory_full_sync(store=store, apply=True, actor_label="fault scenario")
         if run.error:
             raise RuntimeError(f"full sync of {store.name} failed: {run.error}")
     return StockWorld(env, stores, variants, shop_variants, main, stock)
@@ -1367,7 +1369,7 @@ def scenario_webhooks_duplicated_reordered(env: Env, *, orders: int = 30, skus: 
     report = FaultReport("duplicated and reordered webhooks",
                          {"orders": orders, "skus": skus, "duplicate_rate": duplicate_rate, "jitter_ms": jitter_ms})
     with running(env) as cluster:
-        from inventory import services as inventory_services
+        from inventory.subscriptions import webhook_subscriptions_register
 
         cluster.start_workers(wait=False)
         cluster.start_sweepers()
@@ -1379,7 +1381,7 @@ def scenario_webhooks_duplicated_reordered(env: Env, *, orders: int = 30, skus: 
         env.control.faults("shop-a", webhook_duplicate_rate=duplicate_rate, webhook_jitter_ms=jitter_ms)
 
         def subscribe():
-            inventory_services.webhook_subscriptions_register(
+            webhook_subscriptions_register(
                 store=stores["shop-a"], callback_url=url + WEBHOOK_PATH,
                 topics=["ORDERS_CREATE", "ORDERS_CANCELLED", "REFUNDS_CREATE"])
 

@@ -22,8 +22,12 @@ from django.utils import timezone
 
 from channels.models import Store, VariantBinding
 from channels.shopify.ids import gid_to_id
-from inventory import services
+from inventory.full_sync import inventory_full_sync
+from inventory.ledger import stock_receive
+from inventory.locations import store_locations_automap
 from inventory.models import InventoryPush, Location, StockLevel, WebhookEvent
+from inventory.push_runs import inventory_push_execute
+from inventory.queueing import INVENTORY_QUEUE
 from pim import services as pim_services
 from pim.models import Variant
 from tests.e2e.conftest import e2e_settings, redis_clean  # noqa: F401 (fixtures of the e2e test)
@@ -50,7 +54,7 @@ def clean_queues():
 
     def wipe():
         conn = django_rq.get_connection("default")
-        for name in (inbox.WEBHOOKS_QUEUE, services.INVENTORY_QUEUE):
+        for name in (inbox.WEBHOOKS_QUEUE, INVENTORY_QUEUE):
             django_rq.get_queue(name).empty()
         keys = [k for pattern in ("shopify:shop-*", "outbox:drain-queued:*") for k in conn.scan_iter(match=pattern)]
         if keys:
@@ -180,13 +184,13 @@ def world(transactional_db, shopify_sim) -> World:
         items[shop] = gid_to_id(node["inventoryItemId"])
         VariantBinding.objects.create(store=store, variant=variant, shopify_variant_id=str(variants[shop]),
                                       shopify_inventory_item_id=str(items[shop]))
-        report = services.store_locations_automap(store=store, create_missing=True)
+        report = store_locations_automap(store=store, create_missing=True)
         locations[shop] = {m.location.name: int(m.shopify_location_id) for m in report.mapped}
     main = Location.objects.get(name="Main Warehouse")
     retail = Location.objects.get(name="Retail Store")
-    services.stock_receive(variant=variant, location=main, quantity=300, source_ref="test:opening")
+    stock_receive(variant=variant, location=main, quantity=300, source_ref="test:opening")
     for store in (store_a, store_b):
-        run = services.inventory_full_sync(store=store, apply=True, actor_label="test")
+        run = inventory_full_sync(store=store, apply=True, actor_label="test")
         assert run.finished_at and not run.error, run.error
     return World(shopify_sim, control, store_a, store_b, variant, main, retail, items, variants, locations)
 
@@ -207,7 +211,7 @@ def drain(*, rounds: int = 60, threads: int = 1) -> None:
             status__in=[InventoryPush.Status.PENDING, InventoryPush.Status.RETRY], next_attempt_at__lte=soon)
             .order_by("pk").values_list("pk", flat=True))
         if pushes:
-            run_concurrently([lambda pk=pk: services.inventory_push_execute(push_id=pk) for pk in pushes], threads)
+            run_concurrently([lambda pk=pk: inventory_push_execute(push_id=pk) for pk in pushes], threads)
             continue
         waiting = InventoryPush.objects.filter(
             status__in=[InventoryPush.Status.PENDING, InventoryPush.Status.RETRY]).exists()

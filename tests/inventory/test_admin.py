@@ -6,7 +6,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from inventory import services
+from inventory.ledger import stock_receive
+from inventory.locations import location_create
 from inventory.models import StockLevel, StockMovement, StoreInventory, StoreLocation, WebhookEvent
 from pim import services as pim_services
 
@@ -16,7 +17,7 @@ from .conftest import drain
 def test_levels_list_per_variant_with_a_bounded_number_of_queries(world, admin_client, django_assert_max_num_queries):
     for n in range(15):
         variant = pim_services.product_create(title=f"P{n}", variants=[{"sku": f"P-{n}", "price": "1"}]).variants.get()
-        services.stock_receive(variant=variant, location=world.main, quantity=n + 1)
+        stock_receive(variant=variant, location=world.main, quantity=n + 1)
     url = reverse("admin:inventory_stocklevel_changelist")
     with django_assert_max_num_queries(12):
         response = admin_client.get(url)
@@ -88,7 +89,7 @@ def test_actions_need_their_permission(world, client, django_user_model):
 
 
 def test_a_location_mapping_is_saved_through_the_service(world, admin_client):
-    back_room = services.location_create(name="Back Room")
+    back_room = location_create(name="Back Room")
     url = reverse("admin:inventory_storelocation_add")
     response = admin_client.post(url, {"store": world.store_b.pk, "location": back_room.pk,
                                        "shopify_location_id": "gid://shopify/Location/424242",

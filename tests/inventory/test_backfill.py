@@ -8,8 +8,8 @@ import importlib
 from django.apps import apps
 from django.test import Client
 
+from inventory.ledger import _Change, _Origin, _record
 from inventory.models import ShopifyOrder, StockMovement
-from inventory.services import _Change, _Origin, _record
 
 from .conftest import drain, order_payload
 

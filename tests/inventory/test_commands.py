@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from inventory import services
 from inventory.models import InventorySyncRun, StoreLocation
+from inventory.subscriptions import WEBHOOK_TOPICS
 
 from .conftest import order_payload
 
@@ -24,13 +24,13 @@ def run(*args) -> str:
 
 def test_register_webhooks_subscribes_every_topic_once(world):
     out = run("register_webhooks", "--store", "Shop A", "--url", URL)
-    assert out.count("created") == len(services.WEBHOOK_TOPICS) + 1  # one row per topic and the summary line
+    assert out.count("created") == len(WEBHOOK_TOPICS) + 1  # one row per topic and the summary line
     subscriptions = world.control.webhook_subscriptions("shop-a")
-    assert sorted(s["topic"] for s in subscriptions) == sorted(services.WEBHOOK_TOPICS)
+    assert sorted(s["topic"] for s in subscriptions) == sorted(WEBHOOK_TOPICS)
     assert {s["uri"] for s in subscriptions} == {URL}
     again = run("register_webhooks", "--store", "shop-a.myshopify.com", "--url", URL)
-    assert again.count("exists") == len(services.WEBHOOK_TOPICS)
-    assert len(world.control.webhook_subscriptions("shop-a")) == len(services.WEBHOOK_TOPICS)
+    assert again.count("exists") == len(WEBHOOK_TOPICS)
+    assert len(world.control.webhook_subscriptions("shop-a")) == len(WEBHOOK_TOPICS)
     moved = run("register_webhooks", "--store", "Shop A", "--url", URL.replace("pim.", "pim2."), "--replace",
                 "--topic", "ORDERS_CREATE")
     assert "deleted" in moved and "created" in moved

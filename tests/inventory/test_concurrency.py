@@ -8,15 +8,15 @@ threads against PostgreSQL and the pushes run concurrently against shop B.
 
 from __future__ import annotations
 
-from inventory import services
 from inventory.models import InventoryPush, StockMovement, WebhookEvent
+from inventory.subscriptions import webhook_subscriptions_register
 
 from .conftest import SKU, WEBHOOK_PATH, drain
 
 
 def test_two_hundred_concurrent_order_webhooks_a_third_duplicated(world, live_server):
     control = world.control
-    services.webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH,
+    webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH,
                                             topics=["ORDERS_CREATE"])
     control.duplicate_webhooks("shop-a", rate=1 / 3)
     orders = control.place_orders("shop-a", [{"line_items": [{"sku": SKU, "quantity": 1}]} for _ in range(200)])

@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from inventory import services
+from inventory.ledger import stock_receive
 from inventory.models import InventoryDrift, InventoryPush, StockMovement, WebhookEvent
 from tests.e2e.conftest import WorkerPool, wait_for
 
@@ -44,7 +44,7 @@ def test_orders_in_one_shop_reach_the_other_through_workers(world, live_server, 
     control.cancel_order("shop-a", orders[0]["id"], restock=True)
     control.refund("shop-a", orders[1]["id"], restock=True)
     wait_for(lambda: world.shopify_available("shop-b") == 290, timeout=30, what="shop B to follow the restocks")
-    services.stock_receive(variant=world.variant, location=world.main, quantity=10, reason="PO-77")
+    stock_receive(variant=world.variant, location=world.main, quantity=10, reason="PO-77")
     wait_for(lambda: world.shopify_available("shop-a") == 300 and world.shopify_available("shop-b") == 300,
              timeout=30, what="both shops to get the receipt")
     wait_for(lambda: world.sim.wait_webhooks(1) and settled(), timeout=30, what="workers to settle")

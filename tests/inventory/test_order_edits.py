@@ -10,8 +10,8 @@ import random
 import pytest
 from django.test import Client
 
-from inventory import services
 from inventory.models import ShopifyOrderLine, StockMovement, WebhookEvent
+from inventory.subscriptions import webhook_subscriptions_register
 
 from .conftest import SKU, drain
 
@@ -34,7 +34,7 @@ def edit_story(world):
 def test_order_edits_change_stock_by_the_difference_once(world, live_server):
     from .conftest import WEBHOOK_PATH
 
-    services.webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH)
+    webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH)
     world.control.duplicate_webhooks("shop-a", rate=0.5)
     edit_story(world)
     assert world.sim.wait_webhooks(30)
@@ -62,7 +62,7 @@ def test_order_edits_reordered_and_duplicated_apply_once(world, live_server, see
     from .conftest import WEBHOOK_PATH
 
     world.control.config("shop-a", webhook_api_version=webhook_version)
-    services.webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH)
+    webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH)
     world.control.faults("shop-a", webhook_drop_rate=1.0)  # recorded by the simulator, never delivered
     edit_story(world)
     assert world.sim.wait_webhooks(30)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from django.test import Client
 
-from inventory import services
+from inventory.ledger import stock_receive
 from inventory.models import ShopifyOrderLine, StockMovement, WebhookEvent
+from inventory.subscriptions import webhook_subscriptions_register
 
 from .conftest import SKU, WEBHOOK_PATH, drain
 
 
 def subscribe(world, live_server) -> None:
-    services.webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH)
+    webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH)
 
 
 def settle(world) -> None:
@@ -24,7 +25,7 @@ def settle(world) -> None:
 
 
 def stock_retail(world, quantity: int = 40) -> None:
-    services.stock_receive(variant=world.variant, location=world.retail, quantity=quantity)
+    stock_receive(variant=world.variant, location=world.retail, quantity=quantity)
     drain()
     assert world.shopify_available("shop-a", "Retail Store") == quantity
 

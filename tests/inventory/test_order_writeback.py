@@ -7,8 +7,9 @@ import pytest
 from django.test import Client
 
 from channels.models import Store, VariantBinding
-from inventory import services
+from inventory.ledger import stock_receive
 from inventory.models import InventoryPush, ShopifyOrderLine, StockLevel, StockMovement, WebhookEvent
+from inventory.push_runs import inventory_pushes_drain
 from outbox.services import outbox_drain
 from pim import services as pim_services
 from webhooks import inbox
@@ -150,7 +151,7 @@ def test_a_cancellation_without_refund_lines_and_a_later_cancel_refund_restock_o
 
 def test_lines_are_mapped_by_binding_then_sku_and_unmapped_lines_are_logged_not_guessed(world):
     other = pim_services.product_create(title="Mug", variants=[{"sku": "MUG-1", "price": "5"}]).variants.get()
-    services.stock_receive(variant=other, location=world.main, quantity=10)
+    stock_receive(variant=other, location=world.main, quantity=10)
     lines = [
         # bound variant id wins over a misleading SKU
         {"id": 9101, "variant_id": world.variants["shop-a"], "sku": "MUG-1", "quantity": 1},
@@ -228,8 +229,8 @@ def test_one_drain_job_processes_a_burst_of_deliveries_and_their_pushes(world):
     assert not WebhookEvent.objects.exclude(status="processed").exists()
     push = InventoryPush.objects.get(store=world.store_b, kind="delta", status="pending")
     assert push.delta == -6 and push.movements == 6  # folded while waiting
-    assert services.inventory_pushes_drain(first_push_id=push.pk) == 1
+    assert inventory_pushes_drain(first_push_id=push.pk) == 1
     assert world.shopify_available("shop-b") == 294
     # A job for work someone else finished changes nothing.
     assert outbox_drain(lane="webhooks") == 0
-    assert services.inventory_pushes_drain(first_push_id=push.pk) == 0
+    assert inventory_pushes_drain(first_push_id=push.pk) == 0

@@ -14,8 +14,17 @@ from django.utils import timezone
 
 from channels.models import ConflictPolicy, Store, VariantBinding
 from channels.shopify.ids import gid_to_id
-from inventory import services
+from inventory.drift import inventory_drift_accept
+from inventory.errors import StockError
+from inventory.full_sync import inventory_full_sync
+from inventory.ledger import stock_adjust, stock_count, stock_receive
+from inventory.locations import location_create, store_locations_automap
 from inventory.models import InventoryDrift, InventoryPush, ShopifyLevel, StockMovement, WebhookEvent
+from inventory.push_runs import inventory_push_execute
+from inventory.pushes import _push_record, inventory_set_request
+from inventory.queueing import INVENTORY_QUEUE
+from inventory.subscriptions import webhook_subscriptions_register
+from inventory.sweep import inventory_sweep
 from pim import services as pim_services
 
 from .conftest import WEBHOOK_PATH, drain, make_store, order_payload
@@ -28,13 +37,13 @@ def mutations(world, shop: str, operation: str) -> list[dict]:
 def test_movements_commit_at_once_while_shopify_is_down_and_arrive_later(world):
     world.control.outage("shop-b", 1.5)
     started = time.monotonic()
-    movement = services.stock_receive(variant=world.variant, location=world.main, quantity=5, reason="PO-1")
+    movement = stock_receive(variant=world.variant, location=world.main, quantity=5, reason="PO-1")
     assert time.monotonic() - started < 1.0  # no Shopify call in the movement
     assert movement.on_hand_after == 305 and world.pim_available() == 305
     push_b = InventoryPush.objects.get(store=world.store_b, kind="delta")
     assert push_b.status == "pending" and push_b.dispatched_at is not None  # queued on "inventory" after commit
-    assert django_rq.get_queue(services.INVENTORY_QUEUE).count == 1  # one drain job covers both pushes
-    services.inventory_push_execute(push_id=push_b.pk)
+    assert django_rq.get_queue(INVENTORY_QUEUE).count == 1  # one drain job covers both pushes
+    inventory_push_execute(push_id=push_b.pk)
     push_b.refresh_from_db()
     assert push_b.status == "retry" and "ShopifyServerError" in push_b.last_error
     time.sleep(1.6)
@@ -47,9 +56,9 @@ def test_movements_commit_at_once_while_shopify_is_down_and_arrive_later(world):
 def test_a_retried_delta_reuses_its_idempotency_key_and_applies_once(world, settings):
     settings.SHOPIFY_READ_TIMEOUT = 0.3
     world.control.latency("shop-b", 800)  # the answer comes after our timeout, but Shopify applies it
-    services.stock_receive(variant=world.variant, location=world.main, quantity=4)
+    stock_receive(variant=world.variant, location=world.main, quantity=4)
     push = InventoryPush.objects.get(store=world.store_b, kind="delta")
-    services.inventory_push_execute(push_id=push.pk)
+    inventory_push_execute(push_id=push.pk)
     push.refresh_from_db()
     assert push.status == "retry" and "ShopifyNetworkError" in push.last_error
     world.control.clear_faults("shop-b")
@@ -62,14 +71,14 @@ def test_a_retried_delta_reuses_its_idempotency_key_and_applies_once(world, sett
 
 def test_pending_deltas_coalesce_and_a_running_push_is_frozen(world):
     for _ in range(3):
-        services.stock_receive(variant=world.variant, location=world.main, quantity=2)
+        stock_receive(variant=world.variant, location=world.main, quantity=2)
     push = InventoryPush.objects.get(store=world.store_b, kind="delta")
     assert (push.delta, push.movements, push.reason) == (6, 3, "received")
-    services.stock_adjust(variant=world.variant, location=world.main, quantity=-1, reason="damaged")
+    stock_adjust(variant=world.variant, location=world.main, quantity=-1, reason="damaged")
     push.refresh_from_db()
     assert (push.delta, push.reason) == (5, "correction")
     InventoryPush.objects.filter(pk=push.pk).update(status="running", idempotency_key=f"pim-invpush-{push.pk}")
-    services.stock_adjust(variant=world.variant, location=world.main, quantity=-1, reason="damaged")
+    stock_adjust(variant=world.variant, location=world.main, quantity=-1, reason="damaged")
     assert InventoryPush.objects.filter(store=world.store_b, kind="delta").count() == 2
     push.refresh_from_db()
     assert push.delta == 5  # frozen: the new change went to a new pending push
@@ -79,18 +88,18 @@ def test_pending_deltas_coalesce_and_a_running_push_is_frozen(world):
 
 
 def test_stock_services_validate_and_are_idempotent_by_source_ref(world):
-    first = services.stock_receive(variant=world.variant, location=world.main, quantity=3, source_ref="PO-9:1")
-    again = services.stock_receive(variant=world.variant, location=world.main, quantity=3, source_ref="PO-9:1")
+    first = stock_receive(variant=world.variant, location=world.main, quantity=3, source_ref="PO-9:1")
+    again = stock_receive(variant=world.variant, location=world.main, quantity=3, source_ref="PO-9:1")
     assert first.pk == again.pk and world.pim_available() == 303
-    with pytest.raises(services.StockError):
-        services.stock_receive(variant=world.variant, location=world.main, quantity=0)
-    with pytest.raises(services.StockError):
-        services.stock_adjust(variant=world.variant, location=world.main, quantity=-1000, reason="oops")
-    with pytest.raises(services.StockError):
-        services.stock_adjust(variant=world.variant, location=world.main, quantity=-1, reason="")
-    counted = services.stock_count(variant=world.variant, location=world.main, counted=250)
+    with pytest.raises(StockError):
+        stock_receive(variant=world.variant, location=world.main, quantity=0)
+    with pytest.raises(StockError):
+        stock_adjust(variant=world.variant, location=world.main, quantity=-1000, reason="oops")
+    with pytest.raises(StockError):
+        stock_adjust(variant=world.variant, location=world.main, quantity=-1, reason="")
+    counted = stock_count(variant=world.variant, location=world.main, counted=250)
     assert (counted.kind, counted.quantity, counted.on_hand_after) == ("stocktake", -53, 250)
-    reserved = services.stock_adjust(variant=world.variant, location=world.main, reserved_change=10, reason="hold")
+    reserved = stock_adjust(variant=world.variant, location=world.main, reserved_change=10, reason="hold")
     assert (reserved.on_hand_after, reserved.reserved_after) == (250, 10) and world.pim_available() == 240
     drain()
     assert world.shopify_available("shop-b") == 240
@@ -100,13 +109,13 @@ def test_stock_services_validate_and_are_idempotent_by_source_ref(world):
 
 def test_full_sync_dry_run_reports_and_apply_sets_with_compare_and_set(world):
     world.control.adjust_inventory("shop-b", sku=world.variant.sku, set=50)
-    run = services.inventory_full_sync(store=world.store_b, apply=False)
+    run = inventory_full_sync(store=world.store_b, apply=False)
     assert (run.levels_checked, run.differences) == (2, 1)
     assert run.report[0] | {} == {"sku": world.variant.sku, "location": "Main Warehouse", "shopify": 50, "pim": 300,
                                   "stocked": True, "differs": True}
     assert world.shopify_available("shop-b") == 50  # a dry run changes nothing
     world.control.clear_requests("shop-b")
-    run = services.inventory_full_sync(store=world.store_b, apply=True)
+    run = inventory_full_sync(store=world.store_b, apply=True)
     assert run.levels_set == 1 and not run.error
     assert world.shopify_available("shop-b") == 300
     [sent] = mutations(world, "shop-b", "InventorySetQuantities")
@@ -131,8 +140,8 @@ def test_a_stale_compare_re_reads_and_sets_again(world, monkeypatch):
         return rows
 
     monkeypatch.setattr(client_module.ShopifyClient, "inventory_levels", levels_then_merchant_edit)
-    push_id = services.inventory_set_request(store=world.store_b, variant=world.variant, location=world.main)
-    outcome = services.inventory_push_execute(push_id=push_id)
+    push_id = inventory_set_request(store=world.store_b, variant=world.variant, location=world.main)
+    outcome = inventory_push_execute(push_id=push_id)
     assert outcome.status == "done"
     sets = mutations(world, "shop-b", "InventorySetQuantities")[-2:]
     froms = [s["variables"]["input"]["quantities"][0]["changeFromQuantity"] for s in sets]
@@ -148,12 +157,12 @@ def test_deltas_are_refused_until_the_store_had_its_initial_full_sync(world, sho
     VariantBinding.objects.create(store=fresh, variant=world.variant,
                                   shopify_variant_id=str(world.variants["shop-b"]),
                                   shopify_inventory_item_id=str(world.items["shop-b"]))
-    services.store_locations_automap(store=fresh)
-    services.stock_receive(variant=world.variant, location=world.main, quantity=1)
+    store_locations_automap(store=fresh)
+    stock_receive(variant=world.variant, location=world.main, quantity=1)
     assert not InventoryPush.objects.filter(store=fresh).exists()
-    forced = services._push_record(kind="delta", store_id=fresh.pk, variant_id=world.variant.pk,
+    forced = _push_record(kind="delta", store_id=fresh.pk, variant_id=world.variant.pk,
                                    location_id=world.main.pk, delta=1, version=99)
-    services.inventory_push_execute(push_id=forced)
+    inventory_push_execute(push_id=forced)
     forced = InventoryPush.objects.get(pk=forced)
     assert forced.status == "skipped" and "initial full sync" in forced.result
 
@@ -165,11 +174,11 @@ def test_only_one_connection_per_shop_pushes(world, shopify_sim):
 
 def test_excluded_and_untracked_levels_are_not_pushed(world):
     pim_services.variant_update(variant=world.variant, inventory_sync_excluded=True)
-    services.stock_receive(variant=world.variant, location=world.main, quantity=1)
+    stock_receive(variant=world.variant, location=world.main, quantity=1)
     assert not InventoryPush.objects.exclude(kind="set").exists()
     pim_services.variant_update(variant=world.variant, inventory_tracked=False)
-    with pytest.raises(services.StockError):
-        services.stock_receive(variant=world.variant, location=world.main, quantity=1)
+    with pytest.raises(StockError):
+        stock_receive(variant=world.variant, location=world.main, quantity=1)
 
 
 def test_a_variant_bound_after_the_full_sync_gets_an_absolute_first_push(world):
@@ -179,36 +188,36 @@ def test_a_variant_bound_after_the_full_sync_gets_an_absolute_first_push(world):
     node = seeded[0]["variants"][0]
     VariantBinding.objects.create(store=world.store_b, variant=mug, shopify_variant_id=str(gid_to_id(node["id"])),
                                   shopify_inventory_item_id=str(gid_to_id(node["inventoryItemId"])))
-    services.stock_receive(variant=mug, location=world.main, quantity=12)
+    stock_receive(variant=mug, location=world.main, quantity=12)
     push = InventoryPush.objects.get(store=world.store_b, variant=mug)
     assert push.kind == "set"  # Shopify has 3 from before: a delta of +12 would leave 15
     drain()
     assert world.control.inventory("shop-b", sku="MUG-1")["levels"][0]["available"] == 12
     assert ShopifyLevel.objects.get(store=world.store_b, variant=mug, location=world.main).baseline_version == 1
-    services.stock_receive(variant=mug, location=world.main, quantity=1)
+    stock_receive(variant=mug, location=world.main, quantity=1)
     assert InventoryPush.objects.filter(store=world.store_b, variant=mug, kind="delta").count() == 1
     # The sweeper also sets levels nobody moved yet (the retail store level of the mug).
-    report = services.inventory_sweep()
+    report = inventory_sweep()
     assert report.sets_requested == 1
 
 
 def test_sweeper_resends_what_redis_lost_and_reclaims_dead_workers(world):
-    services.stock_receive(variant=world.variant, location=world.main, quantity=1)
+    stock_receive(variant=world.variant, location=world.main, quantity=1)
     django_rq.get_connection("default").flushdb()  # Redis lost everything
-    report = services.inventory_sweep()
+    report = inventory_sweep()
     assert report.pushes_dispatched == 2
     push = InventoryPush.objects.get(store=world.store_b, kind="delta")
     InventoryPush.objects.filter(pk=push.pk).update(status="running", lease_until=timezone.now() - timedelta(seconds=1))
-    report = services.inventory_sweep()
+    report = inventory_sweep()
     assert report.pushes_reclaimed == 1
     drain()
     assert world.shopify_available("shop-b") == 301
 
 
 def test_our_push_echoes_are_recognised_and_a_merchant_edit_is_overwritten(world, live_server):
-    services.webhook_subscriptions_register(store=world.store_b, callback_url=live_server.url + WEBHOOK_PATH,
+    webhook_subscriptions_register(store=world.store_b, callback_url=live_server.url + WEBHOOK_PATH,
                                             topics=["INVENTORY_LEVELS_UPDATE"])
-    services.stock_receive(variant=world.variant, location=world.main, quantity=5)
+    stock_receive(variant=world.variant, location=world.main, quantity=5)
     drain()
     assert world.sim.wait_webhooks(10)
     drain()
@@ -231,7 +240,7 @@ def test_our_push_echoes_are_recognised_and_a_merchant_edit_is_overwritten(world
 
 
 def test_a_sale_in_the_pushing_store_is_not_mistaken_for_a_merchant_edit(world, live_server):
-    services.webhook_subscriptions_register(store=world.store_b, callback_url=live_server.url + WEBHOOK_PATH,
+    webhook_subscriptions_register(store=world.store_b, callback_url=live_server.url + WEBHOOK_PATH,
                                             topics=["ORDERS_CREATE", "INVENTORY_LEVELS_UPDATE"])
     world.control.place_order("shop-b", [{"sku": world.variant.sku, "quantity": 2}])
     assert world.sim.wait_webhooks(10)
@@ -245,7 +254,7 @@ def test_a_sale_in_the_pushing_store_is_not_mistaken_for_a_merchant_edit(world, 
 
 def test_the_hold_policy_records_the_drift_without_overwriting(world, live_server):
     Store.objects.filter(pk=world.store_b.pk).update(default_conflict_policy=ConflictPolicy.HOLD)
-    services.webhook_subscriptions_register(store=world.store_b, callback_url=live_server.url + WEBHOOK_PATH,
+    webhook_subscriptions_register(store=world.store_b, callback_url=live_server.url + WEBHOOK_PATH,
                                             topics=["INVENTORY_LEVELS_UPDATE"])
     world.control.adjust_inventory("shop-b", sku=world.variant.sku, set=42)
     assert world.sim.wait_webhooks(10)
@@ -253,7 +262,7 @@ def test_the_hold_policy_records_the_drift_without_overwriting(world, live_serve
     drift = InventoryDrift.objects.get()
     assert (drift.action, drift.resolved_at) == ("held", None)
     assert world.shopify_available("shop-b") == 42
-    movement = services.inventory_drift_accept(drift=drift)
+    movement = inventory_drift_accept(drift=drift)
     assert movement.kind == StockMovement.Kind.SYNC_CORRECTION and world.pim_available() == 42
     drain()
     assert world.shopify_available("shop-a") == 42  # the other store follows the accepted quantity
@@ -280,18 +289,18 @@ def test_a_movement_during_the_first_full_sync_still_reaches_the_store(world, sh
     fresh = make_store("Shop B (new connection)", shopify_sim.shops["shop-b"])
     VariantBinding.objects.create(store=fresh, variant=world.variant, shopify_variant_id=str(world.variants["shop-b"]),
                                   shopify_inventory_item_id=str(world.items["shop-b"]))
-    services.store_locations_automap(store=fresh)
+    store_locations_automap(store=fresh)
     world.control.adjust_inventory("shop-b", sku=world.variant.sku, set=0)
     original = client_module.ShopifyClient.inventory_set_quantities
 
     def receipt_while_setting(self, **kwargs):
         if not StockMovement.objects.filter(source_ref="during-sync").exists():
             # The PIM quantity for this set was read already: a warehouse receipt lands right now.
-            services.stock_receive(variant=world.variant, location=world.main, quantity=7, source_ref="during-sync")
+            stock_receive(variant=world.variant, location=world.main, quantity=7, source_ref="during-sync")
         return original(self, **kwargs)
 
     monkeypatch.setattr(client_module.ShopifyClient, "inventory_set_quantities", receipt_while_setting)
-    run = services.inventory_full_sync(store=fresh, apply=True)
+    run = inventory_full_sync(store=fresh, apply=True)
     assert not run.error
     assert world.shopify_available("shop-b") == 300  # what the sync read
     drain()
@@ -300,10 +309,10 @@ def test_a_movement_during_the_first_full_sync_still_reaches_the_store(world, sh
 
 def test_an_unmapped_location_falls_back_to_each_stores_default_location(world):
     """Starshipit's rule: stock of a PIM location a store does not map shows at the store's default location."""
-    services.location_create(name="Back Room")
-    back_room = services.location_create(name="back room")
+    location_create(name="Back Room")
+    back_room = location_create(name="back room")
     assert back_room.name == "Back Room"
-    services.stock_receive(variant=world.variant, location=back_room, quantity=4)  # not mapped in any store
+    stock_receive(variant=world.variant, location=back_room, quantity=4)  # not mapped in any store
     pushes = InventoryPush.objects.filter(kind="set", status="pending")
     assert sorted(pushes.values_list("store__name", "location__name")) == [
         ("Shop A", "Main Warehouse"), ("Shop B", "Main Warehouse")]
@@ -319,5 +328,5 @@ def test_an_unmapped_location_falls_back_to_each_stores_default_location(world):
     drain()
     assert world.shopify_available("shop-b") == 302
     # Nothing drifts: a comparison of shop B with the PIM sees the same figure.
-    report = services.inventory_full_sync(store=world.store_b, apply=False, actor_label="test")
+    report = inventory_full_sync(store=world.store_b, apply=False, actor_label="test")
     assert report.differences == 0, report.report

@@ -13,8 +13,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from channels.models import Alert, Store
-from inventory import services, subscriptions
+from inventory import subscriptions
 from inventory.models import WebhookSubscriptionHealth
+from inventory.subscriptions import WEBHOOK_TOPICS
 
 URL = "http://127.0.0.1:9/shopify/webhooks/"  # nothing listens on port 9 (discard): every delivery fails
 
@@ -159,7 +160,7 @@ def test_health_page_and_sync_status_show_the_state(store, sim_control, client):
 
 
 def test_needed_topics_follow_the_registry():
-    assert subscriptions.webhook_topics_needed() == tuple(services.WEBHOOK_TOPICS)
+    assert subscriptions.webhook_topics_needed() == tuple(WEBHOOK_TOPICS)
     assert "ORDERS_CREATE" in subscriptions.webhook_topics_needed()
 
 

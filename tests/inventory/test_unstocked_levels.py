@@ -10,9 +10,10 @@ from django.test import Client
 
 from channels.models import VariantBinding
 from channels.shopify.ids import gid_to_id
-from inventory import services
+from inventory.ledger import stock_adjust, stock_receive
 from inventory.models import InventoryPush, ShopifyLevel
 from inventory.store_settings import store_inventory_settings_update
+from inventory.sweep import inventory_sweep
 from pim import services as pim_services
 
 from .conftest import drain, order_payload
@@ -21,8 +22,8 @@ from .conftest import drain, order_payload
 def cap_only_at_main_in_shop_b(world):
     """A variant the PIM stocks at both locations that shop B stocks at Main Warehouse only."""
     variant = pim_services.product_create(title="Cap", variants=[{"sku": "CAP-1", "price": Decimal("5")}]).variants.get()
-    services.stock_receive(variant=variant, location=world.main, quantity=10)
-    services.stock_receive(variant=variant, location=world.retail, quantity=6)
+    stock_receive(variant=variant, location=world.main, quantity=10)
+    stock_receive(variant=variant, location=world.retail, quantity=6)
     seeded = world.control.seed("shop-b", products=[{"title": "Cap", "variants": [
         {"sku": "CAP-1", "price": "5.00", "inventory": {"Main Warehouse": 0}}]}])
     node = seeded[0]["variants"][0]
@@ -33,7 +34,7 @@ def cap_only_at_main_in_shop_b(world):
 
 def sweep_and_drain(times: int = 1) -> None:
     for _ in range(times):
-        services.inventory_sweep()
+        inventory_sweep()
         drain()
 
 
@@ -53,7 +54,7 @@ def test_an_unstocked_level_is_recorded_once_and_left_alone(world):
     assert skipped.count() == 1 and "not retried" in skipped.get().result
     total = InventoryPush.objects.count()
     sweep_and_drain(times=5)
-    services.stock_adjust(variant=variant, location=world.retail, quantity=-1, reason="damaged")
+    stock_adjust(variant=variant, location=world.retail, quantity=-1, reason="damaged")
     drain()
     assert InventoryPush.objects.count() == total  # no new pushes for the unstocked level, ever
     assert world.control.inventory("shop-b", sku="CAP-1")["levels"][0]["available"] == 10  # Main still pushed

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from channels.models import VariantBinding
-from channels.onboarding import services
+from onboarding import services
 from pim.models import Product, Variant
 
 from .conftest import SHOP, make_product
@@ -22,7 +22,7 @@ def _tail(gid: str) -> str:
 @pytest.fixture
 def adopted_shop(store, sim_control):
     """A live catalog with a non-Latin handle, SKU-less variants and a SKU on two products, with stock."""
-    from inventory.services import location_create, store_location_map
+    from inventory.locations import location_create, store_location_map
 
     warehouse = location_create(name="Warehouse")
     main = next(loc for loc in sim_control.shop(SHOP)["locations"] if loc["name"] == "Main Warehouse")
@@ -57,6 +57,7 @@ def test_live_store_adopts_skuless_shared_and_non_latin_products_bound_by_shopif
     assert result.actions[services.IMPORTED] == 3 and result.flagged_variants == 4
     shopify = adopted_shop["shopify"]
     # Every variant is bound to its own Shopify variant and inventory item, whatever its SKU.
+
     def ids(variant: dict) -> tuple[str, str]:
         return _tail(variant["id"]), _tail(variant["inventoryItemId"])
 
@@ -170,3 +171,40 @@ def test_skuless_variants_imported_from_a_csv_are_bound_by_their_options_when_th
     variants = adopted_shop["shopify"]["футболка-классика"]["variants"]
     bound = dict(VariantBinding.objects.filter(store=store).values_list("variant__option1", "shopify_variant_id"))
     assert bound == {"S": _tail(variants[0]["id"]), "M": _tail(variants[1]["id"])}
+
+
+def test_drift_on_one_of_two_skuless_variants_is_found_on_that_variant_and_accepted_into_it(
+    store, adopted_shop, sim_control, tmp_path
+):
+    """Snapshots key variants by the PIM variant id: two SKU-less variants of one product are two entries, a
+    merchant's price edit on the first is a conflict on that variant (its Shopify id), and accepting it changes
+    that variant in the PIM (issue 14: one field registry, snapshots keyed by something stable)."""
+    from channels import services as channel_services
+    from channels.models import ChannelAssignment, SyncJob
+    from conflicts import services as conflict_services
+    from conflicts.models import Conflict
+    from pim import services as pim_services
+
+    services.store_reconcile(store=store, import_missing=True, report_base=tmp_path / "r")
+    tee = Product.objects.get(handle="футболка-классика")
+    for job_id in channel_services.publish_request(store=store, product_ids=[tee.pk]):
+        assert channel_services.sync_job_execute(job_id=job_id).status == SyncJob.Status.DONE
+    small, medium = tee.variants.order_by("position", "pk")
+    snapshot = ChannelAssignment.objects.get(store=store, product=tee).published_snapshot
+    assert set(snapshot["variants"]) == {str(small.pk), str(medium.pk)}
+
+    shopify_small = adopted_shop["shopify"]["футболка-классика"]["variants"][0]
+    sim_control.edit_product(SHOP, adopted_shop["shopify"]["футболка-классика"]["id"],
+                             variants=[{"id": shopify_small["id"], "price": "19.00"}])
+    pim_services.product_update(product=tee, title="Футболка классика 2")
+    pending = SyncJob.objects.filter(store=store, product=tee, status=SyncJob.Status.PENDING)
+    assert [channel_services.sync_job_execute(job_id=j).status for j in pending.values_list("pk", flat=True)] == [
+        SyncJob.Status.DONE]
+
+    conflicts = list(Conflict.objects.filter(store=store))
+    assert [(c.field, c.shopify_variant_id, c.shopify_before) for c in conflicts] == [
+        ("variant.price", _tail(shopify_small["id"]), "19.00")]
+    conflict_services.conflict_accept(conflict=conflicts[0], actor=None)
+    small.refresh_from_db()
+    medium.refresh_from_db()
+    assert (str(small.price), str(medium.price)) == ("19.00", "15.00")

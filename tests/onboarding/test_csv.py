@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from channels.onboarding import services
-from channels.onboarding.csv_format import CURRENT, LEGACY, CsvFormatError, csv_layout_detect
+from onboarding import services
+from onboarding.csv_format import CURRENT, LEGACY, CsvFormatError, csv_layout_detect
 from pim.models import Product, ProductAttribute, ProductImage, Variant
 
 from .conftest import make_product

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from channels.onboarding.csv_export import HEADER, products_csv_rows
-from channels.onboarding.csv_format import csv_products_read
+from channels.csv_export import HEADER, products_csv_rows
+from onboarding.csv_format import csv_products_read
 from pim import services
 from pim.models import Product
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from channels.models import ChannelAssignment, Store
-from channels.onboarding.matching import (
+from onboarding.matching import (
     AMBIGUOUS,
     MATCHED,
     SHOPIFY_ONLY,

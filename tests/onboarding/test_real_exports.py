@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from channels.onboarding import services
-from channels.onboarding.csv_format import shopify_text
+from onboarding import services
+from onboarding.csv_format import shopify_text
 from pim import adoption
 from pim import services as pim_services
 from pim.models import Product, ProductAttribute, ProductImage, Variant

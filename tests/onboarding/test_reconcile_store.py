@@ -9,10 +9,10 @@ import pytest
 
 from channels import services as channel_services
 from channels.models import ChannelAssignment, SyncJob, VariantBinding
-from channels.onboarding import services
 from channels.shopify.exceptions import ShopifyAuthError
 from conflicts.models import Conflict
 from conflicts.services import ONBOARDING_MARK
+from onboarding import services
 from pim.models import Product, ProductAttribute, ProductImage, Variant
 
 from .conftest import SHOP
@@ -106,8 +106,8 @@ def test_dry_run_reports_exact_counts_and_writes_nothing(store, overlap, sim_con
 def test_apply_then_publish_updates_in_place_and_everything_twice_changes_nothing(
     store, overlap, sim_control, report, tmp_path
 ):
+    from inventory.locations import location_create, store_location_map
     from inventory.models import StockLevel
-    from inventory.services import location_create, store_location_map
 
     warehouse = location_create(name="Warehouse")
     main = next(loc for loc in sim_control.shop(SHOP)["locations"] if loc["name"] == "Main Warehouse")

@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from channels.onboarding.report import ReportRow, ReportWriter
+from onboarding.report import ReportRow, ReportWriter
 from pim.spreadsheet import csv_cell_escape
 
 DANGEROUS = ['=HYPERLINK("http://evil.example","x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tTab",

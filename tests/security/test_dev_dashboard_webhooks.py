@@ -5,8 +5,8 @@ import django_rq
 import pytest
 
 from channels.models import Store
-from inventory import services
 from inventory.models import WebhookEvent
+from inventory.subscriptions import webhook_subscriptions_register
 from webhooks import inbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,7 +19,7 @@ def test_a_client_credentials_store_accepts_its_real_webhooks(shopify_sim, live_
         auth_mode=Store.AuthMode.CLIENT_CREDENTIALS, client_id=creds.client_id, client_secret=creds.client_secret,
     )
     assert store.webhook_secret == ""  # nothing pasted twice
-    services.webhook_subscriptions_register(store=store, callback_url=live_server.url + "/shopify/webhooks/",
+    webhook_subscriptions_register(store=store, callback_url=live_server.url + "/shopify/webhooks/",
                                             topics=["PRODUCTS_CREATE"])
     shopify_sim.control.seed("shop-a", generate=1)
     shopify_sim.control.trigger_webhooks("shop-a", topic="products/create", count=1)

@@ -12,7 +12,7 @@ from django.db import connection
 from channels.models import Store
 from conflicts.models import Conflict
 from conflicts.services import drift_alert_check
-from inventory import services as inventory_services
+from inventory.subscriptions import webhook_subscriptions_register
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +71,7 @@ def test_the_webhook_subscription_url_is_never_logged(shopify_sim, caplog):
     store = Store.objects.create(name="W", shop_domain=creds.domain, api_base_url=creds.base_url,
                                  access_token=creds.access_token)
     with caplog.at_level(logging.DEBUG):
-        inventory_services.webhook_subscriptions_register(
+        webhook_subscriptions_register(
             store=store, callback_url=f"https://pim.example.com/hooks/{SECRET_PATH}?{SECRET_QUERY}",
             topics=["ORDERS_CREATE"])
     assert "pim.example.com" in caplog.text  # the warning names the host

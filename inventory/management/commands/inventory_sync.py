@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from channels.shopify.exceptions import ShopifyError
-from inventory import selectors, services
+from inventory import selectors
+from inventory.errors import InventorySyncRefused
+from inventory.full_sync import inventory_full_sync
 
 from .register_webhooks import store_by_name_or_domain
 
@@ -38,8 +40,8 @@ class Command(BaseCommand):
             self.stderr.write(f"warning: {failed} order webhook(s) of {target.shop_domain} failed processing; their "
                               "sales are not in the PIM (review them in the admin before overwriting Shopify).")
         try:
-            run = services.inventory_full_sync(store=target, apply=apply, actor_label="command inventory_sync")
-        except services.InventorySyncRefused as exc:
+            run = inventory_full_sync(store=target, apply=apply, actor_label="command inventory_sync")
+        except InventorySyncRefused as exc:
             raise CommandError(str(exc))
         except ShopifyError as exc:
             raise CommandError(f"Shopify error: {exc}")

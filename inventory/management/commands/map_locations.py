@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from channels.shopify.exceptions import ShopifyError
-from inventory import services
+from inventory.locations import store_locations_automap
 
 from .register_webhooks import store_by_name_or_domain
 
@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, store: str, create_missing=False, **options):
         target = store_by_name_or_domain(store)
         try:
-            report = services.store_locations_automap(store=target, create_missing=create_missing)
+            report = store_locations_automap(store=target, create_missing=create_missing)
         except ShopifyError as exc:
             raise CommandError(f"Shopify error: {exc}")
         for mapping in report.mapped:

@@ -6,8 +6,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from channels.models import Store
 from channels.shopify.exceptions import ShopifyError
-from inventory import services
-from inventory.subscriptions import webhook_subscriptions_target_record
+from inventory.subscriptions import (
+    WEBHOOK_TOPICS,
+    webhook_subscriptions_register,
+    webhook_subscriptions_target_record,
+)
 
 
 def store_by_name_or_domain(value: str) -> Store:
@@ -25,15 +28,15 @@ class Command(BaseCommand):
         parser.add_argument("--store", required=True, help="store name or myshopify domain")
         parser.add_argument("--url", required=True, help="public HTTPS address of /shopify/webhooks/")
         parser.add_argument("--topic", action="append", dest="topics",
-                            help=f"topic enum to register (repeatable; default: {', '.join(services.WEBHOOK_TOPICS)})")
+                            help=f"topic enum to register (repeatable; default: {', '.join(WEBHOOK_TOPICS)})")
         parser.add_argument("--replace", action="store_true",
                             help="delete subscriptions of these topics that point to another address")
 
     def handle(self, *args, store: str, url: str, topics=None, replace=False, **options):
         target = store_by_name_or_domain(store)
         try:
-            results = services.webhook_subscriptions_register(
-                store=target, callback_url=url, topics=topics or services.WEBHOOK_TOPICS, replace=replace
+            results = webhook_subscriptions_register(
+                store=target, callback_url=url, topics=topics or WEBHOOK_TOPICS, replace=replace
             )
         except ValueError as exc:
             raise CommandError(str(exc))

@@ -6,7 +6,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from channels.demo import Story
+from demo.story import Story
 
 
 class Command(BaseCommand):

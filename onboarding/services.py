@@ -35,20 +35,20 @@ from django.db import transaction
 from django.utils import timezone
 from slugify import slugify
 
-from conflicts.services import ONBOARDING_MARK
-from pim import services as pim_services
-from pim.models import Product, Variant
-from pim.validators import validate_handle
-
-from ..clients import client_for_store
-from ..models import ChannelAssignment, Store, StoreMetafieldMapping, VariantBinding
-from ..shopify.exceptions import (
+from channels.binder import ONBOARDING_MARK, bind_adopted
+from channels.clients import client_for_store
+from channels.models import ChannelAssignment, Store, StoreMetafieldMapping, VariantBinding
+from channels.shopify.exceptions import (
     ShopifyBulkOperationError,
     ShopifyError,
     ShopifyGraphQLError,
     ShopifyUserError,
 )
-from ..shopify.ids import inventory_item_gid, location_gid
+from channels.shopify.ids import inventory_item_gid, location_gid
+from pim import services as pim_services
+from pim.models import Product, Variant
+from pim.validators import validate_handle
+
 from . import csv_format
 from .importing import ImportPlan, import_plan_build
 from .matching import (
@@ -570,7 +570,7 @@ class _Run:
     def _offline_locations(self) -> list[tuple[Any, str]]:
         """The CSV quantities' location; the one named by ``--location`` is created here, inside the import."""
         if self.location_to_create and not self.stock_locations:
-            from inventory.services import location_create
+            from inventory.locations import location_create
 
             self.stock_locations = [(location_create(name=self.location_to_create), "")]
         return self.stock_locations
@@ -851,6 +851,7 @@ def bindings_write(*, store: Store, items: list[tuple[ShopifyProduct, int]]) -> 
     replace_variant_ids: list[int] = []
     release_shopify_vids: list[str] = []
     new_bindings: list[VariantBinding] = []
+    bound_existing: list[tuple[int, str]] = []
     mark = {ONBOARDING_MARK: True}
     for product, pid in items:
         assignment = assignments.get(pid)
@@ -883,19 +884,12 @@ def bindings_write(*, store: Store, items: list[tuple[ShopifyProduct, int]]) -> 
             ))
             actions.append(BOUND)
         elif not assignment.shopify_product_id:
-            ChannelAssignment.objects.filter(pk=assignment.pk).update(
-                shopify_product_id=product.id, published_snapshot=mark, published_hash="",
-                updated_at=timezone.now(),
-            )
+            bound_existing.append((assignment.pk, product.id))
             actions.append(BOUND)
         else:
             actions.append(REPAIRED if changed else ALREADY_BOUND)
-    if release_shopify_vids:
-        VariantBinding.objects.filter(store=store, shopify_variant_id__in=release_shopify_vids).delete()
-    if replace_variant_ids:
-        VariantBinding.objects.filter(store=store, variant_id__in=replace_variant_ids).delete()
-    ChannelAssignment.objects.bulk_create(new_assignments, batch_size=1000)
-    VariantBinding.objects.bulk_create(new_bindings, batch_size=2000)
+    bind_adopted(store=store, bound=bound_existing, new_assignments=new_assignments, new_bindings=new_bindings,
+                 release_shopify_variant_ids=release_shopify_vids, replace_variant_ids=replace_variant_ids)
     return actions
 
 
@@ -982,7 +976,7 @@ def stock_import(
     """
     if not locations or not (levels or from_csv):
         return 0
-    from inventory.services import stock_count
+    from inventory.ledger import stock_count
 
     count = 0
     variants = list(product.variants.order_by("position"))

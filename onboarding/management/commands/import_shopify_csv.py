@@ -12,8 +12,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from channels.onboarding import services
-from channels.onboarding.cli import Progress, summary_lines
+from onboarding import services
+from onboarding.cli import Progress, summary_lines
 
 from .reconcile_store import _store
 

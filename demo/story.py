@@ -219,9 +219,10 @@ class Story:
 
     def connect_and_reconcile(self) -> None:
         from channels.models import Store
-        from channels.onboarding.services import store_reconcile
-        from inventory import services as inventory_services
+        from inventory.ledger import stock_receive
+        from inventory.locations import store_locations_automap
         from inventory.models import Location
+        from onboarding.services import store_reconcile
         from pim.models import Variant
 
         self.step("Connecting both stores, mapping locations, registering webhooks")
@@ -234,7 +235,7 @@ class Story:
                 access_token=shop["access_token"], webhook_secret=shop["client_secret"], inventory_push_enabled=True,
             )
             self.stores[name] = store
-            report = inventory_services.store_locations_automap(store=store, create_missing=True)
+            report = store_locations_automap(store=store, create_missing=True)
             self.say(f"  {name}: mapped locations {', '.join(m.shopify_location_name for m in report.mapped)}")
         from django.core.management import call_command
 
@@ -247,7 +248,7 @@ class Story:
 
         warehouse = Location.objects.get(name__iexact="Main Warehouse")
         for variant in Variant.objects.all():
-            inventory_services.stock_receive(variant=variant, location=warehouse, quantity=20,
+            stock_receive(variant=variant, location=warehouse, quantity=20,
                                              source_ref=f"demo:opening:{variant.pk}", reason="Opening stock")
         self.say("  received 20 units of every variant at Main Warehouse")
 
@@ -267,7 +268,7 @@ class Story:
         from channels import services
         from channels.models import SyncJob
         from conflicts.models import Conflict
-        from inventory.services import inventory_full_sync
+        from inventory.full_sync import inventory_full_sync
         from pim.models import Product
 
         self.step("Assigning every product to both stores and publishing")

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0006_inv_backfill_order_lines'),
+        ('inventory', '0008_order_watermark'),
         ('webhooks', '0001_webhooks_inbox_moved_from_inventory'),
     ]
 

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from channels.clients import client_for_store
+from channels.models import ChannelAssignment, Store
+from channels.shopify import taxonomy_api, translations_api
+from channels.shopify.ids import to_gid
+from channels.translations import PRODUCT_KEYS, store_locales_refresh, store_translation_locales
 from pim.models import ProductTaxonomy, ProductTranslation, TaxonomyCategory
-
-from .clients import client_for_store
-from .models import ChannelAssignment, Store
-from .shopify import taxonomy_api, translations_api
-from .shopify.ids import to_gid
-from .translations import PRODUCT_KEYS, store_locales_refresh, store_translation_locales
 
 BATCH = 250
 

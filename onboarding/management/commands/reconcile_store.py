@@ -12,9 +12,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from channels.models import Store
-from channels.onboarding import services
-from channels.onboarding.cli import Progress, summary_lines
 from channels.shopify.exceptions import ShopifyError
+from onboarding import services
+from onboarding.cli import Progress, summary_lines
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from channels.extras_import import shopify_extras_import
 from channels.models import Store
+from onboarding.extras_import import shopify_extras_import
 
 
 class Command(BaseCommand):

@@ -33,10 +33,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels.models import ChannelAssignment, Store
+from channels.shopify.ids import gid_to_id
 from pim.models import Product, Variant
-
-from ..models import ChannelAssignment, Store
-from ..shopify.ids import gid_to_id
 
 MATCHED = "matched"
 PIM_ONLY = "pim_only"

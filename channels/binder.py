@@ -1,0 +1,165 @@
+"""The binder: the one writer of what the PIM knows about a product in a store.
+
+Shopify's ids (the assignment's product id, each variant's variant and inventory item ids), the snapshot and hash
+of what the PIM last wrote, the sales channels it is on, and the *held* flag are written here and nowhere else in
+the publish; ``conflicts`` asks the binder when a review changes them (hold, release, a Shopify value accepted as
+"last written"). Every function takes the assignment (or its store and Shopify product id), writes with
+``update()`` (no model ``save()`` logic, no history rows: this is pipeline state), and keeps the passed
+instance in step.
+
+Public for the bulk publish: ``bind_product_ids`` (ids from a productSet result) and ``bind_written`` (the
+snapshot after Shopify accepted the writes), or ``bind_publish_result`` for both at once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from pim.models import Product
+
+from .mapping import nodes_of
+from .models import ChannelAssignment, Store, VariantBinding
+from .shopify.ids import gid_to_id
+
+# Set as the whole ChannelAssignment.published_snapshot by onboarding: bound, never written by the PIM yet.
+ONBOARDING_MARK = "_onboarding"
+
+
+def bindings_for(*, store: Store, product: Product) -> dict[int, VariantBinding]:
+    """The product's variant bindings in ``store``, by PIM variant id."""
+    return {b.variant_id: b for b in VariantBinding.objects.filter(store=store, variant__product=product)}
+
+
+def snapshot_keys_by_shopify_id(*, store: Store, product_id: int) -> dict[str, str]:
+    """Shopify variant id -> snapshot key (the PIM variant id) for one product's bound variants in ``store``."""
+    return {sid: str(vid) for vid, sid in VariantBinding.objects.filter(
+        store=store, variant__product_id=product_id).values_list("variant_id", "shopify_variant_id")}
+
+
+def bind_product_ids(*, assignment: ChannelAssignment, product_node: dict,
+                     bindings: dict[int, VariantBinding]) -> None:
+    """Record the Shopify product id and each variant's variant and inventory item ids from a product node.
+
+    A variant is matched by the id it was sent with (its binding), else by a SKU found on exactly one of the
+    product's variants; variants adopted from a store without a SKU or with a shared one keep the bindings
+    onboarding wrote from their Shopify ids (issue 20). ``bindings`` (variant id -> binding) is updated in place.
+    """
+    product_id = str(gid_to_id(product_node["id"]))
+    if assignment.shopify_product_id != product_id:
+        assignment.shopify_product_id = product_id
+        ChannelAssignment.objects.filter(pk=assignment.pk).update(shopify_product_id=product_id)
+    variants = list(assignment.product.variants.all())
+    sku_counts = Counter(v.sku for v in variants)
+    by_sku = {v.sku: v for v in variants if v.sku and sku_counts[v.sku] == 1}
+    by_id = {b.shopify_variant_id: b.variant_id for b in bindings.values()}
+    by_pk = {v.pk: v for v in variants}
+    for node in nodes_of(product_node.get("variants")):
+        variant_id = str(gid_to_id(node["id"]))
+        variant = by_pk.get(by_id.get(variant_id)) or by_sku.get(node.get("sku"))
+        if variant is None:
+            continue
+        item_id = str(gid_to_id(node["inventoryItem"]["id"])) if (node.get("inventoryItem") or {}).get("id") else ""
+        current = bindings.get(variant.pk)
+        if current and current.shopify_variant_id == variant_id and current.shopify_inventory_item_id == item_id:
+            continue
+        VariantBinding.objects.filter(store=assignment.store, shopify_variant_id=variant_id).exclude(
+            variant=variant
+        ).delete()
+        binding, _ = VariantBinding.objects.update_or_create(
+            store=assignment.store,
+            variant=variant,
+            defaults={"shopify_variant_id": variant_id, "shopify_inventory_item_id": item_id},
+        )
+        bindings[variant.pk] = binding
+
+
+def bind_written(*, assignment: ChannelAssignment, snapshot: dict[str, Any], snapshot_hash: str,
+                 product_node: dict | None = None) -> None:
+    """Record what the PIM wrote (snapshot and hash), when, and Shopify's ``updatedAt`` after it (our echo)."""
+    now = timezone.now()
+    updated = parse_datetime(product_node["updatedAt"]) if product_node and product_node.get("updatedAt") else None
+    ChannelAssignment.objects.filter(pk=assignment.pk).update(
+        published_hash=snapshot_hash, published_snapshot=snapshot, published_at=now, unpublished_at=None,
+        **({"shopify_updated_at": updated} if updated else {}),
+    )
+    assignment.published_snapshot, assignment.published_hash = snapshot, snapshot_hash
+    Product.objects.filter(pk=assignment.product_id, first_published_at__isnull=True).update(first_published_at=now)
+
+
+def bind_publish_result(*, assignment: ChannelAssignment, plan, product_node: dict,
+                        bindings: dict[int, VariantBinding] | None = None) -> None:
+    """Both steps at once for a product whose whole plan Shopify accepted (the bulk publish's result lines)."""
+    bind_product_ids(assignment=assignment, product_node=product_node, bindings=bindings if bindings is not None
+                     else bindings_for(store=assignment.store, product=assignment.product))
+    bind_written(assignment=assignment, snapshot=plan.snapshot, snapshot_hash=plan.hash, product_node=product_node)
+
+
+def bind_publications(*, assignment: ChannelAssignment, publication_ids: list[str]) -> None:
+    """Record the sales channels (publication ids) the product is on in Shopify after our last write."""
+    ChannelAssignment.objects.filter(pk=assignment.pk).update(publication_ids=publication_ids)
+    assignment.publication_ids = publication_ids
+
+
+def bind_unpublished(*, assignment: ChannelAssignment) -> None:
+    """The product was set to draft/archived in Shopify: forget what was written (the next publish writes all)."""
+    ChannelAssignment.objects.filter(pk=assignment.pk).update(
+        unpublished_at=timezone.now(), published_hash="", published_snapshot={})
+    assignment.published_hash, assignment.published_snapshot = "", {}
+
+
+def bind_forget_product(*, assignment: ChannelAssignment) -> None:
+    """The product is gone from Shopify: drop its ids, variant bindings and snapshot so a publish creates it."""
+    VariantBinding.objects.filter(store=assignment.store, variant__product_id=assignment.product_id).delete()
+    ChannelAssignment.objects.filter(pk=assignment.pk).update(shopify_product_id="", published_hash="",
+                                                              published_snapshot={}, publication_ids=[])
+    assignment.shopify_product_id, assignment.published_snapshot = "", {}
+    assignment.published_hash, assignment.publication_ids = "", []
+
+
+def bind_forget_variants(*, assignment: ChannelAssignment, keys: Iterable[str]) -> None:
+    """Variants deleted in Shopify (snapshot keys): drop their bindings, so the publish creates them again."""
+    variant_ids = [int(k) for k in keys if str(k).isdigit()]
+    if variant_ids:
+        VariantBinding.objects.filter(store=assignment.store, variant__product_id=assignment.product_id,
+                                      variant_id__in=variant_ids).delete()
+
+
+def bind_snapshot_as_live(*, assignment: ChannelAssignment, snapshot: dict[str, Any]) -> None:
+    """Take ``snapshot`` (what we wrote with Shopify's drifted values in) as the last write and clear the hash, so
+    the next publish writes every drifted field even when the PIM did not change."""
+    ChannelAssignment.objects.filter(pk=assignment.pk).update(published_snapshot=snapshot, published_hash="")
+    assignment.published_snapshot, assignment.published_hash = snapshot, ""
+
+
+def bind_hold(*, held: bool, assignment: ChannelAssignment | None = None, store: Store | None = None,
+              shopify_product_id: str = "") -> int:
+    """Pause (or resume) publishing one product to one store: by assignment, or by store and Shopify product id."""
+    if assignment is not None:
+        assignment.held = held
+        return ChannelAssignment.objects.filter(pk=assignment.pk).update(held=held)
+    return ChannelAssignment.objects.filter(store=store, shopify_product_id=shopify_product_id).update(held=held)
+
+
+
+def bind_adopted(*, store: Store, bound: list[tuple[int, str]], new_assignments: list[ChannelAssignment],
+                 new_bindings: list[VariantBinding], release_shopify_variant_ids: list[str],
+                 replace_variant_ids: list[int]) -> None:
+    """Onboarding's bindings of a store's existing products (nothing written by the PIM yet: the snapshot is the
+    onboarding mark). ``bound`` are existing assignments (id, Shopify product id); ``new_assignments`` carry the
+    mark already; bindings of Shopify variants now bound elsewhere and of re-bound PIM variants are replaced."""
+    now = timezone.now()
+    for assignment_id, shopify_product_id in bound:
+        ChannelAssignment.objects.filter(pk=assignment_id).update(
+            shopify_product_id=shopify_product_id, published_snapshot={ONBOARDING_MARK: True}, published_hash="",
+            updated_at=now)
+    if release_shopify_variant_ids:
+        VariantBinding.objects.filter(store=store, shopify_variant_id__in=release_shopify_variant_ids).delete()
+    if replace_variant_ids:
+        VariantBinding.objects.filter(store=store, variant_id__in=replace_variant_ids).delete()
+    ChannelAssignment.objects.bulk_create(new_assignments, batch_size=1000)
+    VariantBinding.objects.bulk_create(new_bindings, batch_size=2000)

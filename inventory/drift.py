@@ -1,0 +1,177 @@
+"""Inventory drift: merchant edits of stock in Shopify (``inventory_levels/update``), the delayed compare with the
+PIM (a ``check`` push), and the review actions on a held drift (accept Shopify's quantity, overwrite it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from channels.clients import client_for_store
+from channels.models import ConflictPolicy, VariantBinding
+
+from . import selectors
+from .errors import StockError, _rest_id
+from .ledger import _Change, _manual_origin, _record
+from .levels import _level_target, _lock_level, _shopify_level
+from .models import (
+    InventoryDrift,
+    InventoryPush,
+    ShopifyLevel,
+    StockLevel,
+    StockMovement,
+    StoreLocation,
+    WebhookEvent,
+)
+from .pushes import (
+    PushOutcome,
+    _push_finish,
+    _push_record,
+    _store_settings,
+    inventory_level_stocked,
+    inventory_pushes_dispatch_on_commit,
+    inventory_set_request,
+)
+from .queueing import _setting
+
+logger = logging.getLogger(__name__)
+
+
+def _handle_inventory_level_update(*, event: WebhookEvent, payload: dict) -> str:
+    item_id = _rest_id(payload.get("inventory_item_id"), "inventory_item_id")
+    shopify_location = _rest_id(payload.get("location_id"), "location_id")
+    available = payload.get("available")
+    if available is not None:
+        available = int(available)
+    store = selectors.inventory_pusher_for_shop(shop_domain=event.shop_domain)
+    if store is None:
+        return f"no connection pushes inventory to {event.shop_domain}: recorded only"
+    if not selectors.store_accepts_deltas(store=store):
+        return f"{store.name} has not had its initial full sync: recorded only"
+    binding = VariantBinding.objects.filter(store=store, shopify_inventory_item_id=item_id).select_related("variant").first()
+    mapping = StoreLocation.objects.filter(store=store, shopify_location_id=shopify_location).first()
+    if binding is None or mapping is None:
+        logger.info("inventory_levels/update for unmapped item %s / location %s in %s", item_id, shopify_location,
+                    event.shop_domain)
+        return "unmapped inventory item or location: recorded only"
+    variant = binding.variant
+    if not variant.inventory_tracked or variant.inventory_sync_excluded:
+        return f"{variant.sku} is not synced: recorded only"
+    stocked_set = inventory_level_stocked(store=store, variant_id=variant.pk, location_id=mapping.location_id)
+    if event.topic == "inventory_levels/connect":
+        return (f"{variant.sku} stocked at {mapping.location} in Shopify"
+                + (f": absolute set #{stocked_set}" if stocked_set else ""))
+    if not _store_settings(store).merchant_edits_write_back:
+        return f"{store.name} does not write merchant stock edits back: recorded only"
+    # No row lock is held across both writes below (a lock here plus the check push's row would deadlock
+    # with a worker claiming that push): the echo is consumed with a compare-and-swap instead.
+    level = _shopify_level(store.pk, variant.pk, mapping.location_id)
+    for _ in range(5):
+        echoes = list(level.expected_echoes or [])
+        if available is None or available not in echoes:
+            break
+        remaining = list(echoes)
+        remaining.remove(available)
+        if ShopifyLevel.objects.filter(pk=level.pk, expected_echoes=echoes).update(expected_echoes=remaining):
+            return f"echo of our own push ({variant.sku} available {available})"
+        level.refresh_from_db(fields=["expected_echoes"])
+    delay = float(_setting("INVENTORY_CHECK_DELAY_SECONDS", 10))
+    push_id = _push_record(kind=InventoryPush.Kind.CHECK, store_id=store.pk, variant_id=variant.pk,
+                           location_id=mapping.location_id, delay=delay)
+    inventory_pushes_dispatch_on_commit(push_ids=[push_id], delay=delay)
+    return (f"not our push ({variant.sku} available {available}): compared with the PIM in {delay:g}s "
+            f"(check #{push_id})")
+
+
+def _run_check(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
+    target = _level_target(push.store, push.variant_id, push.location_id)
+    if target is None:
+        _push_finish(push, InventoryPush.Status.SKIPPED, "variant or location not mapped in this store")
+        return PushOutcome(InventoryPush.Status.SKIPPED)
+    item, location = target
+    before = StockLevel.objects.filter(variant_id=push.variant_id, location_id=push.location_id).first()
+    rows = client_for_store(push.store).inventory_levels(inventory_item_ids=[item], location_ids=[location],
+                                                         names=("available",))
+    after = StockLevel.objects.filter(variant_id=push.variant_id, location_id=push.location_id).first()
+    row = rows[0] if rows else {}
+    if not row.get("stocked"):
+        _push_finish(push, InventoryPush.Status.DONE, "not stocked at the location in Shopify")
+        return PushOutcome(InventoryPush.Status.DONE)
+    shopify = (row.get("quantities") or {}).get("available")
+    pim = selectors.pim_available_for_target(store_id=push.store_id, variant_id=push.variant_id,
+                                             location_id=push.location_id)
+    moving = (before.version if before else 0) != (after.version if after else 0) or selectors.level_pushes_in_flight(
+        store_id=push.store_id, variant_id=push.variant_id, location_id=push.location_id)
+    if shopify == pim:
+        _push_finish(push, InventoryPush.Status.DONE, f"Shopify matches the PIM ({pim})")
+        return PushOutcome(InventoryPush.Status.DONE, "consistent")
+    if moving:  # the PIM changed while we read: compare again later
+        with transaction.atomic():
+            check_id = _push_record(kind=InventoryPush.Kind.CHECK, store_id=push.store_id, variant_id=push.variant_id,
+                                    location_id=push.location_id, delay=2)
+            inventory_pushes_dispatch_on_commit(push_ids=[check_id], delay=2)
+            _push_finish(push, InventoryPush.Status.DONE, f"stock moved while comparing: check #{check_id} queued")
+        return PushOutcome(InventoryPush.Status.DONE, "inconclusive")
+    store = push.store
+    overwrite = store.default_conflict_policy == ConflictPolicy.OVERWRITE
+    with transaction.atomic():
+        open_drift = InventoryDrift.objects.filter(
+            store=store, variant_id=push.variant_id, location_id=push.location_id, resolved_at__isnull=True
+        ).first()
+        if open_drift is not None and not overwrite:
+            InventoryDrift.objects.filter(pk=open_drift.pk).update(shopify_available=shopify, pim_available=pim)
+        else:
+            InventoryDrift.objects.create(
+                store=store, variant_id=push.variant_id, location_id=push.location_id, shopify_available=shopify,
+                pim_available=pim,
+                action=InventoryDrift.Action.OVERWRITTEN if overwrite else InventoryDrift.Action.HELD,
+                resolved_at=timezone.now() if overwrite else None,
+                resolved_by="overwrite policy" if overwrite else "",
+            )
+        if overwrite:
+            set_id = _push_record(kind=InventoryPush.Kind.SET, store_id=push.store_id, variant_id=push.variant_id,
+                                  location_id=push.location_id)
+            inventory_pushes_dispatch_on_commit(push_ids=[set_id])
+            detail = f"Shopify {shopify} ≠ PIM {pim}: merchant edit overwritten by set #{set_id}"
+        else:
+            detail = f"Shopify {shopify} ≠ PIM {pim}: held for review (hold policy)"
+        _push_finish(push, InventoryPush.Status.DONE, detail)
+    logger.warning("store %s, variant %s at location %s: %s", store.name, push.variant_id, push.location_id, detail)
+    return PushOutcome(InventoryPush.Status.DONE, detail)
+
+
+def inventory_drift_accept(*, drift: InventoryDrift, actor: AbstractBaseUser | None = None) -> StockMovement | None:
+    """Take Shopify's quantity of a held drift into the PIM as a sync correction, then close the drift.
+
+    The correction is pushed to the other stores like any movement. Raises StockError if the drift is closed.
+    """
+    if drift.resolved_at is not None:
+        raise StockError("This drift is already resolved.")
+    origin = _manual_origin(actor, "")
+    origin.store, origin.shop_domain = drift.store, drift.store.shop_domain
+    with transaction.atomic():
+        stock = _lock_level(drift.variant_id, drift.location_id)
+        movement, _ = _record(
+            [_Change(variant=drift.variant, location_id=drift.location_id, kind=StockMovement.Kind.SYNC_CORRECTION,
+                     quantity=drift.shopify_available - stock.available, source_ref=f"pim:drift:{drift.pk}:accept",
+                     reason=f"Shopify quantity {drift.shopify_available} accepted from {drift.store.name}")],
+            origin, allow_negative=True,
+        )[0]
+        InventoryDrift.objects.filter(pk=drift.pk).update(
+            action=InventoryDrift.Action.ACCEPTED, resolved_at=timezone.now(), resolved_by=origin.actor_label
+        )
+    return movement
+
+
+def inventory_drift_overwrite(*, drift: InventoryDrift, actor: AbstractBaseUser | None = None) -> int:
+    """Push the PIM's quantity over a held drift (absolute set with compare-and-set); return the push id."""
+    with transaction.atomic():
+        push_id = inventory_set_request(store=drift.store, variant=drift.variant, location=drift.location)
+        label = _manual_origin(actor, "").actor_label
+        InventoryDrift.objects.filter(pk=drift.pk).update(
+            action=InventoryDrift.Action.OVERWRITTEN, resolved_at=timezone.now(), resolved_by=label
+        )
+    return push_id

@@ -1,0 +1,154 @@
+"""The full inventory sync of a store: compare every managed level with Shopify and, applied, set Shopify to the PIM.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from channels.clients import client_for_store
+from channels.models import Store
+from channels.shopify.exceptions import ShopifyError
+
+from . import selectors
+from .errors import InventorySyncRefused
+from .models import (
+    InventoryPush,
+    InventorySyncRun,
+    ShopifyLevel,
+    StockLevel,
+)
+from .push_runs import _run_sets
+from .pushes import _claim_push, _push_fail, _push_record, _release_level, inventory_pushes_dispatch
+from .queueing import worker_name
+
+SET_BATCH_SIZE = 100
+
+
+@dataclass
+class LevelDiff:
+    sku: str
+    location: str
+    shopify: int | None
+    pim: int
+    stocked: bool
+
+    @property
+    def differs(self) -> bool:
+        return self.stocked and self.shopify != self.pim
+
+
+def inventory_full_sync(
+    *,
+    store: Store,
+    apply: bool,
+    actor_label: str = "",
+    client=None,
+    wait_seconds: float = 60.0,
+) -> InventorySyncRun:
+    """Compare every managed level of ``store`` with Shopify and, with ``apply``, overwrite Shopify with the PIM.
+
+    The dry run only reports. Applying sets each level with compare-and-set in batches (re-reading on a stale
+    compare), records the PIM version each set included, and completes the store's initial full sync (delta
+    pushes are refused before). Raises InventorySyncRefused when the store may not push inventory or order
+    webhooks of its shop are still unprocessed, and the Shopify client's errors.
+    """
+    if not store.is_active or not store.inventory_push_enabled:
+        raise InventorySyncRefused(
+            f"{store.name} does not push inventory (enable 'inventory push' on this connection; only one "
+            "connection per shop may)."
+        )
+    waiting = selectors.unprocessed_order_events(shop_domain=store.shop_domain)
+    if waiting:
+        raise InventorySyncRefused(
+            f"{waiting} order webhook(s) of {store.shop_domain} are not processed yet; overwriting now would undo "
+            "those sales in Shopify. Try again when the workers have caught up."
+        )
+    client = client or client_for_store(store)
+    # An applied run counts as in progress from now on: changes made meanwhile are recorded for this store.
+    run = InventorySyncRun.objects.create(store=store, applied=apply, actor_label=actor_label[:255])
+    try:
+        _full_sync_run(run=run, store=store, client=client, apply=apply, wait_seconds=wait_seconds)
+    except Exception as exc:
+        run.error = f"{type(exc).__name__}: {exc}"[:4000]
+        raise
+    finally:
+        run.finished_at = timezone.now()
+        run.save()
+    return run
+
+
+def _full_sync_run(*, run: InventorySyncRun, store: Store, client, apply: bool, wait_seconds: float) -> None:
+    targets = selectors.store_level_targets(store=store)
+    rows = client.inventory_levels(
+        inventory_item_ids=[t.inventory_item_gid for t in targets],
+        location_ids=[t.location_gid for t in targets],
+        names=("available",),
+    ) if targets else []
+    shopify = {(r["inventoryItemId"], r["locationId"]): r for r in rows}
+    pim = {
+        (lv.variant_id, lv.location_id): lv.available
+        for lv in StockLevel.objects.filter(variant_id__in={t.variant_id for t in targets})
+    }
+    unmapped = {loc: selectors.store_unmapped_location_ids(store_id=store.pk, location_id=loc)
+                for loc in {t.location_id for t in targets}}
+    diffs = []
+    for t in targets:
+        row = shopify.get((t.inventory_item_gid, t.location_gid)) or {}
+        stocked = bool(row.get("exists") and row.get("stocked"))
+        current = (row.get("quantities") or {}).get("available") if stocked else None
+        extra = unmapped.get(t.location_id, [])
+        expected = pim.get((t.variant_id, t.location_id), 0) + sum(pim.get((t.variant_id, x), 0) for x in extra)
+        diffs.append(LevelDiff(t.sku, t.location_name, current, expected, stocked))
+    run.levels_checked = len(diffs)
+    run.differences = sum(1 for d in diffs if d.differs)
+    run.skipped = sum(1 for d in diffs if not d.stocked)
+    run.report = [d.__dict__ | {"differs": d.differs} for d in diffs if d.differs or not d.stocked][:5000]
+    if not apply:
+        return
+    with transaction.atomic():
+        push_ids = [
+            _push_record(kind=InventoryPush.Kind.SET, store_id=store.pk, variant_id=t.variant_id,
+                         location_id=t.location_id, sync_run_id=run.pk)
+            for t in targets
+        ]
+    deadline = timezone.now() + timedelta(seconds=wait_seconds)
+    remaining = list(push_ids)
+    while remaining:
+        batch: list[tuple[InventoryPush, ShopifyLevel]] = []
+        for pk in remaining[:SET_BATCH_SIZE]:
+            push, level, _ = _claim_push(pk, worker_name())
+            if push is not None:
+                batch.append((push, level))
+        try:
+            if batch:
+                _run_sets(store, batch)
+        except ShopifyError as exc:
+            for push, _ in batch:
+                _push_fail(push, exc, retryable=exc.retryable)
+            run.error = f"{type(exc).__name__}: {exc}"[:4000]
+        finally:
+            for _push, level in batch:
+                _release_level(level.pk, level.lease_owner)
+        still = set(
+            InventoryPush.objects.filter(pk__in=remaining, status__in=[InventoryPush.Status.PENDING,
+                                                                        InventoryPush.Status.RUNNING])
+            .values_list("pk", flat=True)
+        )
+        remaining = [pk for pk in remaining if pk in still]
+        if run.error or timezone.now() > deadline:
+            break
+        if remaining and not batch:
+            time.sleep(0.2)  # levels leased by running pushes: wait for them
+    done = InventoryPush.objects.filter(pk__in=push_ids)
+    run.levels_set = done.filter(status=InventoryPush.Status.DONE, quantity_sent__isnull=False,
+                                 change_from__isnull=False).exclude(quantity_sent=F("change_from")).count()
+    run.skipped = done.filter(status=InventoryPush.Status.SKIPPED).count()
+    if remaining and not run.error:
+        run.error = f"{len(remaining)} level(s) still busy; their sets stay queued for the workers"
+        inventory_pushes_dispatch(push_ids=remaining, force=True)
