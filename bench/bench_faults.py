@@ -22,7 +22,7 @@ while a full publish of ``--gap-publish-products`` runs; neither is in the defau
 converge after the fault ends; the load scenario also accepted/s, p50/p99 latency and the inbox drain time.
 
 Processes: ``manage.py rqworker publish inventory webhooks default --with-scheduler`` (``--rq-workers``),
-``sync_sweeper --loop`` and ``inventory_sweeper --loop``, gunicorn (gthread) for the webhook endpoint. Timings
+``outbox_sweeper --loop``, gunicorn (gthread) for the webhook endpoint. Timings
 are the test suite's short ones (4 s leases, retries within seconds; ``tests/faults/scenarios.FAST_TIMINGS``);
 the outage scenario scales the circuit breaker and the backoff to the outage as production's are to 5 minutes.
 

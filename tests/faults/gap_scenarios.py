@@ -160,7 +160,7 @@ def scenario_webhook_gap(env: Env, *, orders: int = 10, skus: int = 3, outage_ho
             catalog = create_catalog("GAPP", publish_products)
             assign(catalog, stores.values())
             wait_until(lambda: publish_audit(env, stores.values()).lost < publish_products * 2, timeout=60)
-        killed = _stop(cluster, "web", "worker", "sync_sweeper", "inventory_sweeper")
+        killed = _stop(cluster, "web", "worker", "outbox_sweeper")
         outage_start = time.monotonic()
         env.log(f"PIM down ({killed} processes killed); {outage_hours} h simulated = {outage_seconds:.1f} s")
         sold, restocked = Counter(), Counter()

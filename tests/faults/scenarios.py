@@ -1,8 +1,8 @@
 """Fault and load scenarios: one function per fault, parameterised by size and duration.
 
 The pytest suite (``tests/faults/test_faults.py``) runs them small; ``bench/bench_faults.py`` runs them at the
-issue's full sizes. Every scenario drives the real system: ``manage.py rqworker`` processes, the two sweepers
-(``sync_sweeper --loop`` and ``inventory_sweeper --loop``), gunicorn serving ``/shopify/webhooks/`` when webhooks
+issue's full sizes. Every scenario drives the real system: ``manage.py rqworker`` processes, the sweeper
+(``outbox_sweeper --loop``), gunicorn serving ``/shopify/webhooks/`` when webhooks
 are involved, PostgreSQL, Redis and the Shopify simulator over HTTP. It injects its fault, then *measures*:
 
 * **lost**: PIM products missing in a store or whose final edit is not live; order lines whose ledger movement
@@ -130,7 +130,7 @@ def free_port() -> int:
 
 
 class Cluster:
-    """The PIM's processes for one scenario: RQ workers, the two sweepers and (optionally) gunicorn."""
+    """The PIM's processes for one scenario: RQ workers, the sweeper and (optionally) gunicorn."""
 
     def __init__(self, env: Env, timings: dict[str, int | float]):
         from django.conf import settings
@@ -190,8 +190,9 @@ class Cluster:
         raise RuntimeError(f"RQ workers did not register within {timeout}s (see {self.env.log_dir})")
 
     def start_sweepers(self, interval: float = 1.0) -> None:
-        for command in ("sync_sweeper", "inventory_sweeper"):
-            self._start(command, [sys.executable, "manage.py", command, "--loop", "--interval", str(interval)])
+        # One outbox_sweeper covers every kind of durable work and the apps' periodic tasks (issue 14).
+        self._start("outbox_sweeper", [sys.executable, "manage.py", "outbox_sweeper", "--loop", "--interval",
+                                       str(interval)])
 
     def start_web(self) -> str:
         """Start gunicorn on loopback serving the project; return its base URL once it answers."""
@@ -1123,7 +1124,7 @@ def scenario_postgres_drop(env: Env, *, products: int = 12, latency_ms: int = 15
         fault_end = time.monotonic()
         sender.join()
         alive = {"workers": cluster.alive("worker"), "web": cluster.alive("web"),
-                 "sweepers": cluster.alive("sync_sweeper") + cluster.alive("inventory_sweeper")}
+                 "sweepers": cluster.alive("outbox_sweeper")}
 
         def check() -> Audit:
             if not sender.done:
@@ -1133,7 +1134,7 @@ def scenario_postgres_drop(env: Env, *, products: int = 12, latency_ms: int = 15
         seconds, audit = converge(check, since=fault_end, timeout=timeout)
         report.converge_seconds = seconds
         report.lost, report.duplicated, report.problems = audit.lost, audit.duplicated, audit.problems
-        if alive["workers"] < env.rq_workers or not alive["web"] or alive["sweepers"] < 2:
+        if alive["workers"] < env.rq_workers or not alive["web"] or alive["sweepers"] < 1:
             report.problems.append(f"processes died: {alive}")
         report.figures.update(backends_terminated=sum(terminated), **publish_figures(stores.values(), env),
                               **inbox_figures(), webhooks_unique=len(refs), webhook_http_retries=sender.stats.retries,

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from inventory import catchup, inbox, subscriptions
+from inventory import catchup, subscriptions
 from inventory.models import (
     OrderWatermark,
     ShopifyOrder,
@@ -21,6 +21,7 @@ from inventory.models import (
     WebhookEvent,
     WebhookSubscriptionHealth,
 )
+from webhooks import inbox
 
 from .conftest import SKU, WEBHOOK_PATH, drain, run_concurrently
 
