@@ -9,10 +9,10 @@ class InventoryConfig(AppConfig):
     def ready(self) -> None:
         from channels.webhook_topics import webhook_topic_register
 
-        from .topics import TOPIC_HANDLERS
+        from .topics import TOPIC_HANDLERS, TOPIC_PREFETCH
 
         for topic, handler in TOPIC_HANDLERS.items():
-            webhook_topic_register(topic=topic, handler=handler)
+            webhook_topic_register(topic=topic, handler=handler, prefetch=TOPIC_PREFETCH.get(topic))
 
         from channels.connect import connect_step_register
         from channels.health import health_provider_register
@@ -38,6 +38,14 @@ class InventoryConfig(AppConfig):
         from .product_admin import register_product_admin
 
         register_product_admin()
+
+        from pim.admin_extensions import VariantAdminExtension, variant_admin_extend
+
+        from .admin import StockLevelInline, variant_units_sold
+
+        # The variant page shows its stock and units sold (the pim app does not know about inventory).
+        variant_admin_extend(extension=VariantAdminExtension(name="inventory", inlines=(StockLevelInline,),
+                                                             readonly_fields=(variant_units_sold,)))
 
         from channels.health import HealthLine
 

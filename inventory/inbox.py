@@ -26,7 +26,7 @@ from django.utils.dateparse import parse_datetime
 
 from channels.models import Store
 from channels.shopify.exceptions import ShopifyError
-from channels.webhook_topics import webhook_topic_handler
+from channels.webhook_topics import webhook_topic_handler, webhook_topic_prefetch
 
 from .errors import PayloadError
 from .models import WebhookEvent
@@ -39,7 +39,6 @@ from .queueing import (
     _setting,
     worker_name,
 )
-from .topics import TOPIC_PREFETCH
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +216,7 @@ def _process_claimed(event: WebhookEvent) -> str:
         payload = json.loads(bytes(event.raw_body))
         if not isinstance(payload, dict):
             raise PayloadError("the body is not a JSON object")
-        prefetch = TOPIC_PREFETCH.get(event.topic)
+        prefetch = webhook_topic_prefetch(event.topic)
         extra = {"fetched": prefetch(event=event, payload=payload)} if prefetch else {}  # network: no transaction
         with transaction.atomic():
             result = handler(event=event, payload=payload, **extra) if handler else "topic not handled"

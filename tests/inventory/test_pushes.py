@@ -270,7 +270,7 @@ def test_the_hold_policy_records_the_drift_without_overwriting(world, live_serve
 
 def test_app_uninstalled_disables_the_store_and_products_update_asks_for_a_drift_check(world, monkeypatch):
     calls = []
-    monkeypatch.setattr("conflicts.services.drift_check_for_product", lambda **kw: calls.append(kw))
+    monkeypatch.setattr("conflicts.services.drift_live_read", lambda **kw: calls.append(kw))
     world.post(Client(), "products/update", {"id": 123456, "title": "Tee", "updated_at": "2026-11-23T10:00:00-05:00"})
     world.post(Client(), "app/uninstalled", {"id": 1, "myshopify_domain": world.store_a.shop_domain})
     drain()
