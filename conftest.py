@@ -81,3 +81,12 @@ def _no_network_call_in_a_transaction():
     netguard.violations.clear()
     assert not found, "network call inside a database transaction: " + "; ".join(found)
 
+
+@pytest.fixture(autouse=True)
+def _real_time_after_each_test():
+    """Tests may move the services' clock (pim.clock); every test starts and ends on real time."""
+    from pim.clock import clock_reset
+
+    clock_reset()
+    yield
+    clock_reset()

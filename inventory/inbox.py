@@ -21,12 +21,12 @@ from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from channels.models import Store
 from channels.shopify.exceptions import ShopifyError
 from channels.webhook_topics import webhook_topic_handler, webhook_topic_prefetch
+from pim.clock import clock_now
 
 from .errors import PayloadError
 from .models import WebhookEvent
@@ -86,7 +86,7 @@ def webhook_receive(*, store: Store, headers: dict[str, str], raw_body: bytes) -
         status = WebhookEvent.Status.IGNORED
     kept = {k: v for k, v in headers.items()  # never the signature: a stored HMAC would help forge a replay
             if (k.lower().startswith("x-shopify-") or k.lower() == "content-type") and k.lower() != HMAC_HEADER_LOWER}
-    now = timezone.now()
+    now = clock_now()
     event = WebhookEvent(
         store=store, shop_domain=shop_domain, topic=topic[:100], webhook_id=webhook_id[:255], event_id=event_id[:255],
         triggered_at=_parse_datetime(_header(headers, "X-Shopify-Triggered-At")),
@@ -146,13 +146,13 @@ def webhook_events_dispatch(*, event_ids: Iterable[int], delay: float | None = N
         if unsent:
             WebhookEvent.objects.filter(pk__in=unsent).update(dispatched_at=None)
     elif sent:
-        WebhookEvent.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
+        WebhookEvent.objects.filter(pk__in=sent).update(dispatched_at=clock_now())
     return len(sent)
 
 
 def _claim_event(event_id: int | None, worker: str) -> WebhookEvent | None:
     """Claim event ``event_id`` (or the oldest waiting one) without waiting on other workers' claims."""
-    now = timezone.now()
+    now = clock_now()
     with transaction.atomic():
         waiting = (
             WebhookEvent.objects.select_for_update(skip_locked=True, of=("self",))
@@ -203,7 +203,7 @@ def webhook_events_drain(*, first_event_id: int, budget_seconds: float | None = 
         _process_claimed(event)
         count += 1
     left = (WebhookEvent.objects.filter(status__in=[WebhookEvent.Status.RECEIVED, WebhookEvent.Status.RETRY],
-                                        next_attempt_at__lte=timezone.now())
+                                        next_attempt_at__lte=clock_now())
             .order_by("received_at", "pk").values_list("pk", flat=True).first())
     if left is not None:
         webhook_events_dispatch(event_ids=[left])
@@ -221,7 +221,7 @@ def _process_claimed(event: WebhookEvent) -> str:
         with transaction.atomic():
             result = handler(event=event, payload=payload, **extra) if handler else "topic not handled"
             WebhookEvent.objects.filter(pk=event.pk).update(
-                status=WebhookEvent.Status.PROCESSED, result=str(result)[:500], processed_at=timezone.now(),
+                status=WebhookEvent.Status.PROCESSED, result=str(result)[:500], processed_at=clock_now(),
                 lease_until=None, last_error="",
             )
         return WebhookEvent.Status.PROCESSED
@@ -236,7 +236,7 @@ def _process_claimed(event: WebhookEvent) -> str:
 
 def _event_fail(event: WebhookEvent, exc: BaseException, *, retryable: bool) -> str:
     message = f"{type(exc).__name__}: {exc}"[:4000]
-    now = timezone.now()
+    now = clock_now()
     if retryable and event.attempts < _setting("WEBHOOK_MAX_ATTEMPTS", 8):
         delay = _backoff_seconds(event.attempts)
         WebhookEvent.objects.filter(pk=event.pk).update(
@@ -259,7 +259,7 @@ def webhook_events_reprocess(*, event_ids: Iterable[int]) -> int:
     )
     with transaction.atomic():
         WebhookEvent.objects.filter(pk__in=ids).update(
-            status=WebhookEvent.Status.RECEIVED, attempts=0, next_attempt_at=timezone.now(), processed_at=None,
+            status=WebhookEvent.Status.RECEIVED, attempts=0, next_attempt_at=clock_now(), processed_at=None,
             dispatched_at=None,
         )
         if ids:
