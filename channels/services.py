@@ -142,13 +142,13 @@ def sync_jobs_dispatch(*, job_ids: Iterable[int], delay: float | None = None) ->
     sent = []
     try:
         queue = django_rq.get_queue(PUBLISH_QUEUE)
+        jobs = [job for job in jobs if not job.store.circuit_is_open(now)]
+        waiting = set() if delay else _rq_jobs_waiting(queue, [f"sync-{job.pk}-{job.attempts}" for job in jobs])
         for job in jobs:
-            if job.store.circuit_is_open(now):
-                continue
             rq_id = f"sync-{job.pk}-{job.attempts}"
             if delay:
                 queue.enqueue_in(timedelta(seconds=delay), sync_job_run, job.pk, job_id=rq_id)
-            else:
+            elif rq_id not in waiting:  # still queued: pushing it again would only run it twice
                 queue.enqueue(sync_job_run, job.pk, job_id=rq_id)
             sent.append(job.pk)
     except Exception:  # Redis down: the sweeper re-dispatches from PostgreSQL.
@@ -156,6 +156,27 @@ def sync_jobs_dispatch(*, job_ids: Iterable[int], delay: float | None = None) ->
     if sent:
         SyncJob.objects.filter(pk__in=sent).update(dispatched_at=now)
     return len(sent)
+
+
+def _rq_jobs_waiting(queue: Any, rq_ids: list[str]) -> set[str]:
+    """Return the ids among ``rq_ids`` whose RQ job still waits in ``queue`` (status queued, not dequeued).
+
+    RQ pushes a job id onto the queue again each time it is enqueued, even when it is already there; a sweeper
+    re-dispatching a backlog slower than SYNC_REDISPATCH_AFTER_SECONDS would pile up copies that bury the lower
+    queues (webhooks). A job dequeued by a worker that died before starting it (RQ's intermediate queue) no
+    longer waits, nor does a job whose data Redis lost.
+    """
+    from rq.job import Job
+
+    if not rq_ids:
+        return set()
+    pipe = queue.connection.pipeline(transaction=False)
+    for rq_id in rq_ids:
+        pipe.hget(Job.key_for(rq_id), "status")
+        pipe.lpos(queue.intermediate_queue_key, rq_id)
+    replies = pipe.execute()
+    return {rq_id for rq_id, status, dequeued in zip(rq_ids, replies[::2], replies[1::2], strict=True)
+            if status in (b"queued", "queued") and dequeued is None}
 
 
 # --- assignments --------------------------------------------------------------------------------------

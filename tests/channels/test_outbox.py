@@ -102,3 +102,53 @@ def test_backoff_follows_the_schedule_for_hours_and_is_capped(settings):
     assert sum(0.5 * v for v in settings.SYNC_RETRY_SCHEDULE[: settings.SYNC_JOB_MAX_ATTEMPTS - 1]) > 2 * 3600
     settings.SYNC_RETRY_MAX_SECONDS = 3
     assert all(services.backoff_seconds(n) <= 3 for n in range(1, 12))
+
+
+@pytest.fixture
+def publish_queue():
+    import django_rq
+
+    queue = django_rq.get_queue("publish")
+    queue.empty()
+    queue.connection.delete(queue.intermediate_queue_key)
+    yield queue
+    queue.empty()
+    queue.connection.delete(queue.intermediate_queue_key)
+
+
+def _sweep_after_redispatch_delay():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    SyncJob.objects.update(dispatched_at=timezone.now() - timedelta(hours=1))
+    return services.sync_jobs_sweep()
+
+
+def test_sweeper_does_not_push_a_job_still_waiting_in_the_queue_again(stores, product, publish_queue):
+    """A backlog slower than SYNC_REDISPATCH_AFTER_SECONDS: each sweep used to push every waiting job again, so the
+    publish queue filled with copies that kept the workers from the webhooks queue (the postgres fault bench)."""
+    a, _ = stores
+    services.assignment_set(product=product, store=a)
+    job = SyncJob.objects.get()
+    assert publish_queue.job_ids == [f"sync-{job.pk}-0"]
+    for _ in range(3):
+        assert _sweep_after_redispatch_delay().dispatched == 1  # counted as sent: it is in the queue
+    assert publish_queue.job_ids == [f"sync-{job.pk}-0"]
+    job.refresh_from_db()
+    assert job.status == "pending" and job.dispatched_at is not None
+
+
+def test_sweeper_sends_again_a_job_the_queue_lost(stores, product, publish_queue):
+    a, _ = stores
+    services.assignment_set(product=product, store=a)
+    rq_id = f"sync-{SyncJob.objects.get().pk}-0"
+    conn = publish_queue.connection
+    # A worker dequeued it and died before starting it: it waits in RQ's intermediate queue, not in the queue.
+    conn.lmove(publish_queue.key, publish_queue.intermediate_queue_key)
+    _sweep_after_redispatch_delay()
+    assert publish_queue.job_ids == [rq_id]
+    # Redis forgot it (restart without persistence): sent again.
+    conn.delete(publish_queue.key, publish_queue.intermediate_queue_key, f"rq:job:{rq_id}")
+    _sweep_after_redispatch_delay()
+    assert publish_queue.job_ids == [rq_id]
