@@ -67,3 +67,26 @@ def _block_network():
     socket.socket.connect = _real_connect
     socket.socket.connect_ex = _real_connect_ex
     socket.getaddrinfo = _real_getaddrinfo
+
+
+@pytest.fixture(autouse=True)
+def _no_network_call_in_a_transaction():
+    """Fail the test if our code made a Shopify call or sent an alert inside a database transaction, even when the
+    caller caught the NetworkInTransaction error (the check is on in config.settings_test)."""
+    from channels.shopify import netguard
+
+    netguard.violations.clear()
+    yield
+    found = list(netguard.violations)
+    netguard.violations.clear()
+    assert not found, "network call inside a database transaction: " + "; ".join(found)
+
+
+@pytest.fixture(autouse=True)
+def _real_time_after_each_test():
+    """Tests may move the services' clock (pim.clock); every test starts and ends on real time."""
+    from pim.clock import clock_reset
+
+    clock_reset()
+    yield
+    clock_reset()

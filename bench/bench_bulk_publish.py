@@ -132,7 +132,8 @@ def _run(args, base: str) -> None:
         steps += 1
         run.refresh_from_db()
         if steps % 50 == 0:
-            print(f"  step {steps}: {run.status} {run.progress}", flush=True)
+            print(f"  step {steps}: {run.status} {run.progress}; PIM side {pim_seconds:.0f} s, RSS {_rss_mb():.0f} MB",
+                  flush=True)
         time.sleep(0.2)  # between polls (BULK_PUBLISH_POLL_SECONDS in production); not counted as PIM time
     wall = time.monotonic() - wall
     stats = requests.get(f"{base}/_sim/shops/bench/stats", timeout=10).json()

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .models import Alert, Store
+from .shopify.netguard import network_call_check
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def _send(*, alert_id: int) -> None:
         return
     where = f" [{alert.store.name}]" if alert.store else ""
     logger.warning("ALERT %s%s: %s", alert.kind, where, alert.message)
+    network_call_check(what=f"alert {alert.kind}")  # sent from on_commit: never inside a transaction
     if settings.ALERT_EMAILS:
         try:
             send_mail(f"[PIM] {alert.kind.replace('_', ' ')}{where}", alert.message, None, settings.ALERT_EMAILS,

@@ -4,7 +4,7 @@ imports them into a store by hand or checks them in a spreadsheet.
 One row per variant; the first row of a product carries the product's own columns and its first image, further
 images go on rows of their own (as Shopify's export does). The PIM's attributes become
 ``Name (product.metafields.<namespace>.<key>)`` columns. Text a spreadsheet would run as a formula is escaped
-(``pim.spreadsheet``). The import of this package (``csv_format``) reads the file back to the same products.
+(``pim.spreadsheet``). Onboarding's CSV import (``onboarding.csv_format``) reads the file back to the same products.
 """
 
 from __future__ import annotations

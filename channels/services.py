@@ -119,6 +119,7 @@ def sync_jobs_dispatch(*, job_ids: Iterable[int], delay: float | None = None) ->
     return outbox_dispatch(kind=SYNC_JOB, ids=job_ids, delay=delay)
 
 
+
 # --- assignments --------------------------------------------------------------------------------------
 
 

@@ -28,6 +28,9 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
+# Fail any Shopify call or alert post made while a database transaction is open (channels/shopify/netguard.py):
+# read before the transaction, send after commit. Off by default; the test settings turn it on.
+NETWORK_IN_TRANSACTION_CHECK = env_bool("NETWORK_IN_TRANSACTION_CHECK", False)
 
 # Committed development keys: usable only with DEBUG on, refused otherwise.
 DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
@@ -229,6 +232,20 @@ PUBLISH_PREVIEW_LIVE_READ_MAX = int(os.environ.get("PUBLISH_PREVIEW_LIVE_READ_MA
 # Circuit breaker per store: open after this many consecutive server/network failures.
 SYNC_CIRCUIT_THRESHOLD = int(os.environ.get("SYNC_CIRCUIT_THRESHOLD", "3"))
 SYNC_CIRCUIT_MAX_OPEN_SECONDS = int(os.environ.get("SYNC_CIRCUIT_MAX_OPEN_SECONDS", "60"))
+# Inventory pushes and the webhook inbox (inventory/pushes.py, webhooks/inbox.py, inventory/queueing.py).
+INVENTORY_PUSH_MAX_ATTEMPTS = int(os.environ.get("INVENTORY_PUSH_MAX_ATTEMPTS", "10"))  # then dead-lettered
+INVENTORY_LEASE_SECONDS = int(os.environ.get("INVENTORY_LEASE_SECONDS", "120"))  # a running push's level lease
+# After a merchant edit (inventory_levels/update) the PIM compares after this delay, and waits at most
+# INVENTORY_CHECK_MAX_WAIT_SECONDS for in-flight pushes and order webhooks of the shop to settle first.
+INVENTORY_CHECK_DELAY_SECONDS = float(os.environ.get("INVENTORY_CHECK_DELAY_SECONDS", "10"))
+INVENTORY_CHECK_MAX_WAIT_SECONDS = float(os.environ.get("INVENTORY_CHECK_MAX_WAIT_SECONDS", "120"))
+# One drain job processes waiting pushes / events for up to this long, then queues the next one.
+INVENTORY_DRAIN_SECONDS = float(os.environ.get("INVENTORY_DRAIN_SECONDS", "2.0"))
+INVENTORY_DRAIN_FLAG_SECONDS = int(os.environ.get("INVENTORY_DRAIN_FLAG_SECONDS", "60"))  # "a drain job waits" flag
+WEBHOOK_LEASE_SECONDS = int(os.environ.get("WEBHOOK_LEASE_SECONDS", "120"))  # a processing webhook event's lease
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))  # then kept as failed for review
+# Onboarding (onboarding/services.py): how often a reconcile polls Shopify's bulk export.
+ONBOARDING_BULK_POLL_SECONDS = float(os.environ.get("ONBOARDING_BULK_POLL_SECONDS", "1.0"))
 
 # --- Conflicts ------------------------------------------------------------------------------------
 CONFLICT_RETENTION_DAYS = int(os.environ.get("CONFLICT_RETENTION_DAYS", "90"))

@@ -25,7 +25,8 @@ class ConflictsConfig(AppConfig):
 
         from webhooks.topics import webhook_topic_register
 
-        webhook_topic_register(topic="products/update", handler=conflict_services.product_update_webhook_handle)
+        webhook_topic_register(topic="products/update", handler=conflict_services.product_update_webhook_handle,
+                               prefetch=conflict_services.product_update_webhook_prefetch)
         webhook_topic_register(topic="products/delete", handler=conflict_services.products_delete_webhook_handle)
 
         from pim.admin_extensions import (

@@ -28,6 +28,7 @@ from channels.mapping import acceptable, field_for
 from channels.models import ChannelAssignment, ConflictPolicy, Store, SyncJob, VariantBinding
 from channels.payloads import publish_plan_build, snapshot_from_shopify
 from channels.publishing import product_live_read
+from channels.shopify.netguard import network_call_check
 from pim.models import Product, Variant
 
 from .compare import PRODUCT_KEYS, VARIANT_KEYS, CompareResult, Drift, drift_compare, publish_compare  # noqa: F401
@@ -178,18 +179,22 @@ def drift_after_publish(*, job) -> None:
         conflict.save(update_fields=["shopify_after", "synced_at", "updated_at"])
 
 
-def drift_check_for_product(
-    *, store_id: int, shopify_product_id: str, updated_at: datetime | str | None = None, client=None
-) -> list[Conflict]:
-    """Check one product for Shopify-side edits now (products/update webhook) and apply the store's policy.
+@dataclass
+class LiveRead:
+    """What the read phase of a drift check fetched: the assignment and Shopify's live product node."""
 
-    ``updated_at`` is the webhook's ``updated_at``: a change not newer than Shopify's ``updatedAt`` after our
-    own last write is that write echoing back, and costs no Shopify read. Overwrite records the conflicts and
-    queues a publish of the PIM values; hold pauses the product on the store. Returns the conflicts
-    recorded. Raises the client's ShopifyError on transport errors.
+    assignment: ChannelAssignment
+    live_node: dict
+
+
+def drift_live_read(
+    *, store_id: int, shopify_product_id: str, updated_at: datetime | str | None = None, client=None
+) -> LiveRead | None:
+    """Read phase of a drift check (network; call it outside any transaction): load the product's assignment and
+    read the live product from Shopify. Returns None when there is nothing to compare (not published by us, an
+    echo of our own write, deleted in Shopify). Raises the client's ShopifyError on transport errors.
     """
     from channels.clients import client_for_store
-    from channels.services import publish_request
 
     assignment = (
         ChannelAssignment.objects.filter(store_id=store_id, shopify_product_id=str(shopify_product_id))
@@ -197,20 +202,30 @@ def drift_check_for_product(
         .first()
     )
     if assignment is None or not assignment.published_snapshot or not assignment.publish:
-        return []
+        return None
     if isinstance(updated_at, str):
         updated_at = parse_datetime(updated_at)
     if updated_at and assignment.shopify_updated_at and updated_at <= assignment.shopify_updated_at:
-        return []  # our own write echoing back
-    store = assignment.store
-    client = client or client_for_store(store)
+        return None  # our own write echoing back
+    client = client or client_for_store(assignment.store)
     live_node = _fetch_live(client, assignment)
     if live_node is None:
-        return []  # products/delete handles deletions; the next publish records it
+        return None  # products/delete handles deletions; the next publish records it
+    return LiveRead(assignment=assignment, live_node=live_node)
+
+
+def drift_live_apply(*, read: LiveRead) -> list[Conflict]:
+    """Compare phase of a drift check (no network): compare the live product with the PIM and apply the store's
+    policy in one transaction. Overwrite records the conflicts and queues a publish of the PIM values; hold pauses
+    the product on the store. Returns the conflicts recorded."""
+    from channels.services import publish_request
+
+    assignment = read.assignment
+    store = assignment.store
     last = assignment.published_snapshot
     plan = publish_plan_build(assignment=assignment,
                               bindings=binder.bindings_for(store=store, product=assignment.product))
-    result = publish_compare(last=last, plan_snapshot=plan.snapshot, live_node=live_node,
+    result = publish_compare(last=last, plan_snapshot=plan.snapshot, live_node=read.live_node,
                              keys_by_shopify_id=binder.snapshot_keys_by_shopify_id(
                                  store=store, product_id=assignment.product_id))
     if not result.drifts:
@@ -226,6 +241,21 @@ def drift_check_for_product(
             job_ids = publish_request(store=store, product_ids=[assignment.product_id])
             Conflict.objects.filter(pk__in=[c.pk for c in records]).update(sync_job_id=job_ids[0] if job_ids else None)
     return records
+
+
+def drift_check_for_product(
+    *, store_id: int, shopify_product_id: str, updated_at: datetime | str | None = None, client=None
+) -> list[Conflict]:
+    """Check one product for Shopify-side edits now and apply the store's policy (``drift_live_read`` then
+    ``drift_live_apply``; call it outside any transaction).
+
+    ``updated_at`` is the webhook's ``updated_at``: a change not newer than Shopify's ``updatedAt`` after our
+    own last write is that write echoing back, and costs no Shopify read. Returns the conflicts recorded. Raises
+    the client's ShopifyError on transport errors.
+    """
+    read = drift_live_read(store_id=store_id, shopify_product_id=shopify_product_id, updated_at=updated_at,
+                           client=client)
+    return drift_live_apply(read=read) if read is not None else []
 
 
 def product_deleted_in_shopify(*, store_id: int, shopify_product_id: str) -> list[Conflict]:
@@ -252,19 +282,36 @@ def product_deleted_in_shopify(*, store_id: int, shopify_product_id: str) -> lis
     return records
 
 
-def product_update_webhook_handle(*, event, payload: dict) -> str:
-    """Handle a ``products/update`` webhook: request a drift check of that product in that store; return a note.
-
-    Shopify fires products/update for our own writes and for every stock change; the check skips those whose
-    ``updated_at`` is not newer than Shopify's updatedAt after our last write, and compares content only. Raises
-    ValueError for a payload without a numeric product id (the event is kept as failed).
-    """
-    if event.store_id is None:
-        return "store deleted: ignored"
+def _webhook_product_id(payload: dict) -> str:
     raw = payload.get("id")
     if isinstance(raw, bool) or not str(raw or "").isdigit():
         raise ValueError(f"product id is not a number: {raw!r}")
-    drift_check_for_product(store_id=event.store_id, shopify_product_id=str(raw), updated_at=payload.get("updated_at"))
+    return str(raw)
+
+
+def product_update_webhook_prefetch(*, event, payload: dict) -> LiveRead | None:
+    """Read phase of a ``products/update`` webhook, run by the inbox before the event's transaction: read the live
+    product when a drift check is due (``drift_live_read``). Raises ValueError for a payload without a numeric
+    product id, and the client's ShopifyError (the event is retried)."""
+    if event.store_id is None:
+        return None
+    return drift_live_read(store_id=event.store_id, shopify_product_id=_webhook_product_id(payload),
+                           updated_at=payload.get("updated_at"))
+
+
+def product_update_webhook_handle(*, event, payload: dict, fetched: LiveRead | None = None) -> str:
+    """Handle a ``products/update`` webhook inside the event's transaction: compare what the prefetch read
+    (``fetched``) with the PIM and apply the store's policy; return a note.
+
+    Shopify fires products/update for our own writes and for every stock change; the prefetch skips those whose
+    ``updated_at`` is not newer than Shopify's updatedAt after our last write, and the compare covers content only.
+    Raises ValueError for a payload without a numeric product id (the event is kept as failed).
+    """
+    if event.store_id is None:
+        return "store deleted: ignored"
+    raw = _webhook_product_id(payload)
+    if fetched is not None:
+        drift_live_apply(read=fetched)
     return f"drift check requested for product {raw}"
 
 
@@ -539,7 +586,8 @@ def conflicts_purge(*, now=None) -> int:
 def drift_alert_check(*, store: Store, now=None) -> bool:
     """Notify once per window when the store's new conflicts in the window pass DRIFT_ALERT_THRESHOLD.
 
-    Logs, emails DRIFT_ALERT_EMAILS and posts to DRIFT_ALERT_WEBHOOK_URL if set; returns True if it alerted.
+    Records the window's ``DriftAlert`` now; logs, emails DRIFT_ALERT_EMAILS and posts to DRIFT_ALERT_WEBHOOK_URL
+    (if set) after the surrounding transaction commits (at once outside one). Returns True if it alerted.
     """
     now = now or timezone.now()
     hours = settings.DRIFT_ALERT_WINDOW_HOURS
@@ -554,20 +602,27 @@ def drift_alert_check(*, store: Store, now=None) -> bool:
         return False  # already alerted in this window
     message = (f"Drift alert: store {store.name} has {count} new conflicts in the last {hours} h "
                f"(threshold {settings.DRIFT_ALERT_THRESHOLD}). Review them in the admin.")
+    store_name = store.name
+    transaction.on_commit(lambda: _drift_alert_send(store_name=store_name, count=count, message=message))
+    return True
+
+
+def _drift_alert_send(*, store_name: str, count: int, message: str) -> None:
+    """Log and send a drift alert (email, chat webhook); never raises for a broken channel."""
     logger.warning(message)
+    network_call_check(what=f"drift alert for {store_name}")
     if settings.DRIFT_ALERT_EMAILS:
-        send_mail(f"[PIM] Drift alert for {store.name}", message, None, settings.DRIFT_ALERT_EMAILS,
+        send_mail(f"[PIM] Drift alert for {store_name}", message, None, settings.DRIFT_ALERT_EMAILS,
                   fail_silently=True)
     if settings.DRIFT_ALERT_WEBHOOK_URL:
         try:
-            requests.post(settings.DRIFT_ALERT_WEBHOOK_URL, json={"store": store.name, "conflicts": count,
+            requests.post(settings.DRIFT_ALERT_WEBHOOK_URL, json={"store": store_name, "conflicts": count,
                                                                   "text": message}, timeout=(3, 5))
         except requests.RequestException as exc:  # never the exception text: it repeats the URL's secret path
             from config.logsafe import url_for_log
 
             logger.warning("drift alert webhook to %s failed: %s", url_for_log(settings.DRIFT_ALERT_WEBHOOK_URL),
                            type(exc).__name__)
-    return True
 
 
 def drift_sweep_schedule(*, now=None) -> bool:

@@ -14,7 +14,6 @@ from django.utils.html import format_html
 
 from channels.shopify.exceptions import ShopifyError
 from channels.shopify.ids import gid_to_id
-from pim.admin import VariantAdmin
 from pim.admin_base import ReadOnlyAdmin
 from pim.models import Variant
 
@@ -372,9 +371,6 @@ class StockLevelInline(admin.TabularInline):
         return super().get_queryset(request).select_related("location")
 
 
-# The variant page shows its stock (the pim app does not know about inventory).
-VariantAdmin.inlines = (*VariantAdmin.inlines, StockLevelInline)
-
 
 @admin.register(WebhookSubscriptionHealth)
 class WebhookSubscriptionHealthAdmin(ReadOnlyAdmin):
@@ -418,7 +414,8 @@ class WebhookSubscriptionHealthAdmin(ReadOnlyAdmin):
 
 
 @admin.display(description="units sold (last 30 days, stores that keep order lines)")
-def _units_sold(modeladmin, obj: Variant) -> str:
+def variant_units_sold(obj: Variant) -> str:
+    """Read-only reference data on the variant page: units sold per store and day (never changes the catalog)."""
     from django.utils.html import format_html_join
 
     from .order_lines import units_sold
@@ -429,11 +426,6 @@ def _units_sold(modeladmin, obj: Variant) -> str:
     body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                             ((r["day"], r["store"], r["units"], r["orders"]) for r in rows))
     return format_html("<table><tr><th>day</th><th>store</th><th>units</th><th>orders</th></tr>{}</table>", body)
-
-
-# Read-only reference data on the variant page: units sold per store and day (never changes the catalog).
-VariantAdmin.units_sold = _units_sold
-VariantAdmin.readonly_fields = (*VariantAdmin.readonly_fields, "units_sold")
 
 
 @admin.register(UnmatchedSale)

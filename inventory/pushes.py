@@ -17,10 +17,10 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 
 from channels.models import Store
 from channels.shopify.exceptions import ShopifyThrottled
+from pim.clock import clock_now
 from pim.models import Variant
 
 from . import selectors
@@ -71,7 +71,7 @@ def _push_record(
     at=None,
 ) -> int:
     """Insert a pending push or fold into the level's pending push of that kind; return its id."""
-    now = at or timezone.now()
+    now = at or clock_now()
     sql = _UPSERT_SQL.format(table=InventoryPush._meta.db_table)
     params = [store_id, variant_id, location_id, kind, delta, reason, version, version, movement_id, sync_run_id,
               _setting("INVENTORY_PUSH_MAX_ATTEMPTS", 10), now + timedelta(seconds=delay), now, now]
@@ -156,12 +156,12 @@ def inventory_pushes_dispatch(*, push_ids: Iterable[int], delay: float | None = 
     except Exception:
         logger.exception("could not enqueue inventory pushes %s; the sweeper will retry", ids)
     if sent:
-        InventoryPush.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
+        InventoryPush.objects.filter(pk__in=sent).update(dispatched_at=clock_now())
     return len(sent)
 
 
 def _lease_level(level_id: int, owner: str) -> bool:
-    now = timezone.now()
+    now = clock_now()
     until = now + timedelta(seconds=_setting("INVENTORY_LEASE_SECONDS", 120))
     return bool(
         ShopifyLevel.objects.filter(pk=level_id)
@@ -175,7 +175,7 @@ def _release_level(level_id: int, owner: str) -> None:
 
 
 def _check_is_quiet(push: InventoryPush) -> bool:
-    waited = (timezone.now() - push.created_at).total_seconds()
+    waited = (clock_now() - push.created_at).total_seconds()
     if waited > float(_setting("INVENTORY_CHECK_MAX_WAIT_SECONDS", 120)):
         return True
     if selectors.unprocessed_order_events(shop_domain=push.store.shop_domain):
@@ -186,7 +186,7 @@ def _check_is_quiet(push: InventoryPush) -> bool:
 
 def _claim_push(push_id: int, worker: str) -> tuple[InventoryPush | None, ShopifyLevel | None, str]:
     """Move a due push to running and lease its level; a busy level or a check that must wait is left for later."""
-    now = timezone.now()
+    now = clock_now()
     with transaction.atomic():
         # Waits (briefly) for a movement that is folding a delta into this push: skipping it would strand it.
         push = (
@@ -236,7 +236,7 @@ def _claim_push(push_id: int, worker: str) -> tuple[InventoryPush | None, Shopif
 
 
 def _push_finish(push: InventoryPush, status: str, result: str, **fields: Any) -> None:
-    now = timezone.now()
+    now = clock_now()
     latency = None
     if status == InventoryPush.Status.DONE:
         latency = int((now - push.first_change_at).total_seconds() * 1000)
@@ -246,7 +246,7 @@ def _push_finish(push: InventoryPush, status: str, result: str, **fields: Any) -
 
 
 def _dispatch_level_backlog(push: InventoryPush) -> None:
-    now = timezone.now()
+    now = clock_now()
     backlog = list(
         InventoryPush.objects.filter(
             store_id=push.store_id, variant_id=push.variant_id, location_id=push.location_id,
@@ -264,7 +264,7 @@ class PushOutcome:
 
 
 def _next_due_push_id(*, exclude: set[int]) -> int | None:
-    now = timezone.now()
+    now = clock_now()
     leased = ShopifyLevel.objects.filter(
         store_id=OuterRef("store_id"), variant_id=OuterRef("variant_id"), location_id=OuterRef("location_id"),
         lease_until__gt=now,
@@ -287,7 +287,7 @@ def _push_fail(push: InventoryPush, exc: BaseException, *, retryable: bool) -> P
         delay = max(delay or 0, _backoff_seconds(push.attempts))
         InventoryPush.objects.filter(pk=push.pk).update(
             status=InventoryPush.Status.RETRY, last_error=message, lease_until=None, dispatched_at=None,
-            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            next_attempt_at=clock_now() + timedelta(seconds=delay),
         )
         inventory_pushes_dispatch(push_ids=[push.pk], delay=delay)
         return PushOutcome("retry", message)

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 
 from channels.models import Store, VariantBinding
+from pim.clock import clock_now
 
 from . import selectors
 from .models import (
@@ -37,7 +37,7 @@ def inventory_sweep(*, now=None, unset_limit: int = 500) -> SweepReport:
     enqueue failed) are sent again. Levels of fully synced stores never set in Shopify (variants published
     after the full sync) get an absolute set. Safe to run any number of times, from many machines.
     """
-    now = now or timezone.now()
+    now = now or clock_now()
     report = SweepReport()
     resend_before = now - timedelta(seconds=_setting("SYNC_REDISPATCH_AFTER_SECONDS", 30))
     for push in InventoryPush.objects.filter(status=InventoryPush.Status.RUNNING, lease_until__lt=now):

@@ -27,7 +27,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import NOT_PROVIDED, F, Q
-from django.utils import timezone
+
+from pim.clock import clock_now
 
 from .kinds import OutboxKind, Outcome, outbox_kinds
 
@@ -67,7 +68,7 @@ def outbox_record(*, kind: OutboxKind, values: dict[str, Any], on_conflict: dict
     """
     model = kind.model
     table = model._meta.db_table
-    now = timezone.now()
+    now = clock_now()
     columns, params = [], []
     for f in model._meta.concrete_fields:
         if f.primary_key:
@@ -187,7 +188,7 @@ def outbox_dispatch(*, kind: OutboxKind, ids: Iterable[int], delay: float | None
     ids = list(ids)
     if not ids:
         return 0
-    now = timezone.now()
+    now = clock_now()
     sendable = list(_waiting(kind, now, due=False).filter(pk__in=ids).values_list("pk", flat=True))
     if not sendable:
         return 0
@@ -215,7 +216,7 @@ def outbox_claim(*, kind: OutboxKind, worker: str, row_id: int | None = None):
     Never waits on a lock: rows locked by another claim are skipped. A candidate the kind does not admit yet
     (``admit`` returns seconds) is pushed back by that long and handed to the lane again after it.
     """
-    now = timezone.now()
+    now = clock_now()
     with transaction.atomic():
         rows = kind.model.objects.select_for_update(skip_locked=True, of=("self",)).filter(status__in=kind.waiting)
         rows = kind.claimable(rows, now) if kind.claimable else rows
@@ -289,7 +290,7 @@ def outbox_succeed(*, kind: OutboxKind, row, outcome: Outcome, attempt: Any = No
     if kind.result_field:
         update[kind.result_field] = outcome.detail[:kind.model._meta.get_field(kind.result_field).max_length]
     if kind.finished_field:
-        update[kind.finished_field] = timezone.now()
+        update[kind.finished_field] = clock_now()
     kind.model.objects.filter(pk=row.pk).update(**update)
     if kind.on_success:
         kind.on_success(row, outcome)
@@ -302,7 +303,7 @@ def outbox_fail(*, kind: OutboxKind, row, exc: BaseException, retryable: bool, a
     message = f"{type(exc).__name__}: {exc}"[:4000]
     if kind.on_failure:
         kind.on_failure(row, exc)
-    now = timezone.now()
+    now = clock_now()
     if retryable and row.attempts < kind.max_attempts(row):
         delay = max(getattr(exc, "retry_after", None) or 0, backoff_seconds(row.attempts))
         status = outbox_requeue(kind=kind, row=row, next_at=now + timedelta(seconds=delay), error=message)
@@ -336,7 +337,7 @@ def outbox_requeue(*, kind: OutboxKind, row, next_at, error: str = "") -> str:
                 if kind.result_field:
                     update[kind.result_field] = f"folded into {newer.pk}"
                 if kind.finished_field:
-                    update[kind.finished_field] = timezone.now()
+                    update[kind.finished_field] = clock_now()
                 model.objects.filter(pk=row.pk).update(**update)
                 return kind.folded
         update = {"status": kind.retry_status, "next_attempt_at": next_at, "dispatched_at": None,
@@ -375,7 +376,7 @@ def outbox_drain(*, lane: str, budget_seconds: float | None = None, worker: str 
                 continue
             if not woke:
                 woke = True
-                if any(_waiting(k, timezone.now()).exists() for k in kinds):
+                if any(_waiting(k, clock_now()).exists() for k in kinds):
                     _wake_quietly(lane)
             _run_claimed(kind, row, worker)
             ran += 1
@@ -384,7 +385,7 @@ def outbox_drain(*, lane: str, budget_seconds: float | None = None, worker: str 
             return count
         if time.monotonic() >= deadline:
             break
-    if any(_waiting(k, timezone.now()).exists() for k in kinds):
+    if any(_waiting(k, clock_now()).exists() for k in kinds):
         _wake_quietly(lane)
     return count
 
@@ -399,7 +400,7 @@ def _wake_quietly(lane: str) -> None:
 def outbox_replay(*, kind: OutboxKind, ids: Iterable[int]) -> int:
     """Re-queue dead-lettered (or other replayable) rows with fresh attempts; return how many were re-queued."""
     count = 0
-    now = timezone.now()
+    now = clock_now()
     for row in kind.model.objects.filter(pk__in=list(ids), status__in=kind.replayable):
         kind.model.objects.filter(pk=row.pk).update(attempts=0)
         row.attempts = 0
@@ -420,7 +421,7 @@ def outbox_sweep_kind(*, kind: OutboxKind, now=None, limit: int = 5000) -> Sweep
 
     Safe to run any number of times, from many machines: claiming is idempotent.
     """
-    now = now or timezone.now()
+    now = now or clock_now()
     report = SweepReport()
     if kind.before_sweep:
         kind.before_sweep(now)

@@ -17,7 +17,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from . import adoption, history, services
 from .admin_base import action_confirm
-from .admin_extensions import product_admin_extensions
+from .admin_extensions import product_admin_extensions, variant_admin_extensions
 from .fast_widgets import fast_widget
 from .models import Product, ProductAttribute, ProductImage, Variant
 from .validators import MAX_IMAGES_PER_PRODUCT, validate_metafield_value
@@ -545,6 +545,13 @@ class VariantAdmin(ServiceHistoryAdmin):
 
     def get_queryset(self, request):
         return adoption.annotate_sku_shared(super().get_queryset(request))
+
+    def get_inlines(self, request, obj):
+        return (*super().get_inlines(request, obj), *(i for ext in variant_admin_extensions() for i in ext.inlines))
+
+    def get_readonly_fields(self, request, obj=None):
+        extra = (f for ext in variant_admin_extensions() for f in ext.readonly_fields)
+        return (*super().get_readonly_fields(request, obj), *extra)
 
     @admin.display(description="SKU to fix")
     def sku_issue(self, obj: Variant) -> str:

@@ -4,7 +4,8 @@ The product page is where a catalog manager works, so it must show each store's 
 yet ``pim`` may not import ``channels``, ``inventory`` or ``conflicts``. Instead those apps register a
 ``ProductAdminExtension`` in their ``AppConfig.ready()``: inlines, list columns and filters, a queryset hook that
 annotates or prefetches what their columns need (one query per page, never one per row), bulk actions, a panel on
-the change page, and counters for the admin index. Nothing is patched at import.
+the change page, and counters for the admin index. The variant page takes a ``VariantAdminExtension`` the same way
+(inlines, read-only panels). Nothing is patched at import.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ class ProductAdminExtension:
 
 
 @dataclass(frozen=True)
+class VariantAdminExtension:
+    """What an app adds to the variant's change page: inlines and read-only panels."""
+
+    name: str
+    inlines: tuple = ()
+    readonly_fields: tuple[Callable[[Any], Any], ...] = ()  # admin.display-decorated functions of a variant
+
+
+@dataclass(frozen=True)
 class DashboardCounter:
     """A number on the admin index (open conflicts, dead letters, ...), linked to where it is worked on."""
 
@@ -50,6 +60,7 @@ class DashboardCounter:
 @dataclass
 class _Registry:
     products: dict[str, ProductAdminExtension] = field(default_factory=dict)
+    variants: dict[str, VariantAdminExtension] = field(default_factory=dict)
     counters: dict[str, DashboardCounter] = field(default_factory=dict)
 
 
@@ -64,6 +75,16 @@ def product_admin_extend(*, extension: ProductAdminExtension) -> None:
 def product_admin_extensions() -> list[ProductAdminExtension]:
     """Return the registered product admin extensions in registration order."""
     return list(_registry.products.values())
+
+
+def variant_admin_extend(*, extension: VariantAdminExtension) -> None:
+    """Register (or replace) an extension of the variant admin; call from ``AppConfig.ready()``."""
+    _registry.variants[extension.name] = extension
+
+
+def variant_admin_extensions() -> list[VariantAdminExtension]:
+    """Return the registered variant admin extensions in registration order."""
+    return list(_registry.variants.values())
 
 
 def dashboard_counter_register(*, key: str, counter: DashboardCounter) -> None:

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from channels.models import Store
 from channels.shopify.webhooks import verify_webhook_hmac
 from outbox.kinds import OutboxKind, Outcome
 from outbox.services import outbox_dispatch, outbox_execute, outbox_replay
+from pim.clock import clock_now
 
 from .models import WebhookEvent
 from .topics import webhook_topic_handler, webhook_topic_prefetch
@@ -103,7 +103,7 @@ def webhook_receive(*, store: Store, headers: dict[str, str], raw_body: bytes) -
         status = WebhookEvent.Status.IGNORED
     kept = {k: v for k, v in headers.items()  # never the signature: a stored HMAC would help forge a replay
             if (k.lower().startswith("x-shopify-") or k.lower() == "content-type") and k.lower() != HMAC_HEADER_LOWER}
-    now = timezone.now()
+    now = clock_now()
     event = WebhookEvent(
         store=store, shop_domain=shop_domain, topic=topic[:100], webhook_id=webhook_id[:255], event_id=event_id[:255],
         triggered_at=_parse_datetime(_header(headers, "X-Shopify-Triggered-At")),

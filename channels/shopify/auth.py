@@ -34,6 +34,7 @@ from .exceptions import (
     ShopifyNotFound,
     ShopifyServerError,
 )
+from .netguard import network_call_check
 
 logger = logging.getLogger("channels.shopify.auth")
 
@@ -248,6 +249,7 @@ class ClientCredentialsTokenProvider:
 
     def _request_token(self) -> AccessToken:
         started = self._clock()
+        network_call_check(what=f"Shopify token request for {self.shop_domain}")
         try:
             response = self.session.post(
                 self.token_url,

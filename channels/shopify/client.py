@@ -48,6 +48,7 @@ from .exceptions import (
     ShopifyUserError,
 )
 from .ids import gid_resource
+from .netguard import network_call_check
 from .throttle import CostBudget, CostInfo, Reservation
 
 logger = logging.getLogger("channels.shopify")
@@ -382,6 +383,7 @@ class ShopifyClient:
         throttle_attempts = 0
         auth_retried = False
         while True:
+            network_call_check(what=f"Shopify call {label} to {self.shop_domain}")  # before reserving budget
             token = self.auth.get_token()  # before reserving, so a token failure leaks no reservation
             reservation = self.budget.acquire(
                 lambda: self.budget.estimate(op_name, is_mutation=is_mutation, base=cost_base)
@@ -1004,6 +1006,7 @@ class ShopifyClient:
         if the file can't be fetched (e.g. expired after seven days) or isn't grouped, ShopifyNetworkError
         on connection problems.
         """
+        network_call_check(what=f"bulk result download for {self.shop_domain}")
         try:
             response = self.session.get(url, stream=True, timeout=self.timeout)
         except requests.RequestException as exc:

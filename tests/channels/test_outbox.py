@@ -102,3 +102,56 @@ def test_backoff_follows_the_schedule_for_hours_and_is_capped(settings):
     assert sum(0.5 * v for v in settings.SYNC_RETRY_SCHEDULE[: settings.SYNC_JOB_MAX_ATTEMPTS - 1]) > 2 * 3600
     settings.SYNC_RETRY_MAX_SECONDS = 3
     assert all(services.backoff_seconds(n) <= 3 for n in range(1, 12))
+
+
+
+@pytest.fixture
+def publish_queue():
+    import django_rq
+
+    queue = django_rq.get_queue("publish")
+
+    def wipe():
+        queue.empty()
+        queue.connection.delete(queue.intermediate_queue_key, "outbox:drain-queued:publish")
+
+    wipe()
+    yield queue
+    wipe()
+
+
+def _sweep_after_redispatch_delay():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    SyncJob.objects.update(dispatched_at=timezone.now() - timedelta(hours=1))
+    return services.sync_jobs_sweep()
+
+
+def test_sweeper_does_not_push_a_drain_again_while_one_waits_in_the_queue(stores, product, publish_queue):
+    """A backlog slower than SYNC_REDISPATCH_AFTER_SECONDS: each sweep used to push every waiting job again, so the
+    publish queue filled with copies that kept the workers from the webhooks queue (the postgres fault bench). The
+    outbox wakes one drain per lane: sweeps re-send the job but the queue keeps the one waiting drain."""
+    a, b = stores
+    services.assignment_set(product=product, store=a)
+    services.assignment_set(product=product, store=b)
+    first = list(publish_queue.job_ids)
+    assert len(first) == 1 and first[0].startswith("drain-publish-")
+    for _ in range(3):
+        assert _sweep_after_redispatch_delay().dispatched == 2  # counted as sent: a drain waits for them
+    assert publish_queue.job_ids == first
+    assert all(job.status == "pending" and job.dispatched_at is not None for job in SyncJob.objects.all())
+
+
+def test_sweeper_wakes_a_drain_again_when_the_queue_lost_it(stores, product, publish_queue):
+    a, _ = stores
+    services.assignment_set(product=product, store=a)
+    (lost,) = publish_queue.job_ids
+    conn = publish_queue.connection
+    # Redis forgot the drain job (restart without persistence) while its flag survived: the sweep wakes a new one.
+    conn.delete(publish_queue.key, publish_queue.intermediate_queue_key, f"rq:job:{lost}")
+    assert publish_queue.job_ids == []
+    _sweep_after_redispatch_delay()
+    (woken,) = publish_queue.job_ids
+    assert woken != lost and woken.startswith("drain-publish-")

@@ -2,10 +2,11 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import transaction
 from django.utils import timezone
 
 from channels.models import Store
-from conflicts.models import Conflict
+from conflicts.models import Conflict, DriftAlert
 from conflicts.services import Drift, conflicts_purge, conflicts_record, drift_alert_check, drift_compare
 
 LAST = {
@@ -82,15 +83,32 @@ def test_hold_policy_holds_and_sweep_never_holds():
 
 
 @pytest.mark.django_db
-def test_drift_alert_once_per_window(settings):
+def test_drift_alert_once_per_window(settings, django_capture_on_commit_callbacks):
     settings.DRIFT_ALERT_THRESHOLD = 3
     settings.DRIFT_ALERT_EMAILS = ["ops@example.com"]
     store = Store.objects.create(name="A", shop_domain="a.myshopify.com", access_token="x")
-    for i in range(5):
-        conflicts_record(store=store, product=None, shopify_product_id=str(i), source="sweep",
-                         drifts=[Drift("title", "a", "b", "a")])
+    with django_capture_on_commit_callbacks(execute=True):
+        for i in range(5):
+            conflicts_record(store=store, product=None, shopify_product_id=str(i), source="sweep",
+                             drifts=[Drift("title", "a", "b", "a")])
     assert len(mail.outbox) == 1 and "Drift alert" in mail.outbox[0].subject
     assert drift_alert_check(store=store) is False
+
+
+@pytest.mark.django_db
+def test_a_drift_alert_is_sent_after_commit_never_inside_the_transaction(settings, django_capture_on_commit_callbacks):
+    settings.DRIFT_ALERT_THRESHOLD = 2
+    settings.DRIFT_ALERT_EMAILS = ["ops@example.com"]
+    store = Store.objects.create(name="A", shop_domain="a.myshopify.com", access_token="x")
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for i in range(3):
+            conflicts_record(store=store, product=None, shopify_product_id=str(i), source="sweep",
+                             drifts=[Drift("title", "a", "b", "a")])
+        assert mail.outbox == []  # recorded, not sent: the transaction may still roll back
+    assert DriftAlert.objects.filter(store=store).count() == 1 and mail.outbox == []
+    for callback in callbacks:
+        callback()
+    assert len(mail.outbox) == 1 and "Drift alert" in mail.outbox[0].subject
 
 
 @pytest.mark.django_db

@@ -53,6 +53,7 @@ class WorkerPool:
         return env
 
     def start(self, queues: str = "publish inventory webhooks default", count: int = 1) -> None:
+        started = []
         for _ in range(count):
             proc = subprocess.Popen(
                 [sys.executable, "manage.py", "rqworker", *queues.split(), "--with-scheduler"],
@@ -63,7 +64,22 @@ class WorkerPool:
                 start_new_session=True,
             )
             self.procs.append(proc)
-        time.sleep(1.0)  # let the workers register
+            started.append(proc)
+        self._wait_registered(started)
+
+    @staticmethod
+    def _wait_registered(procs: list[subprocess.Popen]) -> None:
+        """Wait until each started worker has registered in Redis (it then takes jobs), or fail if one exited."""
+        from rq import Worker
+
+        conn = django_rq.get_connection("default")
+
+        def registered() -> bool:
+            exited = [p.args for p in procs if p.poll() is not None]
+            assert not exited, f"worker exited at start: {exited}"
+            return {p.pid for p in procs} <= {w.pid for w in Worker.all(connection=conn)}
+
+        wait_for(registered, timeout=30, what="the workers to register")
 
     @staticmethod
     def _children(pid: int) -> list[int]:

@@ -140,3 +140,37 @@ def test_sweep_finds_edits_deletions_and_shopify_only(shopify_sim, sim_stores, w
     assert {p["handle"]: p["updatedAt"] for p in shopify_sim.control.products("shop-a")} == before
     assert live(shopify_sim, "shop-a", edited.handle)["vendor"] == "Merchant"
     assert Product.objects.count() == 3
+
+
+def test_a_products_update_webhook_reads_shopify_before_its_transaction(shopify_sim, sim_stores, workers):
+    """The inbox runs the products/update read (the live product) before the event's transaction; inside it only
+    the compare and the records. The test settings fail any Shopify call made inside a transaction."""
+    import json
+    import uuid
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from channels.shopify.ids import gid_to_id
+    from inventory.models import WebhookEvent
+    from webhooks.inbox import webhook_event_process, webhook_receive
+
+    a, _ = sim_stores
+    product = make_product()
+    publish_to([a], product)
+    shop_id = live(shopify_sim, "shop-a", product.handle)["id"]
+    shopify_sim.control.edit_product("shop-a", shop_id, title="Merchant title")
+    body = json.dumps({"id": int(gid_to_id(shop_id)), "title": "Merchant title",
+                       "updated_at": (timezone.now() + timedelta(minutes=1)).isoformat()}).encode()
+    receipt = webhook_receive(store=a, raw_body=body, headers={
+        "X-Shopify-Topic": "products/update", "X-Shopify-Shop-Domain": a.shop_domain,
+        "X-Shopify-Webhook-Id": str(uuid.uuid4()), "X-Shopify-API-Version": "2026-07"})
+    assert receipt.outcome == "stored"
+    webhook_event_process(event_id=receipt.event_id)  # here, unless a worker claimed it first
+    event = wait_for(lambda: WebhookEvent.objects.filter(pk=receipt.event_id, status="processed").first(),
+                     what="the products/update event processed")
+    assert event.result == f"drift check requested for product {gid_to_id(shop_id)}"
+    conflict = Conflict.objects.get(store=a)
+    assert (conflict.field, conflict.shopify_before, conflict.source) == ("title", "Merchant title", "webhook")
+    wait_for(jobs_settled, what="the overwrite publish")
+    assert live(shopify_sim, "shop-a", product.handle)["title"] == "Trail Tee"

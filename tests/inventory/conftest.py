@@ -29,6 +29,7 @@ from inventory.models import InventoryPush, Location, StockLevel, WebhookEvent
 from inventory.push_runs import inventory_push_execute
 from inventory.queueing import INVENTORY_QUEUE
 from pim import services as pim_services
+from pim.clock import clock_advance, clock_now
 from pim.models import Variant
 from tests.e2e.conftest import e2e_settings, redis_clean  # noqa: F401 (fixtures of the e2e test)
 from webhooks import inbox
@@ -200,7 +201,7 @@ def drain(*, rounds: int = 60, threads: int = 1) -> None:
     from django.db import connection
 
     for _ in range(rounds):
-        soon = timezone.now() + timedelta(seconds=1)
+        soon = clock_now() + timedelta(seconds=1)
         events = list(WebhookEvent.objects.filter(
             status__in=[WebhookEvent.Status.RECEIVED, WebhookEvent.Status.RETRY]).order_by("pk")
             .values_list("pk", flat=True))
@@ -213,13 +214,11 @@ def drain(*, rounds: int = 60, threads: int = 1) -> None:
         if pushes:
             run_concurrently([lambda pk=pk: inventory_push_execute(push_id=pk) for pk in pushes], threads)
             continue
-        waiting = InventoryPush.objects.filter(
-            status__in=[InventoryPush.Status.PENDING, InventoryPush.Status.RETRY]).exists()
-        if not waiting:
+        due = (InventoryPush.objects.filter(status__in=[InventoryPush.Status.PENDING, InventoryPush.Status.RETRY])
+               .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
+        if due is None:
             return
-        import time
-
-        time.sleep(0.1)
+        clock_advance(seconds=max(0.0, (due - clock_now()).total_seconds()))  # a retry's backoff: move time on
     connection.close()
     raise AssertionError("the inbox and the outbox did not drain")
 

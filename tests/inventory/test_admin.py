@@ -32,6 +32,17 @@ def test_the_variant_page_shows_its_stock_per_location(world, admin_client):
     assert b"Main Warehouse" in page.content and b"300" in page.content
 
 
+def test_the_variant_page_gets_the_stock_through_the_extension_slot_not_by_patching_pim_admin():
+    from inventory.admin import StockLevelInline, variant_units_sold
+    from pim.admin import VariantAdmin
+    from pim.admin_extensions import variant_admin_extensions
+
+    assert StockLevelInline not in VariantAdmin.inlines and not hasattr(VariantAdmin, "units_sold")
+    assert "units_sold" not in VariantAdmin.readonly_fields
+    extension = {ext.name: ext for ext in variant_admin_extensions()}["inventory"]
+    assert extension.inlines == (StockLevelInline,) and extension.readonly_fields == (variant_units_sold,)
+
+
 def test_the_ledger_is_read_only(world, admin_client):
     movement = StockMovement.objects.first()
     assert admin_client.get(reverse("admin:inventory_stockmovement_add")).status_code == 403

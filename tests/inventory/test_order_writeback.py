@@ -225,7 +225,7 @@ def test_one_drain_job_processes_a_burst_of_deliveries_and_their_pushes(world):
     for n in range(6):
         world.post(client, "orders/create", order_payload(5100 + n, [world.line(9100 + n)]))
     assert django_rq.get_queue(inbox.WEBHOOKS_QUEUE).count == 1  # one drain job for the burst
-    assert outbox_drain(lane="webhooks", budget_seconds=60) == 6  # no wall clock in a test
+    assert outbox_drain(lane="webhooks", budget_seconds=120) == 6  # a budget no load exhausts
     assert not WebhookEvent.objects.exclude(status="processed").exists()
     push = InventoryPush.objects.get(store=world.store_b, kind="delta", status="pending")
     assert push.delta == -6 and push.movements == 6  # folded while waiting

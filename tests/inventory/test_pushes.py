@@ -3,7 +3,6 @@ compare-and-set, refusals (no full sync, excluded, unmapped, not the pushing con
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import django_rq
@@ -26,6 +25,8 @@ from inventory.queueing import INVENTORY_QUEUE
 from inventory.subscriptions import webhook_subscriptions_register
 from inventory.sweep import inventory_sweep
 from pim import services as pim_services
+from pim.clock import clock_advance
+from tests.e2e.conftest import wait_for
 
 from .conftest import WEBHOOK_PATH, drain, make_store, order_payload
 
@@ -36,9 +37,9 @@ def mutations(world, shop: str, operation: str) -> list[dict]:
 
 def test_movements_commit_at_once_while_shopify_is_down_and_arrive_later(world):
     world.control.outage("shop-b", 1.5)
-    started = time.monotonic()
+    sent_before = {shop: world.control.requests(shop) for shop in ("shop-a", "shop-b")}
     movement = stock_receive(variant=world.variant, location=world.main, quantity=5, reason="PO-1")
-    assert time.monotonic() - started < 1.0  # no Shopify call in the movement
+    assert {shop: world.control.requests(shop) for shop in ("shop-a", "shop-b")} == sent_before  # no Shopify call
     assert movement.on_hand_after == 305 and world.pim_available() == 305
     push_b = InventoryPush.objects.get(store=world.store_b, kind="delta")
     assert push_b.status == "pending" and push_b.dispatched_at is not None  # queued on "inventory" after commit
@@ -46,7 +47,8 @@ def test_movements_commit_at_once_while_shopify_is_down_and_arrive_later(world):
     inventory_push_execute(push_id=push_b.pk)
     push_b.refresh_from_db()
     assert push_b.status == "retry" and "ShopifyServerError" in push_b.last_error
-    time.sleep(1.6)
+    world.control.clear_faults("shop-b")  # the outage is over
+    clock_advance(seconds=1.6)  # and time has passed: the retry is due
     drain()
     push_b.refresh_from_db()
     assert push_b.status == "done" and push_b.attempts == 2 and push_b.latency_ms >= 1500
@@ -62,7 +64,8 @@ def test_a_retried_delta_reuses_its_idempotency_key_and_applies_once(world, sett
     push.refresh_from_db()
     assert push.status == "retry" and "ShopifyNetworkError" in push.last_error
     world.control.clear_faults("shop-b")
-    time.sleep(1.0)  # the first request is still applied by Shopify after our timeout
+    # The first request is still applied by Shopify after our timeout: wait until it is.
+    wait_for(lambda: world.shopify_available("shop-b") == 304, what="the timed-out adjust applied")
     drain()
     sent = [r["variables"]["idempotencyKey"] for r in mutations(world, "shop-b", "InventoryAdjustQuantities")]
     assert sent[-2:] == [f"pim-invpush-{push.pk}"] * 2
@@ -270,7 +273,7 @@ def test_the_hold_policy_records_the_drift_without_overwriting(world, live_serve
 
 def test_app_uninstalled_disables_the_store_and_products_update_asks_for_a_drift_check(world, monkeypatch):
     calls = []
-    monkeypatch.setattr("conflicts.services.drift_check_for_product", lambda **kw: calls.append(kw))
+    monkeypatch.setattr("conflicts.services.drift_live_read", lambda **kw: calls.append(kw))
     world.post(Client(), "products/update", {"id": 123456, "title": "Tee", "updated_at": "2026-11-23T10:00:00-05:00"})
     world.post(Client(), "app/uninstalled", {"id": 1, "myshopify_domain": world.store_a.shop_domain})
     drain()
@@ -330,3 +333,17 @@ def test_an_unmapped_location_falls_back_to_each_stores_default_location(world):
     # Nothing drifts: a comparison of shop B with the PIM sees the same figure.
     report = inventory_full_sync(store=world.store_b, apply=False, actor_label="test")
     assert report.differences == 0, report.report
+
+
+def test_a_retry_waits_for_its_backoff_on_the_services_clock(world, settings):
+    settings.SYNC_RETRY_SCHEDULE = [600.0]
+    settings.SYNC_RETRY_MAX_SECONDS = 600
+    world.control.outage("shop-b", 60)
+    stock_receive(variant=world.variant, location=world.main, quantity=3)
+    push = InventoryPush.objects.get(store=world.store_b, kind="delta")
+    assert inventory_push_execute(push_id=push.pk).status == "retry"
+    world.control.clear_faults("shop-b")
+    assert inventory_push_execute(push_id=push.pk).status == "not-due"  # ten minutes of backoff to go
+    clock_advance(seconds=700)
+    assert inventory_push_execute(push_id=push.pk).status == "done"
+    assert world.shopify_available("shop-b") == 303

@@ -55,12 +55,12 @@ SECRET_PATH = "T0001/B0002/SECRETPATHxyz"
 SECRET_QUERY = "token=SECRETQUERYabc"
 
 
-def test_the_drift_alert_webhook_url_is_never_logged(settings, caplog):
+def test_the_drift_alert_webhook_url_is_never_logged(settings, caplog, django_capture_on_commit_callbacks):
     settings.DRIFT_ALERT_THRESHOLD = 1
     settings.DRIFT_ALERT_WEBHOOK_URL = f"http://127.0.0.1:9/services/{SECRET_PATH}?{SECRET_QUERY}"  # refused
     store = Store.objects.create(name="D", shop_domain="d.myshopify.com", access_token="t")
     Conflict.objects.create(store=store, shopify_product_id="1", field="title", policy_applied="overwrite")
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), django_capture_on_commit_callbacks(execute=True):
         assert drift_alert_check(store=store)
     assert "SECRETPATH" not in caplog.text and "SECRETQUERY" not in caplog.text
     assert "drift alert webhook to http://127.0.0.1:9 failed" in caplog.text

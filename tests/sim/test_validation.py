@@ -68,9 +68,9 @@ def test_documents_are_cached(gql, shopify_sim):
 
 
 def test_unimplemented_root_fields_say_so(gql):
-    out = gql("{ orders(first: 1) { nodes { id } } }")
+    out = gql("{ abandonedCheckouts(first: 1) { nodes { id } } }")
     err = out["errors"][0]
-    assert err["extensions"]["code"] == "SIMULATOR_UNIMPLEMENTED" and "QueryRoot.orders" in err["message"]
+    assert err["extensions"]["code"] == "SIMULATOR_UNIMPLEMENTED" and "QueryRoot.abandonedCheckouts" in err["message"]
 
 
 def test_ids_must_be_global_ids(gql):
