@@ -54,6 +54,14 @@ class InventoryConfig(AppConfig):
 
         register_product_admin()
 
+        from pim.admin_extensions import VariantAdminExtension, variant_admin_extend
+
+        from .admin import StockLevelInline, variant_units_sold
+
+        # The variant page shows its stock and units sold (the pim app does not know about inventory).
+        variant_admin_extend(extension=VariantAdminExtension(name="inventory", inlines=(StockLevelInline,),
+                                                             readonly_fields=(variant_units_sold,)))
+
         from channels.health import HealthLine
 
         from .selectors import inventory_health_section
