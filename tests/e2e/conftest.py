@@ -52,7 +52,7 @@ class WorkerPool:
         env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
         return env
 
-    def start(self, queues: str = "publish inventory webhooks default", count: int = 1) -> None:
+    def start(self, queues: str = "webhooks inventory default publish", count: int = 1) -> None:
         started = []
         for _ in range(count):
             proc = subprocess.Popen(

@@ -81,7 +81,7 @@ class Env:
     timings: dict[str, int | float] = field(default_factory=lambda: dict(FAST_TIMINGS))
     rq_workers: int = 2
     # The queues each RQ worker listens to, in priority order (README's production command by default).
-    worker_queues: str = "publish inventory webhooks default"
+    worker_queues: str = "webhooks inventory default publish"
     gunicorn_workers: int = 2
     gunicorn_threads: int = 4
     verbose: bool = False
