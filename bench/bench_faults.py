@@ -60,6 +60,7 @@ def prepare(args) -> None:
         "DATABASE_URL": args.database_url,
         "REDIS_URL": args.redis_url,
         "LOG_LEVEL": "WARNING",
+        "PIM_TEST_TIMEOUT_SCALE": "1",  # --timeout is the bound here
         **{k: str(v) for k, v in FAST_TIMINGS.items()},
     })
     import psycopg
