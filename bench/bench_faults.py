@@ -21,7 +21,7 @@ subscriptions are deleted; then recovery: subscriptions repaired, the gap replay
 while a full publish of ``--gap-publish-products`` runs; neither is in the default set). Every scenario measures what was lost and what was duplicated (both must be 0) and the time to
 converge after the fault ends; the load scenario also accepted/s, p50/p99 latency and the inbox drain time.
 
-Processes: ``manage.py rqworker publish inventory webhooks default --with-scheduler`` (``--rq-workers``),
+Processes: ``manage.py rqworker webhooks inventory default publish --with-scheduler`` (``--rq-workers``),
 ``outbox_sweeper --loop``, gunicorn (gthread) for the webhook endpoint. Timings
 are the test suite's short ones (4 s leases, retries within seconds; ``tests/faults/scenarios.FAST_TIMINGS``);
 the outage scenario scales the circuit breaker and the backoff to the outage as production's are to 5 minutes.
@@ -60,6 +60,7 @@ def prepare(args) -> None:
         "DATABASE_URL": args.database_url,
         "REDIS_URL": args.redis_url,
         "LOG_LEVEL": "WARNING",
+        "PIM_TEST_TIMEOUT_SCALE": "1",  # --timeout is the bound here
         **{k: str(v) for k, v in FAST_TIMINGS.items()},
     })
     import psycopg
@@ -115,7 +116,7 @@ def main() -> None:
     parser.add_argument("--gap-publish-products", type=int, default=200,
                         help="products being published to both stores when the PIM goes down (gap-publish)")
     parser.add_argument("--rq-workers", type=int, default=2)
-    parser.add_argument("--worker-queues", default="publish inventory webhooks default",
+    parser.add_argument("--worker-queues", default="webhooks inventory default publish",
                         help="queues of each RQ worker in priority order (default: the README's production command)")
     parser.add_argument("--gunicorn-workers", type=int, default=2)
     parser.add_argument("--gunicorn-threads", type=int, default=4)

@@ -277,7 +277,7 @@ def start_gunicorn(args, env: dict, port: int) -> subprocess.Popen:
 
 def start_workers(count: int, env: dict) -> list[subprocess.Popen]:
     return [
-        subprocess.Popen([sys.executable, "manage.py", "rqworker", "inventory", "webhooks", "default",
+        subprocess.Popen([sys.executable, "manage.py", "rqworker", "webhooks", "inventory", "default",
                           "--with-scheduler"], cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(count)

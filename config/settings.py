@@ -134,7 +134,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # --- Redis / RQ -------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 RQ_DEFAULT_TIMEOUT = int(os.environ.get("RQ_DEFAULT_TIMEOUT", "300"))
-RQ_QUEUE_NAMES = ("publish", "inventory", "webhooks", "default")
+RQ_QUEUE_NAMES = ("webhooks", "inventory", "default", "publish")
 RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT} for name in RQ_QUEUE_NAMES
 }

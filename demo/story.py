@@ -134,7 +134,7 @@ class Story:
         manage = [sys.executable, "manage.py"]
         self.procs.start("web", [*manage, "runserver", self.addr, "--noreload"])
         for i in range(2):
-            self.procs.start(f"worker-{i + 1}", [*manage, "rqworker", "publish", "inventory", "webhooks", "default",
+            self.procs.start(f"worker-{i + 1}", [*manage, "rqworker", "webhooks", "inventory", "default", "publish",
                                                  "--with-scheduler"])
         self.procs.start("sweeper", [*manage, "outbox_sweeper", "--loop", "--interval", "2"])
         deadline = time.monotonic() + 60

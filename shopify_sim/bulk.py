@@ -20,6 +20,20 @@ if TYPE_CHECKING:  # pragma: no cover
 ACTIVE = ("CREATED", "RUNNING", "CANCELING")
 
 
+
+def bulk_concurrency_refusal(shop, *, kind: str, limit: int, version: str) -> tuple[str, str] | None:
+    """(message, code) when another bulk operation of ``kind`` ("QUERY" or "MUTATION") may not start on ``shop``:
+    from 2026-01 up to ``limit`` run at once (LIMIT_REACHED), before that one (OPERATION_IN_PROGRESS)."""
+    running = [o for o in shop.bulk_ops.values() if o["type"] == kind and o["status"] in ACTIVE]
+    limit = int(limit) if version >= "2026-01" else 1
+    if len(running) < limit:
+        return None
+    noun = "queries" if kind == "QUERY" else "mutations"
+    if version >= "2026-01":
+        return f"A maximum of {limit} bulk {noun} can run at the same time.", "LIMIT_REACHED"
+    return (f"A bulk {kind.lower()} operation for this app and shop is already in progress: {running[0]['id']}.",
+            "OPERATION_IN_PROGRESS")
+
 class BulkRunner:
     def __init__(self, sim: Simulator):
         self.sim = sim
@@ -42,13 +56,10 @@ class BulkRunner:
         problem = self._check_structure(version, doc, op)
         if problem:
             return invalid(problem)
-        running = [o for o in shop.bulk_ops.values() if o["type"] == "QUERY" and o["status"] in ACTIVE]
-        limit = self.sim.config.max_concurrent_bulk_queries if version >= "2026-01" else 1
-        if len(running) >= limit:
-            if version >= "2026-01":
-                return invalid(f"A maximum of {limit} bulk queries can run at the same time.", "LIMIT_REACHED")
-            return invalid(f"A bulk query operation for this app and shop is already in progress: "
-                           f"{running[0]['id']}.", "OPERATION_IN_PROGRESS")
+        refusal = bulk_concurrency_refusal(shop, kind="QUERY", limit=self.sim.config.max_concurrent_bulk_queries,
+                                           version=version)
+        if refusal:
+            return invalid(*refusal)
         ts = now()
         num = shop.next_id()
         rec = {

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLResolveInfo, execute
 from graphql.execution.values import get_variable_values
 
-from .bulk import ACTIVE
+from .bulk import bulk_concurrency_refusal
 from .cost import CostError, requested_cost
 from .resolvers import RequestContext, field_resolver, res, type_resolver
 from .util import gid, iso, now
@@ -132,13 +132,10 @@ class BulkMutationRunner:
             if not ok:
                 return invalid(f"Line {number} of the JSONL file is not a JSON object.",
                                "INVALID_STAGED_UPLOAD_FILE", "stagedUploadPath")
-        running = [o for o in shop.bulk_ops.values() if o["type"] == "MUTATION" and o["status"] in ACTIVE]
-        limit = int(self.sim.config.max_concurrent_bulk_mutations) if version >= "2026-01" else 1
-        if len(running) >= limit:
-            if version >= "2026-01":
-                return invalid(f"A maximum of {limit} bulk mutations can run at the same time.", "LIMIT_REACHED")
-            return invalid(f"A bulk mutation operation for this app and shop is already in progress: "
-                           f"{running[0]['id']}.", "OPERATION_IN_PROGRESS")
+        refusal = bulk_concurrency_refusal(shop, kind="MUTATION",
+                                           limit=self.sim.config.max_concurrent_bulk_mutations, version=version)
+        if refusal:
+            return invalid(*refusal)
         ts = now()
         num = shop.next_id()
         rec = {
