@@ -1,4 +1,4 @@
-"""Every document in channels/shopify/queries.py must be valid against Shopify's real 2026-07 schema."""
+"""Every document in channels/shopify/queries/ must be valid against Shopify's real 2026-07 schema."""
 
 from __future__ import annotations
 
