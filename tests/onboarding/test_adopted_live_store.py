@@ -181,7 +181,7 @@ def test_drift_on_one_of_two_skuless_variants_is_found_on_that_variant_and_accep
     that variant in the PIM (issue 14: one field registry, snapshots keyed by something stable)."""
     from channels import services as channel_services
     from channels.models import ChannelAssignment, SyncJob
-    from conflicts import services as conflict_services
+    from conflicts import review as conflict_review
     from conflicts.models import Conflict
     from pim import services as pim_services
 
@@ -204,7 +204,7 @@ def test_drift_on_one_of_two_skuless_variants_is_found_on_that_variant_and_accep
     conflicts = list(Conflict.objects.filter(store=store))
     assert [(c.field, c.shopify_variant_id, c.shopify_before) for c in conflicts] == [
         ("variant.price", _tail(shopify_small["id"]), "19.00")]
-    conflict_services.conflict_accept(conflict=conflicts[0], actor=None)
+    conflict_review.conflict_accept(conflict=conflicts[0], actor=None)
     small.refresh_from_db()
     medium.refresh_from_db()
     assert (str(small.price), str(medium.price)) == ("19.00", "15.00")
