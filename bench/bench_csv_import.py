@@ -118,7 +118,7 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from onboarding import services
+    from onboarding import outcomes, services
     from pim.models import Product
 
     rng = random.Random(20)
@@ -134,21 +134,21 @@ def main() -> None:
 
         dry, _ = _timed("dry run (valid file)", lambda: run(work / "valid.csv"))
         whole, t_whole = _timed("all-or-nothing import (valid file)", lambda: run(work / "valid.csv", import_missing=True))
-        assert whole.actions[services.IMPORTED] == args.products, whole.actions
+        assert whole.actions[outcomes.IMPORTED] == args.products, whole.actions
         Product.objects.all().delete()
         skip, t_skip = _timed("--skip-invalid import (valid file)",
                               lambda: run(work / "valid.csv", import_missing=True, skip_invalid=True))
-        assert skip.actions[services.IMPORTED] == args.products
+        assert skip.actions[outcomes.IMPORTED] == args.products
         Product.objects.all().delete()
         refused, _ = _timed("all-or-nothing import (mixed file, refused)",
                             lambda: run(work / "mixed.csv", import_missing=True))
-        assert isinstance(refused, services.CsvImportError) and not Product.objects.exists()
+        assert isinstance(refused, outcomes.CsvImportError) and not Product.objects.exists()
         partial, _ = _timed("--skip-invalid import (mixed file)",
                             lambda: run(work / "mixed.csv", import_missing=True, skip_invalid=True))
         assert partial.skipped_products == mixed["invalid"], (partial.skipped_products, mixed)
-        assert partial.actions[services.IMPORTED] == args.products - mixed["invalid"]
-        print(f"  dry run: would import {dry.actions[services.WOULD_IMPORT]}, flagged variants {dry.flagged_variants}")
-        print(f"  mixed --skip-invalid: imported {partial.actions[services.IMPORTED]}, skipped "
+        assert partial.actions[outcomes.IMPORTED] == args.products - mixed["invalid"]
+        print(f"  dry run: would import {dry.actions[outcomes.WOULD_IMPORT]}, flagged variants {dry.flagged_variants}")
+        print(f"  mixed --skip-invalid: imported {partial.actions[outcomes.IMPORTED]}, skipped "
               f"{partial.skipped_products}, flagged variants {partial.flagged_variants}")
         print(f"  import rate: {args.products / t_whole:.1f} products/s all-or-nothing, "
               f"{args.products / t_skip:.1f} products/s with a savepoint per product "

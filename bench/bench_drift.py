@@ -54,7 +54,7 @@ def main() -> None:
     from channels.models import ChannelAssignment, Store
     from channels.payloads import publish_plan_build, snapshot_from_shopify, snapshot_hash
     from conflicts.models import Conflict
-    from conflicts.services import drift_sweep
+    from conflicts.sweep import drift_sweep
     from pim.catalog_seed import catalog_seed
     from pim.models import Product
     from shopify_sim.control import SimControl

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from .clients import client_for_store
 from .models import Store
-from .shopify.client import REQUIRED_SCOPES
 from .shopify.exceptions import ShopifyAuthError, ShopifyError, ShopifyNotFound, ShopifyScopeError
+from .shopify.shop_api import REQUIRED_SCOPES
 
 CUSTOM_APP_STEPS = (
     "In the store's Shopify admin open Settings → Apps and sales channels → Develop apps (allow custom app "

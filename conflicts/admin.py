@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from . import services
+from . import review
 from .models import Conflict, DriftAlert, FieldPolicy
 
 
@@ -119,7 +119,7 @@ class ResolveActionsMixin:
             request, queryset, action="accept", title="Accept the Shopify values into the PIM?",
             intro="The PIM takes each Shopify value (history records you and the store) and publishes it to "
                   "every store that carries the product.",
-            service=services.conflict_accept, done="accepted",
+            service=review.conflict_accept, done="accepted",
             outcome="The Shopify value becomes the PIM value.")
 
     @admin.action(description="Overwrite Shopify with PIM", permissions=["resolve"])
@@ -128,7 +128,7 @@ class ResolveActionsMixin:
         return self._confirm_or_run(
             request, queryset, action="overwrite", title="Overwrite Shopify with the PIM values?",
             intro="The Shopify-side edits are replaced by the PIM values on the next publish (queued now).",
-            service=services.conflict_overwrite, done="resolved with the PIM value",
+            service=review.conflict_overwrite, done="resolved with the PIM value",
             outcome="The PIM value replaces the Shopify value.")
 
     @admin.action(description="Hold (pause the product on that store)", permissions=["resolve"])
@@ -137,7 +137,7 @@ class ResolveActionsMixin:
         return self._confirm_or_run(
             request, queryset, action="hold", title="Hold these products on their stores?",
             intro="Publishing pauses for these products on these stores; other products and stores go on.",
-            service=services.conflict_hold, done="held",
+            service=review.conflict_hold, done="held",
             qualifies=lambda qs: qs.filter(status=Conflict.Status.OPEN),
             outcome="Publishing of the product to this store pauses; both values stay as they are.")
 
@@ -147,7 +147,7 @@ class ResolveActionsMixin:
         return self._confirm_or_run(
             request, queryset, action="release", title="Release these held products?",
             intro="Publishing resumes and the PIM values go out; the conflicts stay open for review.",
-            service=services.conflict_release, done="released",
+            service=review.conflict_release, done="released",
             qualifies=lambda qs: qs.filter(status=Conflict.Status.HELD),
             outcome="The PIM value goes out; the conflict stays open for review.")
 
@@ -158,7 +158,7 @@ class ResolveActionsMixin:
             request, queryset, action="acknowledge", title="Acknowledge these onboarding differences?",
             intro="At onboarding the first publish wrote the PIM values over what the store had; these records "
                   "say what it replaced. Acknowledging closes them; nothing is sent to Shopify.",
-            service=services.conflict_acknowledge, done="acknowledged",
+            service=review.conflict_acknowledge, done="acknowledged",
             qualifies=lambda qs: qs.filter(status=Conflict.Status.OPEN, source=Conflict.Source.ONBOARDING,
                                            synced_at__isnull=False),
             outcome="Closed; the PIM value is already live.")

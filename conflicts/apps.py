@@ -12,16 +12,18 @@ class ConflictsConfig(AppConfig):
         from channels.hooks import DriftHooks, drift_hooks_register
         from outbox.periodic import periodic_task_register
 
+        from . import recording
         from . import services as conflict_services
         from .collection_drift import collection_drift_check
         from .compare import publish_compare
+        from .sweep import drift_sweep_schedule
 
-        drift_hooks_register(hooks=DriftHooks(compare=publish_compare, decide=conflict_services.policy_decide,
-                                              record=conflict_services.publish_policy_record,
-                                              after_write=conflict_services.drift_after_publish,
+        drift_hooks_register(hooks=DriftHooks(compare=publish_compare, decide=recording.policy_decide,
+                                              record=recording.publish_policy_record,
+                                              after_write=recording.drift_after_publish,
                                               collection_membership=collection_drift_check))
         periodic_task_register(name="nightly drift sweep",
-                               task=lambda: "queued" if conflict_services.drift_sweep_schedule() else None)
+                               task=lambda: "queued" if drift_sweep_schedule() else None)
 
         from webhooks.topics import webhook_topic_register
 

@@ -31,7 +31,8 @@ def collection_drift_check(*, mapping: CollectionMapping, added: set[str], remov
     Returns the Shopify product ids the membership job must leave alone (the hold policy, unless a manager
     released or overwrote that very change).
     """
-    from .services import drift_alert_check, field_policy
+    from .alerts import drift_alert_check
+    from .recording import field_policy
 
     if not added and not removed:
         return set()

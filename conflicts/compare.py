@@ -2,7 +2,7 @@
 
 A drift is a field where the live Shopify value differs from what the PIM last wrote there (and from what the PIM is
 about to write). ``publish_compare`` turns (what we last wrote, what Shopify has now, what we are about to write)
-into a ``CompareResult``; the policy stage (``conflicts.services``) decides and records, the binder (``channels``)
+into a ``CompareResult``; the policy stage (``conflicts.recording``) decides and records, the binder (``channels``)
 writes what follows for the channel rows. Fields come from the field registry (``channels.mapping``).
 """
 

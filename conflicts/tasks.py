@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from channels.models import Store
 
-from . import services
+from . import services, sweep
 
 
 def drift_check_product(store_id: int, shopify_product_id: str) -> int:
@@ -16,6 +16,6 @@ def drift_sweep_all() -> str:
     """The nightly sweep over every active store; records only."""
     reports = []
     for store in Store.objects.filter(is_active=True):
-        report = services.drift_sweep(store=store)
+        report = sweep.drift_sweep(store=store)
         reports.append(f"{store.name}: {report.conflicts} conflicts")
     return "; ".join(reports)

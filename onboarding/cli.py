@@ -6,7 +6,7 @@ from typing import IO
 
 from tqdm import tqdm
 
-from .services import WOULD_IMPORT, WOULD_SKIP, ReconcileResult
+from .outcomes import WOULD_IMPORT, WOULD_SKIP, ReconcileResult
 
 STAGES = {"read": "Reading products", "match": "Matching", "import": "Importing"}
 

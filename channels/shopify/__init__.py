@@ -1,6 +1,6 @@
 """Shopify GraphQL Admin API client for the PIM (see client.py for the entry point)."""
 
-from .client import REQUIRED_SCOPES, ConnectionReport, ShopifyClient
+from .client import ShopifyClient
 from .exceptions import (
     ShopifyAuthError,
     ShopifyBadRequest,
@@ -18,6 +18,7 @@ from .exceptions import (
     ShopifyThrottled,
     ShopifyUserError,
 )
+from .shop_api import REQUIRED_SCOPES, ConnectionReport
 from .webhooks import verify_webhook_hmac
 
 __all__ = [

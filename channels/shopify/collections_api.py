@@ -1,7 +1,7 @@
 """Shopify collections through the GraphQL Admin API (2026-07): read, create, and change manual membership.
 
 Functions take a ``ShopifyClient`` so every call goes through its transport, shared cost budget, retries and
-typed errors. Documents follow the rules of ``queries.py`` (one named operation each, values only in variables)
+typed errors. Documents follow the rules of ``queries`` (one named operation each, values only in variables)
 and are validated against the 2026-07 schema by ``tests/shopify_client/test_collections_api.py``.
 
 Membership uses ``collectionAddProductsV2`` and ``collectionRemoveProducts``: both are present in 2026-07 and

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from channels.models import PUBLISH_FIELDS, Store
-from channels.shopify.client import REQUIRED_SCOPES
+from channels.shopify.shop_api import REQUIRED_SCOPES
 from inventory.subscriptions import webhook_topics_needed
 
 URL = "admin:channels_store_connect"

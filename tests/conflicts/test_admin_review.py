@@ -85,9 +85,9 @@ def test_after_resolving_from_its_page_the_next_open_conflict_opens(client, mana
 def test_acknowledge_refuses_what_is_not_an_onboarding_difference(store, manager):
     from django.core.exceptions import ValidationError
 
-    from conflicts import services
+    from conflicts import review
 
     with pytest.raises(ValidationError, match="onboarding"):
-        services.conflict_acknowledge(conflict=make(store, 1), actor=manager)
+        review.conflict_acknowledge(conflict=make(store, 1), actor=manager)
     with pytest.raises(ValidationError, match="not live"):
-        services.conflict_acknowledge(conflict=make(store, 2, source="onboarding"), actor=manager)
+        review.conflict_acknowledge(conflict=make(store, 2, source="onboarding"), actor=manager)

@@ -6,8 +6,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels.models import Store
+from conflicts.alerts import drift_alert_check
+from conflicts.compare import Drift, drift_compare
 from conflicts.models import Conflict, DriftAlert
-from conflicts.services import Drift, conflicts_purge, conflicts_record, drift_alert_check, drift_compare
+from conflicts.recording import conflicts_record
+from conflicts.review import conflicts_purge
 
 LAST = {
     "title": "Tee",
@@ -132,7 +135,7 @@ def test_nightly_sweep_is_queued_once_a_day(settings):
 
     import django_rq
 
-    from conflicts.services import drift_sweep_schedule
+    from conflicts.sweep import drift_sweep_schedule
 
     settings.DRIFT_SWEEP_HOUR = 2
     connection = django_rq.get_connection("default")

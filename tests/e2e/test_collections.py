@@ -4,7 +4,7 @@ from django.db import transaction
 
 from channels import collections, services
 from channels.models import CollectionMapping, CollectionSyncJob, StoreCollection
-from conflicts import services as conflict_services
+from conflicts import review
 from conflicts.models import Conflict
 from pim import categories
 
@@ -124,7 +124,7 @@ def test_merchant_membership_change_is_a_conflict_overwritten_or_held_then_accep
     held = Conflict.objects.get(field=f"collection:{mapping.pk}", product=polo)
     assert held.status == "held" and held.shopify_before == "in the collection"
     manager = django_user_model.objects.create_user("cm", password="pw-cm-12345")
-    conflict_services.conflict_accept(conflict=held, actor=manager)
+    review.conflict_accept(conflict=held, actor=manager)
     assert set(polo.categories.all()) == {shirts}
     assert polo.category_links.get().history.first().history_user == manager
     wait_for(settled, what="after accept")

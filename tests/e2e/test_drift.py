@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from channels import services
 from channels.models import ChannelAssignment, SyncJob
+from conflicts import review, sweep
 from conflicts import services as conflict_services
 from conflicts.models import Conflict, FieldPolicy
 from pim import services as pim_services
@@ -74,7 +75,7 @@ def test_hold_pauses_only_that_product_on_that_store(shopify_sim, sim_stores, wo
     pim_services.product_update(product=held, vendor="Later")
     wait_for(jobs_settled)
     assert live(shopify_sim, "shop-a", held.handle)["vendor"] == "Northwind"
-    conflict_services.conflict_overwrite(conflict=conflict, actor=None)
+    review.conflict_overwrite(conflict=conflict, actor=None)
     wait_for(jobs_settled)
     now = live(shopify_sim, "shop-a", held.handle)
     assert (now["title"], now["vendor"], now["descriptionHtml"]) == ("Held Tee", "Later", "<p>New copy</p>")
@@ -96,7 +97,7 @@ def test_accept_takes_shopify_value_into_pim_and_fans_out(shopify_sim, sim_store
     # Default overwrite policy: the webhook-triggered check put the PIM value back.
     assert live(shopify_sim, "shop-a", product.handle)["title"] == "Trail Tee"
     for conflict in Conflict.objects.filter(store=a):
-        conflict_services.conflict_accept(conflict=conflict, actor=manager)
+        review.conflict_accept(conflict=conflict, actor=manager)
     wait_for(jobs_settled)
     product.refresh_from_db()
     assert product.title == "Better title"
@@ -131,7 +132,7 @@ def test_sweep_finds_edits_deletions_and_shopify_only(shopify_sim, sim_stores, w
     shopify_sim.control.edit_product("shop-a", live(shopify_sim, "shop-a", edited.handle)["id"], vendor="Merchant")
     shopify_sim.control.delete_product("shop-a", live(shopify_sim, "shop-a", deleted.handle)["id"])
     before = {p["handle"]: p["updatedAt"] for p in shopify_sim.control.products("shop-a")}
-    report = conflict_services.drift_sweep(store=a)
+    report = sweep.drift_sweep(store=a)
     assert (report.compared, report.conflicts, report.deleted_in_shopify, report.shopify_only) == (2, 1, 1, 1)
     fields = sorted(Conflict.objects.values_list("field", flat=True))
     assert fields == ["product.exists", "product.shopify_only", "vendor"]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from channels.models import VariantBinding
-from onboarding import services
+from onboarding import outcomes, services
 from pim.models import Product, Variant
 
 from .conftest import SHOP, make_product
@@ -50,11 +50,11 @@ def test_live_store_adopts_skuless_shared_and_non_latin_products_bound_by_shopif
     from inventory.models import StockLevel
 
     dry = services.store_reconcile(store=store, report_base=tmp_path / "dry")
-    assert dry.count("shopify_only") == 3 and dry.actions[services.WOULD_IMPORT] == 3 and dry.flagged_variants == 4
+    assert dry.count("shopify_only") == 3 and dry.actions[outcomes.WOULD_IMPORT] == 3 and dry.flagged_variants == 4
 
     result = services.store_reconcile(store=store, import_missing=True, report_base=tmp_path / "r")
 
-    assert result.actions[services.IMPORTED] == 3 and result.flagged_variants == 4
+    assert result.actions[outcomes.IMPORTED] == 3 and result.flagged_variants == 4
     shopify = adopted_shop["shopify"]
     # Every variant is bound to its own Shopify variant and inventory item, whatever its SKU.
 
@@ -80,7 +80,7 @@ def test_live_store_adopts_skuless_shared_and_non_latin_products_bound_by_shopif
 
     # A second run finds every product by its binding and changes nothing.
     again = services.store_reconcile(store=store, import_missing=True, report_base=tmp_path / "again")
-    assert again.summary()["matched_by_binding"] == 3 and services.IMPORTED not in again.actions
+    assert again.summary()["matched_by_binding"] == 3 and outcomes.IMPORTED not in again.actions
 
 
 def test_orders_for_adopted_variants_match_by_their_shopify_ids(store, adopted_shop, tmp_path):
@@ -113,7 +113,7 @@ def test_orders_for_adopted_variants_match_by_their_shopify_ids(store, adopted_s
 def test_a_pim_product_with_a_sku_the_live_store_shares_stays_ambiguous(store, adopted_shop, tmp_path):
     make_product("mug", ["MUG"])
     result = services.store_reconcile(store=store, import_missing=True, report_base=tmp_path / "r")
-    assert result.count("ambiguous") == 2 and result.actions[services.IMPORTED] == 1  # only the tee
+    assert result.count("ambiguous") == 2 and result.actions[outcomes.IMPORTED] == 1  # only the tee
     assert not Product.objects.filter(handle__startswith="mug-").exists()
 
 
@@ -124,7 +124,7 @@ def test_a_pim_product_matched_by_sku_gets_a_non_latin_shopify_handle_as_its_sto
     sim_control.seed(SHOP, products=[{"title": "Футболка", "handle": "футболка",
                                       "variants": [{"sku": "RU-1", "price": "20.00"}]}])
     result = services.store_reconcile(store=store, apply=True, adopt_shopify_handles=True, report_base=tmp_path / "r")
-    assert result.actions[services.OVERRIDDEN] == 1 and result.actions[services.BOUND] == 1
+    assert result.actions[outcomes.OVERRIDDEN] == 1 and result.actions[outcomes.BOUND] == 1
     tee.refresh_from_db()
     assert tee.handle == "tee"  # the PIM's own product keeps the PIM's rules
     assert ChannelAssignment.objects.get(store=store, product=tee).handle_override == "футболка"
@@ -167,7 +167,7 @@ def test_skuless_variants_imported_from_a_csv_are_bound_by_their_options_when_th
 
     result = services.store_reconcile(store=store, apply=True, report_base=tmp_path / "live")
 
-    assert result.summary()["matched_by_handle"] == 1 and result.actions[services.BOUND] == 1
+    assert result.summary()["matched_by_handle"] == 1 and result.actions[outcomes.BOUND] == 1
     variants = adopted_shop["shopify"]["футболка-классика"]["variants"]
     bound = dict(VariantBinding.objects.filter(store=store).values_list("variant__option1", "shopify_variant_id"))
     assert bound == {"S": _tail(variants[0]["id"]), "M": _tail(variants[1]["id"])}
@@ -181,7 +181,7 @@ def test_drift_on_one_of_two_skuless_variants_is_found_on_that_variant_and_accep
     that variant in the PIM (issue 14: one field registry, snapshots keyed by something stable)."""
     from channels import services as channel_services
     from channels.models import ChannelAssignment, SyncJob
-    from conflicts import services as conflict_services
+    from conflicts import review as conflict_review
     from conflicts.models import Conflict
     from pim import services as pim_services
 
@@ -204,7 +204,7 @@ def test_drift_on_one_of_two_skuless_variants_is_found_on_that_variant_and_accep
     conflicts = list(Conflict.objects.filter(store=store))
     assert [(c.field, c.shopify_variant_id, c.shopify_before) for c in conflicts] == [
         ("variant.price", _tail(shopify_small["id"]), "19.00")]
-    conflict_services.conflict_accept(conflict=conflicts[0], actor=None)
+    conflict_review.conflict_accept(conflict=conflicts[0], actor=None)
     small.refresh_from_db()
     medium.refresh_from_db()
     assert (str(small.price), str(medium.price)) == ("19.00", "15.00")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from onboarding import services
+from onboarding import outcomes, services
 from onboarding.csv_format import CURRENT, LEGACY, CsvFormatError, csv_layout_detect
 from pim.models import Product, ProductAttribute, ProductImage, Variant
 
@@ -49,7 +49,7 @@ def test_both_header_sets_are_recognised():
 def test_legacy_sample_imports_everything_once(tmp_path):
     result = services.shopify_csv_reconcile(path=LEGACY_SAMPLE, import_missing=True, location_name="Warehouse",
                                             report_base=tmp_path / "import")
-    assert result.count("shopify_only") == 3 and result.actions[services.IMPORTED] == 3
+    assert result.count("shopify_only") == 3 and result.actions[outcomes.IMPORTED] == 3
     assert (result.shopify_products, result.shopify_variants) == (3, 16)
 
     shirt = Product.objects.get(handle="example-shirt")
@@ -79,7 +79,7 @@ def test_legacy_sample_imports_everything_once(tmp_path):
     again = services.shopify_csv_reconcile(path=LEGACY_SAMPLE, import_missing=True, location_name="Warehouse",
                                            report_base=tmp_path / "again")
     assert again.count("matched") == 3 and again.summary()["matched_by_handle"] == 3
-    assert services.IMPORTED not in again.actions
+    assert outcomes.IMPORTED not in again.actions
     assert Product.objects.count() == 3 and Variant.objects.count() == 16
 
 
@@ -97,7 +97,7 @@ def test_2025_export_with_metafield_columns(tmp_path):
          "Inventory tracker": "shopify", "Inventory quantity": "5"},
     ], extra)
     result = services.shopify_csv_reconcile(path=path, import_missing=True, report_base=tmp_path / "r")
-    assert result.actions[services.IMPORTED] == 1
+    assert result.actions[outcomes.IMPORTED] == 1
     shirt = Product.objects.get(handle="linen-shirt")
     assert (shirt.title, shirt.status, shirt.option1_name) == ("Linen Shirt", "active", "Size")
     assert list(shirt.variants.values_list("sku", "option1", "price")) == [
@@ -124,7 +124,7 @@ def test_bad_rows_are_all_reported_with_line_numbers_and_nothing_is_written(tmp_
         {"Title": "Free", "URL handle": "free", "SKU": "FREE-1", "Price": "0"},  # line 8
         {"Title": "Clash", "URL handle": "clash", "SKU": "EX-1", "Price": "10"},  # line 9: SKU of 'existing'
     ])
-    with pytest.raises(services.CsvImportError) as caught:
+    with pytest.raises(outcomes.CsvImportError) as caught:
         services.shopify_csv_reconcile(path=path, import_missing=True, report_base=tmp_path / "r")
     problems = "\n".join(caught.value.problems)
     assert "line 3: price 'ten' is not a number" in problems
@@ -154,18 +154,18 @@ def test_csv_matching_without_import_uses_the_store_handles(store, tmp_path):
     result = services.shopify_csv_reconcile(path=path, store=store, report_base=tmp_path / "r")
     assert (result.count("matched"), result.count("shopify_only"), result.count("pim_only")) == (1, 1, 1)
     assert result.summary()["matched_by_handle"] == 1
-    assert result.actions[services.WOULD_IMPORT] == 1 and result.actions[services.CSV_NO_IDS] == 1
+    assert result.actions[outcomes.WOULD_IMPORT] == 1 and result.actions[outcomes.CSV_NO_IDS] == 1
     assert not Product.objects.filter(handle="scarf").exists()
 
 
 def test_unreadable_files_get_a_clear_error(tmp_path):
-    with pytest.raises(services.OnboardingError, match="not a Shopify product CSV"):
+    with pytest.raises(outcomes.OnboardingError, match="not a Shopify product CSV"):
         path = tmp_path / "x.csv"
         path.write_text("Name,Price\nA,1\n")
         services.shopify_csv_reconcile(path=path, report_base=tmp_path / "r")
     latin = tmp_path / "latin.csv"
     latin.write_bytes(",".join(HEADER_2025).encode() + b"\nCaf\xe9,cafe,,,,,,,,C-1\n")
-    with pytest.raises(services.OnboardingError, match="not UTF-8"):
+    with pytest.raises(outcomes.OnboardingError, match="not UTF-8"):
         services.shopify_csv_reconcile(path=latin, report_base=tmp_path / "r")
-    with pytest.raises(services.OnboardingError, match="Cannot open"):
+    with pytest.raises(outcomes.OnboardingError, match="Cannot open"):
         services.shopify_csv_reconcile(path=tmp_path / "missing.csv", report_base=tmp_path / "r")

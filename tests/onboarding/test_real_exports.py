@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from onboarding import services
+from onboarding import outcomes, services
 from onboarding.csv_format import shopify_text
 from pim import adoption
 from pim import services as pim_services
@@ -40,7 +40,7 @@ def test_the_exports_apostrophe_is_stripped_from_barcode_sku_and_metafield_cells
 
     result = services.shopify_csv_reconcile(path=path, import_missing=True, report_base=tmp_path / "r")
 
-    assert result.actions[services.IMPORTED] == 2
+    assert result.actions[outcomes.IMPORTED] == 2
     milk = Variant.objects.get(product__handle="oat-milk")
     assert (milk.sku, milk.barcode) == ("0012345", "4006381333931")
     assert Variant.objects.get(sku="TEA-1").barcode == "0799439112766"  # leading zero kept, apostrophe gone
@@ -83,7 +83,7 @@ def test_multiline_cells_image_only_rows_archived_products_and_metafield_columns
 
     result = services.shopify_csv_reconcile(path=path, import_missing=True, report_base=tmp_path / "r")
 
-    assert result.actions[services.IMPORTED] == 1 and result.csv_problems == 0
+    assert result.actions[outcomes.IMPORTED] == 1 and result.csv_problems == 0
     shirt = Product.objects.get(handle="leinenhemd")
     assert (shirt.status, shirt.description_html, shirt.option1_name) == ("archived", description, "Größe")
     assert list(shirt.variants.values_list("sku", "option1")) == [("LH-S", "S"), ("LH-M", "M")]
@@ -105,7 +105,7 @@ def test_a_variants_error_names_that_variants_row(tmp_path):
     zero_line, negative_line = physical_line_of(path, "P-A1"), physical_line_of(path, "P-A0")
     assert (zero_line, negative_line) == (4, 5)  # the first row's description spans lines 2-3
 
-    with pytest.raises(services.CsvImportError) as caught:
+    with pytest.raises(outcomes.CsvImportError) as caught:
         services.shopify_csv_reconcile(path=path, import_missing=True, report_base=tmp_path / "r")
 
     problems = caught.value.problems
@@ -124,11 +124,11 @@ def test_skuless_and_shared_skus_and_a_non_latin_handle_are_adopted_and_flagged(
         {"Title": "日本 Tea", "URL handle": "日本-tea", "SKU": "JT-1", "Price": "7.00"},
     ])
     dry = services.shopify_csv_reconcile(path=path, report_base=tmp_path / "dry")
-    assert dry.actions[services.WOULD_IMPORT] == 4 and dry.flagged_variants == 4
+    assert dry.actions[outcomes.WOULD_IMPORT] == 4 and dry.flagged_variants == 4
 
     result = services.shopify_csv_reconcile(path=path, import_missing=True, report_base=tmp_path / "r")
 
-    assert result.actions[services.IMPORTED] == 4 and result.flagged_variants == 4
+    assert result.actions[outcomes.IMPORTED] == 4 and result.flagged_variants == 4
     tee = Product.objects.get(handle="футболка-классика")
     assert tee.origin == Product.Origin.SHOPIFY and tee.option1_name == "Размер"
     assert list(tee.variants.values_list("sku", "option1", "adopted")) == [("", "S", True), ("", "M", True)]
@@ -172,7 +172,7 @@ def test_skuless_and_shared_skus_and_a_non_latin_handle_are_adopted_and_flagged(
     assert not adoption.variants_with_sku_issue(queryset=Variant.objects.all(), issue=adoption.SHARED_SKU).exists()
     # The same file again matches the products by handle; nothing would be imported twice.
     again = services.shopify_csv_reconcile(path=path, report_base=tmp_path / "again")
-    assert again.summary()["matched_by_handle"] == 3 and services.WOULD_IMPORT not in again.actions
+    assert again.summary()["matched_by_handle"] == 3 and outcomes.WOULD_IMPORT not in again.actions
     assert again.count("ambiguous") == 1  # mug-red's SKU now differs from the file's: for a manager to resolve
 
 
@@ -228,7 +228,7 @@ def test_all_or_nothing_refuses_the_file_and_a_refused_import_leaves_no_rows_beh
     models = [m for m in apps.get_models() if m._meta.managed and m._meta.db_table in tables]
     before = {m._meta.label: m.objects.count() for m in models}
 
-    with pytest.raises(services.CsvImportError) as caught:
+    with pytest.raises(outcomes.CsvImportError) as caught:
         services.shopify_csv_reconcile(path=path, import_missing=True, location_name="New Warehouse",
                                        report_base=tmp_path / "r")
 
@@ -247,7 +247,7 @@ def test_skip_invalid_imports_every_valid_product_and_reports_each_skipped_one(t
 
     path = _mixed_file(tmp_path)
     dry = services.shopify_csv_reconcile(path=path, skip_invalid=True, report_base=tmp_path / "dry")
-    assert dry.actions[services.WOULD_IMPORT] == 4 and dry.actions[services.WOULD_SKIP] == 2
+    assert dry.actions[outcomes.WOULD_IMPORT] == 4 and dry.actions[outcomes.WOULD_SKIP] == 2
     assert dry.count("ambiguous") == 2 and Product.objects.count() == 1
 
     result = services.shopify_csv_reconcile(path=path, import_missing=True, skip_invalid=True,
@@ -255,7 +255,7 @@ def test_skip_invalid_imports_every_valid_product_and_reports_each_skipped_one(t
 
     assert set(Product.objects.values_list("handle", flat=True)) == {"cap", "good-one", "good-two", "good-three",
                                                                       "good-four"}
-    assert result.actions[services.IMPORTED] == 4 and result.skipped_products == 4
+    assert result.actions[outcomes.IMPORTED] == 4 and result.skipped_products == 4
     skipped = "\n".join(result.skipped)
     assert "line 3: price 'ten' is not a number" in skipped
     assert "line 6: the row has no handle (the 'Handle' / 'URL handle' column is empty) (row skipped)" in skipped
@@ -277,7 +277,7 @@ def test_a_legacy_export_with_the_same_quirks(tmp_path):
         {"Handle": "salz", "Image Src": "https://cdn.example.com/salz.jpg", "Image Position": "1"},
     ], header=HEADER_LEGACY)
     result = services.shopify_csv_reconcile(path=path, import_missing=True, report_base=tmp_path / "r")
-    assert result.actions[services.IMPORTED] == 1
+    assert result.actions[outcomes.IMPORTED] == 1
     salt = Product.objects.get(handle="salz")
     assert (salt.status, salt.variants.get().sku, salt.variants.get().barcode) == ("archived", "000777", "4012345678901")
     assert ProductImage.objects.filter(product=salt).count() == 1

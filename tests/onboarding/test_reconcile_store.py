@@ -12,7 +12,7 @@ from channels.models import ChannelAssignment, SyncJob, VariantBinding
 from channels.shopify.exceptions import ShopifyAuthError
 from conflicts.models import Conflict
 from conflicts.services import ONBOARDING_MARK
-from onboarding import services
+from onboarding import outcomes, services
 from pim.models import Product, ProductAttribute, ProductImage, Variant
 
 from .conftest import SHOP
@@ -117,11 +117,11 @@ def test_apply_then_publish_updates_in_place_and_everything_twice_changes_nothin
     result = services.store_reconcile(store=store, apply=True, import_missing=True, adopt_shopify_handles=True,
                                       report_base=report)
     assert _counts(result) == EXPECTED_FIRST_RUN
-    assert result.actions[services.BOUND] == 4
-    assert result.actions[services.IMPORTED] == 2  # scarf, and the SKU-less gift card (flagged)
-    assert result.actions[services.NOT_IMPORTABLE] == 1  # freebie (price 0)
+    assert result.actions[outcomes.BOUND] == 4
+    assert result.actions[outcomes.IMPORTED] == 2  # scarf, and the SKU-less gift card (flagged)
+    assert result.actions[outcomes.NOT_IMPORTABLE] == 1  # freebie (price 0)
     assert result.flagged_variants == 1
-    assert result.actions[services.ADOPTED] == 1 and result.actions[services.OVERRIDDEN] == 1
+    assert result.actions[outcomes.ADOPTED] == 1 and result.actions[outcomes.OVERRIDDEN] == 1
 
     # Bindings of matched products, marked so the first publish logs what it overwrites.
     tee = overlap["pim"]["tee"]
@@ -188,9 +188,9 @@ def test_apply_then_publish_updates_in_place_and_everything_twice_changes_nothin
     again = services.store_reconcile(store=store, apply=True, import_missing=True, adopt_shopify_handles=True,
                                      report_base=tmp_path / "again")
     assert again.summary()["matched"] == 6 and again.summary()["matched_by_binding"] == 6
-    assert again.actions[services.ALREADY_BOUND] == 6
+    assert again.actions[outcomes.ALREADY_BOUND] == 6
     assert again.count("ambiguous") == 4 and again.count("shopify_only") == 1 and again.count("pim_only") == 1
-    assert not {services.BOUND, services.IMPORTED, services.ADOPTED, services.OVERRIDDEN} & set(again.actions)
+    assert not {outcomes.BOUND, outcomes.IMPORTED, outcomes.ADOPTED, outcomes.OVERRIDDEN} & set(again.actions)
     conflicts_before = Conflict.objects.count()
     sim_control.clear_requests(SHOP)
     statuses = _publish_all(store)
@@ -205,13 +205,13 @@ def test_apply_is_resumable_and_repairs_missing_variant_bindings(store, overlap,
     services.store_reconcile(store=store, apply=True, report_base=report)
     VariantBinding.objects.filter(variant__sku="TEE-M").delete()  # as if a run died half-way
     again = services.store_reconcile(store=store, apply=True, report_base=tmp_path / "again")
-    assert again.actions[services.REPAIRED] == 1 and again.actions[services.ALREADY_BOUND] == 3
+    assert again.actions[outcomes.REPAIRED] == 1 and again.actions[outcomes.ALREADY_BOUND] == 3
     assert VariantBinding.objects.filter(variant__sku="TEE-M", store=store).exists()
     # A matched product whose assignment has publishing off is reported and not bound.
     ChannelAssignment.objects.filter(store=store, product=overlap["pim"]["tee"]).update(shopify_product_id="",
                                                                                         publish=False)
     third = services.store_reconcile(store=store, apply=True, report_base=tmp_path / "third")
-    assert third.actions[services.PUBLISH_OFF] == 1
+    assert third.actions[outcomes.PUBLISH_OFF] == 1
     assert ChannelAssignment.objects.get(store=store, product=overlap["pim"]["tee"]).shopify_product_id == ""
 
 
@@ -235,6 +235,6 @@ def test_shopify_failure_writes_nothing(store, overlap, sim_control, report):
 
 def test_zero_prices_import_only_when_allowed(store, overlap, report):
     result = services.store_reconcile(store=store, import_missing=True, allow_zero_price=True, report_base=report)
-    assert result.actions[services.IMPORTED] == 3  # scarf, freebie, and the SKU-less gift card
+    assert result.actions[outcomes.IMPORTED] == 3  # scarf, freebie, and the SKU-less gift card
     freebie = Product.objects.get(handle="freebie")
     assert freebie.allow_zero_price and str(freebie.variants.get().price) == "0.00"

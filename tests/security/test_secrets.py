@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from channels.models import Store
+from conflicts.alerts import drift_alert_check
 from conflicts.models import Conflict
-from conflicts.services import drift_alert_check
 from inventory.subscriptions import webhook_subscriptions_register
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 import responses
 
 from channels.shopify import queries
-from channels.shopify.client import group_bulk_lines
+from channels.shopify.bulk_query_api import group_bulk_lines
 from channels.shopify.exceptions import ShopifyBulkLimitReached, ShopifyBulkOperationError
 
 OP = "gid://shopify/BulkOperation/77"

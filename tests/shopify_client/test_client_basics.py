@@ -7,7 +7,8 @@ import logging
 import pytest
 from django.conf import settings
 
-from channels.shopify.client import ShopifyClient, missing_scopes
+from channels.shopify.client import ShopifyClient
+from channels.shopify.shop_api import missing_scopes
 
 from .conftest import cost_extensions
 

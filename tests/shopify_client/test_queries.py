@@ -1,4 +1,4 @@
-"""Every document in channels/shopify/queries.py must be valid against Shopify's real 2026-07 schema."""
+"""Every document in channels/shopify/queries/ must be valid against Shopify's real 2026-07 schema."""
 
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ def test_initial_cost_estimates_match_the_documents():
     cost = pytest.importorskip("shopify_sim.cost")
     from graphql.language import FragmentDefinitionNode
 
-    from channels.shopify.client import INITIAL_COST_ESTIMATES
+    from channels.shopify.transport import INITIAL_COST_ESTIMATES
 
     from .conftest import admin_schema
 
@@ -199,13 +199,13 @@ def test_paged_product_reads_stay_below_the_single_query_limit_at_their_largest_
     cost = pytest.importorskip("shopify_sim.cost")
     from graphql.language import FragmentDefinitionNode
 
-    from channels.shopify import client as client_module
+    from channels.shopify import products_api
 
     from .conftest import admin_schema
 
     largest = {
-        "PRODUCT_DRIFT": {"id": "gid://shopify/Product/1", "variants": client_module.DRIFT_VARIANTS_PAGE,
-                          "media": client_module.DRIFT_MEDIA_PAGE, "metafields": client_module.DRIFT_METAFIELDS_PAGE},
+        "PRODUCT_DRIFT": {"id": "gid://shopify/Product/1", "variants": products_api.DRIFT_VARIANTS_PAGE,
+                          "media": products_api.DRIFT_MEDIA_PAGE, "metafields": products_api.DRIFT_METAFIELDS_PAGE},
         "PRODUCT_IDS_BY_HANDLE": {"handle": "h", "variants": 250},
         "PRODUCT_SET": {"input": {"title": "x", "variants": [{"optionValues": []}] * 2048, "files": [{}] * 250},
                         "variants": 100, "media": 50},

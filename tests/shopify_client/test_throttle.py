@@ -129,7 +129,7 @@ def test_estimates_learn_requested_cost_per_operation(fake, make_client, redis_c
 
 
 def test_product_set_estimate_adds_the_input_dependent_part(fake, make_client):
-    from channels.shopify.client import estimate_product_set_cost
+    from channels.shopify.products_api import estimate_product_set_cost
 
     product_input = {
         "title": "T",

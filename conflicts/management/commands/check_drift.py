@@ -10,7 +10,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from channels.models import ChannelAssignment, Store
 from channels.shopify.exceptions import ShopifyError
-from conflicts.services import drift_sweep
+from conflicts.sweep import drift_sweep
 
 
 class Command(BaseCommand):

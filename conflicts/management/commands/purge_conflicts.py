@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from conflicts.services import conflicts_purge
+from conflicts.review import conflicts_purge
 
 
 class Command(BaseCommand):

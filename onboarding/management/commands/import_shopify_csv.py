@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from onboarding import services
+from onboarding import outcomes, services
 from onboarding.cli import Progress, summary_lines
 
 from .reconcile_store import _store
@@ -46,17 +46,17 @@ class Command(BaseCommand):
                 location_name=options["location"],
                 report_base=options["report"], progress=progress,
             )
-        except services.CsvImportError as exc:
+        except outcomes.CsvImportError as exc:
             progress.close()
             if exc.report is not None:
                 self.stdout.write("\n".join(summary_lines(exc.report)))
             raise CommandError(str(exc))
-        except services.OnboardingError as exc:
+        except outcomes.OnboardingError as exc:
             raise CommandError(str(exc))
         finally:
             progress.close()
         self.stdout.write("\n".join(summary_lines(result)))
-        imported = result.actions.get(services.IMPORTED, 0)
+        imported = result.actions.get(outcomes.IMPORTED, 0)
         if options["dry_run"]:
             self.stdout.write(self.style.WARNING("Dry run: nothing was imported."))
         else:

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from channels.models import Store
 from channels.shopify.exceptions import ShopifyError
-from onboarding import services
+from onboarding import outcomes, services
 from onboarding.cli import Progress, summary_lines
 
 
@@ -30,7 +30,7 @@ class Command(BaseCommand):
                                  "published products, else the store handle)")
         parser.add_argument("--allow-zero-price", action="store_true",
                             help="import products with variants priced 0 (marked 'allow zero price')")
-        parser.add_argument("--source", choices=services.SOURCES, default="auto",
+        parser.add_argument("--source", choices=outcomes.SOURCES, default="auto",
                             help="bulk operation, page by page, or auto (bulk, falling back to pages)")
         parser.add_argument("--csv", type=Path, help="match this Shopify product CSV export instead of the store")
         parser.add_argument("--skip-invalid", action="store_true",
@@ -70,12 +70,12 @@ class Command(BaseCommand):
                     allow_zero_price=options["allow_zero_price"], source=options["source"],
                     report_base=options["report"], progress=progress,
                 )
-        except services.CsvImportError as exc:
+        except outcomes.CsvImportError as exc:
             progress.close()
             if exc.report is not None:
                 self.stdout.write("\n".join(summary_lines(exc.report)))
             raise CommandError(str(exc))
-        except services.OnboardingError as exc:
+        except outcomes.OnboardingError as exc:
             raise CommandError(str(exc))
         except ShopifyError as exc:
             raise CommandError(f"Could not read the Shopify catalog; nothing was written. {exc}")
