@@ -201,10 +201,10 @@ def outbox_dispatch(*, kind: OutboxKind, ids: Iterable[int], delay: float | None
     return len(sendable)
 
 
-def outbox_dispatch_on_commit(*, kind: OutboxKind, ids: list[int]) -> None:
+def outbox_dispatch_on_commit(*, kind: OutboxKind, ids: list[int], delay: float | None = None) -> None:
     """Dispatch the rows once the surrounding transaction commits (never before: a worker must see them)."""
     if ids:
-        transaction.on_commit(lambda: outbox_dispatch(kind=kind, ids=ids))
+        transaction.on_commit(lambda: outbox_dispatch(kind=kind, ids=ids, delay=delay))
 
 
 # --- claim, run, succeed, fail --------------------------------------------------------------------------
@@ -398,10 +398,17 @@ def _wake_quietly(lane: str) -> None:
 
 
 def outbox_replay(*, kind: OutboxKind, ids: Iterable[int]) -> int:
-    """Re-queue dead-lettered (or other replayable) rows with fresh attempts; return how many were re-queued."""
+    """Re-queue dead-lettered (or other replayable) rows with fresh attempts; return how many were re-queued.
+
+    A kind with a ``replay`` hook may redo a row's work another way (the hook returns True); run it in a
+    transaction so that the hook's new rows and the dead row's new status commit together.
+    """
     count = 0
     now = clock_now()
     for row in kind.model.objects.filter(pk__in=list(ids), status__in=kind.replayable):
+        if kind.replay and kind.replay(row):
+            count += 1
+            continue
         kind.model.objects.filter(pk=row.pk).update(attempts=0)
         row.attempts = 0
         if outbox_requeue(kind=kind, row=row, next_at=now, error=row.last_error) == kind.retry_status:
