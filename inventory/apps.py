@@ -7,12 +7,14 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
-        # Inventory pushes are durable work of the outbox (issue 14), on the ``inventory`` lane.
+        # Inventory pushes and reconciliation runs are durable work of the outbox (issue 14), on the ``inventory`` lane.
         from outbox.kinds import outbox_kind_register
 
         from .push_runs import INVENTORY_PUSH
+        from .reconciliation import RECONCILIATION_RUN
 
         outbox_kind_register(kind=INVENTORY_PUSH)
+        outbox_kind_register(kind=RECONCILIATION_RUN)
 
         from webhooks.topics import webhook_topic_register
 

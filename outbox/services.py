@@ -135,20 +135,28 @@ return 0
 """
 
 
+def _drain_timeout(lane: str) -> int:
+    """How long RQ lets a drain of ``lane`` run: its budget plus the longest lease of the lane's kinds (the last
+    row it starts may run that long, e.g. a reconciliation run), and never less than RQ's default."""
+    longest = max((kind.lease_seconds() for kind in outbox_kinds(lane=lane)), default=0.0)
+    return int(max(settings.RQ_DEFAULT_TIMEOUT, settings.OUTBOX_DRAIN_SECONDS + longest))
+
+
 def lane_drain_enqueue(*, lane: str, task, args: tuple = (), delay: float | None = None) -> None:
     """Enqueue ``task(*args)``, a drain of ``lane``: after ``delay`` seconds, or now unless a drain of the lane
     already waits in its queue (a Redis flag names the waiting job). Raises on Redis errors."""
     from rq.job import Job
 
     queue = _rq_queue(lane)
+    timeout = _drain_timeout(lane)
     if delay:
-        queue.enqueue_in(timedelta(seconds=delay), task, *args)
+        queue.enqueue_in(timedelta(seconds=delay), task, *args, job_timeout=timeout)
         return
     job_id = f"drain-{lane}-{uuid.uuid4().hex}"
     claimed = queue.connection.eval(_CLAIM_DRAIN, 1, _drain_flag(lane), job_id,
                                     int(settings.OUTBOX_DRAIN_FLAG_SECONDS), Job.redis_job_namespace_prefix)
     if claimed:
-        queue.enqueue(task, *args, job_id=job_id)
+        queue.enqueue(task, *args, job_id=job_id, job_timeout=timeout)
 
 
 def lane_drain_started(lane: str) -> None:
