@@ -9,11 +9,10 @@ claim (``_admit``: it keeps pushes of one level in order), and ``_execute``.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Exists, OuterRef, Sum
 
 from channels.clients import client_for_store
 from channels.models import Store
@@ -21,6 +20,7 @@ from channels.shopify import queries
 from channels.shopify.exceptions import ShopifyStaleQuantity
 from channels.shopify.ids import gid_to_id
 from outbox.kinds import OutboxKind, Outcome
+from outbox.leases import lease_release, lease_take
 from outbox.services import outbox_dispatch, outbox_execute
 from pim.clock import clock_now
 
@@ -74,16 +74,13 @@ def _lease_seconds() -> float:
 
 
 def _lease_level(level_id: int, owner: str) -> bool:
-    now = clock_now()
-    return bool(
-        ShopifyLevel.objects.filter(pk=level_id)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner))
-        .update(lease_until=now + timedelta(seconds=_lease_seconds()), lease_owner=owner)
-    )
+    return lease_take(rows=ShopifyLevel.objects.filter(pk=level_id), field="lease_until", seconds=_lease_seconds(),
+                      owner_field="lease_owner", owner=owner)
 
 
 def _release_level(level_id: int, owner: str) -> None:
-    ShopifyLevel.objects.filter(pk=level_id, lease_owner=owner).update(lease_until=None, lease_owner="")
+    lease_release(rows=ShopifyLevel.objects.filter(pk=level_id), field="lease_until", owner_field="lease_owner",
+                  owner=owner)
 
 
 def _claimable(rows, now):
