@@ -33,6 +33,7 @@ from channels.alerts import alert_raise
 from channels.clients import client_for_store
 from channels.models import Store
 from channels.shopify.exceptions import ShopifyError
+from outbox.leases import lease_take
 from pim.clock import clock_now
 
 from .models import WebhookSubscriptionHealth
@@ -201,11 +202,9 @@ def webhook_subscriptions_due(*, now: datetime | None = None) -> list[int]:
     if not settings.SHOPIFY_WEBHOOK_URL:
         due = due.exclude(callback_url="")
     claimed = []
-    later = now + timedelta(seconds=settings.WEBHOOK_SUBSCRIPTION_CHECK_SECONDS)
-    for row in due.values("pk", "store_id", "next_check_at"):
-        won = WebhookSubscriptionHealth.objects.filter(pk=row["pk"], next_check_at=row["next_check_at"]).update(
-            next_check_at=later)
-        if won:
+    for row in due.values("pk", "store_id"):
+        if lease_take(rows=WebhookSubscriptionHealth.objects.filter(pk=row["pk"]), field="next_check_at",
+                      seconds=settings.WEBHOOK_SUBSCRIPTION_CHECK_SECONDS, now=now):
             claimed.append(row["store_id"])
     return claimed
 
