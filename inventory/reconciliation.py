@@ -539,7 +539,7 @@ def reconciliation_health_lines(store: Store) -> list:
         return [HealthLine("Inventory reconciliation", f"{value}; no run yet")]
     value += (f"; last run {run.slot:%Y-%m-%d %H:%M} UTC {run.get_status_display().lower()}: {run.corrected} "
               f"corrected, {run.skipped} skipped, {run.held} held, {run.stale} stale")
-    if run.error:
-        value += f" ({run.error[:200]})"
+    if run.last_error:
+        value += f" ({run.last_error[:200]})"
     return [HealthLine("Inventory reconciliation", value, problem=run.status == ReconciliationRun.Status.FAILED,
                        link=reverse("admin:inventory_reconciliationrun_change", args=[run.pk]))]
