@@ -21,7 +21,7 @@ from channels.shopify.exceptions import ShopifyStaleQuantity
 from channels.shopify.ids import gid_to_id
 from outbox.kinds import OutboxKind, Outcome
 from outbox.leases import lease_release, lease_take
-from outbox.services import outbox_dispatch, outbox_execute
+from outbox.services import outbox_claim, outbox_dispatch, outbox_execute
 from pim.clock import clock_now
 
 from . import selectors
@@ -116,8 +116,6 @@ def inventory_push_claim(*, push_id: int, worker: str) -> tuple[InventoryPush, S
     """Claim push ``push_id`` and its level (for a batch of sets run together); None if it cannot run now.
 
     Release the level with ``inventory_push_release`` when done."""
-    from outbox.services import outbox_claim
-
     push = outbox_claim(kind=INVENTORY_PUSH, worker=worker, row_id=push_id)
     if push is None:
         return None

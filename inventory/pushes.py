@@ -10,7 +10,6 @@ work with the kind in ``inventory.push_runs``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -35,8 +34,6 @@ from .models import (
 from .queueing import _setting
 
 INVENTORY_PUSH_KIND = "inventory_push"
-
-logger = logging.getLogger(__name__)
 
 
 # A pending push of a level coalesces the movements that follow (the key: store, variant, location, kind).
