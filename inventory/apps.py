@@ -7,15 +7,6 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
-        # Inventory pushes and reconciliation runs are durable work of the outbox (issue 14), on the ``inventory`` lane.
-        from outbox.kinds import outbox_kind_register
-
-        from .push_runs import INVENTORY_PUSH
-        from .reconciliation import RECONCILIATION_RUN
-
-        outbox_kind_register(kind=INVENTORY_PUSH)
-        outbox_kind_register(kind=RECONCILIATION_RUN)
-
         from webhooks.topics import webhook_topic_register
 
         from .topics import TOPIC_HANDLERS, TOPIC_PREFETCH
@@ -37,6 +28,14 @@ class InventoryConfig(AppConfig):
         alert_check_register(name="inventory", check=inventory_alerts_check)
         connect_step_register(name="locations and webhooks", step=connect_steps)
 
+        # The durable work of this app, on the ``inventory`` lane (issue 14): pushes, then reconciliation runs.
+        from outbox.kinds import outbox_kind_register
+
+        from .push_runs import INVENTORY_PUSH
+        from .reconciliation import RECONCILIATION_RUN
+
+        for kind in (INVENTORY_PUSH, RECONCILIATION_RUN):
+            outbox_kind_register(kind=kind)
         from outbox.periodic import periodic_task_register
 
         from .catchup import order_watermarks_sweep
