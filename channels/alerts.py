@@ -16,7 +16,8 @@ import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+
+from pim.clock import clock_now
 
 from .models import Alert, Store
 from .shopify.netguard import network_call_check
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 def alert_window_start(*, now: datetime | None = None, hours: float | None = None) -> datetime:
     """Return the start of the alert window that contains ``now`` (windows of ``hours``, aligned to the epoch)."""
-    now = now or timezone.now()
+    now = now or clock_now()
     span = timedelta(hours=hours if hours is not None else settings.ALERT_WINDOW_HOURS).total_seconds()
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return epoch + timedelta(seconds=((now - epoch).total_seconds() // span) * span)

@@ -30,9 +30,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
+from outbox.leases import lease_take
 from pim.models import Product, Variant
 
 from .bulk_models import BulkPublishLine, BulkPublishOperation, BulkPublishRun
@@ -135,10 +136,8 @@ def bulk_publish_step(*, run_id: int) -> str:
     is retried at the next poll; a terminal one (e.g. access denied) fails the run and its open jobs.
     """
     now = timezone.now()
-    lease = now + timedelta(seconds=settings.BULK_PUBLISH_STEP_LEASE_SECONDS)
-    claimed = BulkPublishRun.objects.filter(pk=run_id, status__in=OPEN_RUN_STATES).filter(
-        Q(next_step_at__isnull=True) | Q(next_step_at__lte=now)
-    ).update(next_step_at=lease)
+    claimed = lease_take(rows=BulkPublishRun.objects.filter(pk=run_id, status__in=OPEN_RUN_STATES),
+                         field="next_step_at", seconds=settings.BULK_PUBLISH_STEP_LEASE_SECONDS, now=now)
     if not claimed:
         return "not-due"
     run = BulkPublishRun.objects.select_related("store").get(pk=run_id)

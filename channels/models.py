@@ -9,6 +9,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from outbox.models import OutboxRow
+from pim.clock import clock_now
 from pim.models import Product, Variant
 
 from .crypto import EncryptedTextField
@@ -167,7 +168,7 @@ class Store(models.Model):
         return self.webhook_secret
 
     def circuit_is_open(self, now=None) -> bool:
-        return bool(self.circuit_open_until and self.circuit_open_until > (now or timezone.now()))
+        return bool(self.circuit_open_until and self.circuit_open_until > (now or clock_now()))
 
 
 class StoreMetafieldMapping(models.Model):

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Min, Q
-from django.utils import timezone
+
+from pim.clock import clock_now
 
 from .alerts import alert_raise, alert_window_start
 from .models import Store, SyncJob
@@ -30,7 +31,7 @@ def alert_check_register(*, name: str, check: AlertCheck) -> None:
 
 def alerts_check(*, now: datetime | None = None) -> int:
     """Evaluate every condition (built-in and registered); return how many alerts were raised now."""
-    now = now or timezone.now()
+    now = now or clock_now()
     raised = sync_dead_letters_check(now) + sync_latency_check(now)
     for check in _checks.values():
         raised += check(now)

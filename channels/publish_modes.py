@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from pim.clock import clock_now
+
 from .models import ChannelAssignment, Store
 
 logger = logging.getLogger(__name__)
@@ -37,13 +39,13 @@ def _slots(store: Store, now: datetime, days: range) -> list[datetime]:
 
 def store_next_batch_at(*, store: Store, now: datetime | None = None) -> datetime | None:
     """The store's next batch time after ``now`` (None without batch times)."""
-    now = now or timezone.now()
+    now = now or clock_now()
     return next((s for s in _slots(store, now, range(0, 2)) if s > now), None)
 
 
 def store_due_batch_at(*, store: Store, now: datetime | None = None) -> datetime | None:
     """The latest batch time at or before ``now`` (today's or yesterday's), or None."""
-    now = now or timezone.now()
+    now = now or clock_now()
     past = [s for s in _slots(store, now, range(-1, 1)) if s <= now]
     return past[-1] if past else None
 
@@ -87,7 +89,7 @@ def publish_batches_run(*, now: datetime | None = None) -> int:
     Called by every sweeper loop: a compare-and-set on the store's last batch time makes sure each batch runs once
     whatever the number of sweepers.
     """
-    now = now or timezone.now()
+    now = now or clock_now()
     recorded = 0
     for store in Store.objects.filter(is_active=True, publish_mode=Store.PublishMode.SCHEDULED):
         due = store_due_batch_at(store=store, now=now)

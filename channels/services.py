@@ -29,6 +29,7 @@ from outbox.services import (
     outbox_replay,
     outbox_sweep_kind,
 )
+from pim.clock import clock_now
 from pim.models import Product
 from pim.validators import validate_tags
 
@@ -263,7 +264,7 @@ def _after_success(job: SyncJob, result: Outcome) -> None:
         # The store answers again: close the circuit and send its backlog at once, oldest first.
         Store.objects.filter(pk=store.pk).update(circuit_failures=0, circuit_open_until=None)
         backlog = SyncJob.objects.filter(store=store, status=SyncJob.Status.PENDING)
-        backlog.update(next_attempt_at=timezone.now())
+        backlog.update(next_attempt_at=clock_now())
         sync_jobs_dispatch(job_ids=list(backlog.order_by("first_edit_at", "id").values_list("pk", flat=True)))
     # Issue 19: once a product is live in (or gone from) a store, its mapped collections and translations there
     # follow (their own outbox rows, recorded right after this job is done).
@@ -276,7 +277,7 @@ def _circuit_after_failure(job: SyncJob, exc: BaseException) -> None:
     """Repeated server or network failures open the store's circuit: its jobs wait, other stores go on."""
     if not isinstance(exc, (ShopifyServerError, ShopifyNetworkError)):
         return
-    now = timezone.now()
+    now = clock_now()
     store = job.store
     failures = store.circuit_failures + 1
     update: dict[str, Any] = {"circuit_failures": F("circuit_failures") + 1}

@@ -232,16 +232,13 @@ PUBLISH_PREVIEW_LIVE_READ_MAX = int(os.environ.get("PUBLISH_PREVIEW_LIVE_READ_MA
 # Circuit breaker per store: open after this many consecutive server/network failures.
 SYNC_CIRCUIT_THRESHOLD = int(os.environ.get("SYNC_CIRCUIT_THRESHOLD", "3"))
 SYNC_CIRCUIT_MAX_OPEN_SECONDS = int(os.environ.get("SYNC_CIRCUIT_MAX_OPEN_SECONDS", "60"))
-# Inventory pushes and the webhook inbox (inventory/pushes.py, webhooks/inbox.py, inventory/queueing.py).
+# Inventory pushes (an outbox kind: inventory/push_runs.py) and the webhook inbox (webhooks/inbox.py).
 INVENTORY_PUSH_MAX_ATTEMPTS = int(os.environ.get("INVENTORY_PUSH_MAX_ATTEMPTS", "10"))  # then dead-lettered
 INVENTORY_LEASE_SECONDS = int(os.environ.get("INVENTORY_LEASE_SECONDS", "120"))  # a running push's level lease
 # After a merchant edit (inventory_levels/update) the PIM compares after this delay, and waits at most
 # INVENTORY_CHECK_MAX_WAIT_SECONDS for in-flight pushes and order webhooks of the shop to settle first.
 INVENTORY_CHECK_DELAY_SECONDS = float(os.environ.get("INVENTORY_CHECK_DELAY_SECONDS", "10"))
 INVENTORY_CHECK_MAX_WAIT_SECONDS = float(os.environ.get("INVENTORY_CHECK_MAX_WAIT_SECONDS", "120"))
-# One drain job processes waiting pushes / events for up to this long, then queues the next one.
-INVENTORY_DRAIN_SECONDS = float(os.environ.get("INVENTORY_DRAIN_SECONDS", "2.0"))
-INVENTORY_DRAIN_FLAG_SECONDS = int(os.environ.get("INVENTORY_DRAIN_FLAG_SECONDS", "60"))  # "a drain job waits" flag
 WEBHOOK_LEASE_SECONDS = int(os.environ.get("WEBHOOK_LEASE_SECONDS", "120"))  # a processing webhook event's lease
 WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))  # then kept as failed for review
 # Onboarding (onboarding/services.py): how often a reconcile polls Shopify's bulk export.

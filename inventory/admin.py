@@ -14,6 +14,7 @@ from django.utils.html import format_html
 
 from channels.shopify.exceptions import ShopifyError
 from channels.shopify.ids import gid_to_id
+from outbox.admin import OutboxRowAdmin
 from pim.admin_base import ReadOnlyAdmin
 from pim.models import Variant
 
@@ -36,7 +37,7 @@ from .models import (
     UnmatchedSale,
     WebhookSubscriptionHealth,
 )
-from .pushes import inventory_pushes_replay
+from .pushes import INVENTORY_PUSH_KIND
 from .queueing import INVENTORY_QUEUE
 from .reconciliation_admin import SyncRunConfirmMixin  # also registers the reconciliation admins
 
@@ -195,7 +196,13 @@ class StockMovementAdmin(ReadOnlyAdmin):
 
 
 @admin.register(InventoryPush)
-class InventoryPushAdmin(ReadOnlyAdmin):
+class InventoryPushAdmin(OutboxRowAdmin):
+    """Pushes are outbox rows: read-only, with *Replay* (``outbox_replay``: a dead push is redone as an absolute
+    set of its level)."""
+
+    outbox_kind = INVENTORY_PUSH_KIND
+    replay_permission = "inventory.replay_inventorypush"
+    replay_intro = "Each level is set in Shopify to the PIM's current quantity (compare-and-set)."
     list_display = ("created_at", "store", "sku", "location", "shopify_location", "kind", "delta", "status",
                     "attempts", "latency_ms", "result")
     list_filter = ("status", "kind", "store")
@@ -205,25 +212,15 @@ class InventoryPushAdmin(ReadOnlyAdmin):
         return f"{obj.shopify_location_id} ({obj.mapping_used})" if obj.shopify_location_id else "–"
     list_select_related = ("store", "variant", "location")
     search_fields = ("variant__sku", "idempotency_key", "result", "last_error")
-    actions = ("replay",)
 
     @admin.display(description="SKU", ordering="variant__sku")
     def sku(self, obj: InventoryPush) -> str:
         return obj.variant.sku
 
-    def has_replay_permission(self, request) -> bool:
-        return request.user.has_perm("inventory.replay_inventorypush")
-
     @admin.action(description="Replay selected dead pushes (absolute set in Shopify)", permissions=["replay"])
     def replay(self, request, queryset):
-        dead = queryset.filter(status=InventoryPush.Status.DEAD)
-        page = _confirm(self, request, dead, action="replay", title="Replay these inventory pushes?",
-                        intro="Each level is set in Shopify to the PIM's current quantity (compare-and-set).")
-        if page is not None:
-            return page
-        count = inventory_pushes_replay(push_ids=dead.values_list("pk", flat=True))
-        self.message_user(request, f"{count} push(es) queued again.", messages.SUCCESS)
-        return None
+        """Redo the selected dead pushes as absolute sets after a confirmation page."""
+        return self.replay_confirmed(request, queryset, action="replay")
 
 
 @admin.register(InventoryDrift)

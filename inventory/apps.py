@@ -28,21 +28,23 @@ class InventoryConfig(AppConfig):
         alert_check_register(name="inventory", check=inventory_alerts_check)
         connect_step_register(name="locations and webhooks", step=connect_steps)
 
+        # The durable work of this app, on the ``inventory`` lane (issue 14): pushes, then reconciliation runs.
+        from outbox.kinds import outbox_kind_register
+
+        from .push_runs import INVENTORY_PUSH
+        from .reconciliation import RECONCILIATION_RUN
+
+        for kind in (INVENTORY_PUSH, RECONCILIATION_RUN):
+            outbox_kind_register(kind=kind)
         from outbox.periodic import periodic_task_register
 
         from .catchup import order_watermarks_sweep
         from .reconciliation import reconciliation_health_lines, reconciliation_sweep_task
         from .subscriptions import webhook_subscriptions_sweep
+        from .sweep import inventory_missing_sets_request
 
-        def inventory_sweep() -> str | None:
-            from .sweep import inventory_sweep as sweep
-
-            r = sweep()
-            if any((r.pushes_reclaimed, r.pushes_dispatched, r.sets_requested)):
-                return (f"pushes: {r.pushes_reclaimed} reclaimed, {r.pushes_dispatched} sent; {r.sets_requested} set(s) queued")
-            return None
-
-        periodic_task_register(name="inventory", task=inventory_sweep, also_once=True)
+        periodic_task_register(name="inventory", also_once=True,
+                               task=lambda: f"{n} set(s) queued" if (n := inventory_missing_sets_request()) else None)
         periodic_task_register(name="webhook subscriptions", also_once=True,
                                task=lambda: f"{n} store check(s) queued" if (n := webhook_subscriptions_sweep()) else None)
         periodic_task_register(name="orders", also_once=True,

@@ -50,6 +50,8 @@ from channels.clients import client_for_store
 from channels.models import Store
 from channels.shopify import queries
 from channels.shopify.ids import gid_to_id
+from outbox.leases import lease_take
+from pim.clock import clock_now
 
 from . import orders as order_writeback
 from .ledger import _Origin
@@ -319,7 +321,7 @@ def order_watermark_tick(*, store: Store, now: datetime | None = None) -> OrderW
 
     Database only (no network); safe to run from several sweepers (the row is locked).
     """
-    now = now or timezone.now()
+    now = now or clock_now()
     with transaction.atomic():
         OrderWatermark.objects.get_or_create(store=store, defaults={"complete_until": now - _margin(),
                                                                     "ticked_at": now})
@@ -360,13 +362,12 @@ def order_watermark_tick(*, store: Store, now: datetime | None = None) -> OrderW
 
 def order_catchup_claim(*, store: Store, now: datetime | None = None) -> bool:
     """Claim the store's owed replay (a gap, or a due verification) with a lease; return whether one was claimed."""
-    now = now or timezone.now()
-    lease = now + timedelta(seconds=settings.ORDER_CATCHUP_LEASE_SECONDS)
-    free = Q(replay_lease_until__isnull=True) | Q(replay_lease_until__lte=now)
+    now = now or clock_now()
     owed = Q(gap_since__isnull=False)
     if settings.ORDER_CATCHUP_VERIFY_SECONDS:
         owed |= Q(next_verify_at__lte=now)
-    return bool(OrderWatermark.objects.filter(free, owed, store=store).update(replay_lease_until=lease))
+    return lease_take(rows=OrderWatermark.objects.filter(owed, store=store), field="replay_lease_until",
+                      seconds=settings.ORDER_CATCHUP_LEASE_SECONDS, now=now)
 
 
 def order_catchup_replay(*, store: Store) -> str:
@@ -384,7 +385,7 @@ def order_catchup_replay(*, store: Store) -> str:
         logger.warning("gap replay of %s failed: %s", store.name, type(exc).__name__, exc_info=True)
         OrderWatermark.objects.filter(pk=mark.pk).update(
             last_replay_error=f"{type(exc).__name__}: {exc}"[:2000],
-            replay_lease_until=timezone.now() + timedelta(seconds=min(60, settings.ORDER_CATCHUP_LEASE_SECONDS)))
+            replay_lease_until=clock_now() + timedelta(seconds=min(60, settings.ORDER_CATCHUP_LEASE_SECONDS)))
         return f"failed: {type(exc).__name__}"
     text = (f"gap since {gap:%Y-%m-%d %H:%M:%S} UTC ({mark.gap_reason}): " if gap else "verification: ") + report.text()
     with transaction.atomic():
@@ -400,7 +401,7 @@ def order_catchup_replay(*, store: Store) -> str:
         mark.last_replay_error = ("not replayed: " + ", ".join(report.too_large)) if report.too_large else ""
         mark.replay_lease_until = None
         if settings.ORDER_CATCHUP_VERIFY_SECONDS:
-            mark.next_verify_at = timezone.now() + timedelta(seconds=settings.ORDER_CATCHUP_VERIFY_SECONDS)
+            mark.next_verify_at = clock_now() + timedelta(seconds=settings.ORDER_CATCHUP_VERIFY_SECONDS)
         mark.save()
     return text
 
@@ -411,7 +412,7 @@ def order_watermarks_sweep(*, now: datetime | None = None) -> int:
 
     from .tasks import order_catchup_task
 
-    now = now or timezone.now()
+    now = now or clock_now()
     queued = 0
     for store in Store.objects.filter(is_active=True).exclude(shop_domain=""):
         if not store_settings(store=store).sales_write_back:

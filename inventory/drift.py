@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from channels.clients import client_for_store
 from channels.models import ConflictPolicy, VariantBinding
+from outbox.kinds import Outcome
 
 from . import selectors
 from .errors import StockError, _rest_id
@@ -27,7 +28,6 @@ from .models import (
     WebhookEvent,
 )
 from .pushes import (
-    PushOutcome,
     _push_finish,
     _push_record,
     _store_settings,
@@ -86,11 +86,11 @@ def _handle_inventory_level_update(*, event: WebhookEvent, payload: dict) -> str
             f"(check #{push_id})")
 
 
-def _run_check(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
+def _run_check(push: InventoryPush, level: ShopifyLevel) -> Outcome:
     target = _level_target(push.store, push.variant_id, push.location_id)
     if target is None:
         _push_finish(push, InventoryPush.Status.SKIPPED, "variant or location not mapped in this store")
-        return PushOutcome(InventoryPush.Status.SKIPPED)
+        return Outcome(InventoryPush.Status.SKIPPED)
     item, location = target
     before = StockLevel.objects.filter(variant_id=push.variant_id, location_id=push.location_id).first()
     rows = client_for_store(push.store).inventory_levels(inventory_item_ids=[item], location_ids=[location],
@@ -99,7 +99,7 @@ def _run_check(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
     row = rows[0] if rows else {}
     if not row.get("stocked"):
         _push_finish(push, InventoryPush.Status.DONE, "not stocked at the location in Shopify")
-        return PushOutcome(InventoryPush.Status.DONE)
+        return Outcome(InventoryPush.Status.DONE)
     shopify = (row.get("quantities") or {}).get("available")
     pim = selectors.pim_available_for_target(store_id=push.store_id, variant_id=push.variant_id,
                                              location_id=push.location_id)
@@ -107,14 +107,14 @@ def _run_check(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
         store_id=push.store_id, variant_id=push.variant_id, location_id=push.location_id)
     if shopify == pim:
         _push_finish(push, InventoryPush.Status.DONE, f"Shopify matches the PIM ({pim})")
-        return PushOutcome(InventoryPush.Status.DONE, "consistent")
+        return Outcome(InventoryPush.Status.DONE, "consistent")
     if moving:  # the PIM changed while we read: compare again later
         with transaction.atomic():
             check_id = _push_record(kind=InventoryPush.Kind.CHECK, store_id=push.store_id, variant_id=push.variant_id,
                                     location_id=push.location_id, delay=2)
             inventory_pushes_dispatch_on_commit(push_ids=[check_id], delay=2)
             _push_finish(push, InventoryPush.Status.DONE, f"stock moved while comparing: check #{check_id} queued")
-        return PushOutcome(InventoryPush.Status.DONE, "inconclusive")
+        return Outcome(InventoryPush.Status.DONE, "inconclusive")
     store = push.store
     overwrite = store.default_conflict_policy == ConflictPolicy.OVERWRITE
     with transaction.atomic():
@@ -140,7 +140,7 @@ def _run_check(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
             detail = f"Shopify {shopify} ≠ PIM {pim}: held for review (hold policy)"
         _push_finish(push, InventoryPush.Status.DONE, detail)
     logger.warning("store %s, variant %s at location %s: %s", store.name, push.variant_id, push.location_id, detail)
-    return PushOutcome(InventoryPush.Status.DONE, detail)
+    return Outcome(InventoryPush.Status.DONE, detail)
 
 
 def inventory_drift_accept(*, drift: InventoryDrift, actor: AbstractBaseUser | None = None) -> StockMovement | None:

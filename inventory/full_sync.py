@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import F
@@ -14,6 +13,7 @@ from django.utils import timezone
 from channels.clients import client_for_store
 from channels.models import Store
 from channels.shopify.exceptions import ShopifyError
+from outbox.services import outbox_fail, worker_name
 
 from . import selectors
 from .errors import InventorySyncRefused
@@ -23,9 +23,8 @@ from .models import (
     ShopifyLevel,
     StockLevel,
 )
-from .push_runs import _run_sets
-from .pushes import _claim_push, _push_fail, _push_record, _release_level, inventory_pushes_dispatch
-from .queueing import worker_name
+from .push_runs import INVENTORY_PUSH, _run_sets, inventory_push_claim, inventory_push_release
+from .pushes import _push_record, inventory_pushes_dispatch
 
 SET_BATCH_SIZE = 100
 
@@ -117,31 +116,32 @@ def _full_sync_run(*, run: InventorySyncRun, store: Store, client, apply: bool, 
                          location_id=t.location_id, sync_run_id=run.pk)
             for t in targets
         ]
-    deadline = timezone.now() + timedelta(seconds=wait_seconds)
+    deadline = time.monotonic() + wait_seconds  # real time: this loop waits for levels leased by workers
     remaining = list(push_ids)
+    worker = worker_name()
     while remaining:
         batch: list[tuple[InventoryPush, ShopifyLevel]] = []
         for pk in remaining[:SET_BATCH_SIZE]:
-            push, level, _ = _claim_push(pk, worker_name())
-            if push is not None:
-                batch.append((push, level))
+            claimed = inventory_push_claim(push_id=pk, worker=worker)
+            if claimed is not None:
+                batch.append(claimed)
         try:
             if batch:
                 _run_sets(store, batch)
         except ShopifyError as exc:
             for push, _ in batch:
-                _push_fail(push, exc, retryable=exc.retryable)
+                outbox_fail(kind=INVENTORY_PUSH, row=push, exc=exc, retryable=exc.retryable)
             run.error = f"{type(exc).__name__}: {exc}"[:4000]
         finally:
-            for _push, level in batch:
-                _release_level(level.pk, level.lease_owner)
+            for push, level in batch:
+                inventory_push_release(push=push, level=level)
         still = set(
             InventoryPush.objects.filter(pk__in=remaining, status__in=[InventoryPush.Status.PENDING,
                                                                         InventoryPush.Status.RUNNING])
             .values_list("pk", flat=True)
         )
         remaining = [pk for pk in remaining if pk in still]
-        if run.error or timezone.now() > deadline:
+        if run.error or time.monotonic() > deadline:
             break
         if remaining and not batch:
             time.sleep(0.2)  # levels leased by running pushes: wait for them
@@ -151,4 +151,4 @@ def _full_sync_run(*, run: InventorySyncRun, store: Store, client, apply: bool, 
     run.skipped = done.filter(status=InventoryPush.Status.SKIPPED).count()
     if remaining and not run.error:
         run.error = f"{len(remaining)} level(s) still busy; their sets stay queued for the workers"
-        inventory_pushes_dispatch(push_ids=remaining, force=True)
+        inventory_pushes_dispatch(push_ids=remaining)

@@ -2,9 +2,9 @@
 
 Every change is a ``StockMovement`` with a unique ``source_ref`` applied to its ``StockLevel`` under a row
 lock (``select_for_update``); repeating a source reference changes nothing. In the same transaction the
-change is recorded in the push outbox (``InventoryPush``) for every other store that carries the variant;
-RQ (queue ``inventory``) gets the push ids only after commit, so Shopify being slow or down never blocks
-or fails a movement, and ``inventory_sweep`` re-sends whatever Redis lost.
+change is recorded as an outbox row (``InventoryPush``) for every other store that carries the variant; the
+``inventory`` lane is woken only after commit, so Shopify being slow or down never blocks or fails a
+movement, and the outbox sweep re-sends whatever Redis lost.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from channels.models import Store
+from outbox.models import OutboxRow
 from pim.models import Variant
 from webhooks.models import WebhookEvent
 
@@ -231,8 +232,9 @@ class ShopifyLevel(models.Model):
         return f"{self.variant_id}@{self.location_id} in {self.store_id}"
 
 
-class InventoryPush(models.Model):
-    """The outbox of inventory changes for one store's level; never lost when Redis or Shopify is down."""
+class InventoryPush(OutboxRow):
+    """A push of stock to one store's level: a row of the outbox (kind ``inventory_push``, lane ``inventory``);
+    never lost when Redis or Shopify is down."""
 
     class Kind(models.TextChoices):
         DELTA = "delta", "Delta (inventoryAdjustQuantities)"
@@ -268,15 +270,9 @@ class InventoryPush(models.Model):
     shopify_location_id = models.CharField(max_length=100, blank=True, db_default="")
     mapping_used = models.CharField(max_length=20, blank=True, db_default="")
     idempotency_key = models.CharField(max_length=255, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    max_attempts = models.PositiveIntegerField(default=10)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
+    max_attempts = models.PositiveIntegerField(default=10)  # INVENTORY_PUSH_MAX_ATTEMPTS when recorded
     started_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=255, blank=True)
     result = models.CharField(max_length=500, blank=True)
-    last_error = models.TextField(blank=True)
     first_change_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -1,45 +1,46 @@
-"""Running pushes against Shopify: a delta, a batch of compare-and-set sets, a drain of due pushes.
+"""Running pushes against Shopify (a delta, a batch of compare-and-set sets) and the outbox kind that does it.
+
+``INVENTORY_PUSH`` is the outbox kind of inventory pushes (issue 14): the outbox records, dispatches, claims
+(under a lease), retries with backoff, dead-letters, sweeps and replays them; this module supplies what is
+particular to a push: which rows may run now (their level is not leased), the per-level lease taken with the
+claim (``_admit``: it keeps pushes of one level in order), and ``_execute``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Sum
-from django.utils import timezone
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Sum
 
 from channels.clients import client_for_store
 from channels.models import Store
 from channels.shopify import queries
-from channels.shopify.exceptions import ShopifyError, ShopifyStaleQuantity
+from channels.shopify.exceptions import ShopifyStaleQuantity
 from channels.shopify.ids import gid_to_id
-from outbox.services import lane_drain_started
+from outbox.kinds import OutboxKind, Outcome
+from outbox.leases import lease_release, lease_take
+from outbox.services import outbox_claim, outbox_dispatch, outbox_execute
+from pim.clock import clock_now
 
 from . import selectors
 from .drift import _run_check
-from .levels import _level_target, _lock_level
+from .levels import _level_target, _lock_level, _shopify_level
 from .models import (
     InventoryPush,
     ShopifyLevel,
     StockLevel,
 )
 from .pushes import (
-    PushOutcome,
-    _claim_push,
-    _dispatch_level_backlog,
-    _next_due_push_id,
-    _push_fail,
+    INVENTORY_PUSH_KIND,
     _push_finish,
     _push_record,
-    _release_level,
+    _push_replay_as_set,
     _store_settings,
-    inventory_pushes_dispatch,
     inventory_pushes_dispatch_on_commit,
 )
-from .queueing import INVENTORY_QUEUE, _drain_budget, worker_name
+from .queueing import INVENTORY_QUEUE, _setting
 
 logger = logging.getLogger(__name__)
 
@@ -48,58 +49,131 @@ MAX_EXPECTED_ECHOES = 50
 
 STALE_ROUNDS = 4
 
+_WAITING = (InventoryPush.Status.PENDING, InventoryPush.Status.RETRY)
 
-def inventory_push_execute(*, push_id: int, worker: str | None = None) -> PushOutcome:
-    """Run one push: claim it and its level, talk to Shopify, record the outcome; never raises for Shopify.
 
-    Idempotent: a push that is not waiting is left alone; a retried delta reuses its idempotency key.
-    Retryable Shopify errors put the push back with exponential backoff, others dead-letter it.
+def inventory_push_execute(*, push_id: int, worker: str | None = None) -> Outcome:
+    """Run one push now: claim it and its level, talk to Shopify, record the outcome; never raises for Shopify.
+
+    Idempotent: a push that is not waiting, not due or whose level is leased is left alone (``not-claimed``);
+    a retried delta reuses its idempotency key. Retryable errors put the push back with backoff, others
+    dead-letter it (the outbox's ``outbox_execute``).
     """
-    worker = worker or worker_name()
-    push, level, claim = _claim_push(push_id, worker)
+    return outbox_execute(kind=INVENTORY_PUSH, row_id=push_id, worker=worker)
+
+
+# --- the per-level lease --------------------------------------------------------------------------------
+
+
+def _level_owner(push: InventoryPush, attempt: int) -> str:
+    return f"push-{push.pk}-{attempt}"
+
+
+def _lease_seconds() -> float:
+    return float(_setting("INVENTORY_LEASE_SECONDS", 120))
+
+
+def _lease_level(level_id: int, owner: str) -> bool:
+    return lease_take(rows=ShopifyLevel.objects.filter(pk=level_id), field="lease_until", seconds=_lease_seconds(),
+                      owner_field="lease_owner", owner=owner)
+
+
+def _release_level(level_id: int, owner: str) -> None:
+    lease_release(rows=ShopifyLevel.objects.filter(pk=level_id), field="lease_until", owner_field="lease_owner",
+                  owner=owner)
+
+
+def _claimable(rows, now):
+    """Pushes whose level no running push holds (the one running dispatches the level's backlog as it ends)."""
+    leased = ShopifyLevel.objects.filter(
+        store_id=OuterRef("store_id"), variant_id=OuterRef("variant_id"), location_id=OuterRef("location_id"),
+        lease_until__gt=now,
+    )
+    return rows.filter(~Exists(leased))
+
+
+def _check_is_quiet(push: InventoryPush) -> bool:
+    waited = (clock_now() - push.created_at).total_seconds()
+    if waited > float(_setting("INVENTORY_CHECK_MAX_WAIT_SECONDS", 120)):
+        return True
+    if selectors.unprocessed_order_events(shop_domain=push.store.shop_domain):
+        return False
+    return not selectors.level_pushes_in_flight(store_id=push.store_id, variant_id=push.variant_id,
+                                                 location_id=push.location_id)
+
+
+def _admit(push: InventoryPush, now) -> float | None:
+    """Claim a push with its level's lease (in the claim's transaction); a check waits for the level to settle."""
+    if push.kind == InventoryPush.Kind.CHECK and not _check_is_quiet(push):
+        return 2.0
+    level = _shopify_level(push.store_id, push.variant_id, push.location_id)
+    if not _lease_level(level.pk, _level_owner(push, push.attempts + 1)):
+        return 1.0  # another worker took the level just now
+    return None
+
+
+def inventory_push_claim(*, push_id: int, worker: str) -> tuple[InventoryPush, ShopifyLevel] | None:
+    """Claim push ``push_id`` and its level (for a batch of sets run together); None if it cannot run now.
+
+    Release the level with ``inventory_push_release`` when done."""
+    push = outbox_claim(kind=INVENTORY_PUSH, worker=worker, row_id=push_id)
     if push is None:
-        return PushOutcome(claim)
+        return None
+    return push, _shopify_level(push.store_id, push.variant_id, push.location_id)
+
+
+def inventory_push_release(*, push: InventoryPush, level: ShopifyLevel) -> None:
+    """Release the level lease taken with the claim of ``push``."""
+    _release_level(level.pk, _level_owner(push, push.attempts))
+
+
+# --- execute ------------------------------------------------------------------------------------------
+
+
+def _refusal(push: InventoryPush) -> str:
+    store = push.store
+    if not store.is_active:
+        return "store is disabled"
+    if not store.inventory_push_enabled:
+        return "store does not push inventory"
+    if push.kind == InventoryPush.Kind.DELTA and not selectors.store_accepts_deltas(store=store):
+        return "refused: the store has not had its initial full sync"
+    if not push.variant.inventory_tracked or push.variant.inventory_sync_excluded:
+        return f"{push.variant.sku} is untracked or excluded from inventory sync"
+    return ""
+
+
+def _execute(push: InventoryPush) -> Outcome:
+    """Send one claimed push to Shopify (its level is leased to it); release the level and send its backlog."""
+    level = _shopify_level(push.store_id, push.variant_id, push.location_id)
     try:
+        refusal = _refusal(push)
+        if refusal:
+            _push_finish(push, InventoryPush.Status.SKIPPED, refusal)
+            return Outcome(InventoryPush.Status.SKIPPED, refusal)
         if push.kind == InventoryPush.Kind.DELTA:
-            outcome = _run_delta(push, level)
-        elif push.kind == InventoryPush.Kind.SET:
-            outcome = _run_sets(push.store, [(push, level)])[push.pk]
-        else:
-            outcome = _run_check(push, level)
-    except ShopifyError as exc:
-        outcome = _push_fail(push, exc, retryable=exc.retryable)
-    except (OperationalError, InterfaceError) as exc:  # the database hiccuped (deadlock, restart): try again
-        logger.warning("inventory push %s: database error %s; retrying", push.pk, exc)
-        outcome = _push_fail(push, exc, retryable=True)
-    except Exception as exc:
-        logger.exception("inventory push %s failed unexpectedly", push.pk)
-        outcome = _push_fail(push, exc, retryable=False)
+            if not push.idempotency_key:
+                push.idempotency_key = f"pim-invpush-{push.pk}"
+                InventoryPush.objects.filter(pk=push.pk).update(idempotency_key=push.idempotency_key)
+            return _run_delta(push, level)
+        if push.kind == InventoryPush.Kind.SET:
+            return _run_sets(push.store, [(push, level)])[push.pk]
+        return _run_check(push, level)
     finally:
-        _release_level(level.pk, level.lease_owner)
-    _dispatch_level_backlog(push)
-    return outcome
+        inventory_push_release(push=push, level=level)
+        backlog = InventoryPush.objects.filter(
+            store_id=push.store_id, variant_id=push.variant_id, location_id=push.location_id,
+            status__in=_WAITING, next_attempt_at__lte=clock_now()).exclude(pk=push.pk)
+        outbox_dispatch(kind=INVENTORY_PUSH, ids=backlog.values_list("pk", flat=True))
 
 
-def inventory_pushes_drain(*, first_push_id: int, budget_seconds: float | None = None, worker: str | None = None) -> int:
-    """Execute push ``first_push_id``, then every other due push (oldest change first) whose level is free, for up
-    to ``budget_seconds``; queue a new drain if work is left. Returns how many pushes were executed."""
-    worker = worker or worker_name()
-    lane_drain_started(INVENTORY_QUEUE)
-    tried = {first_push_id}
-    count = int(inventory_push_execute(push_id=first_push_id, worker=worker).status in _EXECUTED)
-    deadline = time.monotonic() + (_drain_budget() if budget_seconds is None else budget_seconds)
-    while True:
-        pk = _next_due_push_id(exclude=tried)
-        if pk is None:
-            return count
-        if time.monotonic() >= deadline:
-            inventory_pushes_dispatch(push_ids=[pk], force=True)
-            return count
-        tried.add(pk)
-        count += int(inventory_push_execute(push_id=pk, worker=worker).status in _EXECUTED)
-
-
-_EXECUTED = {"done", "retry", "dead", "skipped", "superseded"}
+INVENTORY_PUSH = OutboxKind(
+    name=INVENTORY_PUSH_KIND, model=InventoryPush, execute=_execute, lane=INVENTORY_QUEUE, label="inventory pushes",
+    waiting=_WAITING, retry_status=InventoryPush.Status.RETRY, running=InventoryPush.Status.RUNNING,
+    dead=InventoryPush.Status.DEAD, replayable=(InventoryPush.Status.DEAD,), key=("store", "variant", "location", "kind"),
+    order_by=("first_change_at", "id"), by_id_only_when_due=True, result_field=None, started_field="started_at",
+    lease_seconds=_lease_seconds, claimable=_claimable, admit=_admit, replay=_push_replay_as_set,
+)
 
 
 def _remember_quantity(level_id: int, quantity: int | None, *, baseline: int | None = None) -> None:
@@ -109,7 +183,7 @@ def _remember_quantity(level_id: int, quantity: int | None, *, baseline: int | N
         echoes = list(level.expected_echoes or [])
         if quantity is not None:
             echoes = (echoes + [quantity])[-MAX_EXPECTED_ECHOES:]
-        update: dict[str, Any] = {"expected_echoes": echoes, "synced_at": timezone.now()}
+        update: dict[str, Any] = {"expected_echoes": echoes, "synced_at": clock_now()}
         if quantity is not None:
             update["last_known_available"] = quantity
         if baseline is not None and (level.baseline_version is None or baseline > level.baseline_version):
@@ -125,26 +199,26 @@ def _available_after(group: dict | None, item_gid: str, location: str) -> int | 
     return None
 
 
-def _run_delta(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
+def _run_delta(push: InventoryPush, level: ShopifyLevel) -> Outcome:
     if level.baseline_version is None:
         with transaction.atomic():
             set_id = _push_record(kind=InventoryPush.Kind.SET, store_id=push.store_id, variant_id=push.variant_id,
                                   location_id=push.location_id, version=push.max_version)
             inventory_pushes_dispatch_on_commit(push_ids=[set_id])
             _push_finish(push, InventoryPush.Status.SUPERSEDED, f"level never set in Shopify: absolute set #{set_id}")
-        return PushOutcome(InventoryPush.Status.SUPERSEDED)
+        return Outcome(InventoryPush.Status.SUPERSEDED)
     if push.max_version <= level.baseline_version:
         _push_finish(push, InventoryPush.Status.SUPERSEDED, "already included in an absolute set")
-        return PushOutcome(InventoryPush.Status.SUPERSEDED)
+        return Outcome(InventoryPush.Status.SUPERSEDED)
     target = _level_target(push.store, push.variant_id, push.location_id)
     if target is None:
         _push_finish(push, InventoryPush.Status.SKIPPED, "variant or location no longer mapped in this store")
         logger.warning("push %s skipped: variant %s / location %s unmapped in %s", push.pk, push.variant_id,
                        push.location_id, push.store.name)
-        return PushOutcome(InventoryPush.Status.SKIPPED)
+        return Outcome(InventoryPush.Status.SKIPPED)
     if push.delta == 0:
         _push_finish(push, InventoryPush.Status.DONE, "changes cancel out: nothing to send")
-        return PushOutcome(InventoryPush.Status.DONE)
+        return Outcome(InventoryPush.Status.DONE)
     item, location = target
     client = client_for_store(push.store)
     group = client.inventory_adjust_quantities(
@@ -158,18 +232,18 @@ def _run_delta(push: InventoryPush, level: ShopifyLevel) -> PushOutcome:
     _remember_quantity(level.pk, after)
     _push_finish(push, InventoryPush.Status.DONE, f"adjusted by {push.delta:+d}, available now {after}",
                  quantity_sent=push.delta, shopify_location_id=str(gid_to_id(location)), mapping_used="mapped")
-    return PushOutcome(InventoryPush.Status.DONE, f"{push.delta:+d}")
+    return Outcome(InventoryPush.Status.DONE, f"{push.delta:+d}")
 
 
-def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> dict[int, PushOutcome]:
+def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> dict[int, Outcome]:
     """Set Shopify to the PIM's quantity for the batch's levels (compare-and-set, re-read when stale)."""
-    outcomes: dict[int, PushOutcome] = {}
+    outcomes: dict[int, Outcome] = {}
     targets: dict[int, tuple[str, str]] = {}
     for push, _ in batch:
         target = _level_target(store, push.variant_id, push.location_id)
         if target is None:
             _push_finish(push, InventoryPush.Status.SKIPPED, "variant or location not mapped in this store")
-            outcomes[push.pk] = PushOutcome(InventoryPush.Status.SKIPPED)
+            outcomes[push.pk] = Outcome(InventoryPush.Status.SKIPPED)
         else:
             targets[push.pk] = target
     live = [(p, lv) for p, lv in batch if p.pk in targets]
@@ -200,7 +274,7 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
                     kind=InventoryPush.Kind.DELTA,
                     status__in=[InventoryPush.Status.PENDING, InventoryPush.Status.RETRY],
                     max_version__lte=stock.version,
-                ).update(status=InventoryPush.Status.SUPERSEDED, finished_at=timezone.now(),
+                ).update(status=InventoryPush.Status.SUPERSEDED, finished_at=clock_now(),
                          result=f"included in absolute set #{push.pk}")
         quantities, plan = [], []
         for push, level in live:
@@ -210,13 +284,13 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
             if not row.get("exists") or not row.get("stocked"):
                 if row.get("exists") and activate:
                     detail = _activate_level(client, push, level, item, location, available, version)
-                    outcomes[push.pk] = PushOutcome(InventoryPush.Status.DONE, detail)
+                    outcomes[push.pk] = Outcome(InventoryPush.Status.DONE, detail)
                     continue
                 why = "inventory item unknown in Shopify" if not row.get("exists") else "not stocked at the location"
                 _mark_not_stocked(level, location)
                 why += ": recorded, not retried until the mapping or Shopify's stocking changes"
                 _push_finish(push, InventoryPush.Status.SKIPPED, why)
-                outcomes[push.pk] = PushOutcome(InventoryPush.Status.SKIPPED, why)
+                outcomes[push.pk] = Outcome(InventoryPush.Status.SKIPPED, why)
                 continue
             current = (row.get("quantities") or {}).get("available")
             plan.append((push, level, available, version, current))
@@ -240,7 +314,7 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
             used = "default+unmapped" if unmapped.get(push.pk) else "mapped"
             _push_finish(push, InventoryPush.Status.DONE, detail, quantity_sent=available, change_from=current,
                          shopify_location_id=str(gid_to_id(targets[push.pk][1])), mapping_used=used)
-            outcomes[push.pk] = PushOutcome(InventoryPush.Status.DONE, detail)
+            outcomes[push.pk] = Outcome(InventoryPush.Status.DONE, detail)
         return outcomes
     raise ShopifyStaleQuantity(f"Shopify kept changing during {STALE_ROUNDS} compare-and-set rounds",
                                shop_domain=store.shop_domain)
@@ -248,7 +322,7 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
 
 def _mark_not_stocked(level: ShopifyLevel, location_gid_: str) -> None:
     """Remember that the variant has no level at this Shopify location (the sweeper then leaves it alone)."""
-    ShopifyLevel.objects.filter(pk=level.pk).update(not_stocked_at=timezone.now(),
+    ShopifyLevel.objects.filter(pk=level.pk).update(not_stocked_at=clock_now(),
                                                     not_stocked_shopify_location_id=str(gid_to_id(location_gid_)))
 
 

@@ -31,21 +31,22 @@ Compare-and-set
 from __future__ import annotations
 
 import logging
-import socket
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from channels.clients import client_for_store
 from channels.models import Store
 from channels.shopify.exceptions import ShopifyError, ShopifyStaleQuantity, ShopifyUserError
+from outbox.kinds import OutboxKind, Outcome
+from outbox.services import outbox_dispatch, outbox_dispatch_on_commit, outbox_execute
+from pim.clock import clock_now
 
 from . import selectors
 from .models import (
@@ -66,7 +67,6 @@ CAS_ROUNDS = 3
 MAX_ECHOES = 50
 REPORT_LIMIT = 5000
 LEASE_SECONDS = 1800
-REDISPATCH_AFTER = timedelta(minutes=10)
 WAITING_PUSH = (InventoryPush.Status.PENDING, InventoryPush.Status.RUNNING, InventoryPush.Status.RETRY)
 
 
@@ -171,7 +171,7 @@ def reconciliation_schedule_set(*, store: Store, frequency: str, hour: int = 3, 
         schedule.frequency, schedule.hour, schedule.weekday = frequency, int(hour), int(weekday)
         schedule.timezone = timezone_name
         if changed or schedule.effective_from is None:
-            schedule.effective_from = now or timezone.now()
+            schedule.effective_from = now or clock_now()
         if confirmation is not None:
             schedule.confirmation = confirmation
         schedule.updated_by = _label(actor, "system")[:255]
@@ -233,37 +233,18 @@ def reconciliation_run_request(*, store: Store, actor: AbstractBaseUser | None =
     if refusal:
         raise ReconciliationRefused(refusal)
     with transaction.atomic():
-        run = ReconciliationRun.objects.create(store=store, slot=now or timezone.now(),
+        run = ReconciliationRun.objects.create(store=store, slot=now or clock_now(),
                                                trigger=ReconciliationRun.Trigger.MANUAL,
                                                actor_label=_label(actor, "command")[:255])
         if dispatch:
-            transaction.on_commit(lambda: reconciliation_runs_dispatch(run_ids=[run.pk]))
+            outbox_dispatch_on_commit(kind=RECONCILIATION_RUN, ids=[run.pk])
     return run
 
 
-def reconciliation_runs_dispatch(*, run_ids: list[int]) -> int:
-    """Queue the runs on the ``inventory`` queue; return how many were sent (a Redis failure is logged: the
-    sweeper sends them again)."""
-    import django_rq
-
-    from .tasks import reconciliation_run
-
-    sent = []
-    for run_id in run_ids:
-        try:
-            django_rq.get_queue(QUEUE).enqueue(reconciliation_run, run_id, job_timeout=LEASE_SECONDS)
-            sent.append(run_id)
-        except Exception:
-            logger.exception("could not enqueue reconciliation run %s; the sweeper will retry", run_id)
-    if sent:
-        ReconciliationRun.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
-    return len(sent)
-
-
 def reconciliation_sweep(*, now: datetime | None = None) -> int:
-    """Create each switched-on store's run for its due slot (once, whichever sweeper comes first) and re-send runs
-    a worker lost; return how many runs were created. Safe on any number of sweepers."""
-    now = now or timezone.now()
+    """Create each switched-on store's run for its due slot (once, whichever sweeper comes first) and hand it to
+    the ``inventory`` lane; return how many runs were created. Safe on any number of sweepers."""
+    now = now or clock_now()
     created = []
     schedules = ReconciliationSchedule.objects.exclude(frequency=ReconciliationSchedule.Frequency.OFF)
     for schedule in schedules.select_related("store"):
@@ -279,12 +260,7 @@ def reconciliation_sweep(*, now: datetime | None = None) -> int:
             continue
         if made:
             created.append(run.pk)
-    ReconciliationRun.objects.filter(status=ReconciliationRun.Status.RUNNING, lease_until__lt=now).update(
-        status=ReconciliationRun.Status.RETRY, dispatched_at=None, error="worker lease expired")
-    lost = ReconciliationRun.objects.filter(
-        status__in=[ReconciliationRun.Status.QUEUED, ReconciliationRun.Status.RETRY], next_attempt_at__lte=now,
-    ).filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - REDISPATCH_AFTER)).exclude(pk__in=created)
-    reconciliation_runs_dispatch(run_ids=created + list(lost.values_list("pk", flat=True)[:100]))
+    outbox_dispatch(kind=RECONCILIATION_RUN, ids=created)  # runs a worker lost: the outbox sweep
     return len(created)
 
 
@@ -301,30 +277,15 @@ def reconciliation_sweep_task() -> int:
 # --- running one ------------------------------------------------------------------------------------------------
 
 
-def _claim(run_id: int, worker: str, now: datetime) -> bool:
-    waiting = Q(status__in=[ReconciliationRun.Status.QUEUED, ReconciliationRun.Status.RETRY], next_attempt_at__lte=now)
-    abandoned = Q(status=ReconciliationRun.Status.RUNNING, lease_until__lt=now)
-    with transaction.atomic():
-        run = ReconciliationRun.objects.select_for_update(skip_locked=True).filter(waiting | abandoned,
-                                                                                   pk=run_id).first()
-        if run is None:
-            return False
-        ReconciliationRun.objects.filter(pk=run.pk).update(
-            status=ReconciliationRun.Status.RUNNING, attempts=run.attempts + 1, started_at=now, worker=worker[:255],
-            lease_until=now + timedelta(seconds=LEASE_SECONDS))
-    return True
+def reconciliation_run_execute(*, run_id: int, worker: str | None = None) -> ReconciliationRun:
+    """Run reconciliation ``run_id`` now if it is waiting and due, and return it (idempotent: a run claimed
+    elsewhere, not due or finished is returned unchanged); never raises for Shopify. A retryable error puts the
+    run back with the outbox's backoff until ``RECONCILIATION_MAX_ATTEMPTS``; other errors fail it."""
+    outbox_execute(kind=RECONCILIATION_RUN, row_id=run_id, worker=worker)
+    return ReconciliationRun.objects.get(pk=run_id)
 
 
-def reconciliation_run_execute(*, run_id: int, client=None, worker: str | None = None,
-                               now: datetime | None = None) -> ReconciliationRun:
-    """Run reconciliation ``run_id`` if it is waiting (idempotent: a run claimed elsewhere or finished is returned
-    unchanged); never raises for Shopify. A retryable Shopify error puts the run back (``SYNC_RETRY_SCHEDULE``) until
-    ``RECONCILIATION_MAX_ATTEMPTS``; other errors fail it."""
-    now = now or timezone.now()
-    worker = worker or f"{socket.gethostname()}:{id(object())}"
-    if not _claim(run_id, worker, now):
-        return ReconciliationRun.objects.get(pk=run_id)
-    run = ReconciliationRun.objects.select_related("store").get(pk=run_id)
+def _execute(run: ReconciliationRun) -> Outcome:
     store = run.store
     refusal = reconciliation_refusal(store=store)
     if not refusal and run.trigger == ReconciliationRun.Trigger.SCHEDULE:
@@ -332,39 +293,27 @@ def reconciliation_run_execute(*, run_id: int, client=None, worker: str | None =
         if schedule is None or schedule.frequency == ReconciliationSchedule.Frequency.OFF:
             refusal = "the schedule was switched off"
     if refusal:
-        _finish(run, ReconciliationRun.Status.SKIPPED, error=refusal)
-        return run
-    try:
-        result = _reconcile(run=run, store=store, client=client or client_for_store(store), now=now)
-    except ShopifyError as exc:
-        message = f"{type(exc).__name__}: {exc}"[:4000]
-        if exc.retryable and run.attempts < settings.RECONCILIATION_MAX_ATTEMPTS:
-            schedule = settings.SYNC_RETRY_SCHEDULE or [60.0]
-            delay = schedule[min(run.attempts, len(schedule)) - 1]
-            ReconciliationRun.objects.filter(pk=run.pk).update(
-                status=ReconciliationRun.Status.RETRY, error=message, lease_until=None, dispatched_at=None,
-                next_attempt_at=timezone.now() + timedelta(seconds=delay))
-        else:
-            _finish(run, ReconciliationRun.Status.FAILED, error=message)
-        run.refresh_from_db()
-        return run
-    except Exception as exc:
-        logger.exception("reconciliation run %s failed", run.pk)
-        _finish(run, ReconciliationRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:4000])
-        run.refresh_from_db()
-        return run
-    _finish(run, ReconciliationRun.Status.DONE, **result.counts(), report=result.entries[:REPORT_LIMIT], error="")
-    run.refresh_from_db()
+        return Outcome(ReconciliationRun.Status.SKIPPED, fields={"last_error": refusal})
+    result = _reconcile(run=run, store=store, client=client_for_store(store), now=clock_now())
     logger.info("reconciliation of %s: %s", store.name, result.counts())
-    return run
+    return Outcome(ReconciliationRun.Status.DONE, fields={**result.counts(), "report": result.entries[:REPORT_LIMIT]})
 
 
-def _finish(run: ReconciliationRun, status: str, **fields) -> None:
-    ReconciliationRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), lease_until=None,
-                                                       **fields)
-    for name, value in fields.items():
-        setattr(run, name, value)
-    run.status = status
+def _retryable(exc: BaseException) -> bool:
+    """Shopify says (throttled, server, network errors retry); the database hiccuping retries; a bug fails."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, ShopifyError) and exc.retryable
+
+
+RECONCILIATION_RUN = OutboxKind(
+    name="reconciliation_run", model=ReconciliationRun, execute=_execute, lane=QUEUE, label="reconciliation runs",
+    waiting=(ReconciliationRun.Status.QUEUED, ReconciliationRun.Status.RETRY),
+    retry_status=ReconciliationRun.Status.RETRY, dead=ReconciliationRun.Status.FAILED,
+    replayable=(ReconciliationRun.Status.FAILED,), order_by=("next_attempt_at", "id"), by_id_only_when_due=True,
+    result_field=None, started_field="started_at", lease_seconds=lambda: float(LEASE_SECONDS),
+    max_attempts=lambda run: int(settings.RECONCILIATION_MAX_ATTEMPTS), retryable=_retryable,
+)
 
 
 # --- comparing and correcting ----------------------------------------------------------------------------------
@@ -590,7 +539,7 @@ def reconciliation_health_lines(store: Store) -> list:
         return [HealthLine("Inventory reconciliation", f"{value}; no run yet")]
     value += (f"; last run {run.slot:%Y-%m-%d %H:%M} UTC {run.get_status_display().lower()}: {run.corrected} "
               f"corrected, {run.skipped} skipped, {run.held} held, {run.stale} stale")
-    if run.error:
-        value += f" ({run.error[:200]})"
+    if run.last_error:
+        value += f" ({run.last_error[:200]})"
     return [HealthLine("Inventory reconciliation", value, problem=run.status == ReconciliationRun.Status.FAILED,
                        link=reverse("admin:inventory_reconciliationrun_change", args=[run.pk]))]

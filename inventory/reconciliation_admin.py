@@ -138,7 +138,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
     list_filter = ("status", "trigger", "store")
     list_select_related = ("store",)
     fields = ("store", "slot", "trigger", "actor_label", "status", "attempts", "started_at", "finished_at",
-              "levels_checked", "matched", "corrected", "skipped", "held", "stale", "error", "report_table")
+              "levels_checked", "matched", "corrected", "skipped", "held", "stale", "last_error", "report_table")
     readonly_fields = fields
 
     @admin.display(description="report (levels that differed or were not compared)")

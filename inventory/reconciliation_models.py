@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from channels.models import Store
+from outbox.models import OutboxRow
 
 from .models import InventorySyncRun
 
@@ -75,7 +76,7 @@ class ReconciliationSchedule(models.Model):
         return f"{self.store}: {day} at {self.hour:02d}:00 {self.timezone}"
 
 
-class ReconciliationRun(models.Model):
+class ReconciliationRun(OutboxRow):
     """One reconciliation of a store (one per schedule slot): what was compared, corrected, skipped and held."""
 
     class Trigger(models.TextChoices):
@@ -95,11 +96,6 @@ class ReconciliationRun(models.Model):
     trigger = models.CharField(max_length=8, choices=Trigger.choices, default=Trigger.SCHEDULE)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     actor_label = models.CharField(max_length=255, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -111,7 +107,7 @@ class ReconciliationRun(models.Model):
     stale = models.PositiveIntegerField(default=0, help_text="Shopify changed after the read: left for the next run.")
     # One entry per level that differed or was not compared: {sku, location, pim, shopify, outcome, detail}.
     report = models.JSONField(default=list, blank=True)
-    error = models.TextField(blank=True)
+    # ``last_error`` (the outbox row's): why the run failed, was not run, or waits to retry.
 
     class Meta:
         ordering = ["-slot", "-id"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.utils import timezone
+
+from pim.clock import clock_now
 
 from .models import WebhookEvent
 
@@ -24,7 +25,7 @@ def webhook_events_purge(*, now: datetime | None = None, days: int | None = None
     days = settings.WEBHOOK_EVENT_RETENTION_DAYS if days is None else days
     if days < 2:
         raise ValueError("Webhook events are kept at least 2 days (Shopify retries a delivery for 4 hours).")
-    cutoff = (now or timezone.now()) - timedelta(days=days)
+    cutoff = (now or clock_now()) - timedelta(days=days)
     old = WebhookEvent.objects.filter(status__in=PURGEABLE, received_at__lt=cutoff)
     if dry_run:
         return old.count()

@@ -33,6 +33,8 @@ from channels.alerts import alert_raise
 from channels.clients import client_for_store
 from channels.models import Store
 from channels.shopify.exceptions import ShopifyError
+from outbox.leases import lease_take
+from pim.clock import clock_now
 
 from .models import WebhookSubscriptionHealth
 
@@ -122,7 +124,7 @@ def webhook_subscriptions_check(*, store: Store, repair: bool = False, client=No
     Talks to Shopify: call it outside a transaction. Shopify errors are recorded as the row's ``error`` state, not
     raised. Raises SubscriptionTargetUnknown when the PIM's address is unknown.
     """
-    now = now or timezone.now()
+    now = now or clock_now()
     url = webhook_subscriptions_target(store=store)
     health, _ = WebhookSubscriptionHealth.objects.get_or_create(store=store)
     api_version = store.api_version or settings.SHOPIFY_API_VERSION
@@ -191,7 +193,7 @@ def webhook_subscriptions_due(*, now: datetime | None = None) -> list[int]:
     run for. Claiming moves ``next_check_at`` forward with a conditional update, so several sweepers on several
     machines queue each check once.
     """
-    now = now or timezone.now()
+    now = now or clock_now()
     if settings.SHOPIFY_WEBHOOK_URL:
         for store in Store.objects.filter(is_active=True, webhook_health__isnull=True):
             WebhookSubscriptionHealth.objects.get_or_create(store=store)
@@ -200,11 +202,9 @@ def webhook_subscriptions_due(*, now: datetime | None = None) -> list[int]:
     if not settings.SHOPIFY_WEBHOOK_URL:
         due = due.exclude(callback_url="")
     claimed = []
-    later = now + timedelta(seconds=settings.WEBHOOK_SUBSCRIPTION_CHECK_SECONDS)
-    for row in due.values("pk", "store_id", "next_check_at"):
-        won = WebhookSubscriptionHealth.objects.filter(pk=row["pk"], next_check_at=row["next_check_at"]).update(
-            next_check_at=later)
-        if won:
+    for row in due.values("pk", "store_id"):
+        if lease_take(rows=WebhookSubscriptionHealth.objects.filter(pk=row["pk"]), field="next_check_at",
+                      seconds=settings.WEBHOOK_SUBSCRIPTION_CHECK_SECONDS, now=now):
             claimed.append(row["store_id"])
     return claimed
 
@@ -219,7 +219,7 @@ def webhook_subscriptions_sweep(*, now: datetime | None = None) -> int:
     queue = django_rq.get_queue("default")
     for store_id in store_ids:
         queue.enqueue(webhook_subscriptions_check_run, store_id, job_id=f"webhook-subscriptions-{store_id}-"
-                      f"{int((now or timezone.now()).timestamp())}")
+                      f"{int((now or clock_now()).timestamp())}")
     return len(store_ids)
 
 

@@ -1,17 +1,13 @@
-"""The inventory sweep: reclaim expired leases, re-send due pushes, request missing sets (webhook events: the
-outbox sweep; this one runs as the ``inventory`` periodic task of ``outbox_sweeper``).
+"""Absolute sets for levels never set in their store (e.g. variants published after the full sync): the
+``inventory`` periodic task of ``outbox_sweeper``. Lost or stuck pushes are the outbox sweep's (issue 14).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from channels.models import Store, VariantBinding
-from pim.clock import clock_now
 
 from . import selectors
 from .models import (
@@ -19,45 +15,15 @@ from .models import (
     ShopifyLevel,
     StoreLocation,
 )
-from .pushes import _push_record, inventory_pushes_dispatch, inventory_pushes_dispatch_on_commit
-from .queueing import _setting
+from .pushes import _push_record, inventory_pushes_dispatch_on_commit
 
 
-@dataclass
-class SweepReport:
-    pushes_reclaimed: int = 0
-    pushes_dispatched: int = 0
-    sets_requested: int = 0
+def inventory_missing_sets_request(*, limit: int = 500) -> int:
+    """Queue absolute sets for managed levels never set in their store; return how many were queued.
 
-
-def inventory_sweep(*, now=None, unset_limit: int = 500) -> SweepReport:
-    """Make sure no push is lost: reclaim expired leases and re-send due work (webhook events: the outbox sweep).
-
-    Pushes whose worker died go back to waiting; waiting ones not sent recently (Redis flushed,
-    enqueue failed) are sent again. Levels of fully synced stores never set in Shopify (variants published
-    after the full sync) get an absolute set. Safe to run any number of times, from many machines.
+    Only stores that push inventory and had their initial full sync; a level recorded as not stocked in Shopify
+    or with a set already waiting or running is left alone. Safe to run any number of times.
     """
-    now = now or clock_now()
-    report = SweepReport()
-    resend_before = now - timedelta(seconds=_setting("SYNC_REDISPATCH_AFTER_SECONDS", 30))
-    for push in InventoryPush.objects.filter(status=InventoryPush.Status.RUNNING, lease_until__lt=now):
-        InventoryPush.objects.filter(pk=push.pk, status=InventoryPush.Status.RUNNING).update(
-            status=InventoryPush.Status.RETRY, lease_until=None, dispatched_at=None,
-            last_error=f"lease expired on worker {push.worker}",
-        )
-        report.pushes_reclaimed += 1
-    due_pushes = InventoryPush.objects.filter(
-        status__in=[InventoryPush.Status.PENDING, InventoryPush.Status.RETRY], next_attempt_at__lte=now
-    ).filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=resend_before)).order_by("pk")
-    report.pushes_dispatched = inventory_pushes_dispatch(
-        push_ids=list(due_pushes.values_list("pk", flat=True)[:5000]), force=True
-    )
-    report.sets_requested = _request_missing_sets(limit=unset_limit)
-    return report
-
-
-def _request_missing_sets(*, limit: int) -> int:
-    """Queue absolute sets for managed levels never set in their store (e.g. variants published later)."""
     count = 0
     for store in Store.objects.filter(is_active=True, inventory_push_enabled=True):
         if count >= limit or not selectors.store_full_sync_done(store=store):

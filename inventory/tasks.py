@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from . import sweep
 from .errors import InventorySyncRefused
 from .full_sync import inventory_full_sync
-from .push_runs import inventory_pushes_drain
 
 
 def inventory_push_run(push_id: int) -> str:
-    """Send inventory push ``push_id`` and the other due ones to Shopify (queue ``inventory``).
+    """The old task name of the inventory lane's drain (jobs queued before the outbox took pushes over):
+    drains the ``inventory`` lane (running it twice is harmless)."""
+    from outbox.tasks import outbox_drain
 
-    A finished push is not claimed again, so running this twice changes nothing.
-    """
-    return f"executed {inventory_pushes_drain(first_push_id=push_id)} push(es)"
+    from .queueing import INVENTORY_QUEUE
 
-
-def inventory_sweep() -> str:
-    """Reclaim expired leases and re-send waiting pushes (scheduled periodically; webhook events: the outbox sweep)."""
-    report = sweep.inventory_sweep()
-    return (f"pushes reclaimed={report.pushes_reclaimed} dispatched={report.pushes_dispatched} "
-            f"sets={report.sets_requested}")
+    return outbox_drain(INVENTORY_QUEUE)
 
 
 def inventory_full_sync_run(store_id: int, actor_label: str = "") -> str:

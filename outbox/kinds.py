@@ -66,6 +66,9 @@ class OutboxKind:
     on_success: Callable[[Any, Outcome], None] | None = None
     on_fold: Callable[[Any, Any], None] | None = None  # (row, newer waiting row)
     before_sweep: Callable[[Any], None] | None = None  # (now): e.g. let one probe through a half-open circuit
+    # (row) -> True when the kind replayed the dead row itself (e.g. queued a new row that redoes its work, the
+    # dead one is then marked accordingly); None or False: the row is re-queued with fresh attempts.
+    replay: Callable[[Any], bool] | None = None
     label: str = ""  # for the sweeper's report
 
     def model_fields(self) -> set[str]:

@@ -135,20 +135,28 @@ return 0
 """
 
 
+def _drain_timeout(lane: str) -> int:
+    """How long RQ lets a drain of ``lane`` run: its budget plus the longest lease of the lane's kinds (the last
+    row it starts may run that long, e.g. a reconciliation run), and never less than RQ's default."""
+    longest = max((kind.lease_seconds() for kind in outbox_kinds(lane=lane)), default=0.0)
+    return int(max(settings.RQ_DEFAULT_TIMEOUT, settings.OUTBOX_DRAIN_SECONDS + longest))
+
+
 def lane_drain_enqueue(*, lane: str, task, args: tuple = (), delay: float | None = None) -> None:
     """Enqueue ``task(*args)``, a drain of ``lane``: after ``delay`` seconds, or now unless a drain of the lane
     already waits in its queue (a Redis flag names the waiting job). Raises on Redis errors."""
     from rq.job import Job
 
     queue = _rq_queue(lane)
+    timeout = _drain_timeout(lane)
     if delay:
-        queue.enqueue_in(timedelta(seconds=delay), task, *args)
+        queue.enqueue_in(timedelta(seconds=delay), task, *args, job_timeout=timeout)
         return
     job_id = f"drain-{lane}-{uuid.uuid4().hex}"
     claimed = queue.connection.eval(_CLAIM_DRAIN, 1, _drain_flag(lane), job_id,
                                     int(settings.OUTBOX_DRAIN_FLAG_SECONDS), Job.redis_job_namespace_prefix)
     if claimed:
-        queue.enqueue(task, *args, job_id=job_id)
+        queue.enqueue(task, *args, job_id=job_id, job_timeout=timeout)
 
 
 def lane_drain_started(lane: str) -> None:
@@ -201,10 +209,10 @@ def outbox_dispatch(*, kind: OutboxKind, ids: Iterable[int], delay: float | None
     return len(sendable)
 
 
-def outbox_dispatch_on_commit(*, kind: OutboxKind, ids: list[int]) -> None:
+def outbox_dispatch_on_commit(*, kind: OutboxKind, ids: list[int], delay: float | None = None) -> None:
     """Dispatch the rows once the surrounding transaction commits (never before: a worker must see them)."""
     if ids:
-        transaction.on_commit(lambda: outbox_dispatch(kind=kind, ids=ids))
+        transaction.on_commit(lambda: outbox_dispatch(kind=kind, ids=ids, delay=delay))
 
 
 # --- claim, run, succeed, fail --------------------------------------------------------------------------
@@ -398,10 +406,17 @@ def _wake_quietly(lane: str) -> None:
 
 
 def outbox_replay(*, kind: OutboxKind, ids: Iterable[int]) -> int:
-    """Re-queue dead-lettered (or other replayable) rows with fresh attempts; return how many were re-queued."""
+    """Re-queue dead-lettered (or other replayable) rows with fresh attempts; return how many were re-queued.
+
+    A kind with a ``replay`` hook may redo a row's work another way (the hook returns True); run it in a
+    transaction so that the hook's new rows and the dead row's new status commit together.
+    """
     count = 0
     now = clock_now()
     for row in kind.model.objects.filter(pk__in=list(ids), status__in=kind.replayable):
+        if kind.replay and kind.replay(row):
+            count += 1
+            continue
         kind.model.objects.filter(pk=row.pk).update(attempts=0)
         row.attempts = 0
         if outbox_requeue(kind=kind, row=row, next_at=now, error=row.last_error) == kind.retry_status:

@@ -9,6 +9,7 @@ import django_rq
 import pytest
 from django.db import IntegrityError
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from channels.models import ConflictPolicy, Store, VariantBinding
@@ -19,11 +20,12 @@ from inventory.full_sync import inventory_full_sync
 from inventory.ledger import stock_adjust, stock_count, stock_receive
 from inventory.locations import location_create, store_locations_automap
 from inventory.models import InventoryDrift, InventoryPush, ShopifyLevel, StockMovement, WebhookEvent
-from inventory.push_runs import inventory_push_execute
+from inventory.push_runs import INVENTORY_PUSH, inventory_push_execute
 from inventory.pushes import _push_record, inventory_set_request
 from inventory.queueing import INVENTORY_QUEUE
 from inventory.subscriptions import webhook_subscriptions_register
-from inventory.sweep import inventory_sweep
+from inventory.sweep import inventory_missing_sets_request
+from outbox.services import outbox_sweep_kind
 from pim import services as pim_services
 from pim.clock import clock_advance
 from tests.e2e.conftest import wait_for
@@ -200,19 +202,18 @@ def test_a_variant_bound_after_the_full_sync_gets_an_absolute_first_push(world):
     stock_receive(variant=mug, location=world.main, quantity=1)
     assert InventoryPush.objects.filter(store=world.store_b, variant=mug, kind="delta").count() == 1
     # The sweeper also sets levels nobody moved yet (the retail store level of the mug).
-    report = inventory_sweep()
-    assert report.sets_requested == 1
+    assert inventory_missing_sets_request() == 1
 
 
 def test_sweeper_resends_what_redis_lost_and_reclaims_dead_workers(world):
     stock_receive(variant=world.variant, location=world.main, quantity=1)
     django_rq.get_connection("default").flushdb()  # Redis lost everything
-    report = inventory_sweep()
-    assert report.pushes_dispatched == 2
+    report = outbox_sweep_kind(kind=INVENTORY_PUSH)  # the outbox sweep of pushes (outbox_sweeper)
+    assert report.dispatched == 2
     push = InventoryPush.objects.get(store=world.store_b, kind="delta")
     InventoryPush.objects.filter(pk=push.pk).update(status="running", lease_until=timezone.now() - timedelta(seconds=1))
-    report = inventory_sweep()
-    assert report.pushes_reclaimed == 1
+    report = outbox_sweep_kind(kind=INVENTORY_PUSH)
+    assert report.reclaimed == 1
     drain()
     assert world.shopify_available("shop-b") == 301
 
@@ -343,7 +344,30 @@ def test_a_retry_waits_for_its_backoff_on_the_services_clock(world, settings):
     push = InventoryPush.objects.get(store=world.store_b, kind="delta")
     assert inventory_push_execute(push_id=push.pk).status == "retry"
     world.control.clear_faults("shop-b")
-    assert inventory_push_execute(push_id=push.pk).status == "not-due"  # ten minutes of backoff to go
+    assert inventory_push_execute(push_id=push.pk).status == "not-claimed"  # ten minutes of backoff to go
     clock_advance(seconds=700)
     assert inventory_push_execute(push_id=push.pk).status == "done"
     assert world.shopify_available("shop-b") == 303
+
+
+def test_a_dead_delta_is_replayed_from_the_admin_as_an_absolute_set(world, admin_client):
+    """Admin replay goes through ``outbox_replay``; the kind's replay hook redoes a dead delta as an absolute set
+    (the delta may or may not have reached Shopify, a compare-and-set is right either way)."""
+    world.control.outage("shop-b", 60)
+    stock_receive(variant=world.variant, location=world.main, quantity=2)
+    push = InventoryPush.objects.get(store=world.store_b, kind="delta")
+    InventoryPush.objects.filter(pk=push.pk).update(max_attempts=1)
+    assert inventory_push_execute(push_id=push.pk).status == "dead"
+    world.control.clear_faults("shop-b")
+    url = reverse("admin:inventory_inventorypush_changelist")
+    data = {"action": "replay", "_selected_action": [push.pk]}
+    page = admin_client.post(url, data)
+    assert page.status_code == 200 and b"Replay these inventory pushes?" in page.content
+    assert InventoryPush.objects.get(pk=push.pk).status == "dead"  # nothing before the confirmation
+    assert admin_client.post(url, {**data, "confirmed": "yes"}).status_code == 302
+    push.refresh_from_db()
+    replacement = InventoryPush.objects.get(store=world.store_b, kind="set", status="pending")
+    assert push.status == "superseded" and push.result == f"replayed as absolute set #{replacement.pk}"
+    drain()
+    replacement.refresh_from_db()
+    assert replacement.status == "done" and world.shopify_available("shop-b") == 302

@@ -13,7 +13,8 @@ from channels.shopify.ids import gid_to_id
 from inventory.ledger import stock_adjust, stock_receive
 from inventory.models import InventoryPush, ShopifyLevel
 from inventory.store_settings import store_inventory_settings_update
-from inventory.sweep import inventory_sweep
+from inventory.sweep import inventory_missing_sets_request
+from outbox.services import outbox_sweep
 from pim import services as pim_services
 
 from .conftest import drain, order_payload
@@ -34,7 +35,8 @@ def cap_only_at_main_in_shop_b(world):
 
 def sweep_and_drain(times: int = 1) -> None:
     for _ in range(times):
-        inventory_sweep()
+        outbox_sweep()  # what the sweeper does: every kind, then the missing sets
+        inventory_missing_sets_request()
         drain()
 
 

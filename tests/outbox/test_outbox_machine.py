@@ -209,3 +209,51 @@ def test_every_channels_kind_is_registered_with_its_lane():
 
     assert {(k.name, k.lane) for k in outbox_kinds()} >= {
         ("sync_job", "publish"), ("collection_job", "publish"), ("translation_job", "publish")}
+
+
+def test_every_inventory_kind_is_registered_on_the_inventory_lane():
+    from outbox.kinds import outbox_kinds
+
+    assert {(k.name, k.lane) for k in outbox_kinds()} >= {
+        ("inventory_push", "inventory"), ("reconciliation_run", "inventory"), ("webhook_event", "webhooks")}
+
+
+def test_a_kind_with_a_replay_hook_redoes_the_dead_row_its_own_way(kind, world, monkeypatch):
+    monkeypatch.setattr(outbox, "outbox_dispatch", lambda **kw: 0)
+    store, (p1, p2, _) = world
+    pk = record(kind, store, p1)
+    TranslationSyncJob.objects.filter(pk=pk).update(status="dead", attempts=3)
+    redone = []
+
+    def replay(row):
+        redone.append(row.pk)
+        TranslationSyncJob.objects.filter(pk=row.pk).update(status="done", result="replayed another way")
+        return True
+
+    object.__setattr__(kind, "replay", replay)
+    with transaction.atomic():
+        assert outbox.outbox_replay(kind=kind, ids=[pk]) == 1
+    row = TranslationSyncJob.objects.get(pk=pk)
+    assert redone == [pk] and (row.status, row.attempts, row.result) == ("done", 3, "replayed another way")
+
+
+def test_a_drain_job_may_run_as_long_as_the_longest_lease_of_its_lane(kind, settings):
+    settings.RQ_DEFAULT_TIMEOUT = 300
+    settings.OUTBOX_DRAIN_SECONDS = 2
+    assert outbox._drain_timeout("default") == 300  # the test kind's lease (SYNC_JOB_LEASE_SECONDS) is shorter
+    object.__setattr__(kind, "lease_seconds", lambda: 1800.0)
+    assert outbox._drain_timeout("default") == 1802
+
+
+def test_a_lease_is_taken_once_until_it_expires_or_by_its_owner(world):
+    from outbox.leases import lease_release, lease_take
+    from pim.clock import clock_advance
+
+    store, _ = world
+    rows = Store.objects.filter(pk=store.pk)
+    take = {"rows": rows, "field": "circuit_open_until", "seconds": 60}  # any nullable datetime column will do
+    assert lease_take(**take) and not lease_take(**take)  # one conditional UPDATE: the second taker loses
+    clock_advance(seconds=61)  # on the services' clock
+    assert lease_take(**take)
+    lease_release(rows=rows, field="circuit_open_until")
+    assert Store.objects.get(pk=store.pk).circuit_open_until is None and lease_take(**take)

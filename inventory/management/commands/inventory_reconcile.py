@@ -42,6 +42,6 @@ class Command(BaseCommand):
                               f"Shopify {entry['shopify']} — {entry['detail']}")
         self.stdout.write(f"run {run.pk} {run.status}: {run.levels_checked} level(s) checked, {run.matched} matched, "
                           f"{run.corrected} corrected, {run.skipped} skipped, {run.held} held, {run.stale} stale"
-                          + (f"; {run.error}" if run.error else ""))
+                          + (f"; {run.last_error}" if run.last_error else ""))
         if run.status == run.Status.FAILED:
-            raise CommandError(run.error)
+            raise CommandError(run.last_error)
