@@ -9,10 +9,10 @@ import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from channels.models import Store
 from channels.shopify.netguard import network_call_check
+from pim.clock import clock_now
 
 from .models import Conflict, DriftAlert
 
@@ -24,7 +24,7 @@ def drift_alert_check(*, store: Store, now=None) -> bool:
     Records the window's ``DriftAlert`` now; logs, emails DRIFT_ALERT_EMAILS and posts to DRIFT_ALERT_WEBHOOK_URL
     (if set) after the surrounding transaction commits (at once outside one). Returns True if it alerted.
     """
-    now = now or timezone.now()
+    now = now or clock_now()
     hours = settings.DRIFT_ALERT_WINDOW_HOURS
     window_start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=now.hour % hours)
     count = Conflict.objects.filter(store=store, detected_at__gte=now - timedelta(hours=hours)).count()

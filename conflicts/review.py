@@ -16,6 +16,7 @@ from django.utils import timezone
 from channels import binder
 from channels.mapping import acceptable, field_for
 from channels.models import ChannelAssignment, VariantBinding
+from pim.clock import clock_now
 from pim.models import Variant
 
 from .compare import Drift
@@ -194,7 +195,7 @@ def conflict_acknowledge(*, conflict: Conflict, actor) -> Conflict:
 def conflicts_purge(*, now=None) -> int:
     """Delete resolved conflicts older than CONFLICT_RETENTION_DAYS (at least 30); return how many."""
     days = max(30, settings.CONFLICT_RETENTION_DAYS)
-    cutoff = (now or timezone.now()) - timedelta(days=days)
+    cutoff = (now or clock_now()) - timedelta(days=days)
     deleted, _ = Conflict.objects.filter(
         resolved_at__lt=cutoff, status__in=[Conflict.Status.ACCEPTED, Conflict.Status.OVERWRITTEN]
     ).delete()
