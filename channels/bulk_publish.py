@@ -11,8 +11,8 @@ re-dispatched by the sweeper if lost; no worker sleeps on Shopify):
    operation started (at most five at once, ``LIMIT_REACHED`` waits for the next step);
 2. each line is ``productSet(identifier: {handle})``: an upsert, so a crash anywhere and a rerun of the same lines
    never create a second product (the same protection the per-call path gets from adopting by handle);
-3. a completed operation's result file is streamed and each ``__lineNumber`` mapped back with the per-call path's
-   ``_store_bindings`` and ``media_bind_after_write``; a line with ``userErrors`` dead-letters its job with them;
+3. a completed operation's result file is streamed and mapped back in batches through the binder
+   (``bind_written_many``: the per-call path's rules); a line with ``userErrors`` dead-letters its job with them;
 4. what ``productSet`` does not cover follows as bulk operations too: ``metafieldsSet`` (the PIM's own keys only,
    so other apps' metafields stay) and ``publishablePublish`` (sales channels); then the jobs are done.
 
@@ -37,6 +37,7 @@ from pim.models import Product, Variant
 
 from .bulk_models import BulkPublishLine, BulkPublishOperation, BulkPublishRun
 from .bulk_publish_results import _fail_run, _finish, _poll_and_map
+from .bulk_rows import rows_update
 from .clients import client_for_store
 from .models import ChannelAssignment, ImageBinding, Store, SyncJob, VariantBinding
 from .payloads import product_input_for_sections, publish_plan_build
@@ -294,8 +295,8 @@ def _start_product_set_operations(run: BulkPublishRun, client) -> None:
             if not chunk:
                 break
             written, full = _write_lines(run, op, file, chunk)
-            BulkPublishLine.objects.bulk_update(written, ["operation", "line_number", "plan_hash", "snapshot",
-                                                          "metafields", "files"])
+            rows_update(model=BulkPublishLine, objs=written, fields=["operation", "line_number", "plan_hash",
+                                                                     "snapshot", "metafields", "files"])
         if file.count == 0:
             file.discard()
             op.delete()
