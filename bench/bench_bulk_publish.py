@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=50000)
     parser.add_argument("--max-file-mb", type=float, default=100)
     parser.add_argument("--db", default="pim_bench_bulk")
+    parser.add_argument("--profile", metavar="DIR", help="write cProfile stats of the PIM's steps and of the "
+                        "simulator's bulk-mutation threads into DIR (slower; for finding hot spots)")
     args = parser.parse_args()
 
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", f"DROP DATABASE IF EXISTS {args.db}",
@@ -77,8 +79,12 @@ def main() -> None:
         json.dump({"simulator": {"bulk_mutation_points_per_second": 1e9, "request_log_size": 100},
                    "shops": {"bench": {"plan": "standard"}}}, fh)
         config_path = fh.name
-    sim = subprocess.Popen([py, "-m", "shopify_sim", "--port", str(port), "--config", config_path], cwd=ROOT,
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sim_cmd = [py, "-m", "shopify_sim"]
+    if args.profile:
+        os.makedirs(args.profile, exist_ok=True)
+        env["BULK_BENCH_PROFILE_DIR"] = os.path.abspath(args.profile)
+        sim_cmd = [py, str(ROOT / "bench" / "_profiled_sim.py")]
+    sim = subprocess.Popen([*sim_cmd, "--port", str(port), "--config", config_path], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -124,10 +130,19 @@ def _run(args, base: str) -> None:
     pim_seconds = time.monotonic() - t0
     wall = time.monotonic()
     steps = 0
+    profile = None
+    if args.profile:
+        import cProfile
+
+        profile = cProfile.Profile()
     while run.status not in ("done", "failed"):
         BulkPublishRun.objects.filter(pk=run.pk).update(next_step_at=None)
         t = time.monotonic()
+        if profile is not None:
+            profile.enable()
         bulk_publish_step(run_id=run.pk)
+        if profile is not None:
+            profile.disable()
         pim_seconds += time.monotonic() - t
         steps += 1
         run.refresh_from_db()
@@ -136,6 +151,8 @@ def _run(args, base: str) -> None:
                   flush=True)
         time.sleep(0.2)  # between polls (BULK_PUBLISH_POLL_SECONDS in production); not counted as PIM time
     wall = time.monotonic() - wall
+    if profile is not None:
+        profile.dump_stats(os.path.join(args.profile, "pim-steps.pstats"))
     stats = requests.get(f"{base}/_sim/shops/bench/stats", timeout=10).json()
     ops = requests.get(f"{base}/_sim/shops/bench/bulk_operations", timeout=60).json()["bulkOperations"]
     ops = [op for op in ops if op.get("type") == "MUTATION"]
