@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=50000)
     parser.add_argument("--max-file-mb", type=float, default=100)
     parser.add_argument("--db", default="pim_bench_bulk")
+    parser.add_argument("--poll", type=float, default=1.0, help="seconds between steps (default 1)")
     parser.add_argument("--profile", metavar="DIR", help="write cProfile stats of the PIM's steps and of the "
                         "simulator's bulk-mutation threads into DIR (slower; for finding hot spots)")
     args = parser.parse_args()
@@ -110,7 +111,7 @@ def _run(args, base: str) -> None:
     import django_rq
 
     django_rq.get_connection("default").flushdb()
-    from channels import services
+    from channels import bulk_publish, bulk_publish_results, services
     from channels.bulk_models import BulkPublishOperation, BulkPublishRun
     from channels.bulk_publish import bulk_publish_step
     from channels.models import ChannelAssignment, Store, SyncJob
@@ -124,6 +125,7 @@ def _run(args, base: str) -> None:
     products, variants = Product.objects.count(), Variant.objects.count()
     print(f"Catalog: {products} products, {variants} variants; RSS before publish {_rss_mb():.0f} MB", flush=True)
 
+    phases = _time_phases(bulk_publish, bulk_publish_results)
     t0 = time.monotonic()
     services.publish_request(store=store)
     run = BulkPublishRun.objects.get(store=store)
@@ -149,7 +151,7 @@ def _run(args, base: str) -> None:
         if steps % 50 == 0:
             print(f"  step {steps}: {run.status} {run.progress}; PIM side {pim_seconds:.0f} s, RSS {_rss_mb():.0f} MB",
                   flush=True)
-        time.sleep(0.2)  # between polls (BULK_PUBLISH_POLL_SECONDS in production); not counted as PIM time
+        time.sleep(args.poll)  # between polls (BULK_PUBLISH_POLL_SECONDS in production); not counted as PIM time
     wall = time.monotonic() - wall
     if profile is not None:
         profile.dump_stats(os.path.join(args.profile, "pim-steps.pstats"))
@@ -165,6 +167,11 @@ def _run(args, base: str) -> None:
                                        for o in BulkPublishOperation.objects.filter(run=run)))
     print(f"PIM side (generation + upload + mapping + follow-ups): {pim_seconds:.1f} s over {steps} steps "
           f"({products / pim_seconds:.0f} products/s); wall {wall:.0f} s with the simulator as fast as it can")
+    work = sum(phases.values())
+    print("  of which: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
+          + f"; polling and bookkeeping {pim_seconds - work:.1f} s (grows with the steps, not the catalog)")
+    print(f"  per-product work (generation + mapping + follow-ups + finish): {work:.1f} s "
+          f"({products / max(work, 1e-9):.0f} products/s, {1000 * work / products:.1f} ms/product)")
     print(f"Peak RSS of the PIM process: {_rss_mb():.0f} MB (target < 300 MB)")
     spent = float(stats.get("cost_actual") or 0)
     print(f"API points spent by the PIM: {spent:.0f} ({spent / products:.3f} per product; requests "
@@ -175,6 +182,31 @@ def _run(args, base: str) -> None:
           f"{line_points / RESTORE_RATE / 3600:.2f} h + PIM side {pim_seconds / 60:.1f} min")
     print(f"Per-call path, computed throttle time for the same catalog: {per_call_points / RESTORE_RATE / 3600:.2f} h "
           f"({per_call_points:.0f} points at {RESTORE_RATE:.0f}/s)")
+
+
+def _time_phases(bulk_publish, bulk_publish_results) -> dict[str, float]:
+    """Wrap the run's per-product phases with timers (bench only): what the PIM side spends per product, apart
+    from the polls, which depend on how long Shopify takes and how often the worker looks."""
+    phases: dict[str, float] = {}
+
+    def timed(module, name: str, label: str) -> None:
+        original = getattr(module, name)
+        phases[label] = 0.0
+
+        def wrapper(*args, **kwargs):
+            t = time.monotonic()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                phases[label] += time.monotonic() - t
+
+        setattr(module, name, wrapper)
+
+    timed(bulk_publish, "_start_product_set_operations", "JSONL generation + upload")
+    timed(bulk_publish_results, "_map_file", "result mapping")
+    timed(bulk_publish, "_start_follow_ups", "follow-up files + upload")
+    timed(bulk_publish, "_finish", "finishing the jobs")
+    return phases
 
 
 if __name__ == "__main__":
