@@ -233,7 +233,8 @@ class _File:
         self.count = 0
 
     def fits(self, line: bytes) -> bool:
-        return self.count == 0 or self.size + len(line) <= settings.BULK_PUBLISH_MAX_FILE_BYTES
+        return self.count == 0 or (self.size + len(line) <= settings.BULK_PUBLISH_MAX_FILE_BYTES
+                                   and self.count < settings.BULK_PUBLISH_MAX_LINES_PER_FILE)
 
     def write(self, line: bytes) -> int:
         self.fh.write(line)
@@ -277,27 +278,34 @@ def _new_operation(run: BulkPublishRun, kind: str) -> BulkPublishOperation:
 
 
 def _start_product_set_operations(run: BulkPublishRun, client) -> None:
-    """Write the lines that have no started operation into files and start them, while slots are free."""
+    """Write the next file of lines that have no started operation and start it, if a slot is free (one file per
+    step: a step stays short; the next step writes the next file)."""
     # An operation created but never started (a crash before or during its upload) is dropped; its lines are
     # written again. Products its file may have created in Shopify are found again by handle (upsert).
     BulkPublishOperation.objects.filter(run=run, kind=BulkPublishOperation.Kind.PRODUCT_SET,
                                         shopify_operation_id="").delete()
     BulkPublishRun.objects.filter(pk=run.pk).update(status=BulkPublishRun.Status.PREPARING)
-    while _running_count(run) < api.MAX_CONCURRENT_MUTATIONS:
-        pending = run.lines.filter(operation__isnull=True, status=BulkPublishLine.Status.PENDING)
-        if not pending.exists():
-            break
+    if _running_count(run) < api.MAX_CONCURRENT_MUTATIONS:
+        _write_and_start_one(run, client)
+    if not run.lines.filter(operation__isnull=True, status=BulkPublishLine.Status.PENDING).exists():
+        BulkPublishRun.objects.filter(pk=run.pk).update(status=BulkPublishRun.Status.RUNNING)
+    run.refresh_from_db()
+
+
+def _write_and_start_one(run: BulkPublishRun, client) -> None:
+    pending = run.lines.filter(operation__isnull=True, status=BulkPublishLine.Status.PENDING)
+    while pending.exists():
         op = _new_operation(run, BulkPublishOperation.Kind.PRODUCT_SET)
         file = _File()
         full = False
-        while not full:
-            chunk = list(pending.filter(operation__isnull=True).select_related("job")[:CHUNK])
+        while not full and file.count < settings.BULK_PUBLISH_MAX_LINES_PER_FILE:
+            chunk = list(pending.select_related("job")[:CHUNK])
             if not chunk:
                 break
             written, full = _write_lines(run, op, file, chunk)
             rows_update(model=BulkPublishLine, objs=written, fields=["operation", "line_number", "plan_hash",
                                                                      "snapshot", "metafields", "files"])
-        if file.count == 0:
+        if file.count == 0:  # every line went back to the per-call path
             file.discard()
             op.delete()
             continue
@@ -306,10 +314,7 @@ def _start_product_set_operations(run: BulkPublishRun, client) -> None:
             # Limit reached: forget this file; its lines are written again at a later step.
             BulkPublishLine.objects.filter(operation=op).update(operation=None, line_number=None)
             op.delete()
-            break
-    if not run.lines.filter(operation__isnull=True, status=BulkPublishLine.Status.PENDING).exists():
-        BulkPublishRun.objects.filter(pk=run.pk).update(status=BulkPublishRun.Status.RUNNING)
-    run.refresh_from_db()
+        return
 
 
 def _write_lines(run: BulkPublishRun, op: BulkPublishOperation, file: _File,
