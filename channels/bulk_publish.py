@@ -125,6 +125,27 @@ def bulk_publish_sweep(*, now=None) -> int:
     return len(overdue)
 
 
+def bulk_publish_wake(*, store: Store, operation_id: str) -> str:
+    """A bulk operation of ``store`` finished (the ``bulk_operations/finish`` webhook): make the open run that
+    started it due now and queue its step after commit, instead of waiting for its next poll; return a note.
+
+    A run whose step is running (leased) is left alone: that step or the next poll sees the operation finished.
+    An operation that is not a bulk publish's (another app's, a reconcile export) is ignored. Raises nothing.
+    """
+    open_runs = BulkPublishRun.objects.filter(store=store, status__in=OPEN_RUN_STATES)
+    run_id = (BulkPublishOperation.objects.filter(run__in=open_runs, shopify_operation_id=operation_id)
+              .values_list("run_id", flat=True).first()
+              or open_runs.filter(handles_operation_id=operation_id).values_list("pk", flat=True).first())
+    if not operation_id or run_id is None:
+        return "not an open bulk publish's operation: ignored"
+    now = timezone.now()
+    polling = Q(next_step_at__isnull=True) | Q(next_step_at__lte=now + timedelta(seconds=settings.BULK_PUBLISH_POLL_SECONDS))
+    if not BulkPublishRun.objects.filter(pk=run_id).filter(polling).update(next_step_at=now):
+        return f"bulk publish run {run_id}: a step is running"
+    transaction.on_commit(lambda: bulk_publish_enqueue(run_id=run_id))
+    return f"bulk publish run {run_id} woken"
+
+
 # --- one step ------------------------------------------------------------------------------------------------
 
 
