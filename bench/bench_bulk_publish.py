@@ -131,6 +131,16 @@ def _run(args, base: str) -> None:
     print(f"Catalog: {products} products, {variants} variants; RSS before publish {_rss_mb():.0f} MB", flush=True)
 
     phases = _time_phases(bulk_publish, bulk_publish_results)
+    from django.db import connection
+
+    queries = [0]
+
+    def count_queries(execute, sql, params, many, context):
+        queries[0] += 1
+        return execute(sql, params, many, context)
+
+    counting = connection.execute_wrapper(count_queries)
+    counting.__enter__()
     cpu0 = _cpu_seconds()
     t0 = time.monotonic()
     services.publish_request(store=store)
@@ -160,6 +170,7 @@ def _run(args, base: str) -> None:
         time.sleep(args.poll)  # between polls (BULK_PUBLISH_POLL_SECONDS in production); not counted as PIM time
     wall = time.monotonic() - wall
     cpu = _cpu_seconds() - cpu0
+    counting.__exit__(None, None, None)
     if profile is not None:
         profile.dump_stats(os.path.join(args.profile, "pim-steps.pstats"))
     stats = requests.get(f"{base}/_sim/shops/bench/stats", timeout=10).json()
@@ -179,6 +190,7 @@ def _run(args, base: str) -> None:
           + f"; polling and bookkeeping {pim_seconds - work:.1f} s (grows with the steps, not the catalog)")
     print(f"  per-product work (generation + mapping + follow-ups + finish): {work:.1f} s "
           f"({products / max(work, 1e-9):.0f} products/s, {1000 * work / products:.1f} ms/product)")
+    print(f"  database queries: {queries[0]} ({queries[0] / products:.3f} per product; an executemany counts once)")
     print(f"  CPU time of the PIM process over the run: {cpu:.1f} s ({1000 * cpu / products:.1f} ms/product; "
           f"the rest of the PIM side is waiting: the database, the simulator's answers, a loaded machine)")
     print(f"Peak RSS of the PIM process: {_rss_mb():.0f} MB (target < 300 MB)")
