@@ -2,8 +2,9 @@
 
 A product-set line is mapped by the binder exactly as a per-call publish maps its ``productSet`` answer
 (``bind_written_many``: ``bind_product_ids``' and ``media_bind_after_write``'s rules, then the snapshot and hash);
-a line with ``userErrors`` (or GraphQL errors) dead-letters that product's sync job with Shopify's messages. Follow-up lines (metafields, sales channels) that fail
-dead-letter their job too, and clear the recorded hash so *Replay* publishes the product again per call.
+a line with ``userErrors`` (or GraphQL errors) dead-letters that product's sync job with Shopify's messages.
+Follow-up lines (metafields, sales channels) that fail dead-letter their job too, and clear the recorded hash
+(``bind_forget_written_many``) so *Replay* publishes the product again per call.
 Mapping is idempotent: a line already written, done or failed is left alone, so a crash mid-file and a re-read
 of the same result file change nothing twice.
 """
