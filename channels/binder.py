@@ -7,23 +7,27 @@ the publish; ``conflicts`` asks the binder when a review changes them (hold, rel
 ``update()`` (no model ``save()`` logic, no history rows: this is pipeline state), and keeps the passed
 instance in step.
 
-Public for the bulk publish: ``bind_product_ids`` (ids from a productSet result) and ``bind_written`` (the
-snapshot after Shopify accepted the writes), or ``bind_publish_result`` for both at once.
+The bulk publish (issue 17) records a whole batch of result lines at once with ``bind_written_many`` (the same
+rules as ``bind_product_ids`` + ``media_bind_after_write`` + ``bind_written``, in a handful of statements), then
+``bind_publications_many`` for the sales channels, or ``bind_forget_written_many`` when a follow-up failed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from pim.models import Product
 
+from .bulk_rows import rows_update
 from .mapping import nodes_of
-from .models import ChannelAssignment, Store, VariantBinding
+from .models import ChannelAssignment, ImageBinding, Store, VariantBinding
 from .shopify.ids import gid_to_id
 
 # Set as the whole ChannelAssignment.published_snapshot by onboarding: bound, never written by the PIM yet.
@@ -163,3 +167,93 @@ def bind_adopted(*, store: Store, bound: list[tuple[int, str]], new_assignments:
         VariantBinding.objects.filter(store=store, variant_id__in=replace_variant_ids).delete()
     ChannelAssignment.objects.bulk_create(new_assignments, batch_size=1000)
     VariantBinding.objects.bulk_create(new_bindings, batch_size=2000)
+
+
+# --- batches (the bulk publish) -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrittenProduct:
+    """One product Shopify accepted in a batch: its assignment (with ``product.variants`` and ``product.images``
+    loaded), the product node Shopify returned, the snapshot and hash written, and the ``files`` sent."""
+
+    assignment: ChannelAssignment
+    product_node: dict
+    snapshot: dict[str, Any]
+    snapshot_hash: str
+    files: list[dict]
+
+
+def bind_written_many(*, store: Store, written: Sequence[WrittenProduct]) -> None:
+    """Record a batch of first publishes as ``bind_product_ids``, ``media_bind_after_write`` and ``bind_written``
+    record one: the product id; each variant's ids (a SKU on exactly one of the product's variants identifies it;
+    bindings of the same Shopify variant elsewhere are dropped); each new upload's media id (media in the order of
+    ``files``; bindings of images not sent are removed); the snapshot, hash, times and Shopify's ``updatedAt``.
+    The product is on no sales channel yet (``bind_publications_many`` records them). One transaction, a few
+    statements per batch. Raises the database's errors.
+    """
+    if not written:
+        return
+    now = timezone.now()
+    variant_rows: dict[int, VariantBinding] = {}
+    image_rows: list[ImageBinding] = []
+    kept_images: dict[int, set[int]] = {}
+    assignments: list[ChannelAssignment] = []
+    for item in written:
+        a, node = item.assignment, item.product_node
+        variants = list(a.product.variants.all())
+        counts = Counter(v.sku for v in variants)
+        by_sku = {v.sku: v for v in variants if v.sku and counts[v.sku] == 1}
+        for vnode in nodes_of(node.get("variants")):
+            variant = by_sku.get(vnode.get("sku"))
+            if variant is None:
+                continue
+            item_id = (vnode.get("inventoryItem") or {}).get("id")
+            variant_rows[variant.pk] = VariantBinding(
+                store=store, variant=variant, shopify_variant_id=str(gid_to_id(vnode["id"])),
+                shopify_inventory_item_id=str(gid_to_id(item_id)) if item_id else "")
+        images = sorted(a.product.images.all(), key=lambda i: (i.position, i.id))
+        kept = kept_images.setdefault(a.product_id, set())
+        for image, sent, mnode in zip(images, item.files, nodes_of(node.get("media")), strict=False):
+            kept.add(image.id)
+            if not sent.get("id"):
+                image_rows.append(ImageBinding(store=store, image=image, shopify_media_id=mnode["id"],
+                                               source=image.src, status=mnode.get("status") or "UPLOADED", error=""))
+        a.shopify_product_id = str(gid_to_id(node["id"]))
+        a.published_hash, a.published_snapshot, a.published_at = item.snapshot_hash, item.snapshot, now
+        a.unpublished_at, a.publication_ids = None, []
+        if node.get("updatedAt"):
+            a.shopify_updated_at = parse_datetime(node["updatedAt"])
+        assignments.append(a)
+    with transaction.atomic():
+        VariantBinding.objects.filter(
+            store=store, shopify_variant_id__in=[b.shopify_variant_id for b in variant_rows.values()]
+        ).exclude(variant_id__in=list(variant_rows)).delete()
+        VariantBinding.objects.bulk_create(
+            list(variant_rows.values()), update_conflicts=True, unique_fields=["store", "variant"],
+            update_fields=["shopify_variant_id", "shopify_inventory_item_id"])
+        kept_ids = set().union(*kept_images.values())
+        stale = [pk for pk, image_id in ImageBinding.objects.filter(
+            store=store, image__product_id__in=list(kept_images)).values_list("pk", "image_id")
+            if image_id not in kept_ids]
+        if stale:
+            ImageBinding.objects.filter(pk__in=stale).delete()
+        ImageBinding.objects.bulk_create(
+            image_rows, update_conflicts=True, unique_fields=["store", "image"],
+            update_fields=["shopify_media_id", "source", "status", "error"])
+        rows_update(model=ChannelAssignment, objs=assignments, fields=[
+            "shopify_product_id", "published_hash", "published_snapshot", "published_at", "unpublished_at",
+            "publication_ids", "shopify_updated_at"])
+        Product.objects.filter(pk__in=[a.product_id for a in assignments], first_published_at__isnull=True).update(
+            first_published_at=now)
+
+
+def bind_publications_many(*, assignment_ids: Iterable[int], publication_ids: list[str]) -> int:
+    """Record the sales channels (publication ids) of many products after a bulk publish; return how many."""
+    return ChannelAssignment.objects.filter(pk__in=list(assignment_ids)).update(publication_ids=publication_ids)
+
+
+def bind_forget_written_many(*, assignment_ids: Iterable[int]) -> int:
+    """A bulk follow-up (metafields, sales channels) failed for these products: clear the recorded hash so the
+    next publish (Replay) writes them again per call; the ids stay. Return how many."""
+    return ChannelAssignment.objects.filter(pk__in=list(assignment_ids)).update(published_hash="")

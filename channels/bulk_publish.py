@@ -11,8 +11,8 @@ re-dispatched by the sweeper if lost; no worker sleeps on Shopify):
    operation started (at most five at once, ``LIMIT_REACHED`` waits for the next step);
 2. each line is ``productSet(identifier: {handle})``: an upsert, so a crash anywhere and a rerun of the same lines
    never create a second product (the same protection the per-call path gets from adopting by handle);
-3. a completed operation's result file is streamed and each ``__lineNumber`` mapped back with the per-call path's
-   ``_store_bindings`` and ``media_bind_after_write``; a line with ``userErrors`` dead-letters its job with them;
+3. a completed operation's result file is streamed and mapped back in batches through the binder
+   (``bind_written_many``: the per-call path's rules); a line with ``userErrors`` dead-letters its job with them;
 4. what ``productSet`` does not cover follows as bulk operations too: ``metafieldsSet`` (the PIM's own keys only,
    so other apps' metafields stay) and ``publishablePublish`` (sales channels); then the jobs are done.
 
@@ -38,6 +38,7 @@ from pim.models import Product, Variant
 
 from .bulk_models import BulkPublishLine, BulkPublishOperation, BulkPublishRun
 from .bulk_publish_results import _fail_run, _finish, _poll_and_map
+from .bulk_rows import rows_update
 from .clients import client_for_store
 from .models import ChannelAssignment, ImageBinding, Store, SyncJob, VariantBinding
 from .payloads import product_input_for_sections, publish_plan_build
@@ -123,6 +124,27 @@ def bulk_publish_sweep(*, now=None) -> int:
     for run_id in overdue:
         bulk_publish_enqueue(run_id=run_id)
     return len(overdue)
+
+
+def bulk_publish_wake(*, store: Store, operation_id: str) -> str:
+    """A bulk operation of ``store`` finished (the ``bulk_operations/finish`` webhook): make the open run that
+    started it due now and queue its step after commit, instead of waiting for its next poll; return a note.
+
+    A run whose step is running (leased) is left alone: that step or the next poll sees the operation finished.
+    An operation that is not a bulk publish's (another app's, a reconcile export) is ignored. Raises nothing.
+    """
+    open_runs = BulkPublishRun.objects.filter(store=store, status__in=OPEN_RUN_STATES)
+    run_id = (BulkPublishOperation.objects.filter(run__in=open_runs, shopify_operation_id=operation_id)
+              .values_list("run_id", flat=True).first()
+              or open_runs.filter(handles_operation_id=operation_id).values_list("pk", flat=True).first())
+    if not operation_id or run_id is None:
+        return "not an open bulk publish's operation: ignored"
+    now = timezone.now()
+    polling = Q(next_step_at__isnull=True) | Q(next_step_at__lte=now + timedelta(seconds=settings.BULK_PUBLISH_POLL_SECONDS))
+    if not BulkPublishRun.objects.filter(pk=run_id).filter(polling).update(next_step_at=now):
+        return f"bulk publish run {run_id}: a step is running"
+    transaction.on_commit(lambda: bulk_publish_enqueue(run_id=run_id))
+    return f"bulk publish run {run_id} woken"
 
 
 # --- one step ------------------------------------------------------------------------------------------------
@@ -231,7 +253,8 @@ class _File:
         self.count = 0
 
     def fits(self, line: bytes) -> bool:
-        return self.count == 0 or self.size + len(line) <= settings.BULK_PUBLISH_MAX_FILE_BYTES
+        return self.count == 0 or (self.size + len(line) <= settings.BULK_PUBLISH_MAX_FILE_BYTES
+                                   and self.count < settings.BULK_PUBLISH_MAX_LINES_PER_FILE)
 
     def write(self, line: bytes) -> int:
         self.fh.write(line)
@@ -275,27 +298,34 @@ def _new_operation(run: BulkPublishRun, kind: str) -> BulkPublishOperation:
 
 
 def _start_product_set_operations(run: BulkPublishRun, client) -> None:
-    """Write the lines that have no started operation into files and start them, while slots are free."""
+    """Write the next file of lines that have no started operation and start it, if a slot is free (one file per
+    step: a step stays short; the next step writes the next file)."""
     # An operation created but never started (a crash before or during its upload) is dropped; its lines are
     # written again. Products its file may have created in Shopify are found again by handle (upsert).
     BulkPublishOperation.objects.filter(run=run, kind=BulkPublishOperation.Kind.PRODUCT_SET,
                                         shopify_operation_id="").delete()
     BulkPublishRun.objects.filter(pk=run.pk).update(status=BulkPublishRun.Status.PREPARING)
-    while _running_count(run) < api.MAX_CONCURRENT_MUTATIONS:
-        pending = run.lines.filter(operation__isnull=True, status=BulkPublishLine.Status.PENDING)
-        if not pending.exists():
-            break
+    if _running_count(run) < api.MAX_CONCURRENT_MUTATIONS:
+        _write_and_start_one(run, client)
+    if not run.lines.filter(operation__isnull=True, status=BulkPublishLine.Status.PENDING).exists():
+        BulkPublishRun.objects.filter(pk=run.pk).update(status=BulkPublishRun.Status.RUNNING)
+    run.refresh_from_db()
+
+
+def _write_and_start_one(run: BulkPublishRun, client) -> None:
+    pending = run.lines.filter(operation__isnull=True, status=BulkPublishLine.Status.PENDING)
+    while pending.exists():
         op = _new_operation(run, BulkPublishOperation.Kind.PRODUCT_SET)
         file = _File()
         full = False
-        while not full:
-            chunk = list(pending.filter(operation__isnull=True).select_related("job")[:CHUNK])
+        while not full and file.count < settings.BULK_PUBLISH_MAX_LINES_PER_FILE:
+            chunk = list(pending.select_related("job")[:CHUNK])
             if not chunk:
                 break
             written, full = _write_lines(run, op, file, chunk)
-            BulkPublishLine.objects.bulk_update(written, ["operation", "line_number", "plan_hash", "snapshot",
-                                                          "metafields", "files"])
-        if file.count == 0:
+            rows_update(model=BulkPublishLine, objs=written, fields=["operation", "line_number", "plan_hash",
+                                                                     "snapshot", "metafields", "files"])
+        if file.count == 0:  # every line went back to the per-call path
             file.discard()
             op.delete()
             continue
@@ -304,10 +334,7 @@ def _start_product_set_operations(run: BulkPublishRun, client) -> None:
             # Limit reached: forget this file; its lines are written again at a later step.
             BulkPublishLine.objects.filter(operation=op).update(operation=None, line_number=None)
             op.delete()
-            break
-    if not run.lines.filter(operation__isnull=True, status=BulkPublishLine.Status.PENDING).exists():
-        BulkPublishRun.objects.filter(pk=run.pk).update(status=BulkPublishRun.Status.RUNNING)
-    run.refresh_from_db()
+        return
 
 
 def _write_lines(run: BulkPublishRun, op: BulkPublishOperation, file: _File,

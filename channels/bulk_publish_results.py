@@ -1,9 +1,10 @@
 """Bulk publish (issue 17), second half: poll a run's operations, map result lines back, finish the jobs.
 
-A product-set line is mapped exactly as a per-call publish maps its ``productSet`` answer (``_store_bindings``,
-``media_bind_after_write``, then the assignment's snapshot and hash); a line with ``userErrors`` (or GraphQL errors)
-dead-letters that product's sync job with Shopify's messages. Follow-up lines (metafields, sales channels) that fail
-dead-letter their job too, and clear the recorded hash so *Replay* publishes the product again per call.
+A product-set line is mapped by the binder exactly as a per-call publish maps its ``productSet`` answer
+(``bind_written_many``: ``bind_product_ids``' and ``media_bind_after_write``'s rules, then the snapshot and hash);
+a line with ``userErrors`` (or GraphQL errors) dead-letters that product's sync job with Shopify's messages.
+Follow-up lines (metafields, sales channels) that fail dead-letter their job too, and clear the recorded hash
+(``bind_forget_written_many``) so *Replay* publishes the product again per call.
 Mapping is idempotent: a line already written, done or failed is left alone, so a crash mid-file and a re-read
 of the same result file change nothing twice.
 """
@@ -11,20 +12,17 @@ of the same result file change nothing twice.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from pim.models import Product
-
+from .binder import WrittenProduct, bind_forget_written_many, bind_publications_many, bind_written_many
 from .bulk_models import BulkPublishLine, BulkPublishOperation, BulkPublishRun
-from .models import ChannelAssignment, ImageBinding, SyncAttempt, SyncJob, VariantBinding
+from .bulk_rows import rows_update
+from .models import SyncAttempt, SyncJob
 from .shopify import bulk_mutation_api as api
 from .shopify.exceptions import ShopifyBulkOperationError
-from .shopify.ids import gid_to_id
 
 logger = logging.getLogger(__name__)
 
@@ -129,56 +127,15 @@ def _map_batch(run: BulkPublishRun, op: BulkPublishOperation, results: list[dict
 
 
 def _write_lines(run: BulkPublishRun, written: list[tuple[BulkPublishLine, dict]]) -> None:
-    """Map productSet answers back as the per-call path does (``_store_bindings``' rule: a SKU on exactly one
-    variant identifies it; ``media_bind_after_write``'s: media in the order of ``files``), batched: a handful of
-    statements per batch instead of a few per variant. The jobs finish after the follow-ups."""
+    """Map productSet answers back through the binder (``bind_written_many``: the per-call path's rules, batched);
+    the lines are written, their jobs finish after the follow-ups."""
     if not written:
         return
-    store = run.store
-    now = timezone.now()
-    variant_rows: dict[int, VariantBinding] = {}
-    image_rows: list[ImageBinding] = []
-    assignments: list[ChannelAssignment] = []
-    for line, product in written:
-        a = line.assignment
-        variants = list(a.product.variants.all())
-        counts = Counter(v.sku for v in variants)
-        by_sku = {v.sku: v for v in variants if v.sku and counts[v.sku] == 1}
-        for node in (product.get("variants") or {}).get("nodes") or []:
-            variant = by_sku.get(node.get("sku"))
-            if variant is None:
-                continue
-            item = (node.get("inventoryItem") or {}).get("id")
-            variant_rows[variant.pk] = VariantBinding(
-                store=store, variant=variant, shopify_variant_id=str(gid_to_id(node["id"])),
-                shopify_inventory_item_id=str(gid_to_id(item)) if item else "")
-        images = sorted(a.product.images.all(), key=lambda i: (i.position, i.id))
-        media = (product.get("media") or {}).get("nodes") or []
-        for image, sent, node in zip(images, line.files, media, strict=False):
-            if not sent.get("id"):
-                image_rows.append(ImageBinding(store=store, image=image, shopify_media_id=node["id"],
-                                               source=image.src, status=node.get("status") or "UPLOADED", error=""))
-        a.shopify_product_id = str(gid_to_id(product["id"]))
-        a.published_hash, a.published_snapshot, a.published_at = line.plan_hash, line.snapshot, now
-        a.unpublished_at, a.publication_ids = None, []
-        if product.get("updatedAt"):
-            a.shopify_updated_at = parse_datetime(product["updatedAt"])
-        assignments.append(a)
     with transaction.atomic():
-        new_ids = [b.shopify_variant_id for b in variant_rows.values()]
-        VariantBinding.objects.filter(store=store, shopify_variant_id__in=new_ids).exclude(
-            variant_id__in=list(variant_rows)).delete()
-        VariantBinding.objects.bulk_create(
-            list(variant_rows.values()), update_conflicts=True, unique_fields=["store", "variant"],
-            update_fields=["shopify_variant_id", "shopify_inventory_item_id"])
-        ImageBinding.objects.bulk_create(
-            image_rows, update_conflicts=True, unique_fields=["store", "image"],
-            update_fields=["shopify_media_id", "source", "status", "error"])
-        ChannelAssignment.objects.bulk_update(assignments, [
-            "shopify_product_id", "published_hash", "published_snapshot", "published_at", "unpublished_at",
-            "publication_ids", "shopify_updated_at"])
-        Product.objects.filter(pk__in=[a.product_id for a in assignments], first_published_at__isnull=True).update(
-            first_published_at=now)
+        bind_written_many(store=run.store, written=[
+            WrittenProduct(assignment=line.assignment, product_node=product, snapshot=line.snapshot,
+                           snapshot_hash=line.plan_hash, files=line.files or [])
+            for line, product in written])
         BulkPublishLine.objects.filter(pk__in=[line.pk for line, _ in written]).update(
             status=BulkPublishLine.Status.WRITTEN)
 
@@ -201,7 +158,7 @@ def _fail_lines(lines: list[BulkPublishLine], error: str, *, clear_hash: bool = 
             status=SyncJob.Status.DEAD, last_error=error, finished_at=now, lease_until=None,
             result="bulk publish: failed"[:255])
         if clear_hash:
-            ChannelAssignment.objects.filter(pk__in=[line.assignment_id for line in lines]).update(published_hash="")
+            bind_forget_written_many(assignment_ids=[line.assignment_id for line in lines])
 
 
 def _finish(run: BulkPublishRun) -> None:
@@ -228,8 +185,7 @@ def _finish(run: BulkPublishRun) -> None:
             break
         with transaction.atomic():
             if wanted is not None:
-                ChannelAssignment.objects.filter(pk__in=[line.assignment_id for line in chunk]).update(
-                    publication_ids=wanted)
+                bind_publications_many(assignment_ids=[line.assignment_id for line in chunk], publication_ids=wanted)
             SyncAttempt.objects.bulk_create([
                 SyncAttempt(job_id=line.job_id, number=line.job.attempts, started_at=line.job.started_at or now,
                             finished_at=now, outcome=SyncJob.Status.DONE, worker=line.job.worker[:255])
@@ -240,8 +196,8 @@ def _finish(run: BulkPublishRun) -> None:
                 job.status, job.result, job.finished_at = SyncJob.Status.DONE, f"published (bulk run {run.pk})", now
                 job.lease_until, job.last_error = None, ""
                 job.latency_ms = int((now - job.first_edit_at).total_seconds() * 1000)
-            SyncJob.objects.bulk_update(jobs, ["status", "result", "finished_at", "lease_until", "last_error",
-                                               "latency_ms"])
+            rows_update(model=SyncJob, objs=jobs, fields=["status", "result", "finished_at", "lease_until",
+                                                          "last_error", "latency_ms"])
             BulkPublishLine.objects.filter(pk__in=[line.pk for line in chunk]).update(
                 status=BulkPublishLine.Status.DONE)
             product_ids = [line.job.product_id for line in chunk if line.job.product_id]

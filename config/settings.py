@@ -206,6 +206,9 @@ LOGGING = {
 BULK_PUBLISH_THRESHOLD = int(os.environ.get("BULK_PUBLISH_THRESHOLD", "300"))
 # Largest variables file per bulk operation (Shopify's limit: 100 MB); a larger load is split into several.
 BULK_PUBLISH_MAX_FILE_BYTES = int(os.environ.get("BULK_PUBLISH_MAX_FILE_BYTES", str(100 * 1024 * 1024)))
+# Most products per bulk operation's file: one step writes and starts one file, so a step stays well inside its
+# lease (a 100 MB file is ~45,000 products: minutes of one step on a loaded worker).
+BULK_PUBLISH_MAX_LINES_PER_FILE = int(os.environ.get("BULK_PUBLISH_MAX_LINES_PER_FILE", "10000"))
 # How often a running bulk publish polls its operations (an RQ job scheduled each time, never a sleeping worker).
 BULK_PUBLISH_POLL_SECONDS = float(os.environ.get("BULK_PUBLISH_POLL_SECONDS", "10"))
 # How long a bulk run owns its sync jobs (Shopify stops a bulk mutation after 24 hours) and one step's lease.

@@ -326,6 +326,7 @@ WEBHOOK_TOPICS = (
     "PRODUCTS_DELETE",
     "INVENTORY_LEVELS_UPDATE",
     "APP_UNINSTALLED",
+    "BULK_OPERATIONS_FINISH",  # wakes a bulk publish run (webhooks.bulk_finish)
 )
 
 

@@ -125,6 +125,9 @@ class ShopState:
             self.item_levels: dict[int, dict[int, dict[str, Any]]] = {}
             self.metafields: dict[int, dict[str, Any]] = {}
             self.media: dict[int, dict[str, Any]] = {}
+            # Media still being processed (``_ready_at`` set), in creation order: process_media visits only
+            # these, so its cost does not grow with the shop's media (a bulk run calls it once per line).
+            self.media_pending: dict[int, None] = {}
             self.options: dict[int, dict[str, Any]] = {}
             self.option_values: dict[int, dict[str, Any]] = {}
             self.subscriptions: dict[int, dict[str, Any]] = {}
@@ -454,6 +457,8 @@ class ShopState:
             _ready_at=None if processed else ts + float(self.sim.config.media_processing_seconds),
         )
         self.media[num] = m
+        if not processed:
+            self.media_pending[num] = None
         return m
 
     def media_unreachable(self, src: str) -> bool:
@@ -470,12 +475,15 @@ class ShopState:
     def process_media(self, ts: float | None = None) -> None:
         """Advance asynchronous media processing up to ``ts`` (called before every read)."""
         ts = now() if ts is None else ts
-        for m in list(self.media.values()):
-            ready_at = m.get("_ready_at")
+        for num in list(self.media_pending):
+            m = self.media.get(num)
+            ready_at = m.get("_ready_at") if m is not None else None
             if ready_at is None:
+                del self.media_pending[num]  # deleted, or processed already
                 continue
             if ts >= ready_at:
                 m["_ready_at"] = None
+                del self.media_pending[num]
                 if self.media_unreachable(m["_source"]):
                     m["status"] = m["fileStatus"] = "FAILED"
                     m["mediaErrors"] = [{"__typename": "MediaError", "code": "IMAGE_DOWNLOAD_FAILURE",

@@ -19,3 +19,7 @@ class WebhooksConfig(AppConfig):
         from .uninstall import app_uninstalled_handle
 
         webhook_topic_register(topic="app/uninstalled", handler=app_uninstalled_handle)
+        # A bulk operation ended: the bulk publish run that started it steps now (issue 17).
+        from .bulk_finish import bulk_operations_finish_handle
+
+        webhook_topic_register(topic="bulk_operations/finish", handler=bulk_operations_finish_handle)

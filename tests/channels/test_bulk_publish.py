@@ -196,3 +196,27 @@ def test_a_handle_taken_by_someone_elses_product_is_not_overwritten(shopify_sim,
     theirs = next(p for p in shopify_sim.control.products("shop-a") if p["handle"] == taken.handle)
     assert theirs["title"] == "Not ours" and [v["sku"] for v in theirs["variants"]] == ["OTHER-1"]
     assert len(shopify_sim.control.products("shop-a")) == N
+
+
+def test_one_file_per_step_of_at_most_max_lines(shopify_sim, sim_store, settings):
+    """A step writes and starts one file of at most BULK_PUBLISH_MAX_LINES_PER_FILE products (a step stays short);
+    the next steps write the next files, each mapped like the first."""
+    settings.BULK_PUBLISH_MAX_LINES_PER_FILE = 2
+    products = _catalog()
+    _assign(products, sim_store)
+    services.publish_request(store=sim_store)
+    run = BulkPublishRun.objects.get(store=sim_store)
+    started = []
+    deadline = time.monotonic() + 30
+    while BulkPublishRun.objects.get(pk=run.pk).status == "preparing" and time.monotonic() < deadline:
+        BulkPublishRun.objects.filter(pk=run.pk).update(next_step_at=None)
+        bulk_publish_step(run_id=run.pk)
+        started.append(BulkPublishOperation.objects.filter(run=run, kind="product_set")
+                       .exclude(shopify_operation_id="").count())
+        time.sleep(0.02)
+    assert started[-1] == 3 and all(b - a <= 1 for a, b in zip([0, *started], started, strict=False))
+    assert sorted(BulkPublishOperation.objects.filter(run=run, kind="product_set").values_list("line_count",
+                                                                                             flat=True)) == [2, 2, 2]
+    run = _drive(run.pk)
+    assert run.status == "done" and run.failed_lines == 0 and run.lines_done == N
+    assert sorted(p["handle"] for p in shopify_sim.control.products("shop-a")) == sorted(p.handle for p in products)

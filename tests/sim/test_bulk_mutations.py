@@ -144,3 +144,33 @@ def test_bulk_mutation_cancel_gives_partial_data_and_finish_webhook(gql, shopify
     hooks = webhook_receiver.wait_for(1, topic="bulk_operations/finish")
     body = hooks[0].json()
     assert body["admin_graphql_api_id"] == op_id and body["type"] == "mutation" and body["status"] == "canceled"
+
+
+def test_media_processing_visits_only_media_still_processing():
+    """process_media runs before every bulk line: it must not walk the shop's processed media (a 50,000-product
+    bulk publish called it 150,000 times over a growing shop). Same outcome as before: READY or FAILED."""
+    from shopify_sim.app import Simulator
+    from shopify_sim.util import now
+
+    sim = Simulator(["media"])
+    try:
+        shop = sim.shop("media")
+        with shop.lock:
+            out = shop.product_set({"title": "Tee", "files": [
+                {"originalSource": "https://cdn.example.com/a.jpg", "contentType": "IMAGE"},
+                {"originalSource": "https://cdn.example.invalid/b.jpg", "contentType": "IMAGE"}]}, None)
+            assert out["userErrors"] == []
+            pending = list(shop.media_pending)
+            assert pending == list(shop.media) and len(pending) == 2
+            shop.process_media(now() + 60)
+            assert [shop.media[n]["status"] for n in pending] == ["READY", "FAILED"]
+            assert shop.media_pending == {}  # nothing left to visit
+            # A medium deleted while processing is dropped from the pending set too.
+            shop.product_set({"title": "Tee 2", "files": [
+                {"originalSource": "https://cdn.example.com/c.jpg", "contentType": "IMAGE"}]}, None)
+            gone = next(iter(shop.media_pending))
+            del shop.media[gone]
+            shop.process_media(now() + 60)
+            assert shop.media_pending == {}
+    finally:
+        sim.stop()
