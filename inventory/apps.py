@@ -9,10 +9,12 @@ class InventoryConfig(AppConfig):
     def ready(self) -> None:
         from webhooks.topics import webhook_topic_register
 
+        from .selectors import ORDER_TOPICS
         from .topics import TOPIC_HANDLERS, TOPIC_PREFETCH
 
         for topic, handler in TOPIC_HANDLERS.items():  # orders, refunds, fulfillment orders, inventory levels
-            webhook_topic_register(topic=topic, handler=handler, prefetch=TOPIC_PREFETCH.get(topic))
+            webhook_topic_register(topic=topic, handler=handler, prefetch=TOPIC_PREFETCH.get(topic),
+                                   urgent=topic in ORDER_TOPICS)  # the order lane (issue 15)
 
         from channels.connect import connect_step_register
         from channels.health import health_provider_register

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from channels.shopify.webhooks import HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEADER, TRIGGERED_AT_HEADER
 
 from .auth import webhook_body_claim, webhook_headers_check
-from .inbox import webhook_receive, webhook_store_authenticate
+from .inbox import webhook_receive, webhook_shop_connections, webhook_store_authenticate
 
 
 def _text(status: int, text: str) -> HttpResponse:
@@ -37,9 +37,10 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
     """
     shop_domain = (request.headers.get(SHOP_DOMAIN_HEADER) or "").strip().lower()
     hmac_header = request.headers.get(HMAC_HEADER)
+    connections = webhook_shop_connections(shop_domain=shop_domain) if hmac_header else []  # one query
     refusal = webhook_headers_check(
         shop_domain=shop_domain, hmac_header=hmac_header, triggered_at=request.headers.get(TRIGGERED_AT_HEADER),
-        content_length=request.META.get("CONTENT_LENGTH"),
+        content_length=request.META.get("CONTENT_LENGTH"), shop_known=bool(connections),
     )
     if refusal is not None:
         logger.warning("webhook refused before reading the body (%s): shop %r", refusal.reason, shop_domain[:255])
@@ -49,7 +50,8 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
     raw_body = request.read(limit + 1)
     if len(raw_body) > limit:
         return _text(413, "payload too large")
-    store = webhook_store_authenticate(shop_domain=shop_domain, raw_body=raw_body, hmac_header=hmac_header)
+    store = webhook_store_authenticate(shop_domain=shop_domain, raw_body=raw_body, hmac_header=hmac_header,
+                                       connections=connections)
     if store is None:
         logger.warning("webhook rejected: no valid signature for shop %r", shop_domain[:255])
         return _text(401, "invalid signature")
