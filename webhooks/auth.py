@@ -3,24 +3,21 @@
 Order matters: the shop and the presence of a signature and a fresh ``X-Shopify-Triggered-At`` are checked from
 the headers alone, and the declared size against WEBHOOK_MAX_BODY_BYTES, before the body is read; the HMAC is
 then verified over the raw body with the right secret of each active connection of the shop (see
-``Store.webhook_signing_secret``); last, a body already claimed by another shop is refused.
+``Store.webhook_signing_secret``); last, a body already claimed by another shop is refused (the claim is written
+with the event, in one statement: ``webhooks.inbox.webhook_receive(claim_body=True)``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from channels.endpoints import SHOP_DOMAIN_RE
 from channels.models import Store
-
-from .models import WebhookBodyClaim
 
 
 @dataclass(frozen=True)
@@ -77,26 +74,3 @@ def webhook_headers_check(
     if moment > now + timedelta(seconds=settings.WEBHOOK_MAX_CLOCK_SKEW_SECONDS):
         return Refusal(400, "X-Shopify-Triggered-At is in the future")
     return None
-
-
-def webhook_body_claim(*, shop_domain: str, topic: str, raw_body: bytes) -> bool:
-    """Claim ``raw_body`` of ``topic`` for ``shop_domain``; return False when another shop already claimed it.
-
-    The same shop may deliver the same bytes again (retries, duplicates: the inbox deduplicates those). Race-free:
-    the claim is a row under a unique constraint.
-    """
-    digest = hashlib.sha256(raw_body).hexdigest()
-    topic = topic.strip().lower()[:100]
-    table = WebhookBodyClaim._meta.db_table
-    # One autocommitted statement for a new body (the usual case); a known body reads its first shop back.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (topic, body_sha256, shop_domain, first_seen_at) VALUES (%s, %s, %s, %s) "  # noqa: S608
-            "ON CONFLICT (topic, body_sha256) DO NOTHING RETURNING shop_domain",
-            [topic, digest, shop_domain, timezone.now()])
-        row = cursor.fetchone()
-        if row is None:  # claimed before (this shop's retry, or another shop's replay)
-            cursor.execute(f"SELECT shop_domain FROM {table} WHERE topic = %s AND body_sha256 = %s",  # noqa: S608
-                           [topic, digest])
-            row = cursor.fetchone()
-    return row is not None and row[0] == shop_domain

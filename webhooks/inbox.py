@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils.dateparse import parse_datetime
 
@@ -30,7 +30,7 @@ from outbox.kinds import OutboxKind, Outcome
 from outbox.services import outbox_dispatch, outbox_dispatch_recorded, outbox_execute, outbox_replay
 from pim.clock import clock_now
 
-from .models import WebhookEvent
+from .models import WebhookBodyClaim, WebhookEvent
 from .topics import webhook_topic_handler, webhook_topic_prefetch, webhook_topic_urgent, webhook_urgent_topics
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ def webhook_store_authenticate(*, shop_domain: str, raw_body: bytes, hmac_header
 
 @dataclass(frozen=True)
 class WebhookReceipt:
-    """What ``webhook_receive`` did: ``stored``, ``duplicate``, ``ignored`` (topic) or ``failed`` (malformed)."""
+    """What ``webhook_receive`` did: ``stored``, ``duplicate``, ``ignored`` (topic), ``failed`` (malformed) or
+    ``refused`` (a body another shop claimed first; nothing stored)."""
 
     outcome: str
     event_id: int | None = None
@@ -95,12 +96,55 @@ def _parse_datetime(value: str):
         return None
 
 
-def webhook_receive(*, store: Store, headers: dict[str, str], raw_body: bytes) -> WebhookReceipt:
+def _insert_event(event: WebhookEvent, *, claim: bool) -> int | None:
+    """INSERT ``event`` (and, with ``claim``, its body's cross-shop claim) in one statement; return its id.
+
+    One autocommitted statement, so one commit (one WAL flush) makes the delivery durable. None when nothing was
+    stored: a duplicate delivery, or (``claim``) a body another shop claimed first.
+    """
+    fields = [f for f in WebhookEvent._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    params: list = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
+    table, claims = WebhookEvent._meta.db_table, WebhookBodyClaim._meta.db_table
+    guard, prefix, prefix_params = "TRUE", "", []
+    if claim:
+        digest = hashlib.sha256(bytes(event.raw_body)).hexdigest()
+        # A new body claims itself for this shop; a known one passes only if this shop claimed it first (the
+        # statement's snapshot: a concurrent first claim of the same shop reads as "not ours" and is sorted out
+        # by the caller's follow-up as a duplicate).
+        prefix = (f"WITH claim AS (INSERT INTO {claims} (topic, body_sha256, shop_domain, first_seen_at) "  # noqa: S608
+                  "VALUES (%s, %s, %s, %s) ON CONFLICT (topic, body_sha256) DO NOTHING RETURNING shop_domain) ")
+        prefix_params = [event.topic, digest, event.shop_domain, event.received_at]
+        guard = (f"(EXISTS (SELECT 1 FROM claim) OR EXISTS (SELECT 1 FROM {claims} "  # noqa: S608
+                 "WHERE topic = %s AND body_sha256 = %s AND shop_domain = %s))")
+        params_guard = [event.topic, digest, event.shop_domain]
+    else:
+        params_guard = []
+    values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)  # typed: NULLs in a SELECT list
+    sql = (f"{prefix}INSERT INTO {table} ({columns}) SELECT {values} "  # noqa: S608
+           f"WHERE {guard} ON CONFLICT DO NOTHING RETURNING id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*prefix_params, *params, *params_guard])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _claimed_elsewhere(*, shop_domain: str, topic: str, raw_body: bytes) -> bool:
+    digest = hashlib.sha256(raw_body).hexdigest()
+    owner = (WebhookBodyClaim.objects.filter(topic=topic, body_sha256=digest)
+             .values_list("shop_domain", flat=True).first())
+    return owner is not None and owner != shop_domain
+
+
+def webhook_receive(*, store: Store, headers: dict[str, str], raw_body: bytes,
+                    claim_body: bool = False) -> WebhookReceipt:
     """Store a delivery whose signature the caller verified with ``store``'s secret; queue it after commit.
 
     A delivery whose ``X-Shopify-Webhook-Id`` (or ``X-Shopify-Event-Id`` for the same shop and topic) is
     already stored is a duplicate: only counted. A body that is not a JSON object is kept as a failed event
-    for review; a topic no app handles is kept as ignored. Neither is queued. Never calls Shopify.
+    for review; a topic no app handles is kept as ignored. Neither is queued. With ``claim_body`` (the
+    endpoint), the body is also claimed for the shop in the same statement, and a body another shop claimed
+    first is refused (``refused``, nothing stored: the cross-shop replay guard). Never calls Shopify.
     """
     topic = _header(headers, "X-Shopify-Topic").lower()
     shop_domain = (_header(headers, "X-Shopify-Shop-Domain") or store.shop_domain).lower()
@@ -130,18 +174,18 @@ def webhook_receive(*, store: Store, headers: dict[str, str], raw_body: bytes) -
         # Handed to the lane in the same INSERT: the wake below clears it if Redis is down (the sweep sends it).
         dispatched_at=now if status == WebhookEvent.Status.RECEIVED else None,
     )
-    try:
-        if connection.in_atomic_block:
-            with transaction.atomic():  # a savepoint, so a duplicate doesn't break the caller's transaction
-                event.save(force_insert=True)
-        else:  # one autocommitted INSERT: durable when it returns, no BEGIN/COMMIT round trips
-            event.save(force_insert=True)
-    except IntegrityError:
-        same = Q(webhook_id=webhook_id)
+    # One autocommitted INSERT: durable when it returns, no BEGIN/COMMIT round trips (in the caller's
+    # transaction if there is one; a conflict does not break it).
+    event.pk = _insert_event(event, claim=claim_body)
+    if event.pk is None:
+        if claim_body and _claimed_elsewhere(shop_domain=shop_domain, topic=event.topic, raw_body=raw_body):
+            return WebhookReceipt("refused")
+        same = Q(webhook_id=event.webhook_id)
         if event_id:
-            same |= Q(shop_domain=shop_domain, topic=topic, event_id=event_id)
+            same |= Q(shop_domain=shop_domain, topic=event.topic, event_id=event.event_id)
         WebhookEvent.objects.filter(same).update(duplicates=F("duplicates") + 1)
         return WebhookReceipt("duplicate")
+    event._state.adding = False
     if status == WebhookEvent.Status.RECEIVED:
         # Runs at once after an autocommitted insert, or when the caller's transaction commits: one Redis round
         # trip (usually "a drain already waits"), no read-back.

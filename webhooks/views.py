@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from channels.shopify.webhooks import HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEADER, TRIGGERED_AT_HEADER
 
-from .auth import webhook_body_claim, webhook_headers_check
+from .auth import webhook_headers_check
 from .inbox import webhook_receive, webhook_shop_connections, webhook_store_authenticate
 
 
@@ -55,10 +55,10 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
     if store is None:
         logger.warning("webhook rejected: no valid signature for shop %r", shop_domain[:255])
         return _text(401, "invalid signature")
-    topic = request.headers.get(TOPIC_HEADER) or ""
-    if not webhook_body_claim(shop_domain=shop_domain, topic=topic, raw_body=raw_body):
+    # The body's cross-shop claim and the event: one statement, one commit.
+    receipt = webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body, claim_body=True)
+    if receipt.outcome == "refused":
         logger.warning("webhook refused: the same %s body was already delivered for another shop (now %r)",
-                       topic[:100], shop_domain)
+                       (request.headers.get(TOPIC_HEADER) or "")[:100], shop_domain)
         return _text(409, "body already delivered for another shop")
-    receipt = webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body)
     return _text(200, receipt.outcome)
