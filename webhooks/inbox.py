@@ -2,9 +2,9 @@
 
 ``webhook_receive`` stores a delivery (deduplicated by ``X-Shopify-Webhook-Id`` / ``X-Shopify-Event-Id``) and
 hands it to its lane after commit; a stored event is an ``outbox`` row of one of two kinds over the one table
-(issue 15): ``WEBHOOK_EVENT``, the urgent topics (orders, refunds, cancellations, edits) on the ``webhooks`` lane,
-ahead of everything; ``WEBHOOK_BACKGROUND_EVENT``, every other topic (product and inventory level echoes, the
-app's lifecycle) on the ``default`` lane, behind the stock pushes. The drain claims an event under a lease, runs
+(issue 15): ``WEBHOOK_EVENT``, the urgent topics (orders, refunds, cancellations, edits, stock levels) on the
+``webhooks`` lane, ahead of everything; ``WEBHOOK_BACKGROUND_EVENT``, every other topic (product echoes, the app's
+lifecycle) on the ``default`` lane, behind the stock pushes. The drain claims an event under a lease, runs
 the topic's prefetch (network, no transaction) and handler (in a transaction), and records the outcome. A body of
 the wrong shape fails the event for review at once; other errors retry with backoff, then fail it.
 ``webhook_events_reprocess`` (the admin's *Reprocess*) is the outbox's replay.
@@ -267,7 +267,7 @@ _EVENT_KIND = {
 # Order, refund, cancellation and edit events: the order lane, ahead of every other lane (issue 15).
 WEBHOOK_EVENT = OutboxKind(name="webhook_event", lane=WEBHOOKS_QUEUE, label="order webhook events", scope=_urgent,
                            **_EVENT_KIND)
-# Every other topic (product echoes, inventory level echoes, app/uninstalled): behind the stock pushes.
+# Every other topic (product echoes, app/uninstalled): behind the stock pushes.
 WEBHOOK_BACKGROUND_EVENT = OutboxKind(name="webhook_event_background", lane=BACKGROUND_QUEUE,
                                       label="other webhook events", scope=_background, **_EVENT_KIND)
 WEBHOOK_KINDS = (WEBHOOK_EVENT, WEBHOOK_BACKGROUND_EVENT)

@@ -24,8 +24,8 @@ def webhook_topic_register(*, topic: str, handler: TopicHandler, prefetch: Calla
                            urgent: bool = False) -> None:
     """Route stored webhook events of ``topic`` (``orders/create``...) to ``handler`` (after ``prefetch``).
 
-    An ``urgent`` topic (orders, refunds, cancellations, edits: they move stock other stores sell) is processed on
-    the ``webhooks`` lane, ahead of every other lane; the others (product echoes, inventory level echoes, the app's
+    An ``urgent`` topic (orders, refunds, cancellations, edits: they move stock other stores sell; the stock level
+    topics) is processed on the ``webhooks`` lane, ahead of every other lane; the others (product echoes, the app's
     lifecycle) on the ``default`` lane, behind the stock pushes.
     """
     _handlers[topic] = handler

@@ -73,7 +73,9 @@ def test_every_order_refund_cancellation_and_edit_topic_is_urgent():
     assert {"orders/create", "orders/updated", "orders/edited", "orders/cancelled", "refunds/create"} <= set(
         ORDER_TOPICS)
     assert all(inbox.webhook_event_kind(topic=t) is inbox.WEBHOOK_EVENT for t in ORDER_TOPICS)
-    for topic in ("products/update", "products/delete", "inventory_levels/update", "app/uninstalled"):
+    for topic in ("inventory_levels/update", "inventory_levels/connect"):  # cheap, and their checks' timing
+        assert inbox.webhook_event_kind(topic=topic) is inbox.WEBHOOK_EVENT
+    for topic in ("products/update", "products/delete", "app/uninstalled"):
         assert inbox.webhook_event_kind(topic=topic) is inbox.WEBHOOK_BACKGROUND_EVENT
 
 
