@@ -171,7 +171,7 @@ def main() -> None:
     import django_rq
 
     from channels.models import SyncJob
-    from inventory.models import InventoryPush, InventorySyncRun
+    from inventory.models import InventoryPush, InventorySyncRun, WebhookEvent
     from inventory.tasks import inventory_full_sync_run
     from shopify_sim.testing import SimulatorServer
     from tests.faults.scenarios import (
@@ -227,12 +227,14 @@ def main() -> None:
                                    args.order_interval)
                 to_b, missed = latencies(watch, "shop-b", sent, timeout=60)
                 watch.stop()
+                inbox = [(done - got).total_seconds() * 1000 for got, done in WebhookEvent.objects.filter(
+                    topic="orders/create", processed_at__isnull=False).values_list("received_at", "processed_at")]
                 published = SyncJob.objects.filter(store=c, status=SyncJob.Status.DONE).count()
                 waiting = SyncJob.objects.filter(store=c, status__in=["pending", "running"]).count()
                 sync = InventorySyncRun.objects.filter(store=d).order_by("-pk").first()
                 sync_note = (f"run #{sync.pk} {'finished' if sync.finished_at else 'still running'}, "
                              f"{sync.levels_set} level(s) set" if sync else "not started")
-                phase1 = {"order_to_b_ms": summary(to_b), "timeouts": missed,
+                phase1 = {"order_to_b_ms": summary(to_b), "timeouts": missed, "inbox_ms": summary(inbox),
                           "load_seconds": time.monotonic() - load_started, "published": published,
                           "publish_waiting": waiting, "full_sync": sync_note}
                 figures["phase1"] = phase1
@@ -266,6 +268,7 @@ def main() -> None:
     print(f"phase 1: order in A -> B's available, one order every {args.order_interval:g} s, during a full publish "
           f"of {args.publish_products} products to C and a full inventory sync of D ({args.sync_skus} levels)")
     print(f"  order -> B               {fmt(p1['order_to_b_ms'])}   timeouts {p1['timeouts']}")
+    print(f"  of which in the inbox    {fmt(p1['inbox_ms'])}   (order event stored -> processed)")
     print(f"  meanwhile ({p1['load_seconds']:.0f} s): {p1['published']} of {args.publish_products} products "
           f"published to C ({p1['publish_waiting']} jobs waiting); D's full sync: {p1['full_sync']}")
     print(f"phase 2: fan-out, an order in A reaches the nine other stores ({p2['publish_waiting_at_start']} publish "
