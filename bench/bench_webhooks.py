@@ -7,7 +7,8 @@ Run from the project root (PostgreSQL and Redis must be up; the Shopify simulato
 
 Phase 1, ingest: gunicorn serves the real project (DEBUG off) on loopback; client threads POST signed
 orders/create deliveries to ``/shopify/webhooks/`` and, in the same run, the same bodies to a trivial Django view
-behind the same middleware. Reported: throughput, p50/p99 latency, and the webhook/trivial ratios. No RQ
+behind the same middleware, the two alternating in ``--rounds`` rounds (side by side, so a changing machine load
+weighs on both). Reported: throughput, p50/p99 latency, and the webhook/trivial ratios. No RQ
 worker runs during this phase (events only pile up in the inbox and the ``webhooks`` queue), so it measures
 what Shopify waits for: HMAC check, durable insert, enqueue after commit.
 
@@ -254,7 +255,19 @@ def load(port: int, path: str, requests: list[tuple[bytes, dict]], concurrency: 
         t.join()
     wall = time.perf_counter() - started
     return {"rps": len(latencies) / wall, "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
-            "statuses": statuses, "count": len(latencies)}
+            "statuses": statuses, "count": len(latencies), "latencies": latencies, "wall": wall}
+
+
+def merge(results: list[dict]) -> dict:
+    """Combine rounds of ``load``: requests over the summed wall time, percentiles over every latency."""
+    latencies = [ms for r in results for ms in r["latencies"]]
+    statuses: dict[int, int] = {}
+    for r in results:
+        for status, n in r["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    wall = sum(r["wall"] for r in results)
+    return {"rps": len(latencies) / wall, "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
+            "statuses": statuses, "count": len(latencies), "latencies": latencies, "wall": wall}
 
 
 def start_gunicorn(args, env: dict, port: int) -> subprocess.Popen:
@@ -299,6 +312,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1500, help="webhook (and trivial) requests in phase 1")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads in phase 1")
+    parser.add_argument("--rounds", type=int, default=6,
+                        help="phase 1 alternates trivial and webhook requests in this many rounds (side by side)")
     parser.add_argument("--gunicorn-workers", type=int, default=2)
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
@@ -335,8 +350,15 @@ def main() -> None:
         bodies = [order_body(template, 2 * 10**9 + i, variant_a) for i in range(args.requests)]
         webhook_requests = [(b, signed_headers(b, shop=shop, secret=secret)) for b in bodies]
         trivial_requests = [(b, dict(h)) for b, h in webhook_requests]
-        trivial = load(port, TRIVIAL_PATH, trivial_requests, args.concurrency)
-        webhook = load(port, WEBHOOK_PATH, webhook_requests, args.concurrency)
+        # Side by side: the two kinds alternate in rounds, so a machine whose load changes during the run (other
+        # processes on its cores) weighs on both alike.
+        rounds = []
+        size = -(-args.requests // args.rounds)
+        for start in range(0, args.requests, size):
+            rounds.append((load(port, TRIVIAL_PATH, trivial_requests[start:start + size], args.concurrency),
+                           load(port, WEBHOOK_PATH, webhook_requests[start:start + size], args.concurrency)))
+        trivial, webhook = (merge([r[i] for r in rounds]) for i in (0, 1))
+        round_ratios = [w["rps"] / t["rps"] for t, w in rounds]
 
         from inventory.models import InventoryPush, WebhookEvent
 
@@ -416,7 +438,10 @@ def main() -> None:
             print(f"  {label:24} {r['rps']:8.0f} req/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:6.1f} ms   "
                   f"statuses {r['statuses']}")
         print(f"  ratio webhook/trivial    throughput {webhook['rps'] / trivial['rps']:.2f}   "
-              f"p50 x{webhook['p50'] / trivial['p50']:.2f}   p99 x{webhook['p99'] / trivial['p99']:.2f}")
+              f"p50 x{webhook['p50'] / trivial['p50']:.2f}   p99 x{webhook['p99'] / trivial['p99']:.2f}   "
+              f"(per round: {', '.join(f'{r:.2f}' for r in round_ratios)})")
+        load_avg = os.getloadavg()
+        print(f"  load average at the end  {load_avg[0]:.2f} {load_avg[1]:.2f} {load_avg[2]:.2f}")
         print(f"  events stored: {stored} of {args.requests + len(warm)} sent ({lost} lost)")
         pace = f"{args.order_rate:g}/s open-loop" if args.order_rate else "one at a time"
         print(f"order webhook -> shop B quantity  ({args.rq_workers} RQ workers, {args.orders} orders, {pace})")
@@ -435,6 +460,7 @@ def main() -> None:
                 "trivial": {k: trivial[k] for k in ("rps", "p50", "p99")},
                 "webhook": {k: webhook[k] for k in ("rps", "p50", "p99")},
                 "ratio_throughput": webhook["rps"] / trivial["rps"],
+                "ratio_per_round": round_ratios, "load_average": load_avg,
                 "events_lost": lost,
                 "order_to_other_store_ms": {"p50": percentile(e2e, 0.5), "p95": percentile(e2e, 0.95),
                                             "timeouts": timeouts},

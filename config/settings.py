@@ -229,6 +229,8 @@ SYNC_REDISPATCH_AFTER_SECONDS = int(os.environ.get("SYNC_REDISPATCH_AFTER_SECOND
 # before handing over to a fresh one, and how long the "a drain is waiting" flag in Redis lives at most.
 OUTBOX_DRAIN_SECONDS = float(os.environ.get("OUTBOX_DRAIN_SECONDS", "2"))
 OUTBOX_DRAIN_FLAG_SECONDS = int(os.environ.get("OUTBOX_DRAIN_FLAG_SECONDS", "60"))
+# A drain of a lower lane (RQ_QUEUE_NAMES order) ends early when a higher lane has a job waiting (issue 15).
+OUTBOX_LANE_YIELD = os.environ.get("OUTBOX_LANE_YIELD", "1").lower() not in ("0", "false", "no", "")
 # A publish preview (manage.py publish --dry-run, the admin's Preview changes) reads each product live from Shopify up to
 # this many products; above it the preview compares with the snapshot of what the PIM last wrote (no API cost).
 PUBLISH_PREVIEW_LIVE_READ_MAX = int(os.environ.get("PUBLISH_PREVIEW_LIVE_READ_MAX", "200"))

@@ -9,10 +9,15 @@ class InventoryConfig(AppConfig):
     def ready(self) -> None:
         from webhooks.topics import webhook_topic_register
 
+        from .selectors import ORDER_TOPICS
         from .topics import TOPIC_HANDLERS, TOPIC_PREFETCH
 
         for topic, handler in TOPIC_HANDLERS.items():  # orders, refunds, fulfillment orders, inventory levels
-            webhook_topic_register(topic=topic, handler=handler, prefetch=TOPIC_PREFETCH.get(topic))
+            # The order lane (issue 15): the order topics, and the stock level topics (no network: they only
+            # note an echo or schedule a delayed check; processed late, a check would compare Shopify with the
+            # PIM while later orders are still in flight).
+            webhook_topic_register(topic=topic, handler=handler, prefetch=TOPIC_PREFETCH.get(topic),
+                                   urgent=topic in ORDER_TOPICS or topic.startswith("inventory_levels/"))
 
         from channels.connect import connect_step_register
         from channels.health import health_provider_register

@@ -53,6 +53,9 @@ class OutboxKind:
     started_field: str | None = None
     lease_seconds: Callable[[], float] = _sync_lease_seconds
     max_attempts: Callable[[Any], int] = lambda row: row.max_attempts
+    # The kind's share of its model's rows, when two kinds split one model over two lanes (the webhook inbox:
+    # order topics on ``webhooks``, the rest on ``default``). Applied to every claim, dispatch, sweep and replay.
+    scope: Callable[[QuerySet], QuerySet] | None = None
     # Narrows the rows that may be claimed or dispatched now (e.g. not for a store whose circuit is open).
     claimable: Callable[[QuerySet, Any], QuerySet] | None = None
     # Called on a locked candidate: None to claim it, or seconds to come back later (another worker has its level).
@@ -70,6 +73,11 @@ class OutboxKind:
     # dead one is then marked accordingly); None or False: the row is re-queued with fresh attempts.
     replay: Callable[[Any], bool] | None = None
     label: str = ""  # for the sweeper's report
+
+    def rows(self) -> QuerySet:
+        """Return the kind's rows (its model's, narrowed by ``scope``)."""
+        rows = self.model.objects.all()
+        return self.scope(rows) if self.scope else rows
 
     def model_fields(self) -> set[str]:
         return {f.name for f in self.model._meta.concrete_fields}

@@ -179,8 +179,31 @@ def outbox_wake(*, lane: str, delay: float | None = None) -> None:
     lane_drain_enqueue(lane=lane, task=outbox_drain, args=(lane,), delay=delay)
 
 
+def lane_higher_waiting(lane: str) -> str | None:
+    """Return the first lane ahead of ``lane`` whose RQ queue has a job waiting, else None (never raises).
+
+    Lanes are ranked by RQ_QUEUE_NAMES, the order every worker listens in (``rqworker webhooks inventory default
+    publish``). One Redis round trip (the queues' lengths in a pipeline); none for the first lane. A job that is
+    only scheduled (a delayed retry) is not waiting yet. Redis down: None (the drain keeps going).
+    """
+    names = list(settings.RQ_QUEUE_NAMES)
+    if lane not in names or names.index(lane) == 0:
+        return None
+    higher = names[:names.index(lane)]
+    try:
+        connection_ = _rq_queue(lane).connection
+        pipe = connection_.pipeline(transaction=False)
+        for name in higher:
+            pipe.llen(_rq_queue(name).key)
+        lengths = pipe.execute()
+    except Exception:
+        logger.warning("could not read the queues ahead of %s", lane)
+        return None
+    return next((name for name, length in zip(higher, lengths, strict=True) if length), None)
+
+
 def _waiting(kind: OutboxKind, now, *, due: bool = True):
-    rows = kind.model.objects.filter(status__in=kind.waiting)
+    rows = kind.rows().filter(status__in=kind.waiting)
     if due:
         rows = rows.filter(next_attempt_at__lte=now + timedelta(seconds=1))
     return kind.claimable(rows, now) if kind.claimable else rows
@@ -209,6 +232,24 @@ def outbox_dispatch(*, kind: OutboxKind, ids: Iterable[int], delay: float | None
     return len(sendable)
 
 
+def outbox_dispatch_recorded(*, kind: OutboxKind, ids: list[int]) -> bool:
+    """Wake the lane for rows just recorded (committed) with ``dispatched_at`` already set; return whether it woke.
+
+    The cheap hand-off of the webhook endpoint: no read-back and no UPDATE when Redis answers (one round trip,
+    none to PostgreSQL). A failure to reach Redis is logged, not raised, and clears ``dispatched_at`` so the sweep
+    sends the rows at once (a crash between the insert and the wake leaves them for the sweep's stale re-send).
+    """
+    if not ids:
+        return False
+    try:
+        outbox_wake(lane=kind.lane)
+        return True
+    except Exception:  # Redis down: the sweep re-dispatches from PostgreSQL.
+        logger.exception("could not wake the %s drain for %s %s; the sweep will retry", kind.lane, kind.name, ids)
+        kind.model.objects.filter(pk__in=ids).update(dispatched_at=None)
+        return False
+
+
 def outbox_dispatch_on_commit(*, kind: OutboxKind, ids: list[int], delay: float | None = None) -> None:
     """Dispatch the rows once the surrounding transaction commits (never before: a worker must see them)."""
     if ids:
@@ -226,7 +267,7 @@ def outbox_claim(*, kind: OutboxKind, worker: str, row_id: int | None = None):
     """
     now = clock_now()
     with transaction.atomic():
-        rows = kind.model.objects.select_for_update(skip_locked=True, of=("self",)).filter(status__in=kind.waiting)
+        rows = kind.rows().select_for_update(skip_locked=True, of=("self",)).filter(status__in=kind.waiting)
         rows = kind.claimable(rows, now) if kind.claimable else rows
         if row_id is not None:
             rows = rows.filter(pk=row_id)
@@ -368,7 +409,10 @@ def outbox_drain(*, lane: str, budget_seconds: float | None = None, worker: str 
     """Run due rows of every kind on ``lane``, oldest first and kinds in turn, for up to ``budget_seconds``.
 
     Wakes one more drain when work is still waiting (at the start, so idle workers join in; at the end, when the
-    budget ran out). Returns how many rows were executed.
+    budget ran out). With OUTBOX_LANE_YIELD, the drain also *yields*: after each row it looks whether a lane
+    ahead of its own (RQ_QUEUE_NAMES) has a job waiting and, if so, ends early and re-wakes its own lane, so the
+    worker takes the higher lane's job next (an order is never stuck behind a publish backlog). Returns how many
+    rows were executed.
     """
     worker = worker or worker_name()
     lane_drain_started(lane)
@@ -377,7 +421,7 @@ def outbox_drain(*, lane: str, budget_seconds: float | None = None, worker: str 
     count = 0
     woke = False
     while True:
-        ran = 0
+        ran, ahead = 0, None
         for kind in kinds:
             row = outbox_claim(kind=kind, worker=worker)
             if row is None:
@@ -388,7 +432,12 @@ def outbox_drain(*, lane: str, budget_seconds: float | None = None, worker: str 
                     _wake_quietly(lane)
             _run_claimed(kind, row, worker)
             ran += 1
+            if settings.OUTBOX_LANE_YIELD and (ahead := lane_higher_waiting(lane)):
+                break
         count += ran
+        if ahead:
+            logger.info("drain of %s yields to %s after %d row(s)", lane, ahead, count)
+            break
         if not ran:
             return count
         if time.monotonic() >= deadline:
@@ -413,7 +462,7 @@ def outbox_replay(*, kind: OutboxKind, ids: Iterable[int]) -> int:
     """
     count = 0
     now = clock_now()
-    for row in kind.model.objects.filter(pk__in=list(ids), status__in=kind.replayable):
+    for row in kind.rows().filter(pk__in=list(ids), status__in=kind.replayable):
         if kind.replay and kind.replay(row):
             count += 1
             continue
@@ -440,7 +489,7 @@ def outbox_sweep_kind(*, kind: OutboxKind, now=None, limit: int = 5000) -> Sweep
     report = SweepReport()
     if kind.before_sweep:
         kind.before_sweep(now)
-    for row in kind.model.objects.filter(status=kind.running, lease_until__lt=now):
+    for row in kind.rows().filter(status=kind.running, lease_until__lt=now):
         outbox_requeue(kind=kind, row=row, next_at=now, error=f"lease expired on worker {row.worker}")
         report.reclaimed += 1
     stale = now - timedelta(seconds=settings.SYNC_REDISPATCH_AFTER_SECONDS)

@@ -7,6 +7,7 @@ from django.utils.html import format_html
 
 from outbox.admin import OutboxRowAdmin
 
+from .inbox import webhook_events_reprocess
 from .models import WebhookEvent
 
 
@@ -28,6 +29,9 @@ class WebhookEventAdmin(OutboxRowAdmin):
     @admin.display(description="body")
     def body(self, obj: WebhookEvent) -> str:
         return format_html("<pre>{}</pre>", bytes(obj.raw_body or b"").decode("utf-8", "replace")[:20000])
+
+    def replay_rows(self, kind, ids: list[int]) -> int:
+        return webhook_events_reprocess(event_ids=ids)  # each event with its lane's kind (order lane or not)
 
     def has_reprocess_permission(self, request) -> bool:
         return self.has_replay_permission(request)

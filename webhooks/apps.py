@@ -10,9 +10,10 @@ class WebhooksConfig(AppConfig):
         from outbox.kinds import outbox_kind_register
 
         from . import admin  # noqa: F401
-        from .inbox import WEBHOOK_EVENT
+        from .inbox import WEBHOOK_BACKGROUND_EVENT, WEBHOOK_EVENT
 
-        outbox_kind_register(kind=WEBHOOK_EVENT)
+        outbox_kind_register(kind=WEBHOOK_EVENT)  # order topics: the order lane (``webhooks``)
+        outbox_kind_register(kind=WEBHOOK_BACKGROUND_EVENT)  # every other topic: the ``default`` lane
         # The app's own lifecycle topic: the shop uninstalled the app, so its connection is disabled. The apps
         # above register their topics (inventory: orders and stock; conflicts: products) in their ready().
         from .topics import webhook_topic_register

@@ -4,8 +4,9 @@ The endpoint stores every verified delivery; processing a stored event calls the
 topic, ``handler(event=, payload=[, fetched=]) -> a result note``, inside the event's transaction (no network
 there). A topic may also register a ``prefetch(event=, payload=)`` that reads what the handler needs from Shopify
 first, outside any transaction; its result reaches the handler as ``fetched``. Each app registers the topics it
-handles in ``AppConfig.ready()``: ``inventory`` the order and stock topics, ``conflicts`` ``products/update`` and
-``products/delete``, ``webhooks`` itself ``app/uninstalled``. A topic nobody registered is recorded and ignored.
+handles in ``AppConfig.ready()``: ``inventory`` the order and stock topics (the order topics *urgent*: the order
+lane), ``conflicts`` ``products/update`` and ``products/delete``, ``webhooks`` itself ``app/uninstalled``. A topic
+nobody registered is recorded and ignored.
 """
 
 from __future__ import annotations
@@ -16,15 +17,36 @@ from typing import Any
 TopicHandler = Callable[..., str]
 _handlers: dict[str, TopicHandler] = {}
 _prefetch: dict[str, Callable[..., Any]] = {}
+_urgent: set[str] = set()
 
 
-def webhook_topic_register(*, topic: str, handler: TopicHandler, prefetch: Callable[..., Any] | None = None) -> None:
-    """Route stored webhook events of ``topic`` (``orders/create``...) to ``handler`` (after ``prefetch``)."""
+def webhook_topic_register(*, topic: str, handler: TopicHandler, prefetch: Callable[..., Any] | None = None,
+                           urgent: bool = False) -> None:
+    """Route stored webhook events of ``topic`` (``orders/create``...) to ``handler`` (after ``prefetch``).
+
+    An ``urgent`` topic (orders, refunds, cancellations, edits: they move stock other stores sell; the stock level
+    topics) is processed on the ``webhooks`` lane, ahead of every other lane; the others (product echoes, the app's
+    lifecycle) on the ``default`` lane, behind the stock pushes.
+    """
     _handlers[topic] = handler
     if prefetch is not None:
         _prefetch[topic] = prefetch
     else:
         _prefetch.pop(topic, None)
+    if urgent:
+        _urgent.add(topic)
+    else:
+        _urgent.discard(topic)
+
+
+def webhook_topic_urgent(topic: str) -> bool:
+    """Return whether events of ``topic`` go to the order lane (``webhooks``)."""
+    return topic in _urgent
+
+
+def webhook_urgent_topics() -> list[str]:
+    """Return the topics processed on the order lane, sorted."""
+    return sorted(_urgent)
 
 
 def webhook_topic_handler(topic: str) -> TopicHandler | None:

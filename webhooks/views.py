@@ -11,8 +11,8 @@ from django.views.decorators.http import require_POST
 
 from channels.shopify.webhooks import HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEADER, TRIGGERED_AT_HEADER
 
-from .auth import webhook_body_claim, webhook_headers_check
-from .inbox import webhook_receive, webhook_store_authenticate
+from .auth import webhook_headers_check
+from .inbox import webhook_receive, webhook_shop_connections, webhook_store_authenticate
 
 
 def _text(status: int, text: str) -> HttpResponse:
@@ -37,9 +37,10 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
     """
     shop_domain = (request.headers.get(SHOP_DOMAIN_HEADER) or "").strip().lower()
     hmac_header = request.headers.get(HMAC_HEADER)
+    connections = webhook_shop_connections(shop_domain=shop_domain) if hmac_header else []  # one query
     refusal = webhook_headers_check(
         shop_domain=shop_domain, hmac_header=hmac_header, triggered_at=request.headers.get(TRIGGERED_AT_HEADER),
-        content_length=request.META.get("CONTENT_LENGTH"),
+        content_length=request.META.get("CONTENT_LENGTH"), shop_known=bool(connections),
     )
     if refusal is not None:
         logger.warning("webhook refused before reading the body (%s): shop %r", refusal.reason, shop_domain[:255])
@@ -49,14 +50,15 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
     raw_body = request.read(limit + 1)
     if len(raw_body) > limit:
         return _text(413, "payload too large")
-    store = webhook_store_authenticate(shop_domain=shop_domain, raw_body=raw_body, hmac_header=hmac_header)
+    store = webhook_store_authenticate(shop_domain=shop_domain, raw_body=raw_body, hmac_header=hmac_header,
+                                       connections=connections)
     if store is None:
         logger.warning("webhook rejected: no valid signature for shop %r", shop_domain[:255])
         return _text(401, "invalid signature")
-    topic = request.headers.get(TOPIC_HEADER) or ""
-    if not webhook_body_claim(shop_domain=shop_domain, topic=topic, raw_body=raw_body):
+    # The body's cross-shop claim and the event: one statement, one commit.
+    receipt = webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body, claim_body=True)
+    if receipt.outcome == "refused":
         logger.warning("webhook refused: the same %s body was already delivered for another shop (now %r)",
-                       topic[:100], shop_domain)
+                       (request.headers.get(TOPIC_HEADER) or "")[:100], shop_domain)
         return _text(409, "body already delivered for another shop")
-    receipt = webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body)
     return _text(200, receipt.outcome)
