@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, F, OuterRef, Sum
 
 from channels.clients import client_for_store
 from channels.models import Store
@@ -167,11 +167,15 @@ def _execute(push: InventoryPush) -> Outcome:
         outbox_dispatch(kind=INVENTORY_PUSH, ids=backlog.values_list("pk", flat=True))
 
 
+# A sale's push goes ahead of the sets a full sync or a reconciliation queued (issue 15's order lane): those can be
+# thousands of rows, oldest first, and a level sold meanwhile must not wait behind them all.
+_PUSH_ORDER = ("first_change_at", "id")
+
 INVENTORY_PUSH = OutboxKind(
     name=INVENTORY_PUSH_KIND, model=InventoryPush, execute=_execute, lane=INVENTORY_QUEUE, label="inventory pushes",
     waiting=_WAITING, retry_status=InventoryPush.Status.RETRY, running=InventoryPush.Status.RUNNING,
     dead=InventoryPush.Status.DEAD, replayable=(InventoryPush.Status.DEAD,), key=("store", "variant", "location", "kind"),
-    order_by=("first_change_at", "id"), by_id_only_when_due=True, result_field=None, started_field="started_at",
+    order_by=_PUSH_ORDER, by_id_only_when_due=True, result_field=None, started_field="started_at",
     lease_seconds=_lease_seconds, claimable=_claimable, admit=_admit, replay=_push_replay_as_set,
 )
 

@@ -45,7 +45,7 @@ class OutboxKind:
     # has a newer waiting row is folded into it and gets status ``folded`` (None: rows never fold).
     key: tuple[str, ...] = ()
     folded: str | None = None
-    order_by: tuple[str, ...] = ("next_attempt_at", "id")
+    order_by: tuple[Any, ...] = ("next_attempt_at", "id")  # field names or order expressions
     # Whether a claim of one row by id (a test, a command) also waits for its next attempt time.
     by_id_only_when_due: bool = False
     result_field: str | None = "result"

@@ -371,3 +371,18 @@ def test_a_dead_delta_is_replayed_from_the_admin_as_an_absolute_set(world, admin
     drain()
     replacement.refresh_from_db()
     assert replacement.status == "done" and world.shopify_available("shop-b") == 302
+
+
+def test_a_sale_push_is_claimed_ahead_of_older_full_sync_sets(world):
+    """Issue 15's order lane: thousands of sets queued by a full sync must not hold a sale's push behind them."""
+    from inventory.models import InventorySyncRun
+    from outbox.services import outbox_claim
+
+    run = InventorySyncRun.objects.create(store=world.store_b, applied=True)
+    earlier = timezone.now() - timedelta(minutes=5)
+    sync_set = _push_record(kind=InventoryPush.Kind.SET, store_id=world.store_b.pk, variant_id=world.variant.pk,
+                            location_id=world.main.pk, sync_run_id=run.pk, at=earlier)
+    sale = _push_record(kind=InventoryPush.Kind.DELTA, store_id=world.store_b.pk, variant_id=world.variant.pk,
+                        location_id=world.main.pk, delta=-1, version=1, at=timezone.now())
+    claimed = outbox_claim(kind=INVENTORY_PUSH, worker="test")
+    assert claimed.pk == sale != sync_set
