@@ -67,6 +67,17 @@ class OutboxKind:
     on_fold: Callable[[Any, Any], None] | None = None  # (row, newer waiting row)
     before_sweep: Callable[[Any], None] | None = None  # (now): e.g. let one probe through a half-open circuit
     label: str = ""  # for the sweeper's report
+    # Optional (issue 15): run several claimed rows together, sharing their reads and calls. Takes the claimed
+    # rows and returns each row's Outcome, or the exception that row failed with, by primary key (a row missing
+    # from the answer fails). The drain claims up to ``batch_size()`` due rows at a time for such a kind;
+    # ``execute`` still runs a row claimed alone (by id). ``claim_related`` is select_related on the claim.
+    execute_batch: Callable[[list[Any]], dict[int, Outcome | BaseException]] | None = None
+    batch_size: Callable[[], int] = lambda: 1
+    claim_related: tuple[str, ...] = ()
+    # Optional batch forms of ``started``/``finished`` for rows run together (one query for many rows):
+    # started_many(rows, worker) -> {pk: handle}; finished_many([(row, handle, status)]) for rows that succeeded.
+    started_many: Callable[[list[Any], str], dict[int, Any]] | None = None
+    finished_many: Callable[[list[tuple[Any, Any, str]]], None] | None = None
 
     def model_fields(self) -> set[str]:
         return {f.name for f in self.model._meta.concrete_fields}
