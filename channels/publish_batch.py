@@ -31,6 +31,7 @@ from outbox.kinds import Outcome
 from pim.models import Product
 
 from .clients import client_for_store
+from .media import media_summary, media_wait_processed
 from .models import ChannelAssignment, ImageBinding, SyncJob, VariantBinding
 from .payloads import publish_plan_build
 from .publishing import ExecutionResult, product_publish, product_unpublish
@@ -58,6 +59,7 @@ class MetafieldsBatch:
     """Metafields of several products of one store, sent together in ``metafieldsSet`` calls of up to 25."""
 
     entries: list[_Entry] = field(default_factory=list)
+    media: dict[int, list[ImageBinding]] = field(default_factory=dict)
     calls: int = 0
 
     def sink(self, key: int) -> _Sink:
@@ -119,6 +121,23 @@ class _Sink:
 
     def add(self, *, owner_id: str, metafields: list[dict], finish: Callable[[], None]) -> None:
         self.batch.entries.append(_Entry(self.key, owner_id, list(metafields), finish))
+
+    def add_media(self, *, created: list[ImageBinding]) -> None:
+        self.batch.media.setdefault(self.key, []).extend(created)
+
+
+def _media_notes(client, media: dict[int, list[ImageBinding]]) -> dict[int, str]:
+    """Wait for the batch's new media together (one status poll per round for all); a note per job."""
+    everything = [b for bindings in media.values() for b in bindings]
+    try:
+        failed, pending = media_wait_processed(client=client, created=everything)
+    except Exception:  # noqa: BLE001 - the products are written; only their media report is missing
+        logger.warning("could not read the status of %s new media", len(everything), exc_info=True)
+        return {}
+    failed_ids, pending_ids = {b.pk for b in failed}, {b.pk for b in pending}
+    return {key: media_summary(failed=[b for b in bindings if b.pk in failed_ids],
+                               pending=[b for b in bindings if b.pk in pending_ids])
+            for key, bindings in media.items()}
 
 
 def _pack(entries: list[_Entry]) -> list[list[_Entry]]:
@@ -251,11 +270,18 @@ def _publish_ready(ready, loaded: _Loaded, renew: Callable[[], None]) -> dict[in
                 results[job.pk] = product_publish(
                     job=job, assignment=assignment, product=product, bindings=loaded.bindings.get(key, {}),
                     images=loaded.images.get(key, {}), plan=plan, handles_found=handles_found,
-                    metafields=batch.sink(job.pk))
+                    batch=batch.sink(job.pk))
                 if len(batch.entries) > before:
                     deferred.add(job.pk)
             except Exception as exc:  # noqa: BLE001 - this job's outcome
                 results[job.pk] = exc
+                batch.media.pop(job.pk, None)
+        if batch.media:
+            renew()
+            for pk, note in _media_notes(client_for_store(store), batch.media).items():
+                result = results.get(pk)
+                if note and isinstance(result, Outcome):
+                    result.detail = f"{result.detail}; {note}"
         if deferred:
             renew()
             results.update(batch.flush(client_for_store(store)))

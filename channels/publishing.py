@@ -74,7 +74,7 @@ def product_compare(*, assignment: ChannelAssignment, plan: PublishPlan, live_no
 
 def product_publish(*, job: SyncJob | None, assignment: ChannelAssignment, product: Product,
                     bindings: dict | None = None, images: dict | None = None, plan: PublishPlan | None = None,
-                    handles_found: dict[str, str] | None = None, metafields=None) -> ExecutionResult:
+                    handles_found: dict[str, str] | None = None, batch=None) -> ExecutionResult:
     """Publish ``product`` to its assignment's store through the stages; return the job's outcome.
 
     Skips an unchanged product without a call; creates it (or adopts one with our handle and SKUs) when unbound;
@@ -84,8 +84,8 @@ def product_publish(*, job: SyncJob | None, assignment: ChannelAssignment, produ
 
     A batch of jobs (``channels.publish_batch``) passes what it loaded for many products at once: the variant and
     image ``bindings``/``images``, the ``plan``, the handles it found in Shopify (``handles_found``: no look-up of
-    its own) and a ``metafields`` sink that sends the metafields with other products' and finishes the write after
-    them (the product is then done only once the batch flushed its metafields).
+    its own) and a ``batch`` sink that sends the metafields with other products' and finishes the write after them
+    (the product is then done only once the batch flushed its metafields), and waits for new media with theirs.
     """
     store = assignment.store
     assignment.product = product  # the assignment was loaded without the product's prefetches
@@ -120,7 +120,7 @@ def product_publish(*, job: SyncJob | None, assignment: ChannelAssignment, produ
             images = image_bindings_for(store_id=store.pk, product=product) if assignment.shopify_product_id else {}
             plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
     note = product_write(client=client, assignment=assignment, plan=plan, bindings=bindings, image_bindings=images,
-                         metafields=metafields, after=lambda: drift_hooks().after_write(job=job))
+                         batch=batch, after=lambda: drift_hooks().after_write(job=job))
     return ExecutionResult(SyncJob.Status.DONE, f"published; {note}" if note else "published")
 
 
@@ -161,13 +161,13 @@ def publish_writes(*, assignment: ChannelAssignment, plan: PublishPlan) -> dict:
 
 
 def product_write(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings: dict,
-                  image_bindings: dict, metafields=None, after=None) -> str:
+                  image_bindings: dict, batch=None, after=None) -> str:
     """The write stage: the plan's changed sections (productSet, metafieldsSet, sales channels); return a note.
 
     The snapshot, hash and handle are bound only after Shopify accepted the writes, so a refused handle change
-    (e.g. HANDLE_NOT_UNIQUE) leaves the PIM's record of what Shopify has untouched. With a ``metafields`` sink
-    (a batch) the metafields go to the sink, and the sales channels, the binding and ``after`` run when the sink
-    has sent them; otherwise they are sent here and ``after`` runs last.
+    (e.g. HANDLE_NOT_UNIQUE) leaves the PIM's record of what Shopify has untouched. With a ``batch`` sink the new
+    media are waited for with the batch's, the metafields go to the sink, and the sales channels, the binding and
+    ``after`` run when the sink has sent them; otherwise all is done here and ``after`` runs last.
     """
     writes = publish_writes(assignment=assignment, plan=plan)
     if not assignment.shopify_product_id:
@@ -183,7 +183,9 @@ def product_write(*, client, assignment: ChannelAssignment, plan: PublishPlan, b
             assignment=assignment, product_input=writes["product_input"],
             media_nodes=product_node.get("media") or [], bindings=image_bindings,
         )
-        if created:
+        if created and batch is not None:
+            batch.add_media(created=created)  # one status poll for the whole batch; the note comes from it
+        elif created:
             failed, pending = media_wait_processed(client=client, created=created)
             note = media_summary(failed=failed, pending=pending)
 
@@ -196,8 +198,8 @@ def product_write(*, client, assignment: ChannelAssignment, plan: PublishPlan, b
             after()
 
     owner_id = to_gid("Product", assignment.shopify_product_id)
-    if writes["metafields"] and metafields is not None:
-        metafields.add(owner_id=owner_id, metafields=writes["metafields"], finish=finish)
+    if writes["metafields"] and batch is not None:
+        batch.add(owner_id=owner_id, metafields=writes["metafields"], finish=finish)
         return note
     if writes["metafields"]:
         client.metafields_set(owner_id=owner_id, metafields=writes["metafields"])

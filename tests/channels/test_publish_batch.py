@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _product(i: int, keys=("fabric", "care", "origin")):
+def _product(i: int, keys=("fabric", "care", "origin"), images=0):
     from pim import services
     from pim.models import Product
 
@@ -20,6 +20,7 @@ def _product(i: int, keys=("fabric", "care", "origin")):
         variants=[{"sku": f"BT{i}-{s}", "option1": s, "price": Decimal("20.00")} for s in ("S", "M")],
         attributes=[{"namespace": "custom", "key": k, "type": "single_line_text_field", "value": f"{k} {i}"}
                     for k in keys],
+        images=[{"src": f"https://cdn.example.com/bt{i}-{n}.jpg", "alt": f"Tee {i} {n}"} for n in range(images)],
     )
 
 
@@ -33,12 +34,12 @@ def _ops(shopify_sim, name):
     return [r for r in shopify_sim.control.requests("shop-a") if r.get("operation_name") == name]
 
 
-def test_first_publish_of_a_batch_shares_handle_look_up_and_metafields_calls(sim_store, shopify_sim, settings):
+def test_first_publish_of_a_batch_shares_handle_look_up_media_polls_and_metafields_calls(sim_store, shopify_sim, settings):
     from channels import services
     from channels.models import ChannelAssignment, SyncJob
 
     settings.PUBLISH_BATCH_SIZE = 10
-    products = [_product(i) for i in range(6)]  # 6 x 3 metafields = 18: one call
+    products = [_product(i, images=2) for i in range(6)]  # 6 x 3 metafields = 18: one call
     services.assignments_bulk_set(store=sim_store, product_ids=[p.pk for p in products])
     shopify_sim.control.clear_requests("shop-a")
 
@@ -49,6 +50,8 @@ def test_first_publish_of_a_batch_shares_handle_look_up_and_metafields_calls(sim
     assert len(_ops(shopify_sim, "MetafieldsSet")) == 0
     assert len(_ops(shopify_sim, "ProductsByHandles")) == 1
     assert len(_ops(shopify_sim, "ProductIdsByHandle")) == 0
+    # The 12 new media are waited for together: a poll or two for the batch, not one or more per product.
+    assert 1 <= len(_ops(shopify_sim, "MediaStatus")) <= 3
     by_title = {p["title"]: p for p in shopify_sim.control.products("shop-a")}
     for i in range(6):
         assert sorted((m["key"], m["value"]) for m in by_title[f"Batch Tee {i}"]["metafields"]) == [
