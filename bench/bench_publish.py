@@ -44,8 +44,8 @@ def main() -> None:
            "SYNC_REDISPATCH_AFTER_SECONDS": "20"}
     if args.batch_size is not None:
         env["PUBLISH_BATCH_SIZE"] = str(args.batch_size)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")  # the workers need it too
     os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
     import django
 
     django.setup()
@@ -78,6 +78,8 @@ def main() -> None:
             for _ in range(args.workers)
         ]
         time.sleep(2)
+        if any(proc.poll() is not None for proc in workers):
+            raise SystemExit("a worker exited at start (run `manage.py rqworker publish` by hand to see why)")
 
         def cpu_seconds() -> float:
             """User + system CPU of the workers and their reaped work horses (RQ forks one per drain job)."""
