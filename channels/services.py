@@ -190,7 +190,8 @@ def _busy(store_id: int, now) -> list[tuple[int, int | None, str]]:
     ``_admit`` for each candidate at the same ``now`` (rows it claims are marked running only after)."""
     key = (store_id, now)
     if key not in _busy_memo:
-        _busy_memo.clear()
+        if any(k[1] != now for k in _busy_memo):  # a new claim: forget the previous one's
+            _busy_memo.clear()
         _busy_memo[key] = list(SyncJob.objects.filter(
             store_id=store_id, status=SyncJob.Status.RUNNING, lease_until__gt=now,
         ).values_list("pk", "product_id", "shopify_product_id"))
@@ -207,6 +208,8 @@ def _admit(job: SyncJob, now) -> float | None:
     half_open = job.store.circuit_failures >= settings.SYNC_CIRCUIT_THRESHOLD
     if same_product or (half_open and busy):
         return 1.0  # come back shortly, don't block
+    # Admitted: busy for the rest of this claim (a batch claims several rows; a half-open store gets one probe).
+    _busy(job.store_id, now).append((job.pk, job.product_id, job.shopify_product_id))
     return None
 
 
