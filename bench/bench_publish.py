@@ -45,6 +45,10 @@ def main() -> None:
     if args.batch_size is not None:
         env["PUBLISH_BATCH_SIZE"] = str(args.batch_size)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")  # the workers need it too
+    if not env.get("FIELD_ENCRYPTION_KEYS"):  # settings_test makes a key per process: share one with the workers
+        from cryptography.fernet import Fernet
+
+        env["FIELD_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
     os.environ.update(env)
     import django
 
