@@ -276,13 +276,13 @@ def _publish_ready(ready, loaded: _Loaded, renew: Callable[[], None]) -> dict[in
             except Exception as exc:  # noqa: BLE001 - this job's outcome
                 results[job.pk] = exc
                 batch.media.pop(job.pk, None)
-        if batch.media:
+        if deferred:
+            renew()
+            results.update(batch.flush(client_for_store(store)))
+        if batch.media:  # last: the longer since the uploads, the fewer polls (the products are written already)
             renew()
             for pk, note in _media_notes(client_for_store(store), batch.media).items():
                 result = results.get(pk)
                 if note and isinstance(result, Outcome):
                     result.detail = f"{result.detail}; {note}"
-        if deferred:
-            renew()
-            results.update(batch.flush(client_for_store(store)))
     return results
