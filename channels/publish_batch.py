@@ -252,11 +252,12 @@ def _publish_ready(ready, loaded: _Loaded, renew: Callable[[], None]) -> dict[in
         by_store[item[0].store_id].append(item)
     for items in by_store.values():
         store = items[0][1].store
+        client = client_for_store(store)
         unbound = [plan.snapshot["handle"] for _, a, _, plan in items if not a.shopify_product_id]
         handles_found: dict[str, str] | None = None
         if len(unbound) > 1:
             try:
-                handles_found = products_by_handles(client_for_store(store), handles=unbound)
+                handles_found = products_by_handles(client, handles=unbound)
             except Exception:  # noqa: BLE001 - each product then looks its handle up itself
                 logger.warning("store %s: batched handle look-up failed; looking up one by one", store.name,
                                exc_info=True)
@@ -270,7 +271,7 @@ def _publish_ready(ready, loaded: _Loaded, renew: Callable[[], None]) -> dict[in
                 results[job.pk] = product_publish(
                     job=job, assignment=assignment, product=product, bindings=loaded.bindings.get(key, {}),
                     images=loaded.images.get(key, {}), plan=plan, handles_found=handles_found,
-                    batch=batch.sink(job.pk))
+                    batch=batch.sink(job.pk), client=client)
                 if len(batch.entries) > before:
                     deferred.add(job.pk)
             except Exception as exc:  # noqa: BLE001 - this job's outcome
@@ -278,10 +279,10 @@ def _publish_ready(ready, loaded: _Loaded, renew: Callable[[], None]) -> dict[in
                 batch.media.pop(job.pk, None)
         if deferred:
             renew()
-            results.update(batch.flush(client_for_store(store)))
+            results.update(batch.flush(client))
         if batch.media:  # last: the longer since the uploads, the fewer polls (the products are written already)
             renew()
-            for pk, note in _media_notes(client_for_store(store), batch.media).items():
+            for pk, note in _media_notes(client, batch.media).items():
                 result = results.get(pk)
                 if note and isinstance(result, Outcome):
                     result.detail = f"{result.detail}; {note}"

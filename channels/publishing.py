@@ -74,7 +74,7 @@ def product_compare(*, assignment: ChannelAssignment, plan: PublishPlan, live_no
 
 def product_publish(*, job: SyncJob | None, assignment: ChannelAssignment, product: Product,
                     bindings: dict | None = None, images: dict | None = None, plan: PublishPlan | None = None,
-                    handles_found: dict[str, str] | None = None, batch=None) -> ExecutionResult:
+                    handles_found: dict[str, str] | None = None, batch=None, client=None) -> ExecutionResult:
     """Publish ``product`` to its assignment's store through the stages; return the job's outcome.
 
     Skips an unchanged product without a call; creates it (or adopts one with our handle and SKUs) when unbound;
@@ -94,7 +94,7 @@ def product_publish(*, job: SyncJob | None, assignment: ChannelAssignment, produ
     plan = plan or publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
     if assignment.shopify_product_id and plan.hash == assignment.published_hash:
         return ExecutionResult(SyncJob.Status.SKIPPED, "unchanged since last publish")
-    client = client_for_store(store)
+    client = client or client_for_store(store)  # a batch shares one client (its learned costs) per store
     if not assignment.shopify_product_id and (handles_found is None or plan.snapshot["handle"] in handles_found):
         product_adopt_existing(client=client, assignment=assignment, plan=plan, bindings=bindings)
         if assignment.shopify_product_id:
