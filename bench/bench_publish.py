@@ -1,13 +1,16 @@
 """Publishing benchmark: full publish, unchanged re-publish, and edit-to-live latency against the simulator.
 
 Runs real ``manage.py rqworker`` processes on PostgreSQL and Redis against a simulated store with Shopify's
-standard-plan throttle (2000-point bucket restoring 100/s), and prints:
-  * full publish of N products: products/s, share of the throttle budget used, THROTTLED responses;
-  * a second full publish of the unchanged catalog: product writes sent (should be 0);
-  * single edits with one worker: edit-to-live latency p50/p95/p99 (target p95 < 1 s).
+standard-plan throttle (2000-point bucket restoring 100/s; ``--plan plus``: 20,000 restoring 1,000/s), and prints:
+  * full publish of N products: products/s, points per product, share of the throttle budget used (overall and
+    after the initial bucket is spent), API requests by operation, THROTTLED responses, workers' CPU per product;
+  * a second full publish of the unchanged catalog: jobs/s, product writes sent (should be 0), CPU per job;
+  * single edits with one worker: edit-to-live latency p50/p95/p99 (target p95 < 1 s; ``--edits 0`` skips it).
 
 Usage: python bench/bench_publish.py [--products 2000] [--workers 4] [--edits 40] [--plan standard]
-It uses its own database (pim_bench_publish) and Redis database 14, and recreates both.
+                                     [--batch-size N]  (PUBLISH_BATCH_SIZE of the workers; 1 = one job at a time)
+It uses its own database (--db, default pim_bench_publish) and Redis database (--redis-url, default 14), and
+recreates both: give other values when another bench uses those.
 """
 
 from __future__ import annotations
@@ -30,15 +33,23 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=40)
     parser.add_argument("--plan", default="standard")
     parser.add_argument("--db", default="pim_bench_publish")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14", help="flushed at the start")
+    parser.add_argument("--batch-size", type=int, default=None, help="PUBLISH_BATCH_SIZE for the workers")
     args = parser.parse_args()
 
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", f"DROP DATABASE IF EXISTS {args.db}",
                     "-c", f"CREATE DATABASE {args.db}"], check=True, capture_output=True)
     db_url = f"postgres://postgres@127.0.0.1:5432/{args.db}"
-    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": "redis://127.0.0.1:6379/14", "LOG_LEVEL": "WARNING",
+    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": args.redis_url, "LOG_LEVEL": "WARNING",
            "SYNC_REDISPATCH_AFTER_SECONDS": "20"}
+    if args.batch_size is not None:
+        env["PUBLISH_BATCH_SIZE"] = str(args.batch_size)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")  # the workers need it too
+    if not env.get("FIELD_ENCRYPTION_KEYS"):  # settings_test makes a key per process: share one with the workers
+        from cryptography.fernet import Fernet
+
+        env["FIELD_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
     os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
     import django
 
     django.setup()
@@ -71,6 +82,20 @@ def main() -> None:
             for _ in range(args.workers)
         ]
         time.sleep(2)
+        if any(proc.poll() is not None for proc in workers):
+            raise SystemExit("a worker exited at start (run `manage.py rqworker publish` by hand to see why)")
+
+        def cpu_seconds() -> float:
+            """User + system CPU of the workers and their reaped work horses (RQ forks one per drain job)."""
+            ticks = os.sysconf("SC_CLK_TCK")
+            total = 0.0
+            for proc in workers:
+                try:
+                    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                total += sum(int(f) for f in fields[11:15]) / ticks  # utime stime cutime cstime
+            return total
 
         def wait_all(timeout: float) -> None:
             deadline = time.monotonic() + timeout
@@ -85,11 +110,17 @@ def main() -> None:
             raise SystemExit("timed out waiting for the jobs")
 
         try:
+            print(f"load average at start: {os.getloadavg()}; PUBLISH_BATCH_SIZE="
+                  f"{env.get('PUBLISH_BATCH_SIZE', 'default')}", flush=True)
             # 1. Full publish.
+            cpu_before = cpu_seconds()
+            own_before = time.process_time()
             started = time.monotonic()
             services.assignments_bulk_set(store=store, product_ids=Product.objects.values_list("pk", flat=True))
             wait_all(timeout=7200)
             duration = time.monotonic() - started
+            cpu_full = cpu_seconds() - cpu_before
+            cpu_own = time.process_time() - own_before
             stats = sim.control.stats("bench")
             done = SyncJob.objects.filter(status="done").count()
             dead = SyncJob.objects.filter(status="dead").count()
@@ -99,26 +130,42 @@ def main() -> None:
             print(f"products published: {done} (dead-lettered: {dead}) in {duration:.1f}s "
                   f"-> {done / duration:.2f} products/s with {args.workers} workers")
             ops = stats["operations"]
-            print(f"API requests: {stats['requests']}, productSet: {ops.get('productSet', 0)}, "
-                  f"publishablePublish: {ops.get('publishablePublish', 0)}, publications: {ops.get('publications', 0)}, "
-                  f"THROTTLED responses: {stats['throttled']}")
+            print(f"API requests: {stats['requests']} ({stats['requests'] / max(done, 1):.2f} per product), "
+                  f"by operation: {dict(sorted(ops.items()))}, THROTTLED responses: {stats['throttled']}")
             print(f"points per product (actual cost / products published): {stats['cost_actual'] / max(done, 1):.1f}")
             print(f"cost actual: {stats['cost_actual']:.0f} points; budget available in the run "
                   f"(bucket {bucket.get('maximumAvailable')} + {bucket.get('restoreRate')}/s x {duration:.0f}s) "
                   f"= {capacity:.0f}; share used: {100 * stats['cost_actual'] / capacity:.1f} %")
+            restored = bucket.get("restoreRate", 100) * duration
+            after_bucket = stats["cost_actual"] - bucket.get("maximumAvailable", 2000)
+            print(f"share of the restored budget used once the bucket is spent: "
+                  f"{100 * after_bucket / restored:.1f} % ({after_bucket:.0f} of {restored:.0f} points)"
+                  if after_bucket > 0 else "the bucket was never spent (the run used less than one bucket)")
+            print(f"workers' CPU: {cpu_full:.1f} s -> {1000 * cpu_full / max(done, 1):.1f} ms per product; this process "
+                  f"(the simulator's threads + the wait loop): {cpu_own:.1f} s -> {1000 * cpu_own / max(done, 1):.1f} ms "
+                  f"per product; load average now {os.getloadavg()}")
 
             # 2. Second full publish of the unchanged catalog.
             sim.control.clear_requests("bench")
-            before = sim.control.stats("bench")["operations"].get("productSet", 0)
+            before_stats = sim.control.stats("bench")
+            before = before_stats["operations"].get("productSet", 0)
+            cpu_before = cpu_seconds()
             started = time.monotonic()
             jobs = services.publish_request(store=store)
-            wait_all(timeout=600)
+            wait_all(timeout=1800)
+            republish = time.monotonic() - started
+            cpu_re = cpu_seconds() - cpu_before
             after = sim.control.stats("bench")
             writes = after["operations"].get("productSet", 0) - before
             writes += after["operations"].get("metafieldsSet", 0) - stats["operations"].get("metafieldsSet", 0)
             print("\n== Second full publish (unchanged) ==")
             print(f"jobs: {len(jobs)}, skipped: {SyncJob.objects.filter(pk__in=jobs, status='skipped').count()}, "
-                  f"product writes sent: {writes}, time {time.monotonic() - started:.1f}s")
+                  f"product writes sent: {writes}, API requests: {after['requests'] - before_stats['requests']}, time {republish:.1f}s "
+                  f"-> {len(jobs) / republish:.1f} jobs/s with {args.workers} workers")
+            print(f"workers' CPU: {cpu_re:.1f} s -> {1000 * cpu_re / max(len(jobs), 1):.1f} ms per job; "
+                  f"load average now {os.getloadavg()}")
+            if not args.edits:
+                return
 
             # 3. Edit-to-live latency with one worker.
             for proc in workers[1:]:

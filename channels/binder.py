@@ -62,6 +62,7 @@ def bind_product_ids(*, assignment: ChannelAssignment, product_node: dict,
     by_sku = {v.sku: v for v in variants if v.sku and sku_counts[v.sku] == 1}
     by_id = {b.shopify_variant_id: b.variant_id for b in bindings.values()}
     by_pk = {v.pk: v for v in variants}
+    wanted: dict[str, tuple[Any, str]] = {}  # Shopify variant id -> (PIM variant, inventory item id)
     for node in nodes_of(product_node.get("variants")):
         variant_id = str(gid_to_id(node["id"]))
         variant = by_pk.get(by_id.get(variant_id)) or by_sku.get(node.get("sku"))
@@ -71,15 +72,24 @@ def bind_product_ids(*, assignment: ChannelAssignment, product_node: dict,
         current = bindings.get(variant.pk)
         if current and current.shopify_variant_id == variant_id and current.shopify_inventory_item_id == item_id:
             continue
-        VariantBinding.objects.filter(store=assignment.store, shopify_variant_id=variant_id).exclude(
-            variant=variant
-        ).delete()
-        binding, _ = VariantBinding.objects.update_or_create(
-            store=assignment.store,
-            variant=variant,
-            defaults={"shopify_variant_id": variant_id, "shopify_inventory_item_id": item_id},
-        )
-        bindings[variant.pk] = binding
+        wanted[variant_id] = (variant, item_id)
+    if not wanted:
+        return
+    # Issue 15: a few queries per product, not a few per variant. A Shopify variant id still bound to another PIM
+    # variant (a stale binding) is released first, then every binding is written in one upsert.
+    stale = [pk for pk, variant_pk, sid in VariantBinding.objects.filter(
+        store=assignment.store, shopify_variant_id__in=list(wanted)).values_list("pk", "variant_id", "shopify_variant_id")
+        if variant_pk != wanted[sid][0].pk]
+    if stale:
+        VariantBinding.objects.filter(pk__in=stale).delete()
+    written = VariantBinding.objects.bulk_create(
+        [VariantBinding(store=assignment.store, variant=variant, shopify_variant_id=sid, shopify_inventory_item_id=item)
+         for sid, (variant, item) in wanted.items()],
+        update_conflicts=True, unique_fields=["store", "variant"],
+        update_fields=["shopify_variant_id", "shopify_inventory_item_id"],
+    )
+    for binding in written:
+        bindings[binding.variant_id] = binding
 
 
 def bind_written(*, assignment: ChannelAssignment, snapshot: dict[str, Any], snapshot_hash: str,

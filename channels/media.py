@@ -41,17 +41,20 @@ def media_bind_after_write(
     images = sorted(assignment.product.images.all(), key=lambda i: (i.position, i.id))
     created: list[ImageBinding] = []
     kept: set[int] = set()
+    new: list[ImageBinding] = []
     for image, sent, node in zip(images, files, media_nodes, strict=False):
         kept.add(image.id)
         if sent.get("id"):
             continue  # a reference: the binding is already right
-        binding, _ = ImageBinding.objects.update_or_create(
-            store=assignment.store, image=image,
-            defaults={"shopify_media_id": node["id"], "source": image.src, "status": node.get("status") or "UPLOADED",
-                      "error": ""},
-        )
-        bindings[image.id] = binding
-        created.append(binding)
+        new.append(ImageBinding(store=assignment.store, image=image, shopify_media_id=node["id"], source=image.src,
+                                status=node.get("status") or "UPLOADED", error=""))
+    if new:  # one upsert for the product's new media (issue 15), not one per image
+        for binding in ImageBinding.objects.bulk_create(
+            new, update_conflicts=True, unique_fields=["store", "image"],
+            update_fields=["shopify_media_id", "source", "status", "error"],
+        ):
+            bindings[binding.image_id] = binding
+            created.append(binding)
     ImageBinding.objects.filter(store=assignment.store, image__product=assignment.product).exclude(
         image_id__in=kept
     ).delete()

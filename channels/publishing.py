@@ -72,23 +72,30 @@ def product_compare(*, assignment: ChannelAssignment, plan: PublishPlan, live_no
         keys_by_shopify_id=snapshot_keys_by_shopify_id(store=assignment.store, product_id=assignment.product_id))
 
 
-def product_publish(*, job: SyncJob | None, assignment: ChannelAssignment, product: Product) -> ExecutionResult:
+def product_publish(*, job: SyncJob | None, assignment: ChannelAssignment, product: Product,
+                    bindings: dict | None = None, images: dict | None = None, plan: PublishPlan | None = None,
+                    handles_found: dict[str, str] | None = None, batch=None, client=None) -> ExecutionResult:
     """Publish ``product`` to its assignment's store through the stages; return the job's outcome.
 
     Skips an unchanged product without a call; creates it (or adopts one with our handle and SKUs) when unbound;
     otherwise reads it live, compares, applies the store's policy (hold: nothing is written), writes the changed
     sections and binds the result. Raises the client's ShopifyError (the job machinery retries or dead-letters)
     and PublishConflict when our handle belongs to another product.
+
+    A batch of jobs (``channels.publish_batch``) passes what it loaded for many products at once: the variant and
+    image ``bindings``/``images``, the ``plan``, the handles it found in Shopify (``handles_found``: no look-up of
+    its own) and a ``batch`` sink that sends the metafields with other products' and finishes the write after them
+    (the product is then done only once the batch flushed its metafields), and waits for new media with theirs.
     """
     store = assignment.store
     assignment.product = product  # the assignment was loaded without the product's prefetches
-    bindings = bindings_for(store=store, product=product)
-    images = image_bindings_for(store_id=store.pk, product=product)
-    plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
+    bindings = bindings_for(store=store, product=product) if bindings is None else bindings
+    images = image_bindings_for(store_id=store.pk, product=product) if images is None else images
+    plan = plan or publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
     if assignment.shopify_product_id and plan.hash == assignment.published_hash:
         return ExecutionResult(SyncJob.Status.SKIPPED, "unchanged since last publish")
-    client = client_for_store(store)
-    if not assignment.shopify_product_id:
+    client = client or client_for_store(store)  # a batch shares one client (its learned costs) per store
+    if not assignment.shopify_product_id and (handles_found is None or plan.snapshot["handle"] in handles_found):
         product_adopt_existing(client=client, assignment=assignment, plan=plan, bindings=bindings)
         if assignment.shopify_product_id:
             # Adopted: the plan was built before the variant ids were known. productSet creates a new variant
@@ -112,8 +119,8 @@ def product_publish(*, job: SyncJob | None, assignment: ChannelAssignment, produ
             bindings = bindings_for(store=store, product=product)
             images = image_bindings_for(store_id=store.pk, product=product) if assignment.shopify_product_id else {}
             plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
-    note = product_write(client=client, assignment=assignment, plan=plan, bindings=bindings, image_bindings=images)
-    drift_hooks().after_write(job=job)
+    note = product_write(client=client, assignment=assignment, plan=plan, bindings=bindings, image_bindings=images,
+                         batch=batch, after=lambda: drift_hooks().after_write(job=job))
     return ExecutionResult(SyncJob.Status.DONE, f"published; {note}" if note else "published")
 
 
@@ -154,11 +161,13 @@ def publish_writes(*, assignment: ChannelAssignment, plan: PublishPlan) -> dict:
 
 
 def product_write(*, client, assignment: ChannelAssignment, plan: PublishPlan, bindings: dict,
-                  image_bindings: dict) -> str:
+                  image_bindings: dict, batch=None, after=None) -> str:
     """The write stage: the plan's changed sections (productSet, metafieldsSet, sales channels); return a note.
 
     The snapshot, hash and handle are bound only after Shopify accepted the writes, so a refused handle change
-    (e.g. HANDLE_NOT_UNIQUE) leaves the PIM's record of what Shopify has untouched.
+    (e.g. HANDLE_NOT_UNIQUE) leaves the PIM's record of what Shopify has untouched. With a ``batch`` sink the new
+    media are waited for with the batch's, the metafields go to the sink, and the sales channels, the binding and
+    ``after`` run when the sink has sent them; otherwise all is done here and ``after`` runs last.
     """
     writes = publish_writes(assignment=assignment, plan=plan)
     if not assignment.shopify_product_id:
@@ -174,15 +183,27 @@ def product_write(*, client, assignment: ChannelAssignment, plan: PublishPlan, b
             assignment=assignment, product_input=writes["product_input"],
             media_nodes=product_node.get("media") or [], bindings=image_bindings,
         )
-        if created:
+        if created and batch is not None:
+            batch.add_media(created=created)  # one status poll for the whole batch; the note comes from it
+        elif created:
             failed, pending = media_wait_processed(client=client, created=created)
             note = media_summary(failed=failed, pending=pending)
+
+    def finish() -> None:
+        if plan.publications or assignment.publication_ids:
+            # Publishes/unpublishes only where the recorded channels differ (ids are cached: usually no request).
+            publications_sync(client=client, assignment=assignment, titles=plan.publications)
+        bind_written(assignment=assignment, snapshot=plan.snapshot, snapshot_hash=plan.hash, product_node=product_node)
+        if after is not None:
+            after()
+
+    owner_id = to_gid("Product", assignment.shopify_product_id)
+    if writes["metafields"] and batch is not None:
+        batch.add(owner_id=owner_id, metafields=writes["metafields"], finish=finish)
+        return note
     if writes["metafields"]:
-        client.metafields_set(owner_id=to_gid("Product", assignment.shopify_product_id), metafields=writes["metafields"])
-    if plan.publications or assignment.publication_ids:
-        # Publishes/unpublishes only where the recorded channels differ (ids are cached: usually no request).
-        publications_sync(client=client, assignment=assignment, titles=plan.publications)
-    bind_written(assignment=assignment, snapshot=plan.snapshot, snapshot_hash=plan.hash, product_node=product_node)
+        client.metafields_set(owner_id=owner_id, metafields=writes["metafields"])
+    finish()
     return note
 
 

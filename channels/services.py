@@ -183,16 +183,34 @@ def _claimable(rows, now):
         Q(store__circuit_open_until__isnull=True) | Q(store__circuit_open_until__lte=now))
 
 
+_busy_memo: dict[tuple[int, Any], list[tuple[int, int | None, str]]] = {}
+
+
+def _busy(store_id: int, now) -> list[tuple[int, int | None, str]]:
+    """The store's running jobs (id, product, Shopify product) at ``now``: read once per claim, which calls
+    ``_admit`` for each candidate at the same ``now`` (rows it claims are marked running only after)."""
+    key = (store_id, now)
+    if key not in _busy_memo:
+        if any(k[1] != now for k in _busy_memo):  # a new claim: forget the previous one's
+            _busy_memo.clear()
+        _busy_memo[key] = list(SyncJob.objects.filter(
+            store_id=store_id, status=SyncJob.Status.RUNNING, lease_until__gt=now,
+        ).values_list("pk", "product_id", "shopify_product_id"))
+    return _busy_memo[key]
+
+
 def _admit(job: SyncJob, now) -> float | None:
     """Claim only if no other worker has this product in this store (or the half-open store's one probe)."""
-    busy = SyncJob.objects.filter(store_id=job.store_id, status=SyncJob.Status.RUNNING, lease_until__gt=now)
+    busy = [b for b in _busy(job.store_id, now) if b[0] != job.pk]
     if job.product_id is not None:
-        same_product = busy.filter(product_id=job.product_id).exclude(pk=job.pk).exists()
+        same_product = any(b[1] == job.product_id for b in busy)
     else:
-        same_product = busy.filter(shopify_product_id=job.shopify_product_id).exclude(pk=job.pk).exists()
+        same_product = any(b[2] == job.shopify_product_id for b in busy)
     half_open = job.store.circuit_failures >= settings.SYNC_CIRCUIT_THRESHOLD
-    if same_product or (half_open and busy.exists()):
+    if same_product or (half_open and busy):
         return 1.0  # come back shortly, don't block
+    # Admitted: busy for the rest of this claim (a batch claims several rows; a half-open store gets one probe).
+    _busy(job.store_id, now).append((job.pk, job.product_id, job.shopify_product_id))
     return None
 
 
@@ -208,41 +226,41 @@ def sync_job_execute(*, job_id: int, worker: str | None = None) -> Outcome:
 
 
 def _execute(job: SyncJob) -> Outcome:
-    result = _run(job)
-    done = result.status == SyncJob.Status.DONE
-    result.fields["latency_ms"] = int((timezone.now() - job.first_edit_at).total_seconds() * 1000) if done else None
+    """One job claimed alone: the batch path with a batch of one (the same reads, the same writes)."""
+    result = _execute_batch([job])[job.pk]
+    if isinstance(result, BaseException):
+        raise result
     return result
 
 
-def _run(job: SyncJob) -> ExecutionResult:
-    store = job.store
-    product = (
-        Product.objects.filter(pk=job.product_id)
-        .prefetch_related("variants", "images", "attributes")
-        .first()
-        if job.product_id
-        else None
-    )
-    assignment = (
-        ChannelAssignment.objects.filter(store=store, product=product)
-        .select_related("store", "product")
-        .prefetch_related("variant_overrides", "store__metafield_mappings")
-        .first()
-        if product
-        else None
-    )
-    if product is None or assignment is None or not assignment.publish:
-        return product_unpublish(job=job, assignment=assignment)
-    if product.workflow_state != Product.Workflow.READY:
-        return ExecutionResult(SyncJob.Status.SKIPPED, f"workflow state is {product.workflow_state}")
-    if assignment.held:
-        return ExecutionResult(SyncJob.Status.HELD, "held by an unresolved conflict")
-    return product_publish(job=job, assignment=assignment, product=product)
+def _execute_batch(jobs: list[SyncJob]) -> dict[int, Outcome | BaseException]:
+    from .publish_batch import sync_jobs_execute_batch
+
+    return sync_jobs_execute_batch(jobs=jobs)
 
 
 def _attempt_start(job: SyncJob, worker: str) -> SyncAttempt:
     return SyncAttempt.objects.create(job=job, number=job.attempts, started_at=timezone.now(), outcome="running",
                                       worker=worker[:255])
+
+
+def _attempts_start(jobs: list[SyncJob], worker: str) -> dict[int, SyncAttempt]:
+    now = timezone.now()
+    made = SyncAttempt.objects.bulk_create([
+        SyncAttempt(job=job, number=job.attempts, started_at=now, outcome="running", worker=worker[:255])
+        for job in jobs])
+    return {a.job_id: a for a in made}
+
+
+def _attempts_finish(items: list[tuple[SyncJob, SyncAttempt | None, str]]) -> None:
+    """Finish the attempts of jobs that succeeded together (one update per outcome)."""
+    by_outcome: dict[str, list[int]] = {}
+    for _, attempt, outcome in items:
+        if attempt is not None:
+            by_outcome.setdefault(outcome, []).append(attempt.pk)
+    now = timezone.now()
+    for outcome, pks in by_outcome.items():
+        SyncAttempt.objects.filter(pk__in=pks).update(finished_at=now, outcome=outcome)
 
 
 def _attempt_finish(job: SyncJob, attempt: SyncAttempt, outcome: str, exc: BaseException | None,
@@ -327,6 +345,8 @@ SYNC_JOB = OutboxKind(
     folded=SyncJob.Status.SUPERSEDED, order_by=("first_edit_at", "id"), started_field="started_at",
     claimable=_claimable, admit=_admit, started=_attempt_start, finished=_attempt_finish,
     on_failure=_circuit_after_failure, on_success=_after_success, on_fold=_fold, before_sweep=_before_sweep,
+    execute_batch=_execute_batch, batch_size=lambda: settings.PUBLISH_BATCH_SIZE, claim_related=("store",),
+    started_many=_attempts_start, finished_many=_attempts_finish,
 )
 
 

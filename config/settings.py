@@ -231,6 +231,9 @@ OUTBOX_DRAIN_SECONDS = float(os.environ.get("OUTBOX_DRAIN_SECONDS", "2"))
 OUTBOX_DRAIN_FLAG_SECONDS = int(os.environ.get("OUTBOX_DRAIN_FLAG_SECONDS", "60"))
 # A drain of a lower lane (RQ_QUEUE_NAMES order) ends early when a higher lane has a job waiting (issue 15).
 OUTBOX_LANE_YIELD = os.environ.get("OUTBOX_LANE_YIELD", "1").lower() not in ("0", "false", "no", "")
+# Issue 15: a publish drain claims up to this many due sync jobs at once and runs them together (shared reads, one
+# handle look-up per store, their metafields in shared metafieldsSet calls of up to 25). 1 = one job at a time.
+PUBLISH_BATCH_SIZE = int(os.environ.get("PUBLISH_BATCH_SIZE", "25"))
 # A publish preview (manage.py publish --dry-run, the admin's Preview changes) reads each product live from Shopify up to
 # this many products; above it the preview compares with the snapshot of what the PIM last wrote (no API cost).
 PUBLISH_PREVIEW_LIVE_READ_MAX = int(os.environ.get("PUBLISH_PREVIEW_LIVE_READ_MAX", "200"))

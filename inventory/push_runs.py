@@ -169,7 +169,7 @@ def _execute(push: InventoryPush) -> Outcome:
 
 # A sale's push goes ahead of the sets a full sync or a reconciliation queued (issue 15's order lane): those can be
 # thousands of rows, oldest first, and a level sold meanwhile must not wait behind them all.
-_PUSH_ORDER = ("first_change_at", "id")
+_PUSH_ORDER = (F("sync_run").asc(nulls_first=True), "first_change_at", "id")
 
 INVENTORY_PUSH = OutboxKind(
     name=INVENTORY_PUSH_KIND, model=InventoryPush, execute=_execute, lane=INVENTORY_QUEUE, label="inventory pushes",

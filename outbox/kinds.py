@@ -73,6 +73,17 @@ class OutboxKind:
     # dead one is then marked accordingly); None or False: the row is re-queued with fresh attempts.
     replay: Callable[[Any], bool] | None = None
     label: str = ""  # for the sweeper's report
+    # Optional (issue 15): run several claimed rows together, sharing their reads and calls. Takes the claimed
+    # rows and returns each row's Outcome, or the exception that row failed with, by primary key (a row missing
+    # from the answer fails). The drain claims up to ``batch_size()`` due rows at a time for such a kind;
+    # ``execute`` still runs a row claimed alone (by id). ``claim_related`` is select_related on the claim.
+    execute_batch: Callable[[list[Any]], dict[int, Outcome | BaseException]] | None = None
+    batch_size: Callable[[], int] = lambda: 1
+    claim_related: tuple[str, ...] = ()
+    # Optional batch forms of ``started``/``finished`` for rows run together (one query for many rows):
+    # started_many(rows, worker) -> {pk: handle}; finished_many([(row, handle, status)]) for rows that succeeded.
+    started_many: Callable[[list[Any], str], dict[int, Any]] | None = None
+    finished_many: Callable[[list[tuple[Any, Any, str]]], None] | None = None
 
     def rows(self) -> QuerySet:
         """Return the kind's rows (its model's, narrowed by ``scope``)."""

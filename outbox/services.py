@@ -265,9 +265,21 @@ def outbox_claim(*, kind: OutboxKind, worker: str, row_id: int | None = None):
     Never waits on a lock: rows locked by another claim are skipped. A candidate the kind does not admit yet
     (``admit`` returns seconds) is pushed back by that long and handed to the lane again after it.
     """
+    rows = outbox_claim_batch(kind=kind, worker=worker, row_id=row_id, limit=1)
+    return rows[0] if rows else None
+
+
+def outbox_claim_batch(*, kind: OutboxKind, worker: str, limit: int, row_id: int | None = None) -> list:
+    """Claim up to ``limit`` due waiting rows of ``kind`` (or row ``row_id``) under a lease, oldest first.
+
+    The same rules as ``outbox_claim`` (skip locked rows, push back rows not admitted), in one transaction.
+    """
     now = clock_now()
+    claimed: list = []
     with transaction.atomic():
         rows = kind.rows().select_for_update(skip_locked=True, of=("self",)).filter(status__in=kind.waiting)
+        if kind.claim_related:
+            rows = rows.select_related(*kind.claim_related)
         rows = kind.claimable(rows, now) if kind.claimable else rows
         if row_id is not None:
             rows = rows.filter(pk=row_id)
@@ -275,23 +287,30 @@ def outbox_claim(*, kind: OutboxKind, worker: str, row_id: int | None = None):
                 rows = rows.filter(next_attempt_at__lte=now + timedelta(seconds=1))
         else:
             rows = rows.filter(next_attempt_at__lte=now + timedelta(seconds=1)).order_by(*kind.order_by)
-        for row in rows[:20]:
+        for row in rows[:max(20, limit)]:
             wait = kind.admit(row, now) if kind.admit else None
             if wait:
                 kind.model.objects.filter(pk=row.pk).update(next_attempt_at=now + timedelta(seconds=wait),
                                                             dispatched_at=None)
                 transaction.on_commit(lambda pk=row.pk, w=wait: outbox_dispatch(kind=kind, ids=[pk], delay=w))
                 continue
-            update: dict[str, Any] = {
-                "status": kind.running, "attempts": F("attempts") + 1, "worker": worker[:255],
-                "lease_until": now + timedelta(seconds=kind.lease_seconds()),
-            }
-            if kind.started_field:
-                update[kind.started_field] = now
-            kind.model.objects.filter(pk=row.pk).update(**update)
-            row.refresh_from_db()
-            return row
-    return None
+            claimed.append(row)
+            if len(claimed) >= limit:
+                break
+        if not claimed:
+            return []
+        update: dict[str, Any] = {
+            "status": kind.running, "attempts": F("attempts") + 1, "worker": worker[:255],
+            "lease_until": now + timedelta(seconds=kind.lease_seconds()),
+        }
+        if kind.started_field:
+            update[kind.started_field] = now
+        kind.model.objects.filter(pk__in=[row.pk for row in claimed]).update(**update)
+        fresh = kind.model.objects.filter(pk__in=[row.pk for row in claimed])
+        if kind.claim_related:
+            fresh = fresh.select_related(*kind.claim_related)
+        by_pk = {row.pk: row for row in fresh}
+    return [by_pk[row.pk] for row in claimed]
 
 
 def _retryable(kind: OutboxKind, exc: BaseException) -> bool:
@@ -329,6 +348,60 @@ def _run_claimed(kind: OutboxKind, row, worker: str) -> Outcome:
         return outbox_fail(kind=kind, row=row, exc=exc, retryable=retryable, attempt=attempt)
     outbox_succeed(kind=kind, row=row, outcome=outcome, attempt=attempt)
     return outcome
+
+
+def _run_claimed_batch(kind: OutboxKind, rows: list, worker: str) -> None:
+    """Execute rows claimed together with the kind's ``execute_batch``; record each row's outcome on its own."""
+    if len(rows) == 1 or kind.execute_batch is None:
+        for row in rows:
+            _run_claimed(kind, row, worker)
+        return
+    if kind.started_many:
+        attempts = kind.started_many(rows, worker)
+    else:
+        attempts = {row.pk: kind.started(row, worker) if kind.started else None for row in rows}
+    try:
+        results = kind.execute_batch(rows)
+    except Exception as exc:  # the batch as a whole failed: every row takes the error
+        results = {row.pk: exc for row in rows}
+    succeeded = []
+    for row in rows:
+        result = results.get(row.pk)
+        if result is None:
+            result = RuntimeError(f"{kind.name} {row.pk}: the batch gave no outcome")
+        if isinstance(result, BaseException):
+            retryable = _retryable(kind, result)
+            if not retryable and not hasattr(result, "retryable"):
+                logger.error("%s %s failed unexpectedly: %r", kind.name, row.pk, result)
+            outbox_fail(kind=kind, row=row, exc=result, retryable=retryable, attempt=attempts.get(row.pk))
+        else:
+            succeeded.append((row, result, attempts.get(row.pk)))
+    outbox_succeed_many(kind=kind, items=succeeded)
+
+
+def outbox_succeed_many(*, kind: OutboxKind, items: list[tuple[Any, Outcome, Any]]) -> None:
+    """``outbox_succeed`` for many (row, outcome, attempt) at once: rows with the same outcome share one update."""
+    if not items:
+        return
+    if kind.finished_many:
+        kind.finished_many([(row, attempt, outcome.status) for row, outcome, attempt in items])
+    elif kind.finished:
+        for row, outcome, attempt in items:
+            kind.finished(row, attempt, outcome.status, None, False)
+    groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
+    finished = clock_now()
+    for row, outcome, _ in items:
+        update: dict[str, Any] = {"status": outcome.status, "lease_until": None, "last_error": "", **outcome.fields}
+        if kind.result_field:
+            update[kind.result_field] = outcome.detail[:kind.model._meta.get_field(kind.result_field).max_length]
+        if kind.finished_field:
+            update[kind.finished_field] = finished
+        groups.setdefault(repr(sorted(update.items())), (update, []))[1].append(row.pk)
+    for update, pks in groups.values():
+        kind.model.objects.filter(pk__in=pks).update(**update)
+    if kind.on_success:
+        for row, outcome, _ in items:
+            kind.on_success(row, outcome)
 
 
 def outbox_succeed(*, kind: OutboxKind, row, outcome: Outcome, attempt: Any = None) -> None:
@@ -423,15 +496,17 @@ def outbox_drain(*, lane: str, budget_seconds: float | None = None, worker: str 
     while True:
         ran, ahead = 0, None
         for kind in kinds:
-            row = outbox_claim(kind=kind, worker=worker)
-            if row is None:
+            # Issue 15: a kind that executes rows together is claimed a batch at a time.
+            rows = outbox_claim_batch(kind=kind, worker=worker,
+                                      limit=max(1, kind.batch_size()) if kind.execute_batch else 1)
+            if not rows:
                 continue
             if not woke:
                 woke = True
                 if any(_waiting(k, clock_now()).exists() for k in kinds):
                     _wake_quietly(lane)
-            _run_claimed(kind, row, worker)
-            ran += 1
+            _run_claimed_batch(kind, rows, worker)
+            ran += len(rows)
             if settings.OUTBOX_LANE_YIELD and (ahead := lane_higher_waiting(lane)):
                 break
         count += ran

@@ -287,3 +287,31 @@ def test_publications_and_publish(gql):
     q = gql("query($id: ID!, $pub: ID!) { product(id: $id) { publishedOnPublication(publicationId: $pub) "
             "resourcePublicationsCount { count } } }", {"id": p["id"], "pub": pubs[0]["id"]})
     assert q["data"]["product"] == {"publishedOnPublication": True, "resourcePublicationsCount": {"count": 1}}
+
+
+def test_metafields_set_takes_several_owners_in_one_atomic_call_of_at_most_25(gql):
+    """metafieldsSet: any owners in one call, at most 25 metafields, atomic (a refused element sets nothing and is
+    named by ``elementIndex``), one mutation's cost whatever the number of owners (issue 15 batches on this)."""
+    a = product_set(gql, {"title": "Meta A"})["product"]
+    b = product_set(gql, {"title": "Meta B"})["product"]
+    m = """mutation MetafieldsSetBatch($m: [MetafieldsSetInput!]!) { metafieldsSet(metafields: $m) {
+             metafields { key } userErrors { field code elementIndex } } }"""
+
+    def mf(owner, key, value="v"):
+        return {"ownerId": owner["id"], "namespace": "pim", "key": key, "type": "single_line_text_field",
+                "value": value}
+
+    out = gql(m, {"m": [mf(a, "one"), mf(b, "one"), mf(b, "x")]})  # "x": key shorter than 2 characters
+    errors = out["data"]["metafieldsSet"]["userErrors"]
+    assert [e["elementIndex"] for e in errors] == [2] and errors[0]["code"] == "TOO_SHORT"
+    assert out["data"]["metafieldsSet"]["metafields"] is None
+    read = 'query($id: ID!) { product(id: $id) { metafield(namespace: "pim", key: "one") { value } } }'
+    assert gql(read, {"id": a["id"]})["data"]["product"]["metafield"] is None  # nothing was set
+
+    out = gql(m, {"m": [mf(a, "one"), mf(b, "one")]})
+    assert out["data"]["metafieldsSet"]["userErrors"] == []
+    assert out["extensions"]["cost"]["actualQueryCost"] == 10
+    assert gql(read, {"id": b["id"]})["data"]["product"]["metafield"]["value"] == "v"
+
+    out = gql(m, {"m": [mf(a, f"k{i:02d}") for i in range(26)]})
+    assert out["data"]["metafieldsSet"]["userErrors"][0]["code"] == "LESS_THAN_OR_EQUAL_TO"
