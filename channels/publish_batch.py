@@ -27,7 +27,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from outbox.kinds import Outcome
+from outbox.kinds import NotRun, Outcome
 from pim.models import Product
 
 from .clients import client_for_store
@@ -202,12 +202,15 @@ def _lease_renewer(jobs: list[SyncJob]) -> Callable[[], None]:
     return renew
 
 
-def sync_jobs_execute_batch(*, jobs: list[SyncJob]) -> dict[int, Outcome | BaseException]:
+def sync_jobs_execute_batch(*, jobs: list[SyncJob], should_yield: Callable[[], bool] | None = None,
+                            ) -> dict[int, Outcome | BaseException]:
     """Run claimed sync jobs together; return each job's outcome, or the exception it failed with, by id.
 
     Reads for all jobs at once, looks up the handles of first publishes per store in one query, and sends the
     products' metafields in shared calls (``MetafieldsBatch``). Never raises for one job's error: it is that
-    job's result (the outbox retries or dead-letters it). Must not run inside a transaction (it calls Shopify).
+    job's result (the outbox retries or dead-letters it). ``should_yield`` is asked before each product write after
+    the first: when it says yes (order work waits on a higher lane), the products not written yet come back as
+    ``NotRun`` and the outbox gives their jobs back unrun. Must not run inside a transaction (it calls Shopify).
     """
     loaded = _load(jobs)
     results: dict[int, Outcome | BaseException] = {}
@@ -234,7 +237,7 @@ def sync_jobs_execute_batch(*, jobs: list[SyncJob]) -> dict[int, Outcome | BaseE
         except Exception as exc:  # noqa: BLE001 - this job's outcome
             results[job.pk] = exc
     if ready:
-        results.update(_publish_ready(ready, loaded, _lease_renewer(jobs)))
+        results.update(_publish_ready(ready, loaded, _lease_renewer(jobs), should_yield))
     for job in jobs:
         result = results.get(job.pk)
         if isinstance(result, Outcome):
@@ -244,13 +247,18 @@ def sync_jobs_execute_batch(*, jobs: list[SyncJob]) -> dict[int, Outcome | BaseE
     return results
 
 
-def _publish_ready(ready, loaded: _Loaded, renew: Callable[[], None]) -> dict[int, Outcome | BaseException]:
+def _publish_ready(ready, loaded: _Loaded, renew: Callable[[], None],
+                   should_yield: Callable[[], bool] | None = None) -> dict[int, Outcome | BaseException]:
     """Write the changed products of the batch, store by store; metafields shared, flushed at the end."""
     results: dict[int, Outcome | BaseException] = {}
+    written, yielded = 0, False
     by_store: dict[int, list] = defaultdict(list)
     for item in ready:
         by_store[item[0].store_id].append(item)
     for items in by_store.values():
+        if yielded:
+            results.update({item[0].pk: NotRun("yielded to a higher lane") for item in items})
+            continue
         store = items[0][1].store
         client = client_for_store(store)
         unbound = [plan.snapshot["handle"] for _, a, _, plan in items if not a.shopify_product_id]
@@ -264,6 +272,13 @@ def _publish_ready(ready, loaded: _Loaded, renew: Callable[[], None]) -> dict[in
         batch = MetafieldsBatch()
         deferred: set[int] = set()
         for job, assignment, product, plan in items:
+            # A batch takes seconds; an order waiting on a higher lane must not wait for all of it (issue 15).
+            if not yielded and written and should_yield is not None and should_yield():
+                yielded = True
+            if yielded:
+                results[job.pk] = NotRun("yielded to a higher lane")
+                continue
+            written += 1
             renew()
             key = (job.store_id, product.pk)
             try:

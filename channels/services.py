@@ -23,6 +23,7 @@ from django.utils import timezone
 from outbox.kinds import OutboxKind, Outcome
 from outbox.services import (
     backoff_seconds,  # noqa: F401 (re-exported: the publish pipeline's retry delays)
+    lane_higher_waiting,
     outbox_dispatch,
     outbox_execute,
     outbox_record,
@@ -236,7 +237,12 @@ def _execute(job: SyncJob) -> Outcome:
 def _execute_batch(jobs: list[SyncJob]) -> dict[int, Outcome | BaseException]:
     from .publish_batch import sync_jobs_execute_batch
 
-    return sync_jobs_execute_batch(jobs=jobs)
+    return sync_jobs_execute_batch(jobs=jobs, should_yield=_publish_should_yield)
+
+
+def _publish_should_yield() -> bool:
+    """Whether a publish batch should stop writing: a lane ahead of ``publish`` has a job waiting (issue 15)."""
+    return bool(settings.OUTBOX_LANE_YIELD) and lane_higher_waiting(PUBLISH_QUEUE) is not None
 
 
 def _attempt_start(job: SyncJob, worker: str) -> SyncAttempt:

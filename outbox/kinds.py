@@ -17,6 +17,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 
 
+class NotRun(Exception):
+    """A batch gave this claimed row back unrun (it yielded to a higher lane): waiting again at once, no attempt used."""
+
+
 @dataclass
 class Outcome:
     """What executing a row gave: its final status (one of the kind's), a note, and extra fields to store."""

@@ -30,7 +30,7 @@ from django.db.models import NOT_PROVIDED, F, Q
 
 from pim.clock import clock_now
 
-from .kinds import OutboxKind, Outcome, outbox_kinds
+from .kinds import NotRun, OutboxKind, Outcome, outbox_kinds
 
 logger = logging.getLogger(__name__)
 
@@ -364,12 +364,14 @@ def _run_claimed_batch(kind: OutboxKind, rows: list, worker: str) -> None:
         results = kind.execute_batch(rows)
     except Exception as exc:  # the batch as a whole failed: every row takes the error
         results = {row.pk: exc for row in rows}
-    succeeded = []
+    succeeded, released = [], []
     for row in rows:
         result = results.get(row.pk)
         if result is None:
             result = RuntimeError(f"{kind.name} {row.pk}: the batch gave no outcome")
-        if isinstance(result, BaseException):
+        if isinstance(result, NotRun):
+            released.append(row)
+        elif isinstance(result, BaseException):
             retryable = _retryable(kind, result)
             if not retryable and not hasattr(result, "retryable"):
                 logger.error("%s %s failed unexpectedly: %r", kind.name, row.pk, result)
@@ -377,6 +379,25 @@ def _run_claimed_batch(kind: OutboxKind, rows: list, worker: str) -> None:
         else:
             succeeded.append((row, result, attempts.get(row.pk)))
     outbox_succeed_many(kind=kind, items=succeeded)
+    outbox_release(kind=kind, rows=released, attempts=attempts)
+
+
+def outbox_release(*, kind: OutboxKind, rows: list, attempts: dict[int, Any] | None = None) -> None:
+    """Give claimed rows back unrun (their batch yielded to a higher lane): due again at once, attempt not counted.
+
+    Their attempt records (if the kind keeps them) finish as ``released``; a row whose key gained a newer waiting row
+    meanwhile folds into it, as a retry would.
+    """
+    if not rows:
+        return
+    if kind.finished_many:
+        kind.finished_many([(row, (attempts or {}).get(row.pk), "released") for row in rows])
+    now = clock_now()
+    requeued = [row.pk for row in rows
+                if outbox_requeue(kind=kind, row=row, next_at=now, error=row.last_error) == kind.retry_status]
+    if requeued:
+        kind.model.objects.filter(pk__in=requeued, attempts__gt=0).update(attempts=F("attempts") - 1)
+        outbox_dispatch_on_commit(kind=kind, ids=requeued)
 
 
 def outbox_succeed_many(*, kind: OutboxKind, items: list[tuple[Any, Outcome, Any]]) -> None:

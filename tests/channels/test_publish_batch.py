@@ -118,3 +118,40 @@ def test_a_refused_metafield_fails_only_its_product_and_the_others_are_sent_agai
     titles = [p["title"] for p in shopify_sim.control.products("shop-a")]
     assert titles.count("Batch Tee 1") == 1
     assert len({p["title"]: p for p in shopify_sim.control.products("shop-a")}["Batch Tee 1"]["metafields"]) == 2
+
+
+def test_a_publish_batch_gives_back_its_unwritten_jobs_when_order_work_waits(sim_store, shopify_sim, settings,
+                                                                              monkeypatch):
+    """Issue 15: a batch of 25 takes seconds; when an order waits on a higher lane the batch stops after the product
+    it is writing and its other jobs go back to waiting, their attempt not counted."""
+    from channels import services
+    from channels.models import SyncAttempt, SyncJob
+
+    settings.PUBLISH_BATCH_SIZE = 10
+    products = [_product(i) for i in range(4)]
+    services.assignments_bulk_set(store=sim_store, product_ids=[p.pk for p in products])
+    asked = []
+
+    def order_waits_after_the_first_write(lane):
+        asked.append(lane)
+        return "webhooks"
+
+    monkeypatch.setattr(services, "lane_higher_waiting", order_waits_after_the_first_write)
+    monkeypatch.setattr("outbox.services.lane_higher_waiting", lambda lane: "webhooks")
+
+    assert _drain() == 4  # claimed together; one written, three given back
+    assert asked == ["publish"]
+    done = SyncJob.objects.filter(status="done")
+    assert done.count() == 1
+    waiting = SyncJob.objects.exclude(status="done")
+    assert waiting.count() == 3 and {j.attempts for j in waiting} == {0}
+    assert all(j.status in ("pending", "retry") and j.lease_until is None for j in waiting)
+    assert SyncAttempt.objects.filter(outcome="released").count() == 3
+    assert len(shopify_sim.control.products("shop-a")) == 1
+
+    # With no order waiting, the next drain writes the three (nothing was lost or sent twice).
+    monkeypatch.setattr(services, "lane_higher_waiting", lambda lane: None)
+    monkeypatch.setattr("outbox.services.lane_higher_waiting", lambda lane: None)
+    assert _drain() == 3
+    assert SyncJob.objects.filter(status="done").count() == 4
+    assert len(shopify_sim.control.products("shop-a")) == 4
