@@ -95,6 +95,18 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _cpu_seconds(pid: int, *, with_children: bool) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if with_children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: children waited for (finished work horses)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _signal(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
@@ -225,6 +237,19 @@ class Cluster:
 
     def alive(self, role: str) -> int:
         return sum(1 for p in self.procs.get(role, []) if p.poll() is None)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by each role's processes (their live descendants and finished children
+        included), and by this process (``bench``: the scenario itself, its sending threads and an in-process
+        simulator). Take the difference of two calls to see where a phase's CPU went."""
+        used: dict[str, float] = {}
+        for role, procs in self.procs.items():
+            used[role] = sum(_cpu_seconds(p.pid, with_children=True)
+                             + sum(_cpu_seconds(d, with_children=False) for d in _descendants(p.pid))
+                             for p in procs)
+        times = os.times()
+        used["bench"] = times.user + times.system
+        return used
 
     def close(self) -> None:
         victims = []

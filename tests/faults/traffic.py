@@ -44,6 +44,7 @@ class Delivery:
     body: bytes
     headers: dict[str, str]
     key: str = ""  # what it delivers (e.g. the order id), for the report
+    ref: str = ""  # the ledger reference it must produce exactly once (same for a duplicate)
 
 
 class OrderFactory:
@@ -77,7 +78,7 @@ class OrderFactory:
         headers = webhook_headers(topic="orders/create", shop_domain=self.store.shop_domain, body=body,
                                   secret=self.secret)
         ref = f"shopify:{self.store.shop_domain}:order:{order_id}:line:{line_id}:sale"
-        return Delivery(body, headers, key=sku), ref
+        return Delivery(body, headers, key=sku, ref=ref), ref
 
     def batch(self, count: int, *, duplicate_share: float = 0.0, rng: random.Random | None = None):
         """``count`` orders spread over the SKUs; a share of them delivered twice (same ids, later).
@@ -95,7 +96,8 @@ class OrderFactory:
         for delivery in list(deliveries):
             if rng.random() < duplicate_share:
                 at = rng.randrange(deliveries.index(delivery) + 1, len(deliveries) + 1)
-                deliveries.insert(at, Delivery(delivery.body, dict(delivery.headers), key=delivery.key))
+                deliveries.insert(at, Delivery(delivery.body, dict(delivery.headers), key=delivery.key,
+                                               ref=delivery.ref))
         return deliveries, sold, refs
 
 
@@ -113,6 +115,7 @@ def percentile(values: list[float], share: float) -> float:
 @dataclass
 class SendStats:
     offered: int = 0
+    sent: int = 0  # offered deliveries the sender started (the others: the send window closed first)
     accepted: int = 0  # answered 200 (stored or duplicate)
     first_try: int = 0
     retries: int = 0
@@ -125,8 +128,9 @@ class SendStats:
 
     def figures(self) -> dict[str, Any]:
         return {
-            "offered": self.offered, "accepted": self.accepted, "accepted_per_s": self.accepted / self.seconds
-            if self.seconds else 0.0, "p50_ms": percentile(self.latencies_ms, 0.5),
+            "offered": self.offered, "sent": self.sent, "not_sent": self.offered - self.sent,
+            "accepted": self.accepted, "accepted_per_s": self.accepted / self.seconds if self.seconds else 0.0,
+            "send_seconds": self.seconds, "p50_ms": percentile(self.latencies_ms, 0.5),
             "p99_ms": percentile(self.latencies_ms, 0.99), "http_retries": self.retries, "gave_up": self.gave_up,
             "max_send_lag_s": self.max_lag_s, "answers": dict(self.outcomes),
         }
@@ -135,7 +139,12 @@ class SendStats:
 class WebhookSender:
     """Posts deliveries to the real endpoint open-loop at ``rate`` per second from ``threads`` keep-alive
     connections; a delivery not answered 200 is retried every 0.25 s for up to ``retry_for`` seconds (as Shopify
-    retries). ``rate=None`` sends as fast as the threads go."""
+    retries). ``rate=None`` sends as fast as the threads go.
+
+    Each thread waits for its answer, so when the endpoint answers fewer than ``rate`` per second the sending falls
+    behind the schedule; ``run(..., window=s)`` starts no delivery after ``s`` seconds (those started finish,
+    retries included) so a scenario ends at the rate the machine achieved instead of sending everything however
+    long it takes. ``sent_indices`` lists the deliveries started."""
 
     def __init__(self, base_url: str, *, threads: int = 8, retry_for: float = 60.0):
         parts = urlsplit(base_url)
@@ -143,6 +152,7 @@ class WebhookSender:
         self.threads = threads
         self.retry_for = retry_for
         self.stats = SendStats()
+        self.sent_indices: list[int] = []
         self._thread: threading.Thread | None = None
 
     def _post(self, holder: dict, delivery: Delivery) -> tuple[int | None, str]:
@@ -163,7 +173,7 @@ class WebhookSender:
             holder["conn"] = None
             return None, ""
 
-    def run(self, deliveries: list[Delivery], rate: float | None) -> SendStats:
+    def run(self, deliveries: list[Delivery], rate: float | None, *, window: float | None = None) -> SendStats:
         stats = self.stats
         stats.offered += len(deliveries)
         lock = threading.Lock()
@@ -174,7 +184,11 @@ class WebhookSender:
             holder: dict = {}
             while True:
                 with lock:
-                    i = next(cursor, None)
+                    closed = window is not None and time.perf_counter() - started > window
+                    i = None if closed else next(cursor, None)
+                    if i is not None:
+                        self.sent_indices.append(i)
+                        stats.sent += 1
                 if i is None:
                     break
                 if rate:
