@@ -12,7 +12,7 @@ while products publish and order webhooks arrive), ``postgres`` (every backend o
 several times mid-run), ``pgcancel`` (the statement recording a publish canceled, as a statement timeout or a
 deadlock would: the job must be retried, not dead-lettered), ``outage`` (a store answers 503 for
 ``--outage-seconds``, default 5 minutes, while products are edited), ``5xx`` (10 % random 500/502/503/504 during
-a publish of ``--error-products``), ``webhooks``
+a publish of ``--error-products``; ``--error-applied-share`` of the 500/502/504 come after the request ran), ``webhooks``
 (real orders, cancellations and refunds with duplicated, jittered and replayed-out-of-order webhooks), ``load``
 (``--webhook-rate`` signed orders/create per second for ``--webhook-seconds`` to gunicorn, default 1,000/s for
 a minute), ``gap`` (issue 18: the whole PIM down for ``--gap-hours`` simulated hours while both shops take
@@ -107,6 +107,8 @@ def main() -> None:
                              "outage's own; 300 gives production's defaults, e.g. to run a longer outage with them)")
     parser.add_argument("--error-rate", type=float, default=0.10)
     parser.add_argument("--error-products", type=int, default=200)
+    parser.add_argument("--error-applied-share", type=float, default=0.5,
+                        help="5xx: share of the 500/502/504 answers sent after the request ran (applied, answer lost)")
     parser.add_argument("--orders", type=int, default=200, help="orders in the duplicated/reordered webhooks scenario")
     parser.add_argument("--webhook-rate", type=float, default=1000.0, help="webhooks per second in the load scenario")
     parser.add_argument("--webhook-seconds", type=float, default=60.0)
@@ -155,7 +157,8 @@ def main() -> None:
         "pgcancel": {"products": 10},
         "outage": {"products": args.outage_products, "outage_seconds": args.outage_seconds,
                    "timings": scenarios.outage_timings(args.outage_timings_for or args.outage_seconds)},
-        "5xx": {"products": args.error_products, "error_rate": args.error_rate},
+        "5xx": {"products": args.error_products, "error_rate": args.error_rate,
+                "applied_share": args.error_applied_share},
         "webhooks": {"orders": args.orders, "skus": 5},
         "load": {"rate": args.webhook_rate, "seconds": args.webhook_seconds, "skus": args.skus, "plan": args.plan,
                  "client_threads": args.client_threads, "send_grace": args.send_grace},

@@ -92,11 +92,14 @@ def scenario_shopify_outage(env: Env, *, products: int = 8, outage_seconds: floa
     return report
 
 
-def scenario_random_5xx(env: Env, *, products: int = 30, error_rate: float = 0.10, timeout: float = 180.0
-                        ) -> FaultReport:
+def scenario_random_5xx(env: Env, *, products: int = 30, error_rate: float = 0.10, applied_share: float = 0.5,
+                        timeout: float = 180.0) -> FaultReport:
     """A store answers 500/502/503/504 to ``error_rate`` of all requests while ``products`` products publish to
-    it and are then edited: every product exactly once, every edit live."""
-    report = FaultReport("random 5xx", {"products": products, "error_rate": error_rate})
+    it and are then edited: every product exactly once, every edit live. ``applied_share`` of the 500/502/504
+    answers come after the request ran (the simulator's stricter reading: a create applied, its answer lost),
+    so a client that repeated what is not safe to repeat would duplicate products."""
+    report = FaultReport("random 5xx", {"products": products, "error_rate": error_rate,
+                                        "applied_share": applied_share})
     with running(env) as cluster:
         cluster.start_workers(wait=False)
         cluster.start_sweepers()
@@ -104,7 +107,7 @@ def scenario_random_5xx(env: Env, *, products: int = 30, error_rate: float = 0.1
         learn_buckets(stores.values())
         catalog = create_catalog("ERR", products)
         cluster.wait_workers(env.rq_workers)
-        env.control.error_rate("shop-a", error_rate)
+        env.control.error_rate("shop-a", error_rate, applied_share=applied_share)
         started = time.monotonic()
         assign(catalog, stores.values())
         published, _ = converge(lambda: publish_audit(env, stores.values()), since=started, timeout=timeout,
@@ -115,7 +118,9 @@ def scenario_random_5xx(env: Env, *, products: int = 30, error_rate: float = 0.1
         report.converge_seconds = seconds
         report.lost, report.duplicated, report.problems = audit.lost, audit.duplicated, audit.problems
         stats = env.control.stats("shop-a")
-        report.figures.update(injected_errors=stats.get("injected_errors", 0), requests=stats.get("requests", 0),
+        report.figures.update(injected_errors=stats.get("injected_errors", 0),
+                              injected_after_apply=stats.get("injected_errors_after_apply", 0),
+                              requests=stats.get("requests", 0),
                               first_publish_s=published, edits=edits,
                               edits_converged_s=(time.monotonic() - edited_at) if seconds is not None else None,
                               products_per_s=(products / published) if published else 0.0,
