@@ -12,14 +12,17 @@ while products publish and order webhooks arrive), ``postgres`` (every backend o
 several times mid-run), ``pgcancel`` (the statement recording a publish canceled, as a statement timeout or a
 deadlock would: the job must be retried, not dead-lettered), ``outage`` (a store answers 503 for
 ``--outage-seconds``, default 5 minutes, while products are edited), ``5xx`` (10 % random 500/502/503/504 during
-a publish of ``--error-products``), ``webhooks``
+a publish of ``--error-products``; ``--error-applied-share`` of the 500/502/504 come after the request ran), ``webhooks``
 (real orders, cancellations and refunds with duplicated, jittered and replayed-out-of-order webhooks), ``load``
 (``--webhook-rate`` signed orders/create per second for ``--webhook-seconds`` to gunicorn, default 1,000/s for
 a minute), ``gap`` (issue 18: the whole PIM down for ``--gap-hours`` simulated hours while both shops take
 ``--gap-orders`` orders each with cancellations, refunds and edits; Shopify's retries run out and its
 subscriptions are deleted; then recovery: subscriptions repaired, the gap replayed) and ``gap-publish`` (the same
 while a full publish of ``--gap-publish-products`` runs; neither is in the default set). Every scenario measures what was lost and what was duplicated (both must be 0) and the time to
-converge after the fault ends; the load scenario also accepted/s, p50/p99 latency and the inbox drain time.
+converge after the fault ends; the load scenario also accepted/s, p50/p99 latency and the inbox drain time. A
+machine that cannot take ``--webhook-rate`` falls behind: no delivery starts after ``--webhook-seconds`` plus
+``--send-grace`` (default half of it), and the figures give the rate achieved, how many were sent, and the CPU
+seconds of gunicorn, the RQ workers and this process (sender threads + simulator) during the send.
 
 Processes: ``manage.py rqworker webhooks inventory default publish --with-scheduler`` (``--rq-workers``),
 ``outbox_sweeper --loop``, gunicorn (gthread) for the webhook endpoint. Timings
@@ -104,9 +107,14 @@ def main() -> None:
                              "outage's own; 300 gives production's defaults, e.g. to run a longer outage with them)")
     parser.add_argument("--error-rate", type=float, default=0.10)
     parser.add_argument("--error-products", type=int, default=200)
+    parser.add_argument("--error-applied-share", type=float, default=0.5,
+                        help="5xx: share of the 500/502/504 answers sent after the request ran (applied, answer lost)")
     parser.add_argument("--orders", type=int, default=200, help="orders in the duplicated/reordered webhooks scenario")
     parser.add_argument("--webhook-rate", type=float, default=1000.0, help="webhooks per second in the load scenario")
     parser.add_argument("--webhook-seconds", type=float, default=60.0)
+    parser.add_argument("--send-grace", type=float, default=None,
+                        help="load: seconds after --webhook-seconds during which late deliveries still start "
+                             "(default: half of --webhook-seconds); the rest are reported as not sent")
     parser.add_argument("--skus", type=int, default=20, help="SKUs the load scenario's orders spread over")
     parser.add_argument("--plan", default="standard", help="Shopify plan of the simulated shops in the load scenario")
     parser.add_argument("--client-threads", type=int, default=32, help="sending threads in the load scenario")
@@ -149,10 +157,11 @@ def main() -> None:
         "pgcancel": {"products": 10},
         "outage": {"products": args.outage_products, "outage_seconds": args.outage_seconds,
                    "timings": scenarios.outage_timings(args.outage_timings_for or args.outage_seconds)},
-        "5xx": {"products": args.error_products, "error_rate": args.error_rate},
+        "5xx": {"products": args.error_products, "error_rate": args.error_rate,
+                "applied_share": args.error_applied_share},
         "webhooks": {"orders": args.orders, "skus": 5},
         "load": {"rate": args.webhook_rate, "seconds": args.webhook_seconds, "skus": args.skus, "plan": args.plan,
-                 "client_threads": args.client_threads},
+                 "client_threads": args.client_threads, "send_grace": args.send_grace},
         "gap": {"orders": args.gap_orders, "skus": 10, "outage_hours": args.gap_hours},
         "gap-publish": {"orders": args.gap_orders, "skus": 10, "outage_hours": args.gap_hours,
                         "publish_products": args.gap_publish_products},
@@ -185,7 +194,8 @@ def main() -> None:
         conv = f"{r.converge_seconds:8.1f} s" if r.converge_seconds is not None else "     never"
         extra = ""
         if "accepted_per_s" in r.figures:
-            extra = (f"{r.figures['accepted_per_s']:.0f} accepted/s (offered {r.params['rate_per_s']:.0f}/s), "
+            extra = (f"{r.figures['accepted_per_s']:.0f} accepted/s (asked {r.params['rate_per_s']:.0f}/s; "
+                     f"{r.figures['sent']} of {r.figures['offered']} sent before the window closed), "
                      f"p50 {r.figures['p50_ms']:.0f} ms, p99 {r.figures['p99_ms']:.0f} ms, "
                      f"inbox drained {r.figures['inbox_drained_s'] or float('nan'):.0f} s after the last delivery")
         elif r.figures.get("products_per_s"):

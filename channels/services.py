@@ -338,6 +338,27 @@ def _probe_half_open(now) -> None:
             SyncJob.objects.filter(pk=oldest).update(dispatched_at=None)
 
 
+def _schedule_span_seconds(max_attempts: int) -> float:
+    """The shortest time ``max_attempts`` tries take on the retry schedule (its waits at their lowest jitter)."""
+    schedule = settings.SYNC_RETRY_SCHEDULE or [60.0]
+    waits = [min(float(schedule[min(n, len(schedule)) - 1]), settings.SYNC_RETRY_MAX_SECONDS)
+             for n in range(1, max_attempts)]
+    return 0.5 * sum(waits)
+
+
+def _max_attempts(job: SyncJob) -> int:
+    """The job's attempts, stretched until it has been failing as long as its retry schedule lasts at the least.
+
+    The half-open circuit's probe is the store's oldest job whatever its backoff (``_probe_half_open``), so in an
+    outage that job fails at the circuit's pace (at most SYNC_CIRCUIT_MAX_OPEN_SECONDS apart) and would use its
+    attempts in minutes. Counting time as well keeps "a two-hour outage dead-letters nothing" (the default schedule
+    spans 4.3 h at the least), while a job that keeps failing past its schedule is still dead-lettered.
+    """
+    if timezone.now() - job.first_edit_at < timedelta(seconds=_schedule_span_seconds(job.max_attempts)):
+        return max(job.max_attempts, job.attempts + 1)
+    return job.max_attempts
+
+
 def _before_sweep(now) -> None:
     _probe_half_open(now)
     from .bulk_publish import bulk_publish_sweep  # issue 17: bulk runs whose next step was lost
@@ -353,6 +374,7 @@ SYNC_JOB = OutboxKind(
     on_failure=_circuit_after_failure, on_success=_after_success, on_fold=_fold, before_sweep=_before_sweep,
     execute_batch=_execute_batch, batch_size=lambda: settings.PUBLISH_BATCH_SIZE, claim_related=("store",),
     started_many=_attempts_start, finished_many=_attempts_finish,
+    max_attempts=_max_attempts,
 )
 
 

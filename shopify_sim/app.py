@@ -50,6 +50,22 @@ def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> R
     return status, h, body
 
 
+_ERROR_TEXT = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+               429: "Too Many Requests"}
+
+
+def _injected_error(status: int) -> Response:
+    headers = {"Retry-After": "1"} if status in (429, 503) else None
+    return _json(status, {"errors": _ERROR_TEXT.get(status, "Error")}, headers)
+
+
+@dataclasses.dataclass(frozen=True)
+class _InjectedAfter:
+    """An injected 5xx to answer after running the request (the ``error_applied_share`` fault)."""
+
+    status: int
+
+
 class Simulator:
     def __init__(self, shops: Iterable[str | ShopConfig] = ("shop-a",), config: SimConfig | None = None,
                  shop_overrides: dict[str, dict[str, Any]] | None = None):
@@ -108,6 +124,11 @@ class Simulator:
         }
         try:
             resp = self._graphql(shop, version, token, body, log)
+            if isinstance(resp, _InjectedAfter):  # run the request, then lose its answer
+                status = resp.status
+                self._graphql_unfaulted(shop, version, token, body, log)
+                log["status"] = "injected_error_after_apply"
+                resp = _injected_error(status)
         except Exception as exc:  # pragma: no cover - a simulator bug must not kill the server thread
             log["status"] = "simulator_error"
             resp = _json(500, {"errors": [{"message": f"shopify_sim internal error: {type(exc).__name__}: {exc}"}]})
@@ -121,12 +142,18 @@ class Simulator:
         shop.request_log.append(log)
         return resp
 
+    def _graphql_unfaulted(self, shop: ShopState, version: str, token: str | None, body: bytes,
+                           log: dict[str, Any]) -> Response:
+        return self._graphql(shop, version, token, body, log, inject=False)
+
     def _count(self, shop: ShopState, key: str, n: int = 1) -> None:
         with shop.stats_lock:
             shop.stats[key] = shop.stats.get(key, 0) + n
 
-    def _graphql(self, shop: ShopState, version: str, token: str | None, body: bytes, log: dict[str, Any]) -> Response:
-        self._count(shop, "requests")
+    def _graphql(self, shop: ShopState, version: str, token: str | None, body: bytes, log: dict[str, Any],
+                 inject: bool = True) -> Response:
+        if inject:
+            self._count(shop, "requests")
         faults = shop.faults
         # ---- injected faults (before anything else, like an edge proxy would)
         if shop.outage_until > now():
@@ -134,15 +161,19 @@ class Simulator:
             log["status"] = "outage"
             retry = max(1, math.ceil(shop.outage_until - now()))
             return _json(503, {"errors": "Service Unavailable"}, {"Retry-After": str(retry)})
-        rate = float(faults.get("error_rate") or 0)
+        rate = float(faults.get("error_rate") or 0) if inject else 0.0
         if rate and random.random() < rate:
             self._count(shop, "injected_errors")
             status = random.choice(faults.get("error_statuses") or [500, 502, 503, 504])
+            # Unconfirmed, the stricter reading: a 500/502/504 may come after the request ran (a gateway timing
+            # out on a slow mutation, an error while answering), so the mutation is applied and only the answer is
+            # lost. ``error_applied_share`` of those errors are sent after running the request; 503/429 shed load
+            # before it.
+            if status not in (429, 503) and random.random() < float(faults.get("error_applied_share") or 0):
+                self._count(shop, "injected_errors_after_apply")
+                return _InjectedAfter(status)
             log["status"] = "injected_error"
-            text = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-                    504: "Gateway Timeout", 429: "Too Many Requests"}.get(status, "Error")
-            headers = {"Retry-After": "1"} if status in (429, 503) else None
-            return _json(status, {"errors": text}, headers)
+            return _injected_error(status)
         # Shop states (https://shopify.dev/docs/api/usage/response-codes): 402 = frozen (unpaid bill),
         # 423 = locked. The whole shop refuses, whatever the request, until the merchant resolves it.
         if faults.get("frozen"):
@@ -454,7 +485,7 @@ class Simulator:
         return shop.info()
 
     def set_faults(self, shop: ShopState, values: dict[str, Any], replace: bool = False) -> dict[str, Any]:
-        known = {"outage_seconds", "error_rate", "error_statuses", "latency_ms", "latency_jitter_ms",
+        known = {"outage_seconds", "error_rate", "error_statuses", "error_applied_share", "latency_ms", "latency_jitter_ms",
                  "webhook_drop_rate", "webhook_duplicate_rate", "webhook_jitter_ms", "invalid_token",
                  "missing_scopes", "frozen", "locked", "unreachable_media"}
         unknown = set(values) - known

@@ -102,7 +102,7 @@ class SimControl:
 
     # faults ----------------------------------------------------------------------------------------------
     def faults(self, shop: str, **faults: Any) -> dict[str, Any]:
-        """Merge faults: outage_seconds, error_rate, error_statuses, latency_ms, latency_jitter_ms,
+        """Merge faults: outage_seconds, error_rate, error_statuses, error_applied_share, latency_ms, latency_jitter_ms,
         webhook_drop_rate, webhook_duplicate_rate, webhook_jitter_ms, invalid_token, missing_scopes."""
         if faults:
             return self._call("POST", self._shop(shop, "faults"), json=faults)
@@ -114,8 +114,14 @@ class SimControl:
     def outage(self, shop: str, seconds: float) -> dict[str, Any]:
         return self.faults(shop, outage_seconds=seconds)
 
-    def error_rate(self, shop: str, rate: float, statuses: list[int] | None = None) -> dict[str, Any]:
-        return self.faults(shop, error_rate=rate, **({"error_statuses": statuses} if statuses else {}))
+    def error_rate(self, shop: str, rate: float, statuses: list[int] | None = None,
+                   applied_share: float | None = None) -> dict[str, Any]:
+        """Answer ``rate`` of the requests with a random 5xx; ``applied_share`` of the 500/502/504 ones after
+        running the request (the mutation applied, the answer lost)."""
+        extra: dict[str, Any] = {"error_statuses": statuses} if statuses else {}
+        if applied_share is not None:
+            extra["error_applied_share"] = applied_share
+        return self.faults(shop, error_rate=rate, **extra)
 
     def latency(self, shop: str, ms: float, jitter_ms: float = 0) -> dict[str, Any]:
         return self.faults(shop, latency_ms=ms, latency_jitter_ms=jitter_ms)

@@ -9,7 +9,7 @@ from django.conf import settings
 
 from tests.e2e.conftest import database_url
 
-from .scenarios import Env
+from .harness import Env
 
 
 @pytest.fixture

@@ -18,7 +18,16 @@ import sys
 import time
 from collections import Counter
 
-from .scenarios import (
+from .catalog import (
+    assign,
+    create_catalog,
+    learn_buckets,
+    make_stores,
+    publish_audit,
+    publish_figures,
+    stock_world,
+)
+from .harness import (
     ROOT,
     WEBHOOK_PATH,
     Audit,
@@ -27,19 +36,11 @@ from .scenarios import (
     FaultReport,
     _descendants,
     _signal,
-    assign,
     converge,
-    create_catalog,
-    inbox_figures,
-    learn_buckets,
-    make_stores,
-    publish_audit,
-    publish_figures,
     running,
-    stock_audit,
-    stock_world,
     wait_until,
 )
+from .traffic import inbox_figures, stock_audit
 
 GAP_TIMINGS: dict[str, int | float] = {
     "WEBHOOK_SUBSCRIPTION_CHECK_SECONDS": 3,

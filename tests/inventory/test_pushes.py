@@ -38,7 +38,8 @@ def mutations(world, shop: str, operation: str) -> list[dict]:
 
 
 def test_movements_commit_at_once_while_shopify_is_down_and_arrive_later(world):
-    world.control.outage("shop-b", 1.5)
+    # Longer than the client's in-call retry waits (Retry-After > max_server_error_wait): the push must retry later.
+    world.control.outage("shop-b", 30)
     sent_before = {shop: world.control.requests(shop) for shop in ("shop-a", "shop-b")}
     movement = stock_receive(variant=world.variant, location=world.main, quantity=5, reason="PO-1")
     assert {shop: world.control.requests(shop) for shop in ("shop-a", "shop-b")} == sent_before  # no Shopify call

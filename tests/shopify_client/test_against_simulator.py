@@ -10,7 +10,7 @@ import pytest
 
 from channels.shopify import queries
 from channels.shopify.client import ShopifyClient
-from channels.shopify.exceptions import ShopifyNotFound, ShopifyStaleQuantity
+from channels.shopify.exceptions import ShopifyNotFound, ShopifyServerError, ShopifyStaleQuantity
 from shopify_sim.testing import SimulatorServer
 
 
@@ -159,3 +159,26 @@ def test_publish_and_inventory_round_trip(sim, creds, redis_conn):
     with pytest.raises(ShopifyNotFound):
         client.product_delete(product_id=product["id"])
     assert client.product_get(product_id=product["id"]) is None
+
+
+def test_a_create_whose_answer_is_lost_is_not_repeated_but_an_update_by_id_is(sim, creds, redis_conn):
+    # The simulator's stricter 5xx: a 504 after productSet ran (error_applied_share). Repeating the create would
+    # make a second product ("lost-tee-1"); the client leaves it to the job's next attempt (adoption by handle).
+    client = client_for(creds, redis_conn)
+    client.sleep = lambda seconds: None
+    sim.control.error_rate(sim.shop_name, 1.0, statuses=[504], applied_share=1.0)
+    with pytest.raises(ShopifyServerError):
+        client.product_set(input={"title": "Lost Tee", "handle": "lost-tee", "status": "DRAFT"})
+    assert sim.control.stats(sim.shop_name)["requests"] == 1
+    sim.control.clear_faults(sim.shop_name)
+    [product] = list(client.iter_products(query="title:'Lost Tee'"))
+    assert product["handle"] == "lost-tee"
+
+    # An update by id is safe to repeat: every try is applied, the answer to the last one arrives.
+    sim.control.error_rate(sim.shop_name, 1.0, statuses=[502], applied_share=1.0)
+    client.max_server_error_retries = 2
+    with pytest.raises(ShopifyServerError):
+        client.product_set(input={"title": "Lost Tee v2"}, identifier={"id": product["id"]})
+    sim.control.clear_faults(sim.shop_name)
+    assert client.product_get(product_id=product["id"])["title"] == "Lost Tee v2"
+    assert len(list(client.iter_products(query="title:'Lost Tee v2'"))) == 1

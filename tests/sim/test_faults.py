@@ -112,3 +112,17 @@ def test_uninstall_removes_subscriptions(gql, sim_control, webhook_receiver):
     sim_control.uninstall("shop-a")
     sim_control.install("shop-a")
     assert gql("{ webhookSubscriptions(first: 5) { nodes { id } } }")["data"]["webhookSubscriptions"]["nodes"] == []
+
+
+def test_an_error_after_apply_runs_the_mutation_and_loses_the_answer(gql, sim_control):
+    # error_applied_share: the stricter reading of a 5xx (unconfirmed): a gateway error after Shopify applied it.
+    sim_control.error_rate("shop-a", 1.0, statuses=[504], applied_share=1.0)
+    create = ('mutation { productSet(synchronous: true, input: {title: "Lost answer", handle: "lost-answer"}) '
+              '{ product { id } userErrors { message } } }')
+    r = gql(create, raw=True)
+    assert r.status_code == 504
+    sim_control.clear_faults("shop-a")
+    found = gql('{ products(first: 5, query: "handle:lost-answer") { nodes { handle } } }')
+    assert [n["handle"] for n in found["data"]["products"]["nodes"]] == ["lost-answer"]
+    stats = sim_control.stats("shop-a")
+    assert stats["injected_errors_after_apply"] == 1 and stats["requests"] >= 2
