@@ -112,7 +112,7 @@ class Watch:
 
 def send_orders(cluster, factory, skus: list[str], count: int, interval: float) -> list[tuple[str, int, float]]:
     """Post ``count`` orders (SKUs in turn) one every ``interval`` s; return (sku, n-th of its SKU, sent at)."""
-    from tests.faults.scenarios import WebhookSender
+    from tests.faults.traffic import WebhookSender
 
     sender = WebhookSender(cluster.web_url, threads=1, retry_for=30)
     sent, per_sku = [], dict.fromkeys(skus, 0)
@@ -140,7 +140,7 @@ def latencies(watch: Watch, shop: str, sent, *, timeout: float) -> tuple[list[fl
 
 
 def summary(values: list[float]) -> dict:
-    from tests.faults.scenarios import percentile
+    from tests.faults.traffic import percentile
 
     return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95),
             "max": max(values) if values else float("nan"), "n": len(values)}
@@ -174,15 +174,10 @@ def main() -> None:
     from inventory.models import InventoryPush, InventorySyncRun, WebhookEvent
     from inventory.tasks import inventory_full_sync_run
     from shopify_sim.testing import SimulatorServer
-    from tests.faults.scenarios import (
-        Env,
-        OrderFactory,
-        assign,
-        create_catalog,
-        running,
-        stock_world,
-        wait_until,
-    )
+    from tests.faults.catalog import assign, create_catalog, stock_world
+    from tests.faults.harness import running, wait_until
+    from tests.faults.scenarios import Env
+    from tests.faults.traffic import OrderFactory
 
     sim = SimulatorServer(shops=SHOP_NAMES, config={"webhook_time_scale": 0.001}).start()
     figures: dict = {"config": {k: v for k, v in vars(args).items() if k not in ("database_url", "redis_url")},
