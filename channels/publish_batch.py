@@ -26,6 +26,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from rq.timeouts import BaseTimeoutException
 
 from outbox.kinds import NotRun, Outcome
 from pim.models import Product
@@ -289,6 +290,8 @@ def _publish_ready(ready, loaded: _Loaded, renew: Callable[[], None],
                     batch=batch.sink(job.pk), client=client)
                 if len(batch.entries) > before:
                     deferred.add(job.pk)
+            except BaseTimeoutException:  # RQ's job timeout: the whole batch is out of time, not this product
+                raise
             except Exception as exc:  # noqa: BLE001 - this job's outcome
                 results[job.pk] = exc
                 batch.media.pop(job.pk, None)

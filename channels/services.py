@@ -354,7 +354,7 @@ def _max_attempts(job: SyncJob) -> int:
     attempts in minutes. Counting time as well keeps "a two-hour outage dead-letters nothing" (the default schedule
     spans 4.3 h at the least), while a job that keeps failing past its schedule is still dead-lettered.
     """
-    if timezone.now() - job.first_edit_at < timedelta(seconds=_schedule_span_seconds(job.max_attempts)):
+    if clock_now() - job.first_edit_at < timedelta(seconds=_schedule_span_seconds(job.max_attempts)):
         return max(job.max_attempts, job.attempts + 1)
     return job.max_attempts
 

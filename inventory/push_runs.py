@@ -9,6 +9,7 @@ claim (``_admit``: it keeps pushes of one level in order), and ``_execute``.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -123,8 +124,16 @@ def inventory_push_claim(*, push_id: int, worker: str) -> tuple[InventoryPush, S
 
 
 def inventory_push_release(*, push: InventoryPush, level: ShopifyLevel) -> None:
-    """Release the level lease taken with the claim of ``push``."""
+    """Release the level lease taken with the claim of ``push`` and hand the level's waiting pushes to the lane.
+
+    The backlog includes a push that lost the race for the level a moment ago (pushed back ~1 s by ``_admit``):
+    its own delayed dispatch found the level still leased, so without this it would wait for the sweep.
+    """
     _release_level(level.pk, _level_owner(push, push.attempts))
+    backlog = InventoryPush.objects.filter(
+        store_id=push.store_id, variant_id=push.variant_id, location_id=push.location_id,
+        status__in=_WAITING, next_attempt_at__lte=clock_now() + timedelta(seconds=2)).exclude(pk=push.pk)
+    outbox_dispatch(kind=INVENTORY_PUSH, ids=list(backlog.values_list("pk", flat=True)))
 
 
 # --- execute ------------------------------------------------------------------------------------------
@@ -161,10 +170,6 @@ def _execute(push: InventoryPush) -> Outcome:
         return _run_check(push, level)
     finally:
         inventory_push_release(push=push, level=level)
-        backlog = InventoryPush.objects.filter(
-            store_id=push.store_id, variant_id=push.variant_id, location_id=push.location_id,
-            status__in=_WAITING, next_attempt_at__lte=clock_now()).exclude(pk=push.pk)
-        outbox_dispatch(kind=INVENTORY_PUSH, ids=backlog.values_list("pk", flat=True))
 
 
 # A sale's push goes ahead of the sets a full sync or a reconciliation queued (issue 15's order lane): those can be

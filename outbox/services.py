@@ -27,6 +27,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import NOT_PROVIDED, F, Q
+from django.db.models.functions import Greatest
+from rq.timeouts import BaseTimeoutException
 
 from pim.clock import clock_now
 
@@ -138,7 +140,9 @@ return 0
 def _drain_timeout(lane: str) -> int:
     """How long RQ lets a drain of ``lane`` run: its budget plus the longest lease of the lane's kinds (the last
     row it starts may run that long, e.g. a reconciliation run), and never less than RQ's default."""
-    longest = max((kind.lease_seconds() for kind in outbox_kinds(lane=lane)), default=0.0)
+    # A kind run in batches holds its rows for up to a lease each (the batch renews them as it goes).
+    longest = max((kind.lease_seconds() * (max(1, kind.batch_size()) if kind.execute_batch else 1)
+                   for kind in outbox_kinds(lane=lane)), default=0.0)
     return int(max(settings.RQ_DEFAULT_TIMEOUT, settings.OUTBOX_DRAIN_SECONDS + longest))
 
 
@@ -316,6 +320,9 @@ def outbox_claim_batch(*, kind: OutboxKind, worker: str, limit: int, row_id: int
 def _retryable(kind: OutboxKind, exc: BaseException) -> bool:
     if kind.retryable is not None:
         return kind.retryable(exc)
+    if isinstance(exc, BaseTimeoutException):
+        # RQ's job timeout hit the drain mid-row: the row's work is not wrong, the drain ran out of time.
+        return True
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The database, not the data: a canceled statement, a deadlock victim, a dropped connection. The same
         # row succeeds on a later try; dead-lettering it would lose the work.
@@ -365,6 +372,7 @@ def _run_claimed_batch(kind: OutboxKind, rows: list, worker: str) -> None:
     except Exception as exc:  # the batch as a whole failed: every row takes the error
         results = {row.pk: exc for row in rows}
     succeeded, released = [], []
+    notified: set[int] = set()  # one shared call's error counts once
     for row in rows:
         result = results.get(row.pk)
         if result is None:
@@ -375,7 +383,9 @@ def _run_claimed_batch(kind: OutboxKind, rows: list, worker: str) -> None:
             retryable = _retryable(kind, result)
             if not retryable and not hasattr(result, "retryable"):
                 logger.error("%s %s failed unexpectedly: %r", kind.name, row.pk, result)
-            outbox_fail(kind=kind, row=row, exc=result, retryable=retryable, attempt=attempts.get(row.pk))
+            outbox_fail(kind=kind, row=row, exc=result, retryable=retryable, attempt=attempts.get(row.pk),
+                        notify=id(result) not in notified)
+            notified.add(id(result))
         else:
             succeeded.append((row, result, attempts.get(row.pk)))
     outbox_succeed_many(kind=kind, items=succeeded)
@@ -394,9 +404,9 @@ def outbox_release(*, kind: OutboxKind, rows: list, attempts: dict[int, Any] | N
         kind.finished_many([(row, (attempts or {}).get(row.pk), "released") for row in rows])
     now = clock_now()
     requeued = [row.pk for row in rows
-                if outbox_requeue(kind=kind, row=row, next_at=now, error=row.last_error) == kind.retry_status]
+                if outbox_requeue(kind=kind, row=row, next_at=now, error=row.last_error,
+                                  undo_attempt=True) == kind.retry_status]
     if requeued:
-        kind.model.objects.filter(pk__in=requeued, attempts__gt=0).update(attempts=F("attempts") - 1)
         outbox_dispatch_on_commit(kind=kind, ids=requeued)
 
 
@@ -439,12 +449,17 @@ def outbox_succeed(*, kind: OutboxKind, row, outcome: Outcome, attempt: Any = No
         kind.on_success(row, outcome)
 
 
-def outbox_fail(*, kind: OutboxKind, row, exc: BaseException, retryable: bool, attempt: Any = None) -> Outcome:
-    """Record a failed try: back to waiting after the backoff if retryable and attempts are left, else dead."""
+def outbox_fail(*, kind: OutboxKind, row, exc: BaseException, retryable: bool, attempt: Any = None,
+                notify: bool = True) -> Outcome:
+    """Record a failed try: back to waiting after the backoff if retryable and attempts are left, else dead.
+
+    ``notify=False`` skips the kind's ``on_failure`` (rows of a batch that failed on one shared call: the store's
+    circuit counts that call once, not once per row).
+    """
     if kind.finished:
         kind.finished(row, attempt, RETRY if retryable else "error", exc, retryable)
     message = f"{type(exc).__name__}: {exc}"[:4000]
-    if kind.on_failure:
+    if kind.on_failure and notify:
         kind.on_failure(row, exc)
     now = clock_now()
     if retryable and row.attempts < kind.max_attempts(row):
@@ -461,13 +476,22 @@ def outbox_fail(*, kind: OutboxKind, row, exc: BaseException, retryable: bool, a
     return Outcome(kind.dead, message)
 
 
-def outbox_requeue(*, kind: OutboxKind, row, next_at, error: str = "") -> str:
+NOT_REQUEUED = "not-requeued"
+
+
+def outbox_requeue(*, kind: OutboxKind, row, next_at, error: str = "", expect: Q | None = None,
+                   undo_attempt: bool = False) -> str:
     """Put a row back to waiting at ``next_at``; if its key has a newer waiting row, fold into that instead.
 
-    Returns the row's new status (the kind's retry status, or its folded status).
+    ``expect`` guards the change: the row is locked and left alone (``NOT_REQUEUED``) unless it still matches, so
+    a sweep never puts back a row its worker finished, or another sweep already re-queued, meanwhile.
+    ``undo_attempt`` takes back the attempt its claim counted, in the same statement. Returns the row's new
+    status (the kind's retry status, or its folded status) or ``NOT_REQUEUED``.
     """
     model = kind.model
     with transaction.atomic():
+        if expect is not None and not model.objects.select_for_update().filter(expect, pk=row.pk).exists():
+            return NOT_REQUEUED
         key = {model._meta.get_field(k).attname: getattr(row, model._meta.get_field(k).attname) for k in kind.key}
         if kind.folded and key and None not in key.values():
             newer = (model.objects.select_for_update().filter(**key, status__in=kind.waiting)
@@ -485,6 +509,8 @@ def outbox_requeue(*, kind: OutboxKind, row, next_at, error: str = "") -> str:
                 return kind.folded
         update = {"status": kind.retry_status, "next_attempt_at": next_at, "dispatched_at": None,
                   "lease_until": None, "last_error": error}
+        if undo_attempt:
+            update["attempts"] = Greatest(F("attempts") - 1, 0)
         if kind.finished_field:
             update[kind.finished_field] = None
         try:
@@ -586,8 +612,9 @@ def outbox_sweep_kind(*, kind: OutboxKind, now=None, limit: int = 5000) -> Sweep
     if kind.before_sweep:
         kind.before_sweep(now)
     for row in kind.rows().filter(status=kind.running, lease_until__lt=now):
-        outbox_requeue(kind=kind, row=row, next_at=now, error=f"lease expired on worker {row.worker}")
-        report.reclaimed += 1
+        if outbox_requeue(kind=kind, row=row, next_at=now, error=f"lease expired on worker {row.worker}",
+                          expect=Q(status=kind.running, lease_until__lt=now)) != NOT_REQUEUED:
+            report.reclaimed += 1
     stale = now - timedelta(seconds=settings.SYNC_REDISPATCH_AFTER_SECONDS)
     due = (_waiting(kind, now).filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
            .order_by(*kind.order_by).values_list("pk", flat=True)[:limit])

@@ -129,6 +129,9 @@ class ShopifyTransport(ErrorMappingMixin):
     #: A Retry-After longer than this is an outage: the call raises at once and the circuit breaker and the job's
     #: retry schedule wait, not a worker (other stores' jobs would queue behind it).
     max_server_error_wait: float = 2.0
+    #: No new try once this long has passed since the call's first send: a hanging Shopify (30 s read timeouts)
+    #: must not hold a row past its lease (120 s) through retries; the job's own retry schedule takes over.
+    max_server_error_window: float = 30.0
 
     def __init__(
         self,
@@ -216,6 +219,9 @@ class ShopifyTransport(ErrorMappingMixin):
         """
         return self._execute(query, variables, operation_name=operation_name)
 
+    def _within_retry_window(self, call_started: float, wait: float) -> bool:
+        return time.monotonic() - call_started + wait <= self.max_server_error_window
+
     def _server_error_wait(self, retry: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return retry_after
@@ -237,6 +243,7 @@ class ShopifyTransport(ErrorMappingMixin):
         server_retries = 0
         auth_retried = False
         repeatable = _repeatable(op_name, is_mutation, variables)
+        call_started = time.monotonic()
         while True:
             network_call_check(what=f"Shopify call {label} to {self.shop_domain}")  # before reserving budget
             token = self.auth.get_token()  # before reserving, so a token failure leaks no reservation
@@ -260,9 +267,11 @@ class ShopifyTransport(ErrorMappingMixin):
             except requests.RequestException as exc:
                 failure = self._network_failure(exc, reservation, label)
                 # A connect timeout never reached Shopify: repeating it is safe for any request.
-                if (repeatable or not failure.maybe_applied) and server_retries < self.max_server_error_retries:
+                wait = self._server_error_wait(server_retries + 1, None)
+                if ((repeatable or not failure.maybe_applied) and server_retries < self.max_server_error_retries
+                        and self._within_retry_window(call_started, wait)):
                     server_retries += 1
-                    self.sleep(self._server_error_wait(server_retries, None))
+                    self.sleep(wait)
                     continue
                 raise failure from None
             elapsed_ms = (time.monotonic() - started) * 1000
@@ -311,9 +320,10 @@ class ShopifyTransport(ErrorMappingMixin):
                 self.budget.reconcile(reservation, None, charged=status >= 500)
                 if status >= 500 and repeatable and server_retries < self.max_server_error_retries:
                     retry_after = _retry_after(response)
-                    if retry_after is None or retry_after <= self.max_server_error_wait:
+                    wait = self._server_error_wait(server_retries + 1, retry_after)
+                    if ((retry_after is None or retry_after <= self.max_server_error_wait)
+                            and self._within_retry_window(call_started, wait)):
                         server_retries += 1
-                        wait = self._server_error_wait(server_retries, retry_after)
                         logger.info("shopify %s shop=%s op=%s: retrying in %.2fs (try %d of %d)", status,
                                     self.shop_domain, label, wait, server_retries, self.max_server_error_retries)
                         self.sleep(wait)

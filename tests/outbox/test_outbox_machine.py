@@ -257,3 +257,30 @@ def test_a_lease_is_taken_once_until_it_expires_or_by_its_owner(world):
     assert lease_take(**take)
     lease_release(rows=rows, field="circuit_open_until")
     assert Store.objects.get(pk=store.pk).circuit_open_until is None and lease_take(**take)
+
+
+def test_a_sweep_leaves_alone_a_row_its_worker_finished_after_the_sweep_read_it(kind, world, monkeypatch):
+    """The sweep's re-queue is conditional: between reading the expired rows and re-queueing one, its worker may
+    finish it (or another sweeper re-queue it and a worker claim it); that row must not be put back or run twice."""
+    monkeypatch.setattr(outbox, "outbox_dispatch", lambda **kw: 0)
+    store, (p1, *_) = world
+    pk = record(kind, store, p1)
+    row = outbox.outbox_claim(kind=kind, worker="slow-worker:1")
+    TranslationSyncJob.objects.filter(pk=pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    stale = TranslationSyncJob.objects.get(pk=pk)  # what the sweep read
+    outbox.outbox_succeed(kind=kind, row=row, outcome=Outcome("done", "late but done"))
+    from django.db.models import Q
+
+    now = timezone.now()
+    assert outbox.outbox_requeue(kind=kind, row=stale, next_at=now, error="lease expired",
+                                 expect=Q(status="running", lease_until__lt=now)) == outbox.NOT_REQUEUED
+    assert TranslationSyncJob.objects.get(pk=pk).status == "done"
+
+
+def test_a_batch_kind_drain_may_run_a_lease_per_row_of_its_batch(kind, settings):
+    settings.RQ_DEFAULT_TIMEOUT = 300
+    settings.OUTBOX_DRAIN_SECONDS = 2
+    object.__setattr__(kind, "lease_seconds", lambda: 120.0)
+    object.__setattr__(kind, "execute_batch", lambda rows: {})
+    object.__setattr__(kind, "batch_size", lambda: 25)
+    assert outbox._drain_timeout("default") == 3002
