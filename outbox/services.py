@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
-import socket
 import threading
 import time
 import uuid
@@ -33,28 +31,12 @@ from rq.timeouts import BaseTimeoutException
 from pim.clock import clock_now
 
 from .kinds import NotRun, OutboxKind, Outcome, outbox_kinds
+from .timing import backoff_seconds, worker_name  # noqa: F401 (re-exported for callers)
 
 logger = logging.getLogger(__name__)
 
 NOT_CLAIMED = "not-claimed"
 RETRY = "retry"
-
-
-def worker_name() -> str:
-    """Return this process's label for leases and logs (host:pid)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def backoff_seconds(attempts: int) -> float:
-    """Return the delay before the next try after ``attempts`` failures, with jitter (50 % to 100 %).
-
-    Delays follow SYNC_RETRY_SCHEDULE (seconds per failure; the last entry repeats), each capped at
-    SYNC_RETRY_MAX_SECONDS. The default schedule (1 s, 5 s, 30 s, 1 min, 5 min, 30 min, 2 h, 6 h) heals a glitch
-    in seconds and keeps retrying through an outage of hours before anything is dead-lettered.
-    """
-    schedule = settings.SYNC_RETRY_SCHEDULE
-    raw = min(float(schedule[min(max(attempts, 1), len(schedule)) - 1]), settings.SYNC_RETRY_MAX_SECONDS)
-    return raw * (0.5 + random.random() / 2)
 
 
 # --- record ---------------------------------------------------------------------------------------------
@@ -234,24 +216,6 @@ def outbox_dispatch(*, kind: OutboxKind, ids: Iterable[int], delay: float | None
         return 0
     kind.model.objects.filter(pk__in=sendable).update(dispatched_at=now)
     return len(sendable)
-
-
-def outbox_dispatch_recorded(*, kind: OutboxKind, ids: list[int]) -> bool:
-    """Wake the lane for rows just recorded (committed) with ``dispatched_at`` already set; return whether it woke.
-
-    The cheap hand-off of the webhook endpoint: no read-back and no UPDATE when Redis answers (one round trip,
-    none to PostgreSQL). A failure to reach Redis is logged, not raised, and clears ``dispatched_at`` so the sweep
-    sends the rows at once (a crash between the insert and the wake leaves them for the sweep's stale re-send).
-    """
-    if not ids:
-        return False
-    try:
-        outbox_wake(lane=kind.lane)
-        return True
-    except Exception:  # Redis down: the sweep re-dispatches from PostgreSQL.
-        logger.exception("could not wake the %s drain for %s %s; the sweep will retry", kind.lane, kind.name, ids)
-        kind.model.objects.filter(pk__in=ids).update(dispatched_at=None)
-        return False
 
 
 def outbox_dispatch_on_commit(*, kind: OutboxKind, ids: list[int], delay: float | None = None) -> None:

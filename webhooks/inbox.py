@@ -26,8 +26,9 @@ from django.utils.dateparse import parse_datetime
 from channels.endpoints import SHOP_DOMAIN_RE
 from channels.models import Store
 from channels.shopify.webhooks import verify_webhook_hmac
+from outbox.handoff import outbox_dispatch_recorded
 from outbox.kinds import OutboxKind, Outcome
-from outbox.services import outbox_dispatch, outbox_dispatch_recorded, outbox_execute, outbox_replay
+from outbox.services import outbox_dispatch, outbox_execute, outbox_replay
 from pim.clock import clock_now
 
 from .models import WebhookBodyClaim, WebhookEvent
