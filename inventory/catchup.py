@@ -15,7 +15,9 @@ event. The sweeper (``order_watermarks_sweep``, every loop of ``inventory_sweepe
 A gap is durable work: ``gap_since`` is stored, the sweeper claims it with a lease and queues
 ``order_catchup_task`` (re-queued when the lease expires, so a lost job or a killed worker only delays it). The
 replay reads the orders updated since ``gap_since`` (``orders(query: "updated_at:>=…", sortKey: UPDATED_AT)``,
-paged; then each order's lines, sales agreements, refunds, fulfillments and routing), turns each into the facts
+paged; then each order's lines, sales agreements, refunds, fulfillments and routing; when the gap holds
+``ORDER_CATCHUP_BULK_MIN_ORDERS`` orders or more, one bulk operation reads the plain sales among them and only the
+others are read one by one: ``inventory/catchup_bulk.py``), turns each into the facts
 the webhooks would have given (``inventory/orders.py``: units at creation from the OrderAgreement, edits by
 OrderEditAgreement id = ``order_edit.id``, refund lines with restock type and location, fulfilled units,
 cancellation, routing) and merges them under the order's row lock with the same idempotent reconcile: an order
@@ -54,6 +56,7 @@ from outbox.leases import lease_take
 from pim.clock import clock_now
 
 from . import orders as order_writeback
+from .catchup_bulk import order_replay_bulk_read
 from .ledger import _Origin
 from .models import OrderWatermark, ShopifyOrder, StockMovement, WebhookEvent, WebhookSubscriptionHealth
 from .selectors import ORDER_TOPICS
@@ -78,6 +81,7 @@ class CatchupReport:
     dry_run: bool
     orders_found: int = 0
     orders_read: int = 0
+    orders_bulk: int = 0  # of orders_read, read by one bulk operation (ORDER_CATCHUP_BULK_MIN_ORDERS)
     orders_skipped_current: int = 0
     orders_changed: int = 0
     movements: int = 0
@@ -251,10 +255,22 @@ def order_catchup_run(*, store: Store, since: datetime, apply: bool, only_unseen
     report.orders_found = len(found)
     known = dict(ShopifyOrder.objects.filter(shop_domain=store.shop_domain, order_id__in=[o for o, _ in found])
                  .values_list("order_id", "snapshot_at"))
-    facts = []
+    wanted = []
     for order_id, updated in found:
         if only_unseen and known.get(order_id) and updated and known[order_id] >= updated:
             report.orders_skipped_current += 1
+            continue
+        wanted.append(order_id)
+    bulk: dict[str, dict] = {}
+    if wanted and len(wanted) >= settings.ORDER_CATCHUP_BULK_MIN_ORDERS:
+        bulk = order_replay_bulk_read(client=client, since=since, order_ids=set(wanted))
+        report.orders_bulk = len(bulk)
+        report.notes.append(f"read by one bulk operation: {len(bulk)} order(s); "
+                            f"{len(wanted) - len(bulk)} read one by one")
+    facts = []
+    for order_id in wanted:
+        if order_id in bulk:
+            facts.append(bulk[order_id])
             continue
         try:
             read = order_replay_read(client=client, order_id=order_id)
