@@ -51,6 +51,7 @@ from django.utils.dateparse import parse_datetime
 from channels.clients import client_for_store
 from channels.models import Store
 from channels.shopify import queries
+from channels.shopify.exceptions import ShopifyBulkLimitReached, ShopifyBulkOperationError
 from channels.shopify.ids import gid_to_id
 from outbox.leases import lease_take
 from pim.clock import clock_now
@@ -263,10 +264,15 @@ def order_catchup_run(*, store: Store, since: datetime, apply: bool, only_unseen
         wanted.append(order_id)
     bulk: dict[str, dict] = {}
     if wanted and len(wanted) >= settings.ORDER_CATCHUP_BULK_MIN_ORDERS:
-        bulk = order_replay_bulk_read(client=client, since=since, order_ids=set(wanted))
-        report.orders_bulk = len(bulk)
-        report.notes.append(f"read by one bulk operation: {len(bulk)} order(s); "
-                            f"{len(wanted) - len(bulk)} read one by one")
+        try:
+            bulk = order_replay_bulk_read(client=client, since=since, order_ids=set(wanted))
+        except (ShopifyBulkLimitReached, ShopifyBulkOperationError) as exc:  # e.g. a drift sweep's bulk running
+            logger.info("gap replay of %s reads one by one: the bulk operation failed: %s", store.name, exc)
+            report.notes.append(f"the bulk operation failed ({type(exc).__name__}): every order read one by one")
+        else:
+            report.orders_bulk = len(bulk)
+            report.notes.append(f"read by one bulk operation: {len(bulk)} order(s); "
+                                f"{len(wanted) - len(bulk)} read one by one")
     facts = []
     for order_id in wanted:
         if order_id in bulk:

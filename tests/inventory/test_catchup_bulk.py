@@ -150,3 +150,13 @@ def test_webhook_and_bulk_replay_delivering_the_same_orders_at_once_change_stock
     assert world.pim_available() == world.shopify_available("shop-a") == 300 - 3 - 1
     refs = list(StockMovement.objects.filter(source_ref__contains=":order:").values_list("source_ref", flat=True))
     assert len(refs) == len(set(refs)) == 3 + 2
+
+
+def test_a_bulk_operation_that_cannot_start_falls_back_to_one_by_one(world, gap, bulk_from_two, per_order_reads):
+    start, _ = gap
+    world.control.sim_config(max_concurrent_bulk_queries=0)  # e.g. the drift sweep's bulk export is running
+    report = catchup.order_catchup_run(store=world.store_a, since=start, apply=True)
+    drain()
+    assert report.orders_bulk == 0 and len(per_order_reads) == 5, report.text()
+    assert "every order read one by one" in report.text()
+    assert world.pim_available() == world.shopify_available("shop-a") == 291
