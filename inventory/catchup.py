@@ -31,7 +31,8 @@ the replay would make, nothing written) and ``--apply``.
 
 Limits (to keep each read's requested cost low: the bucket is charged the requested cost before the refund): an
 order with more than 30 lines, 5 sales agreements, 2 refunds or 2 fulfillments (or more than 15 lines in one of
-them) is not replayed automatically; it is named in the report (and the replay's error) for a person.
+them) is not replayed automatically when read one by one (the bulk read of a plain sale has no such limit); it is
+named in the report (and the replay's error) for a person.
 """
 
 from __future__ import annotations
