@@ -300,6 +300,8 @@ ORDER_WATERMARK_MARGIN_SECONDS = int(os.environ.get("ORDER_WATERMARK_MARGIN_SECO
 ORDER_GAP_AFTER_SECONDS = int(os.environ.get("ORDER_GAP_AFTER_SECONDS", "900"))
 ORDER_CATCHUP_VERIFY_SECONDS = int(os.environ.get("ORDER_CATCHUP_VERIFY_SECONDS", "3600"))
 ORDER_CATCHUP_LEASE_SECONDS = int(os.environ.get("ORDER_CATCHUP_LEASE_SECONDS", "900"))
+# A replay of this many orders or more reads them with one bulk operation (orders it cannot hold: one by one).
+ORDER_CATCHUP_BULK_MIN_ORDERS = int(os.environ.get("ORDER_CATCHUP_BULK_MIN_ORDERS", "250"))
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pim@localhost")
 

@@ -15,7 +15,9 @@ event. The sweeper (``order_watermarks_sweep``, every loop of ``inventory_sweepe
 A gap is durable work: ``gap_since`` is stored, the sweeper claims it with a lease and queues
 ``order_catchup_task`` (re-queued when the lease expires, so a lost job or a killed worker only delays it). The
 replay reads the orders updated since ``gap_since`` (``orders(query: "updated_at:>=…", sortKey: UPDATED_AT)``,
-paged; then each order's lines, sales agreements, refunds, fulfillments and routing), turns each into the facts
+paged; then each order's lines, sales agreements, refunds, fulfillments and routing; when the gap holds
+``ORDER_CATCHUP_BULK_MIN_ORDERS`` orders or more, one bulk operation reads the plain sales among them and only the
+others are read one by one: ``inventory/catchup_bulk.py``), turns each into the facts
 the webhooks would have given (``inventory/orders.py``: units at creation from the OrderAgreement, edits by
 OrderEditAgreement id = ``order_edit.id``, refund lines with restock type and location, fulfilled units,
 cancellation, routing) and merges them under the order's row lock with the same idempotent reconcile: an order
@@ -29,7 +31,8 @@ the replay would make, nothing written) and ``--apply``.
 
 Limits (to keep each read's requested cost low: the bucket is charged the requested cost before the refund): an
 order with more than 30 lines, 5 sales agreements, 2 refunds or 2 fulfillments (or more than 15 lines in one of
-them) is not replayed automatically; it is named in the report (and the replay's error) for a person.
+them) is not replayed automatically when read one by one (the bulk read of a plain sale has no such limit); it is
+named in the report (and the replay's error) for a person.
 """
 
 from __future__ import annotations
@@ -49,11 +52,13 @@ from django.utils.dateparse import parse_datetime
 from channels.clients import client_for_store
 from channels.models import Store
 from channels.shopify import queries
+from channels.shopify.exceptions import ShopifyBulkLimitReached, ShopifyBulkOperationError
 from channels.shopify.ids import gid_to_id
 from outbox.leases import lease_take
 from pim.clock import clock_now
 
 from . import orders as order_writeback
+from .catchup_bulk import order_replay_bulk_read
 from .ledger import _Origin
 from .models import OrderWatermark, ShopifyOrder, StockMovement, WebhookEvent, WebhookSubscriptionHealth
 from .selectors import ORDER_TOPICS
@@ -78,6 +83,7 @@ class CatchupReport:
     dry_run: bool
     orders_found: int = 0
     orders_read: int = 0
+    orders_bulk: int = 0  # of orders_read, read by one bulk operation (ORDER_CATCHUP_BULK_MIN_ORDERS)
     orders_skipped_current: int = 0
     orders_changed: int = 0
     movements: int = 0
@@ -251,10 +257,27 @@ def order_catchup_run(*, store: Store, since: datetime, apply: bool, only_unseen
     report.orders_found = len(found)
     known = dict(ShopifyOrder.objects.filter(shop_domain=store.shop_domain, order_id__in=[o for o, _ in found])
                  .values_list("order_id", "snapshot_at"))
-    facts = []
+    wanted = []
     for order_id, updated in found:
         if only_unseen and known.get(order_id) and updated and known[order_id] >= updated:
             report.orders_skipped_current += 1
+            continue
+        wanted.append(order_id)
+    bulk: dict[str, dict] = {}
+    if wanted and len(wanted) >= settings.ORDER_CATCHUP_BULK_MIN_ORDERS:
+        try:
+            bulk = order_replay_bulk_read(client=client, since=since, order_ids=set(wanted))
+        except (ShopifyBulkLimitReached, ShopifyBulkOperationError) as exc:  # e.g. a drift sweep's bulk running
+            logger.info("gap replay of %s reads one by one: the bulk operation failed: %s", store.name, exc)
+            report.notes.append(f"the bulk operation failed ({type(exc).__name__}): every order read one by one")
+        else:
+            report.orders_bulk = len(bulk)
+            report.notes.append(f"read by one bulk operation: {len(bulk)} order(s); "
+                                f"{len(wanted) - len(bulk)} read one by one")
+    facts = []
+    for order_id in wanted:
+        if order_id in bulk:
+            facts.append(bulk[order_id])
             continue
         try:
             read = order_replay_read(client=client, order_id=order_id)

@@ -95,7 +95,7 @@ class BulkRunner:
                 return "Bulk queries cannot contain a top level `node` or `nodes` field."
         counts = {"connections": 0, "max_depth": 0}
 
-        def visit(t: Any, sel: Any, depth: int, parent_has_id: bool) -> str | None:
+        def visit(t: Any, sel: Any, depth: int, parent_has_id: bool, in_list: bool = False) -> str | None:
             for _k, fnodes in w.collect(sel).items():
                 name = fnodes[0].name.value
                 if name.startswith("__"):
@@ -103,11 +103,13 @@ class BulkRunner:
                 fdef = _field_def(schema, w, t, sel, name)
                 if fdef is None:
                     continue
-                ft, _ = _unwrap(fdef.type)
+                ft, is_list = _unwrap(fdef.type)
                 if not isinstance(ft, GraphQLObjectType) and not hasattr(ft, "fields"):
                     continue
                 msel = w.merged_selection(fnodes)
                 if is_connection(ft):
+                    if in_list:
+                        return f"Bulk queries don't support connections nested inside list fields (`{name}`)."
                     counts["connections"] += 1
                     counts["max_depth"] = max(counts["max_depth"], depth + 1)
                     if depth >= 1 and not parent_has_id:
@@ -119,7 +121,7 @@ class BulkRunner:
                         if problem:
                             return problem
                 else:
-                    problem = visit(ft, msel, depth, parent_has_id)
+                    problem = visit(ft, msel, depth, parent_has_id, in_list or is_list)
                     if problem:
                         return problem
             return None

@@ -104,3 +104,13 @@ def test_bulk_finish_webhook(gql, webhook_receiver):
     hook = webhook_receiver.wait_for(1, topic="bulk_operations/finish")[0]
     body = hook.json()
     assert body["admin_graphql_api_id"] == op["id"] and body["status"] == "completed" and body["type"] == "query"
+
+
+def test_bulk_query_refuses_a_connection_inside_a_list_field(gql):
+    """Bulk queries don't support connections nested inside list fields (e.g. a refund's line items); a list
+    field itself (refunds, fulfillments) is fine."""
+    out = gql(RUN, {"q": "{ orders { edges { node { id refunds { id refundLineItems { edges { node { id } } } } }"
+                         " } } }"})["data"]["bulkOperationRunQuery"]
+    assert out["bulkOperation"] is None and "list field" in out["userErrors"][0]["message"]
+    ok = gql(RUN, {"q": "{ orders { edges { node { id refunds { id } fulfillments { id status } } } } }"})
+    assert ok["data"]["bulkOperationRunQuery"]["userErrors"] == []

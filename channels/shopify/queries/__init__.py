@@ -33,6 +33,7 @@ from .orders import (
     ORDER_LOCATIONS,
     ORDER_REPLAY_LINES,
     ORDER_REPLAY_STOCK,
+    ORDERS_REPLAY_BULK,
     ORDERS_UPDATED_SINCE,
 )
 from .products import (
@@ -77,6 +78,7 @@ __all__ = [
     "LOCATIONS",
     "MEDIA_STATUS",
     "METAFIELDS_SET",
+    "ORDERS_REPLAY_BULK",
     "ORDERS_UPDATED_SINCE",
     "ORDER_FOR_STOCK",
     "ORDER_LOCATIONS",

@@ -115,3 +115,25 @@ query OrderReplayStock($id: ID!) {
 }
 """
 )
+
+# Gap replay by bulk operation (issue 18, when the gap holds ORDER_CATCHUP_BULK_MIN_ORDERS orders or more): every
+# order updated since a moment with what a plain sale needs. Bulk rules (shopify.dev bulk-operations/queries,
+# "Operation restrictions"): at most 5 connections, nested 2 deep, no connection inside a list field - so refunds
+# and fulfillments come as ids only (their line items are connections inside lists), agreements without their
+# sales and fulfillment orders without their lines (3 deep). Orders that need those are read the per-order way.
+# Format with ``search`` (an orders search string, already escaped for a GraphQL string literal).
+ORDERS_REPLAY_BULK = """
+{
+  orders(query: "%(search)s", sortKey: UPDATED_AT) {
+    edges { node {
+      id name createdAt updatedAt cancelledAt
+      retailLocation { id }
+      refunds { id }
+      fulfillments { id }
+      lineItems { edges { node { id sku name quantity currentQuantity variant { id } } } }
+      agreements { edges { node { __typename id } } }
+      fulfillmentOrders { edges { node { id status assignedLocation { location { id } } } } }
+    } }
+  }
+}
+"""
