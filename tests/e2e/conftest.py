@@ -67,6 +67,14 @@ class WorkerPool:
             started.append(proc)
         self._wait_registered(started)
 
+    def start_sweeper(self, interval: float = 1.0) -> None:
+        """Start ``outbox_sweeper --loop``, as every deployment runs one: it re-sends a row whose hand-off was lost
+        (a delayed wake that never ran), which a test without it would wait on forever."""
+        self.procs.append(subprocess.Popen(
+            [sys.executable, "manage.py", "outbox_sweeper", "--loop", "--interval", str(interval)],
+            cwd=ROOT, env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        ))
+
     @staticmethod
     def _wait_registered(procs: list[subprocess.Popen]) -> None:
         """Wait until each started worker has registered in Redis (it then takes jobs), or fail if one exited."""

@@ -23,6 +23,7 @@ def inventory_workers(world, redis_clean, e2e_settings, monkeypatch):
     monkeypatch.setenv("INVENTORY_CHECK_MAX_WAIT_SECONDS", "20")
     pool = WorkerPool()
     pool.start(queues="webhooks inventory default", count=2)
+    pool.start_sweeper()
     yield pool
     pool.kill()
 
