@@ -19,7 +19,10 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def inventory_workers(world, redis_clean, e2e_settings, monkeypatch):
-    monkeypatch.setenv("INVENTORY_CHECK_DELAY_SECONDS", "0.5")
+    # A merchant-edit check waits this long for the sale's own orders/create, which Shopify may deliver after the
+    # inventory_levels/update it caused (no ordering guarantee); production waits 10 s. 0.5 s made a loaded run
+    # mistake a sale still in flight for a merchant edit (a false InventoryDrift, ~2 in 9 runs with 3 copies).
+    monkeypatch.setenv("INVENTORY_CHECK_DELAY_SECONDS", "3")
     monkeypatch.setenv("INVENTORY_CHECK_MAX_WAIT_SECONDS", "20")
     pool = WorkerPool()
     pool.start(queues="webhooks inventory default", count=2)
