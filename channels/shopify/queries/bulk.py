@@ -103,4 +103,4 @@ BULK_PRODUCTS_QUERY = """
 """
 
 # Documents sent as the `query` argument of bulkOperationRunQuery (anonymous on purpose).
-BULK_INNER_QUERIES = ("BULK_PRODUCTS_QUERY",)
+BULK_INNER_QUERIES = ("BULK_PRODUCTS_QUERY", "ORDERS_REPLAY_BULK")
