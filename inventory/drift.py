@@ -161,7 +161,12 @@ def _run_check(push: InventoryPush, level: ShopifyLevel) -> Outcome:
     if unsettled:  # Shopify {shopify} may include a sale the PIM has not booked yet
         return _check_again(push, f"Shopify {shopify} ≠ PIM {pim} but {unsettled}", wait)
     store = push.store
-    overwrite = store.default_conflict_policy == ConflictPolicy.OVERWRITE
+    # Concluding after the max wait while an order webhook of the shop is still waiting (or failed, for review): the
+    # difference may be that sale, and a set would undo it in Shopify for good (the order's own store is never
+    # pushed when the PIM books it later). So the drift is held for review instead of overwritten.
+    doubt = selectors.unprocessed_order_events(shop_domain=store.shop_domain) + selectors.failed_order_events(
+        shop_domain=store.shop_domain)
+    overwrite = store.default_conflict_policy == ConflictPolicy.OVERWRITE and not doubt
     with transaction.atomic():
         open_drift = InventoryDrift.objects.filter(
             store=store, variant_id=push.variant_id, location_id=push.location_id, resolved_at__isnull=True
@@ -182,7 +187,8 @@ def _run_check(push: InventoryPush, level: ShopifyLevel) -> Outcome:
             inventory_pushes_dispatch_on_commit(push_ids=[set_id])
             detail = f"Shopify {shopify} ≠ PIM {pim}: merchant edit overwritten by set #{set_id}"
         else:
-            detail = f"Shopify {shopify} ≠ PIM {pim}: held for review (hold policy)"
+            why = f"{doubt} order webhook(s) of the shop not processed" if doubt else "hold policy"
+            detail = f"Shopify {shopify} ≠ PIM {pim}: held for review ({why})"
         _push_finish(push, InventoryPush.Status.DONE, detail)
     logger.warning("store %s, variant %s at location %s: %s", store.name, push.variant_id, push.location_id, detail)
     return Outcome(InventoryPush.Status.DONE, detail)

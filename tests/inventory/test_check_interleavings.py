@@ -99,3 +99,22 @@ def test_a_real_merchant_edit_is_still_caught_once_shopify_settles(world, settin
     drift = InventoryDrift.objects.get()
     assert (drift.shopify_available, drift.pim_available, drift.action) == (250, 300, "overwritten")
     assert world.shopify_available("shop-a") == 300
+
+
+def test_a_check_that_stops_waiting_with_an_order_webhook_unprocessed_holds_instead_of_overwriting(world, monkeypatch,
+                                                                                                   settings):
+    """After INVENTORY_CHECK_MAX_WAIT_SECONDS the check concludes anyway; with a sale of the shop still unbooked, an
+    overwrite would undo that sale in Shopify for good, so the drift is held for review."""
+    settings.INVENTORY_CHECK_MAX_WAIT_SECONDS = 0
+    _sale_before_the_read(monkeypatch, world, deliver=True)
+    check_id = _check(world)
+
+    inventory_push_execute(push_id=check_id)
+
+    drift = InventoryDrift.objects.get()
+    assert (drift.shopify_available, drift.pim_available, drift.action, drift.resolved_at) == (299, 300, "held", None)
+    assert "held for review (1 order webhook(s) of the shop not processed)" in InventoryPush.objects.get(
+        pk=check_id).result
+    assert not InventoryPush.objects.filter(kind=InventoryPush.Kind.SET, pk__gt=check_id).exists()
+    drain()
+    assert world.shopify_available("shop-a") == 299 == world.pim_available()  # the sale stands in both
