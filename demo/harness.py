@@ -233,14 +233,16 @@ class Harness:
     # --- RQ workers and sweepers --------------------------------------------------------------------------------
 
     def start_workers(self, count: int = 1, *, queues: str = DEFAULT_QUEUES, scheduler: bool = True,
-                      wait: bool = True, timeout: float = 60.0, log_prefix: str | None = None) -> None:
-        """Start ``count`` ``manage.py rqworker <queues>`` processes; with ``wait``, until each has registered."""
+                      wait: bool = True, timeout: float = 60.0, log_prefix: str | None = None,
+                      role: str = "worker") -> None:
+        """Start ``count`` ``manage.py rqworker <queues>`` processes as ``role`` (a second role lets a caller stop
+        some of them); with ``wait``, until each has registered."""
         for _ in range(count):
-            name = f"{log_prefix}-{len(self.procs['worker']) + 1}.log" if log_prefix else None
-            self.manage("worker", "rqworker", *queues.split(), *(["--with-scheduler"] if scheduler else []),
+            name = f"{log_prefix}-{len(self.procs[role]) + 1}.log" if log_prefix else None
+            self.manage(role, "rqworker", *queues.split(), *(["--with-scheduler"] if scheduler else []),
                         log_name=name)
         if wait:
-            self.wait_workers(timeout=timeout)
+            self.wait_workers(timeout=timeout, role=role)
 
     def registered_worker_pids(self) -> set[int]:
         """Return the pids of the RQ workers registered in this harness's Redis database."""
@@ -253,12 +255,12 @@ class Harness:
         finally:
             conn.close()
 
-    def wait_workers(self, *, timeout: float = 60.0) -> None:
-        """Wait until every running worker started here has registered in Redis (it then takes jobs).
+    def wait_workers(self, *, timeout: float = 60.0, role: str = "worker") -> None:
+        """Wait until every worker of ``role`` started here has registered in Redis (it then takes jobs).
 
         A killed worker's stale registration does not count: the pids must match. Raises ``HarnessError`` if a
         worker exits or they do not register within ``timeout`` seconds."""
-        procs = list(self.procs["worker"])
+        procs = list(self.procs[role])
         self._wait(lambda: {p.pid for p in procs} <= self.registered_worker_pids(), procs, timeout,
                    "the RQ workers to register")
 
