@@ -39,6 +39,7 @@ class Story:
         self.headless = headless
         self.procs = Harness(log_dir=LOG_DIR)
         self.failures: list[str] = []
+        self.step_starts: list[tuple[str, float]] = []  # (title, when it started): the step times at the end
         self.sim_url = ""
         # The story narrates; the client's per-request log lines would drown it.
         import logging
@@ -53,11 +54,13 @@ class Story:
         self.out.flush()
 
     def step(self, title: str) -> None:
+        self.step_starts.append((title, time.monotonic()))
         self.say(self.style.MIGRATE_HEADING(f"\n▶ {title}"))
 
     def check(self, what: str, predicate: Callable[[], object], *, timeout: float = 60.0) -> object:
         """Wait until ``predicate`` holds; record a failure (never raise) so the story can report all of them."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         value = None
         while time.monotonic() < deadline:
             close_old_connections()
@@ -69,7 +72,8 @@ class Story:
             else:
                 last = None
             if value:
-                self.say(self.style.SUCCESS(f"  ✓ {what}"))
+                # How long it took against its timeout: issue 15 asks that no step miss it under load.
+                self.say(self.style.SUCCESS(f"  ✓ {what}") + f"  ({time.monotonic() - started:.1f}s of {timeout:.0f}s)")
                 return value
             time.sleep(0.25)
         detail = f" ({last})" if last else ""
@@ -326,6 +330,9 @@ class Story:
 
     def finish(self) -> int:
         url = f"http://{self.addr}/admin/"
+        ends = [started for _, started in self.step_starts[1:]] + [time.monotonic()]
+        self.say("\nStep times: " + "; ".join(f"{title.split(':')[0][:40]} {end - started:.1f}s"
+                                              for (title, started), end in zip(self.step_starts, ends, strict=True)))
         if self.failures:
             self.say(self.style.ERROR(f"\nThe demo saw {len(self.failures)} problem(s): " + "; ".join(self.failures)))
         else:
