@@ -304,6 +304,8 @@ class Harness:
         first; SIGKILL what is still running after ``grace`` seconds, descendants included."""
         names = list(roles or self.procs)
         procs = [p for role in names for p in self.procs.get(role, [])]
+        # Taken before the SIGTERM: a parent that exits first leaves its children to init, out of reach.
+        below = [pid for p in procs for pid in descendants(p.pid)]
         for proc in reversed(procs):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -312,6 +314,9 @@ class Harness:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         self.kill(*names)
+        for pid in below:
+            if not process_gone(pid):
+                _signal(pid, signal.SIGKILL)
 
     def close(self) -> None:
         """Kill every process started here and stop the in-process simulator (safe to call twice)."""

@@ -41,6 +41,20 @@ def test_workers_register_and_a_kill_leaves_no_process(transactional_db, redis_c
         harness.close()
 
 
+def test_stop_ends_a_busy_worker_after_its_grace(transactional_db, redis_clean):
+    harness = e2e_harness()
+    try:
+        harness.start_workers(1, queues="default")
+        (worker,) = harness.procs["worker"]
+        job = django_rq.get_queue("default").enqueue(time.sleep, 120)
+        wait_for(lambda: job.get_status(refresh=True) == "started", timeout=30, what="the job to start")
+        pids = [worker.pid, *descendants(worker.pid)]
+        harness.stop(grace=1)  # SIGTERM: RQ's warm shutdown waits for the job, so the grace runs out
+        assert [pid for pid in pids if not process_gone(pid)] == []
+    finally:
+        harness.close()
+
+
 def test_a_worker_that_cannot_start_is_reported(transactional_db, redis_clean):
     harness = e2e_harness()
     try:
