@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -33,15 +32,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_webhooks import percentile, prepare_environment, start_gunicorn, start_workers, stop  # noqa: E402
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench_webhooks import percentile, prepare_environment, start_web  # noqa: E402
 
 
 def seed(sim, variants: int):
@@ -102,23 +93,21 @@ def main() -> None:
     args = parser.parse_args()
     env = prepare_environment(args)
     env["INVENTORY_CHECK_DELAY_SECONDS"] = "5"
-    from shopify_sim.testing import SimulatorServer
+    from demo.harness import Harness
 
-    sim = SimulatorServer(shops=["shop-a", "shop-b"]).start()
-    procs: list[subprocess.Popen] = []
+    procs = Harness(env=env, log_dir=ROOT / "reports" / "bench_inventory_steady")
+    procs.exit_on_signals()
+    sim = procs.simulator(["shop-a", "shop-b"])
     try:
         variants, stores = seed(sim, args.variants)
         from inventory.models import InventoryPush
         from inventory.subscriptions import webhook_subscriptions_register
 
-        port = free_port()
-        procs.append(start_gunicorn(SimpleNamespace(gunicorn_workers=2, worker_class="sync", threads=1), env, port))
+        port = start_web(procs, SimpleNamespace(gunicorn_workers=2, worker_class="sync", threads=1))
         webhook_subscriptions_register(store=stores["shop-a"], callback_url=f"http://127.0.0.1:{port}/shopify/webhooks/")
-        procs += start_workers(args.rq_workers, env)
-        manage = [sys.executable, "manage.py"]
-        for cmd in (["inventory_sweeper", "--loop", "--interval", "2"], ["sync_sweeper", "--loop", "--interval", "5"]):
-            procs.append(subprocess.Popen(manage + cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.start_workers(args.rq_workers, queues="webhooks inventory default")
+        procs.start_sweeper(2, command="inventory_sweeper")  # the outbox sweeper's old names, as measured before
+        procs.start_sweeper(5, command="sync_sweeper")
 
         # ---- phase 1: idle ----------------------------------------------------------------------------------
         time.sleep(15)  # the first sweeps: unstocked levels are found and recorded once
@@ -163,9 +152,7 @@ def main() -> None:
               f"{percentile(latencies, 0.5):.0f} ms, p95 {percentile(latencies, 0.95):.0f} ms, "
               f"max {max(latencies) if latencies else float('nan'):.0f} ms, timeouts {timeouts}")
     finally:
-        for proc in procs:
-            stop(proc)
-        sim.stop()
+        procs.close()
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ def main() -> None:
     from channels import services
     from channels.models import Store, SyncJob
     from channels.selectors import percentile
+    from demo.harness import Harness, HarnessError
     from pim import services as pim_services
     from pim.catalog_seed import catalog_seed
     from pim.models import Product
@@ -76,26 +77,20 @@ def main() -> None:
         creds = sim.shops["bench"]
         store = Store.objects.create(name="bench", shop_domain=creds.domain, api_base_url=creds.base_url,
                                      access_token=creds.access_token)
-        workers = [
-            subprocess.Popen([sys.executable, "manage.py", "rqworker", "publish", "--with-scheduler"], cwd=ROOT,
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(args.workers)
-        ]
-        time.sleep(2)
-        if any(proc.poll() is not None for proc in workers):
-            raise SystemExit("a worker exited at start (run `manage.py rqworker publish` by hand to see why)")
+        procs = Harness(env=env)
+        procs.exit_on_signals()
+        try:
+            # One worker stays for the edit-to-live part; the others are a role of their own, stopped before it.
+            procs.start_workers(1, queues="publish")
+            procs.start_workers(args.workers - 1, queues="publish", role="worker-extra")
+        except HarnessError as exc:
+            procs.close()
+            raise SystemExit(f"{exc} (run `manage.py rqworker publish` by hand to see why)") from exc
 
         def cpu_seconds() -> float:
-            """User + system CPU of the workers and their reaped work horses (RQ forks one per drain job)."""
-            ticks = os.sysconf("SC_CLK_TCK")
-            total = 0.0
-            for proc in workers:
-                try:
-                    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                total += sum(int(f) for f in fields[11:15]) / ticks  # utime stime cutime cstime
-            return total
+            """User + system CPU of the workers and their work horses (RQ forks one per drain job)."""
+            used = procs.cpu_seconds()
+            return used.get("worker", 0.0) + used.get("worker-extra", 0.0)
 
         def wait_all(timeout: float) -> None:
             deadline = time.monotonic() + timeout
@@ -168,10 +163,7 @@ def main() -> None:
                 return
 
             # 3. Edit-to-live latency with one worker.
-            for proc in workers[1:]:
-                proc.terminate()
-            for proc in workers[1:]:
-                proc.wait(timeout=30)
+            procs.stop("worker-extra", grace=30)
             # Under load the sweeper re-dispatches jobs that waited in RQ longer than SYNC_REDISPATCH_AFTER_SECONDS;
             # those duplicate entries are no-ops but each costs a fork: let the one worker drain them first, so
             # the edits measure the pipeline and not that backlog.
@@ -198,13 +190,7 @@ def main() -> None:
                   f"p99 {percentile(latencies, .99)} ms, max {max(latencies) if latencies else None} ms")
             print(f"THROTTLED responses over the whole run: {sim.control.stats('bench')['throttled']}")
         finally:
-            for proc in workers:
-                proc.terminate()
-            for proc in workers:
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            procs.stop(grace=30)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,7 @@ import argparse
 import copy
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -88,12 +85,6 @@ def __getattr__(name: str):
 
 
 # --- the driver -----------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -270,42 +261,13 @@ def merge(results: list[dict]) -> dict:
             "statuses": statuses, "count": len(latencies), "latencies": latencies, "wall": wall}
 
 
-def start_gunicorn(args, env: dict, port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "gunicorn", "bench_webhooks:application", "--chdir", str(ROOT),
-           "--pythonpath", f"{ROOT / 'bench'},{ROOT}", "-b", f"127.0.0.1:{port}", "-w", str(args.gunicorn_workers),
-           "-k", args.worker_class, "--log-level", "warning", "--backlog", "2048"]
-    if args.worker_class == "gthread":
-        cmd += ["--threads", str(args.threads)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    stop(proc)
-    sys.exit("gunicorn did not start")
-
-
-def start_workers(count: int, env: dict) -> list[subprocess.Popen]:
-    return [
-        subprocess.Popen([sys.executable, "manage.py", "rqworker", "webhooks", "inventory", "default",
-                          "--with-scheduler"], cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(count)
-    ]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+def start_web(procs, args) -> int:
+    """Start gunicorn serving this module (the project plus the trivial view) through the process harness; return
+    its port once it accepts connections."""
+    url = procs.start_web(app="bench_webhooks:application", pythonpath=[ROOT / "bench", ROOT],
+                          workers=args.gunicorn_workers, worker_class=args.worker_class, threads=args.threads)
+    procs.wait_web(timeout=30)
+    return int(url.rsplit(":", 1)[1])
 
 
 def main() -> None:
@@ -329,18 +291,18 @@ def main() -> None:
 
     t_start = time.monotonic()
     env = prepare_environment(args)
-    from shopify_sim.testing import SimulatorServer
+    from demo.harness import Harness
 
-    sim = SimulatorServer(shops=["shop-a", "shop-b"]).start()
-    gunicorn = workers = None
+    procs = Harness(env=env, log_dir=ROOT / "reports" / "bench_webhooks")
+    procs.exit_on_signals()
+    sim = procs.simulator(["shop-a", "shop-b"])
     try:
         variant, stores = seed(sim, stock=args.requests + args.orders + 1000)
         store_a, variant_a = stores["shop-a"]
         secret = sim.shops["shop-a"].webhook_secret
         shop = sim.shops["shop-a"].domain
         template = json.loads((ROOT / "shopify_sim" / "samples" / "webhook_orders_create.json").read_text())
-        port = free_port()
-        gunicorn = start_gunicorn(args, env, port)
+        port = start_web(procs, args)
 
         # ---- phase 1: ingest -------------------------------------------------------------------------------
         warm = [(order_body(template, 10**9 + i, variant_a), None) for i in range(50)]
@@ -371,8 +333,7 @@ def main() -> None:
         WebhookEvent.objects.all().delete()
 
         # ---- phase 2: order webhook -> other store ------------------------------------------------------------
-        workers = start_workers(args.rq_workers, env)
-        time.sleep(1.5)
+        procs.start_workers(args.rq_workers, queues="webhooks inventory default")  # until they have registered
         shop_b = sim.state("shop-b")  # read shop B's level in memory: polling it costs no HTTP round trip
         with shop_b.lock:
             level_b = shop_b.level(shop_b.variant_by_sku(SKU)["_item"], shop_b.primary_location["_n"])
@@ -468,11 +429,7 @@ def main() -> None:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(figures, indent=2))
     finally:
-        for proc in workers or []:
-            stop(proc)
-        if gunicorn is not None:
-            stop(gunicorn)
-        sim.stop()
+        procs.close()
 
 
 if __name__ == "__main__":

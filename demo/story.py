@@ -11,59 +11,23 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import close_old_connections
 
+from demo.harness import Harness, HarnessError
+
 ROOT = Path(settings.BASE_DIR)
+LOG_DIR = ROOT / "reports" / "demo"
 
 
 class StepFailed(Exception):
     """An expected outcome of the story was not observed."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Processes:
-    procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
-    log_dir: Path = ROOT / "reports" / "demo"
-
-    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115 - kept open for the child's life
-        proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs.append((name, proc))
-        return proc
-
-    def stop_all(self) -> None:
-        for _, proc in reversed(self.procs):
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for _, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        self.procs = []
 
 
 class Story:
@@ -73,8 +37,9 @@ class Story:
         self.products = products
         self.addr = addr
         self.headless = headless
-        self.procs = Processes()
+        self.procs = Harness(log_dir=LOG_DIR)
         self.failures: list[str] = []
+        self.step_starts: list[tuple[str, float]] = []  # (title, when it started): the step times at the end
         self.sim_url = ""
         # The story narrates; the client's per-request log lines would drown it.
         import logging
@@ -89,11 +54,13 @@ class Story:
         self.out.flush()
 
     def step(self, title: str) -> None:
+        self.step_starts.append((title, time.monotonic()))
         self.say(self.style.MIGRATE_HEADING(f"\n▶ {title}"))
 
     def check(self, what: str, predicate: Callable[[], object], *, timeout: float = 60.0) -> object:
         """Wait until ``predicate`` holds; record a failure (never raise) so the story can report all of them."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         value = None
         while time.monotonic() < deadline:
             close_old_connections()
@@ -105,7 +72,8 @@ class Story:
             else:
                 last = None
             if value:
-                self.say(self.style.SUCCESS(f"  ✓ {what}"))
+                # How long it took against its timeout: issue 15 asks that no step miss it under load.
+                self.say(self.style.SUCCESS(f"  ✓ {what}") + f"  ({time.monotonic() - started:.1f}s of {timeout:.0f}s)")
                 return value
             time.sleep(0.25)
         detail = f" ({last})" if last else ""
@@ -116,45 +84,26 @@ class Story:
     # --- the parts -----------------------------------------------------------------------------------------
 
     def start_simulator(self) -> None:
-        port = free_port()
-        self.sim_url = f"http://127.0.0.1:{port}"
-        self.procs.start("simulator", [sys.executable, "-m", "shopify_sim", "--port", str(port),
-                                       "--shops", "north,south", "--webhook-time-scale", "0.05"])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.sim_url}/_sim/health", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise StepFailed("the Shopify simulator did not start (see reports/demo/simulator.log)")
+        try:
+            self.sim_url = self.procs.start_simulator(shops=("north", "south"), webhook_time_scale=0.05,
+                                                      log_name="simulator.log")
+        except HarnessError as exc:
+            raise StepFailed("the Shopify simulator did not start (see reports/demo/simulator.log)") from exc
 
     def start_services(self) -> None:
-        manage = [sys.executable, "manage.py"]
-        self.procs.start("web", [*manage, "runserver", self.addr, "--noreload"])
-        for i in range(2):
-            self.procs.start(f"worker-{i + 1}", [*manage, "rqworker", "webhooks", "inventory", "default", "publish",
-                                                 "--with-scheduler"])
-        self.procs.start("sweeper", [*manage, "outbox_sweeper", "--loop", "--interval", "2"])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"http://{self.addr}/admin/login/", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise StepFailed("the admin did not start (see reports/demo/web.log)")
+        host, port = self.addr.rsplit(":", 1)
+        self.procs.start_web(server="runserver", host=host, port=int(port), log_name="web.log")
+        self.procs.start_workers(2, queues="webhooks inventory default publish", wait=False, log_prefix="worker")
+        self.procs.start_sweeper(2, log_name="sweeper.log")
+        try:
+            self.procs.wait_web(path="/admin/login/", expect=200, timeout=60)
+        except HarnessError as exc:
+            raise StepFailed("the admin did not start (see reports/demo/web.log)") from exc
 
     def run(self) -> int:
         from shopify_sim.control import SimControl
 
-        def stop(signum, frame):  # a killed demo must not leave its children running
-            self.procs.stop_all()
-            sys.exit(128 + signum)
-
-        signal.signal(signal.SIGTERM, stop)
+        self.procs.exit_on_signals()  # a killed demo must not leave its children running
         try:
             self.step("Starting the Shopify simulator (two shops: north, south)")
             self.start_simulator()
@@ -174,7 +123,7 @@ class Story:
             self.failures.append(str(exc))
             self.say(self.style.ERROR(f"  ✗ {exc}"))
         except BaseException:
-            self.procs.stop_all()
+            self.procs.stop()
             raise
         return self.finish()
 
@@ -381,6 +330,9 @@ class Story:
 
     def finish(self) -> int:
         url = f"http://{self.addr}/admin/"
+        ends = [started for _, started in self.step_starts[1:]] + [time.monotonic()]
+        self.say("\nStep times: " + "; ".join(f"{title.split(':')[0][:40]} {end - started:.1f}s"
+                                              for (title, started), end in zip(self.step_starts, ends, strict=True)))
         if self.failures:
             self.say(self.style.ERROR(f"\nThe demo saw {len(self.failures)} problem(s): " + "; ".join(self.failures)))
         else:
@@ -388,7 +340,7 @@ class Story:
         self.say(f"Admin: {url}  user: admin  password: {self.password if hasattr(self, 'password') else '-'}")
         self.say(f"Simulator control API: {self.sim_url}/_sim/  (logs in reports/demo/)")
         if self.headless:
-            self.procs.stop_all()
+            self.procs.stop()
             return 1 if self.failures else 0
         self.say("Serving until Ctrl-C ...")
         try:
@@ -397,5 +349,5 @@ class Story:
         except KeyboardInterrupt:
             pass
         finally:
-            self.procs.stop_all()
+            self.procs.stop()
         return 1 if self.failures else 0

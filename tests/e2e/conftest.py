@@ -1,20 +1,18 @@
-"""End-to-end fixtures: real RQ worker processes on the real Redis, the simulator over HTTP, committed data."""
+"""End-to-end fixtures: real RQ worker processes (``demo.harness``) on the real Redis, the simulator over HTTP,
+committed data."""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import django_rq
 import pytest
+from django.conf import settings
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from demo.harness import Harness
 
 # Short timings so outages, leases and retries play out in seconds; the worker processes get the same.
 E2E_SETTINGS = {
@@ -41,92 +39,9 @@ def database_url() -> str:
     return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-class WorkerPool:
-    """Real ``manage.py rqworker`` processes against the test database and Redis."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def env(self) -> dict[str, str]:
-        env = {**os.environ, **E2E_SETTINGS, "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1"}
-        env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
-        return env
-
-    def start(self, queues: str = "webhooks inventory default publish", count: int = 1) -> None:
-        started = []
-        for _ in range(count):
-            proc = subprocess.Popen(
-                [sys.executable, "manage.py", "rqworker", *queues.split(), "--with-scheduler"],
-                cwd=ROOT,
-                env=self.env(),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            self.procs.append(proc)
-            started.append(proc)
-        self._wait_registered(started)
-
-    def start_sweeper(self, interval: float = 1.0) -> None:
-        """Start ``outbox_sweeper --loop``, as every deployment runs one: it re-sends a row whose hand-off was lost
-        (a delayed wake that never ran), which a test without it would wait on forever."""
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "manage.py", "outbox_sweeper", "--loop", "--interval", str(interval)],
-            cwd=ROOT, env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        ))
-
-    @staticmethod
-    def _wait_registered(procs: list[subprocess.Popen]) -> None:
-        """Wait until each started worker has registered in Redis (it then takes jobs), or fail if one exited."""
-        from rq import Worker
-
-        conn = django_rq.get_connection("default")
-
-        def registered() -> bool:
-            exited = [p.args for p in procs if p.poll() is not None]
-            assert not exited, f"worker exited at start: {exited}"
-            return {p.pid for p in procs} <= {w.pid for w in Worker.all(connection=conn)}
-
-        wait_for(registered, timeout=30, what="the workers to register")
-
-    @staticmethod
-    def _children(pid: int) -> list[int]:
-        """Child processes of ``pid`` (RQ's work horses call setsid, so a process group kill misses them)."""
-        found = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry))
-        return found
-
-    def kill(self, sig=signal.SIGKILL) -> None:
-        """Kill every worker and its work horses at once (a machine dying)."""
-        for proc in self.procs:
-            targets = self._children(proc.pid) if sig == signal.SIGKILL else []
-            for pid in targets:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                pass
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        self.procs = []
-
-    def stop(self) -> None:
-        self.kill(signal.SIGTERM)
+def e2e_harness() -> Harness:
+    """The process harness (``demo.harness``) on the test database and Redis, with the e2e timings."""
+    return Harness(database_url=database_url(), redis_url=settings.RQ_QUEUES["default"]["URL"], timings=E2E_SETTINGS)
 
 
 @pytest.fixture
@@ -139,10 +54,10 @@ def redis_clean():
 
 @pytest.fixture
 def workers(transactional_db, redis_clean, e2e_settings):
-    pool = WorkerPool()
-    pool.start()
-    yield pool
-    pool.kill()
+    harness = e2e_harness()
+    harness.start_workers()  # one worker on every queue, registered in Redis before the test goes on
+    yield harness
+    harness.close()
 
 
 def wait_for(predicate: Callable[[], object], *, timeout: float = 20.0, interval: float = 0.1, what: str = ""):

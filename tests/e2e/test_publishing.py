@@ -127,7 +127,7 @@ def test_worker_killed_mid_job_is_reclaimed_without_duplicates(shopify_sim, sim_
     time.sleep(0.8)  # the productSet request is in flight now
     workers.kill()
     shopify_sim.control.clear_faults("shop-a")
-    workers.start()
+    workers.start_workers()
     wait_for(jobs_settled, timeout=30, what="reclaimed job finished")
     matches = [p for p in shopify_sim.control.products("shop-a") if p["handle"].startswith(product.handle)]
     assert len(matches) == 1, [p["handle"] for p in matches]
@@ -143,7 +143,7 @@ def test_redis_flushed_loses_nothing(shopify_sim, sim_stores, workers, redis_cle
     services.assignment_set(product=product, store=a)
     assert SyncJob.objects.get().dispatched_at is not None
     redis_clean.flushdb()  # the queued RQ job is gone
-    workers.start()
+    workers.start_workers()
     wait_for(jobs_settled, timeout=30, what="sweeper re-dispatched the job")
     assert shop_product(shopify_sim, "shop-a", product.handle) is not None
 

@@ -10,11 +10,7 @@ sweepers), so Shopify's deliveries fail, are retried, and are dropped; the subsc
 
 from __future__ import annotations
 
-import contextlib
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 
@@ -28,14 +24,10 @@ from .catalog import (
     stock_world,
 )
 from .harness import (
-    ROOT,
     WEBHOOK_PATH,
     Audit,
-    Cluster,
     Env,
     FaultReport,
-    _descendants,
-    _signal,
     converge,
     running,
     wait_until,
@@ -49,32 +41,6 @@ GAP_TIMINGS: dict[str, int | float] = {
     "ORDER_CATCHUP_VERIFY_SECONDS": 0,
     "ORDER_CATCHUP_LEASE_SECONDS": 600,
 }
-
-
-def _stop(cluster: Cluster, *roles: str) -> int:
-    """SIGKILL every process of ``roles`` (and their children); return how many died."""
-    victims = []
-    procs = []
-    for role in roles:
-        for proc in cluster.procs.pop(role, []):
-            procs.append(proc)
-            victims += [proc.pid, *_descendants(proc.pid)]
-    for pid in victims:
-        _signal(pid, signal.SIGKILL)
-    for proc in procs:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-    return len(victims)
-
-
-def _start_web_on(cluster: Cluster, url: str) -> None:
-    port = url.rsplit(":", 1)[1]
-    cluster._start("web", [
-        sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}",
-        "-w", str(cluster.env.gunicorn_workers), "-k", "gthread", "--threads", str(cluster.env.gunicorn_threads),
-        "--log-level", "warning", "--chdir", str(ROOT),
-    ])
-    cluster.web_url = url
 
 
 def _gap_story(env: Env, world, shop: str, *, orders: int, rng: random.Random, sold: Counter,
@@ -147,7 +113,7 @@ def scenario_webhook_gap(env: Env, *, orders: int = 10, skus: int = 3, outage_ho
         stores = make_stores(env, inventory=True)
         learn_buckets(stores.values())
         world = stock_world(env, stores, skus=skus, stock=1_000, prefix="GAP")
-        cluster.wait_workers(env.rq_workers)
+        cluster.wait_workers()
         cluster.wait_web()
         for store in stores.values():
             inventory_subscriptions.webhook_subscriptions_register(store=store, callback_url=url + WEBHOOK_PATH)
@@ -161,7 +127,7 @@ def scenario_webhook_gap(env: Env, *, orders: int = 10, skus: int = 3, outage_ho
             catalog = create_catalog("GAPP", publish_products)
             assign(catalog, stores.values())
             wait_until(lambda: publish_audit(env, stores.values()).lost < publish_products * 2, timeout=60)
-        killed = _stop(cluster, "web", "worker", "outbox_sweeper")
+        killed = cluster.kill("web", "worker", "outbox_sweeper")
         outage_start = time.monotonic()
         env.log(f"PIM down ({killed} processes killed); {outage_hours} h simulated = {outage_seconds:.1f} s")
         sold, restocked = Counter(), Counter()
@@ -182,7 +148,7 @@ def scenario_webhook_gap(env: Env, *, orders: int = 10, skus: int = 3, outage_ho
         if not deleted:
             report.problems.append(f"the simulator did not delete the subscriptions: {dict(statuses)}")
         env.log(f"outage over after {time.monotonic() - outage_start:.1f} s; deliveries {dict(statuses)}")
-        _start_web_on(cluster, url)
+        cluster.start_web(port=int(url.rsplit(":", 1)[1]))  # the subscriptions name this URL
         cluster.start_workers(wait=False)
         cluster.start_sweepers()
         fault_end = time.monotonic()

@@ -5,20 +5,15 @@ themselves are in the ``*_scenarios`` modules; ``scenarios.SCENARIOS`` lists the
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from demo.harness import Harness
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_PATH = "/shopify/webhooks/"
@@ -75,208 +70,47 @@ class Env:
             print(f"  [{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (RQ work horses call setsid: a process-group kill misses them)."""
-    children: dict[int, list[int]] = defaultdict(list)
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children[ppid].append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _cpu_seconds(pid: int, *, with_children: bool) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    if with_children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: children waited for (finished work horses)
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _signal(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
-    """The PIM's processes for one scenario: RQ workers, the sweeper and (optionally) gunicorn."""
+class Cluster(Harness):
+    """The PIM's processes for one scenario (``demo.harness``): RQ workers on the ``Env``'s queues, the sweeper and
+    (optionally) gunicorn, on the scenario's database, Redis and timings."""
 
     def __init__(self, env: Env, timings: dict[str, int | float]):
         from django.conf import settings
 
+        super().__init__(database_url=env.database_url, redis_url=env.redis_url, timings=timings, log_dir=env.log_dir,
+                         env={
+                             "DJANGO_SETTINGS_MODULE": "config.settings",
+                             "DEBUG": "0",
+                             "SECRET_KEY": "faults-" + uuid.uuid4().hex,
+                             # The store credentials were encrypted by this process: the others need its key.
+                             "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY,
+                             "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                             "SECURE_SSL_REDIRECT": "0",
+                             "LOG_LEVEL": "WARNING",
+                         })
         self.env = env
-        self.procs: dict[str, list[subprocess.Popen]] = defaultdict(list)
-        self.logs: list[Path] = []
-        self.web_url = ""
-        self.environ = {
-            **os.environ,
-            **{k: str(v) for k, v in timings.items()},
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": env.database_url,
-            "REDIS_URL": env.redis_url,
-            "DEBUG": "0",
-            "SECRET_KEY": "faults-" + uuid.uuid4().hex,
-            # The store credentials were encrypted by this process: the others need its key.
-            "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY,
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "0",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
         env.log_dir.mkdir(parents=True, exist_ok=True)
 
-    # processes ---------------------------------------------------------------------------------------------
-    def _start(self, role: str, argv: list[str]) -> subprocess.Popen:
-        log = self.env.log_dir / f"{role}-{len(self.logs)}.log"
-        self.logs.append(log)
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(argv, cwd=ROOT, env=self.environ, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        self.procs[role].append(proc)
-        return proc
-
-    def start_workers(self, count: int | None = None, *, wait: bool = True) -> None:
-        count = count or self.env.rq_workers
-        for _ in range(count):
-            self._start("worker", [sys.executable, "manage.py", "rqworker", *self.env.worker_queues.split(),
-                                   "--with-scheduler"])
-        if wait:
-            self.wait_workers(count)
-
-    def wait_workers(self, count: int, timeout: float = 20.0) -> None:
-        import django_rq
-        from rq import Worker
-
-        conn = django_rq.get_connection("default")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if Worker.count(connection=conn) >= count:
-                return
-            dead = [p for p in self.procs["worker"] if p.poll() is not None]
-            if dead:
-                raise RuntimeError(f"an RQ worker exited at start (see {self.env.log_dir})")
-            time.sleep(0.1)
-        raise RuntimeError(f"RQ workers did not register within {timeout}s (see {self.env.log_dir})")
+    def start_workers(self, count: int | None = None, *, wait: bool = True, **options) -> None:
+        super().start_workers(count or self.env.rq_workers, queues=self.env.worker_queues, wait=wait, **options)
 
     def start_sweepers(self, interval: float = 1.0) -> None:
         # One outbox_sweeper covers every kind of durable work and the apps' periodic tasks (issue 14).
-        self._start("outbox_sweeper", [sys.executable, "manage.py", "outbox_sweeper", "--loop", "--interval",
-                                       str(interval)])
+        self.start_sweeper(interval)
 
-    def start_web(self) -> str:
-        """Start gunicorn on loopback serving the project; return its base URL once it answers."""
-        port = free_port()
-        self._start("web", [
-            sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}",
-            "-w", str(self.env.gunicorn_workers), "-k", "gthread", "--threads", str(self.env.gunicorn_threads),
-            "--backlog", "2048", "--log-level", "warning", "--chdir", str(ROOT),
-        ])
-        self.web_url = f"http://127.0.0.1:{port}"
-        return self.web_url
+    def start_web(self, **options) -> str:
+        """Start gunicorn (gthread, the ``Env``'s size) on loopback serving the project; return its base URL."""
+        return super().start_web(workers=self.env.gunicorn_workers, threads=self.env.gunicorn_threads, **options)
 
     def wait_web(self, timeout: float = 30.0) -> None:
         """Wait until every gunicorn worker has loaded Django (unsigned posts answer 401)."""
-        deadline = time.monotonic() + timeout
-        port = urlsplit(self.web_url).port
-        ok = 0
-        while time.monotonic() < deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                conn.request("POST", WEBHOOK_PATH, body=b"{}", headers={"Content-Type": "application/json"})
-                status = conn.getresponse().status
-                conn.close()
-                if status == 401:
-                    ok += 1
-                    if ok >= 2 * self.env.gunicorn_workers:
-                        return
-                    continue
-            except OSError:
-                pass
-            if any(p.poll() is not None for p in self.procs["web"]):
-                raise RuntimeError(f"gunicorn exited (see {self.env.log_dir})")
-            time.sleep(0.1)
-        raise RuntimeError("gunicorn did not answer")
+        super().wait_web(path=WEBHOOK_PATH, method="POST", expect=401, times=2 * self.env.gunicorn_workers,
+                         timeout=timeout)
 
     def kill_workers(self) -> int:
         """SIGKILL every RQ worker and its work horse and scheduler at once (a machine dying); return how many
         processes died."""
-        workers = self.procs.pop("worker", [])
-        victims = []
-        for proc in workers:
-            victims += [proc.pid, *_descendants(proc.pid)]
-        for pid in victims:
-            _signal(pid, signal.SIGKILL)
-        for proc in workers:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-        deadline = time.monotonic() + 10  # the work horses were the workers' children: gone or zombies soon
-        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() and not _zombie(pid)
-                                                  for pid in victims):
-            time.sleep(0.02)
-        return len(victims)
-
-    def alive(self, role: str) -> int:
-        return sum(1 for p in self.procs.get(role, []) if p.poll() is None)
-
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds used so far by each role's processes (their live descendants and finished children
-        included), and by this process (``bench``: the scenario itself, its sending threads and an in-process
-        simulator). Take the difference of two calls to see where a phase's CPU went."""
-        used: dict[str, float] = {}
-        for role, procs in self.procs.items():
-            used[role] = sum(_cpu_seconds(p.pid, with_children=True)
-                             + sum(_cpu_seconds(d, with_children=False) for d in _descendants(p.pid))
-                             for p in procs)
-        times = os.times()
-        used["bench"] = times.user + times.system
-        return used
-
-    def close(self) -> None:
-        victims = []
-        for procs in self.procs.values():
-            for proc in procs:
-                victims += [proc.pid, *_descendants(proc.pid)]
-        for pid in victims:
-            _signal(pid, signal.SIGKILL)
-        for procs in self.procs.values():
-            for proc in procs:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=10)
-        self.procs.clear()
-
-    def __enter__(self) -> Cluster:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
+        return self.kill("worker")
 
 
 @contextlib.contextmanager

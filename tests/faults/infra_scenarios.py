@@ -121,7 +121,7 @@ def scenario_worker_sigkill(env: Env, *, products: int = 12, latency_ms: int = 2
         stores = make_stores(env)
         learn_buckets(stores.values())
         catalog = create_catalog("KIL", products)
-        cluster.wait_workers(env.rq_workers)
+        cluster.wait_workers()
         for shop in SHOPS:
             env.control.latency(shop, latency_ms)
         started = time.monotonic()
@@ -173,7 +173,7 @@ def scenario_redis_restart(env: Env, *, products: int = 12, latency_ms: int = 15
         learn_buckets(stores.values())
         factory = OrderFactory(world)
         deliveries, sold, refs = factory.batch(int(webhook_rate * webhook_seconds), duplicate_share=0.1)
-        cluster.wait_workers(env.rq_workers)
+        cluster.wait_workers()
         cluster.wait_web()
         for shop in SHOPS:
             env.control.latency(shop, latency_ms)
@@ -222,7 +222,7 @@ def scenario_postgres_drop(env: Env, *, products: int = 12, latency_ms: int = 15
         catalog = create_catalog("PGD", products)
         learn_buckets(stores.values())
         deliveries, sold, refs = OrderFactory(world).batch(int(webhook_rate * webhook_seconds), duplicate_share=0.1)
-        cluster.wait_workers(env.rq_workers)
+        cluster.wait_workers()
         cluster.wait_web()
         for shop in SHOPS:
             env.control.latency(shop, latency_ms)
@@ -278,7 +278,7 @@ def scenario_postgres_statement_error(env: Env, *, products: int = 4, latency_ms
         store = make_stores(env)["shop-a"]
         learn_buckets([store])
         catalog = create_catalog("CAN", products)
-        cluster.wait_workers(env.rq_workers)
+        cluster.wait_workers()
         assign(catalog, [store])
         first, audit = converge(lambda: publish_audit(env, [store]), since=time.monotonic(), timeout=60, settle=0)
         if first is None:

@@ -39,7 +39,7 @@ def scenario_shopify_outage(env: Env, *, products: int = 8, outage_seconds: floa
         stores = make_stores(env)
         learn_buckets(stores.values())
         catalog = create_catalog("OUT", products)
-        cluster.wait_workers(env.rq_workers)
+        cluster.wait_workers()
         assign(catalog, stores.values())
         first, audit = converge(lambda: publish_audit(env, stores.values()), since=time.monotonic(), timeout=60,
                                 settle=0)
@@ -106,7 +106,7 @@ def scenario_random_5xx(env: Env, *, products: int = 30, error_rate: float = 0.1
         stores = {"shop-a": make_stores(env)["shop-a"]}
         learn_buckets(stores.values())
         catalog = create_catalog("ERR", products)
-        cluster.wait_workers(env.rq_workers)
+        cluster.wait_workers()
         env.control.error_rate("shop-a", error_rate, applied_share=applied_share)
         started = time.monotonic()
         assign(catalog, stores.values())

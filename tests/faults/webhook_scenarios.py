@@ -96,7 +96,7 @@ def scenario_webhooks_duplicated_reordered(env: Env, *, orders: int = 30, skus: 
         url = cluster.start_web()
         stores = make_stores(env, inventory=True)
         world = stock_world(env, stores, skus=skus, stock=1_000)
-        cluster.wait_workers(env.rq_workers)
+        cluster.wait_workers()
         cluster.wait_web()
         env.control.faults("shop-a", webhook_duplicate_rate=duplicate_rate, webhook_jitter_ms=jitter_ms)
 
@@ -197,7 +197,7 @@ def scenario_webhook_load(env: Env, *, rate: float = 200.0, seconds: float = 5.0
         stores = make_stores(env, inventory=True)
         world = stock_world(env, stores, skus=skus, stock=max(10_000, count + 1_000))
         deliveries, _, _ = OrderFactory(world).batch(count, duplicate_share=duplicate_share)
-        cluster.wait_workers(env.rq_workers)
+        cluster.wait_workers()
         cluster.wait_web()
         env.log(f"sending {len(deliveries)} deliveries at {rate}/s")
         sender = WebhookSender(url, threads=client_threads, retry_for=120.0)

@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from inventory.ledger import stock_receive
 from inventory.models import InventoryDrift, InventoryPush, StockMovement, WebhookEvent
-from tests.e2e.conftest import WorkerPool, wait_for
+from tests.e2e.conftest import e2e_harness, wait_for
 
 from .conftest import SKU, WEBHOOK_PATH
 
@@ -24,11 +24,11 @@ def inventory_workers(world, redis_clean, e2e_settings, monkeypatch):
     # mistake a sale still in flight for a merchant edit (a false InventoryDrift, ~2 in 9 runs with 3 copies).
     monkeypatch.setenv("INVENTORY_CHECK_DELAY_SECONDS", "3")
     monkeypatch.setenv("INVENTORY_CHECK_MAX_WAIT_SECONDS", "20")
-    pool = WorkerPool()
-    pool.start(queues="webhooks inventory default", count=2)
+    pool = e2e_harness()
+    pool.start_workers(2, queues="webhooks inventory default")
     pool.start_sweeper()
     yield pool
-    pool.kill()
+    pool.close()
 
 
 def settled() -> bool:
