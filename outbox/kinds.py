@@ -88,6 +88,8 @@ class OutboxKind:
     # started_many(rows, worker) -> {pk: handle}; finished_many([(row, handle, status)]) for rows that succeeded.
     started_many: Callable[[list[Any], str], dict[int, Any]] | None = None
     finished_many: Callable[[list[tuple[Any, Any, str]]], None] | None = None
+    # Optional batch form of ``on_success`` for rows finished together: on_success_many([(row, outcome)]).
+    on_success_many: Callable[[list[tuple[Any, Outcome]]], None] | None = None
 
     def rows(self) -> QuerySet:
         """Return the kind's rows (its model's, narrowed by ``scope``)."""

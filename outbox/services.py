@@ -394,7 +394,9 @@ def outbox_succeed_many(*, kind: OutboxKind, items: list[tuple[Any, Outcome, Any
         groups.setdefault(repr(sorted(update.items())), (update, []))[1].append(row.pk)
     for update, pks in groups.values():
         kind.model.objects.filter(pk__in=pks).update(**update)
-    if kind.on_success:
+    if kind.on_success_many:
+        kind.on_success_many([(row, outcome) for row, outcome, _ in items])
+    elif kind.on_success:
         for row, outcome, _ in items:
             kind.on_success(row, outcome)
 
