@@ -18,7 +18,12 @@ from django.db.models import QuerySet
 
 
 class NotRun(Exception):
-    """A batch gave this claimed row back unrun (it yielded to a higher lane): waiting again at once, no attempt used."""
+    """A batch gave this claimed row back unrun: waiting again, no attempt used. At once when it yielded to a higher
+    lane; after ``retry_after`` seconds when what it needs is not there yet (a store's cost budget, issue 15)."""
+
+    def __init__(self, message: str = "", *, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = max(0.0, float(retry_after))
 
 
 @dataclass
