@@ -105,11 +105,13 @@ def bind_written(*, assignment: ChannelAssignment, snapshot: dict[str, Any], sna
     if publication_ids is not None:
         extra["publication_ids"] = publication_ids
         assignment.publication_ids = publication_ids
-    ChannelAssignment.objects.filter(pk=assignment.pk).update(
-        published_hash=snapshot_hash, published_snapshot=snapshot, published_at=now, unpublished_at=None, **extra,
-    )
+    with transaction.atomic():  # one commit (a WAL flush) for both statements, not one each
+        ChannelAssignment.objects.filter(pk=assignment.pk).update(
+            published_hash=snapshot_hash, published_snapshot=snapshot, published_at=now, unpublished_at=None, **extra,
+        )
+        Product.objects.filter(pk=assignment.product_id, first_published_at__isnull=True).update(
+            first_published_at=now)
     assignment.published_snapshot, assignment.published_hash = snapshot, snapshot_hash
-    Product.objects.filter(pk=assignment.product_id, first_published_at__isnull=True).update(first_published_at=now)
 
 
 def bind_publish_result(*, assignment: ChannelAssignment, plan, product_node: dict,

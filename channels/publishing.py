@@ -14,6 +14,8 @@ imports ``conflicts``. The sync-job machinery (claim, retry, dead letter) calls 
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from outbox.kinds import Outcome
 from pim.models import Product
 
@@ -180,11 +182,13 @@ def product_write(*, client, assignment: ChannelAssignment, plan: PublishPlan, b
         bound = bool(assignment.shopify_product_id)
         identifier = {"id": to_gid("Product", assignment.shopify_product_id)} if bound else None
         product_node = client.product_set(input=writes["product_input"], identifier=identifier)
-        bind_product_ids(assignment=assignment, product_node=product_node, bindings=bindings, created=not bound)
-        created = media_bind_after_write(
-            assignment=assignment, product_input=writes["product_input"],
-            media_nodes=product_node.get("media") or [], bindings=image_bindings,
-        )
+        # After the call, never around it: one commit for the ids and media bindings (each commit is a WAL flush).
+        with transaction.atomic():
+            bind_product_ids(assignment=assignment, product_node=product_node, bindings=bindings, created=not bound)
+            created = media_bind_after_write(
+                assignment=assignment, product_input=writes["product_input"],
+                media_nodes=product_node.get("media") or [], bindings=image_bindings,
+            )
         if created and batch is not None:
             batch.add_media(created=created)  # one status poll for the whole batch; the note comes from it
         elif created:
