@@ -14,6 +14,8 @@ imports ``conflicts``. The sync-job machinery (claim, retry, dead letter) calls 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from django.db import transaction
 
 from outbox.kinds import Outcome
@@ -199,9 +201,11 @@ def product_write(*, client, assignment: ChannelAssignment, plan: PublishPlan, b
         publication_ids = None
         if plan.publications or assignment.publication_ids:
             # Publishes/unpublishes only where the recorded channels differ (ids are cached: usually no request);
-            # the set is recorded with the snapshot below, in one update.
-            publication_ids = publications_sync(client=client, assignment=assignment, titles=plan.publications,
-                                                record=False)
+            # the set is recorded with the snapshot below, in one update. The product is written: this call waits
+            # for the budget as long as it must, even inside a batch's short limit (ShopifyBudgetWait means unsent).
+            with _full_budget_wait(client):
+                publication_ids = publications_sync(client=client, assignment=assignment, titles=plan.publications,
+                                                    record=False)
         bind_written(assignment=assignment, snapshot=plan.snapshot, snapshot_hash=plan.hash, product_node=product_node,
                      publication_ids=publication_ids)
         if after is not None:
@@ -215,6 +219,12 @@ def product_write(*, client, assignment: ChannelAssignment, plan: PublishPlan, b
         client.metafields_set(owner_id=owner_id, metafields=writes["metafields"])
     finish()
     return note
+
+
+def _full_budget_wait(client):
+    """The client's normal budget wait for the block (a test double without budget limits: nothing)."""
+    limit = getattr(client, "budget_wait_limit", None)
+    return limit(client.max_budget_wait) if limit is not None else nullcontext()
 
 
 def product_unpublish(*, job: SyncJob, assignment: ChannelAssignment | None) -> ExecutionResult:

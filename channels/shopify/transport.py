@@ -191,9 +191,10 @@ class ShopifyTransport(ErrorMappingMixin):
     @contextmanager
     def budget_wait_limit(self, seconds: float) -> Iterator[None]:
         """Within the block, a call waits at most ``seconds`` for the shop's cost budget; a longer wait raises
-        ShopifyBudgetWait (nothing sent) instead of sleeping (a batch gives its work back, issue 15)."""
+        ShopifyBudgetWait (nothing sent) instead of sleeping (a batch gives its work back, issue 15). Nested blocks
+        set their own limit (``max_budget_wait`` again for work that must finish once a write was sent)."""
         previous = self.budget.max_wait
-        self.budget.max_wait = min(previous, max(0.0, float(seconds)))
+        self.budget.max_wait = max(0.0, float(seconds))
         try:
             yield
         finally:
