@@ -46,12 +46,13 @@ def snapshot_keys_by_shopify_id(*, store: Store, product_id: int) -> dict[str, s
 
 
 def bind_product_ids(*, assignment: ChannelAssignment, product_node: dict,
-                     bindings: dict[int, VariantBinding]) -> None:
+                     bindings: dict[int, VariantBinding], created: bool = False) -> None:
     """Record the Shopify product id and each variant's variant and inventory item ids from a product node.
 
     A variant is matched by the id it was sent with (its binding), else by a SKU found on exactly one of the
     product's variants; variants adopted from a store without a SKU or with a shared one keep the bindings
     onboarding wrote from their Shopify ids (issue 20). ``bindings`` (variant id -> binding) is updated in place.
+    ``created``: the node is a product Shopify has just created, so no binding can hold its new variant ids yet.
     """
     product_id = str(gid_to_id(product_node["id"]))
     if assignment.shopify_product_id != product_id:
@@ -77,7 +78,7 @@ def bind_product_ids(*, assignment: ChannelAssignment, product_node: dict,
         return
     # Issue 15: a few queries per product, not a few per variant. A Shopify variant id still bound to another PIM
     # variant (a stale binding) is released first, then every binding is written in one upsert.
-    stale = [pk for pk, variant_pk, sid in VariantBinding.objects.filter(
+    stale = [] if created else [pk for pk, variant_pk, sid in VariantBinding.objects.filter(
         store=assignment.store, shopify_variant_id__in=list(wanted)).values_list("pk", "variant_id", "shopify_variant_id")
         if variant_pk != wanted[sid][0].pk]
     if stale:
@@ -93,16 +94,24 @@ def bind_product_ids(*, assignment: ChannelAssignment, product_node: dict,
 
 
 def bind_written(*, assignment: ChannelAssignment, snapshot: dict[str, Any], snapshot_hash: str,
-                 product_node: dict | None = None) -> None:
-    """Record what the PIM wrote (snapshot and hash), when, and Shopify's ``updatedAt`` after it (our echo)."""
+                 product_node: dict | None = None, publication_ids: list[str] | None = None) -> None:
+    """Record what the PIM wrote (snapshot and hash), when, and Shopify's ``updatedAt`` after it (our echo).
+
+    ``publication_ids``: the sales channels the write left it on, recorded in the same update (one statement).
+    """
     now = timezone.now()
     updated = parse_datetime(product_node["updatedAt"]) if product_node and product_node.get("updatedAt") else None
-    ChannelAssignment.objects.filter(pk=assignment.pk).update(
-        published_hash=snapshot_hash, published_snapshot=snapshot, published_at=now, unpublished_at=None,
-        **({"shopify_updated_at": updated} if updated else {}),
-    )
+    extra: dict[str, Any] = {"shopify_updated_at": updated} if updated else {}
+    if publication_ids is not None:
+        extra["publication_ids"] = publication_ids
+        assignment.publication_ids = publication_ids
+    with transaction.atomic():  # one commit (a WAL flush) for both statements, not one each
+        ChannelAssignment.objects.filter(pk=assignment.pk).update(
+            published_hash=snapshot_hash, published_snapshot=snapshot, published_at=now, unpublished_at=None, **extra,
+        )
+        Product.objects.filter(pk=assignment.product_id, first_published_at__isnull=True).update(
+            first_published_at=now)
     assignment.published_snapshot, assignment.published_hash = snapshot, snapshot_hash
-    Product.objects.filter(pk=assignment.product_id, first_published_at__isnull=True).update(first_published_at=now)
 
 
 def bind_publish_result(*, assignment: ChannelAssignment, plan, product_node: dict,

@@ -125,14 +125,21 @@ def collections_after_product_job(*, store_id: int, product_id: int | None, stat
     """
     if product_id is None or status != "done":
         return
-    mapping_ids = collection_mappings_for(product_ids=[product_id], store_ids=[store_id])
+    collections_after_product_jobs(store_id=store_id, product_ids=[product_id])
+
+
+def collections_after_product_jobs(*, store_id: int, product_ids: list[int]) -> None:
+    """``collections_after_product_job`` for several products whose publish finished (done) in one store."""
+    if not product_ids:
+        return
+    mapping_ids = collection_mappings_for(product_ids=product_ids, store_ids=[store_id])
     with transaction.atomic():
         if mapping_ids:
             collection_jobs_record(mapping_ids=mapping_ids)
         # Translations are registered after the product is live (its content digests exist then).
         from .translations import translations_on_change
 
-        translations_on_change(product_ids=[product_id], store_ids=[store_id])
+        translations_on_change(product_ids=product_ids, store_ids=[store_id])
 
 
 # --- executing a job ----------------------------------------------------------------------------------

@@ -55,9 +55,13 @@ def media_bind_after_write(
         ):
             bindings[binding.image_id] = binding
             created.append(binding)
-    ImageBinding.objects.filter(store=assignment.store, image__product=assignment.product).exclude(
-        image_id__in=kept
-    ).delete()
+    # Only when a known binding's image is no longer sent: a first publish (no bindings yet) has nothing to drop.
+    if any(image_id not in kept for image_id in bindings):
+        ImageBinding.objects.filter(store=assignment.store, image__product=assignment.product).exclude(
+            image_id__in=kept
+        ).delete()
+        for image_id in [i for i in bindings if i not in kept]:
+            del bindings[image_id]
     return created
 
 
@@ -76,17 +80,21 @@ def media_wait_processed(
     while pending:
         states = client.media_status(media_ids=[b.shopify_media_id for b in pending])
         still = []
+        changed: dict[tuple[str, str], list[int]] = {}
         for binding in pending:
             state = states.get(binding.shopify_media_id) or {}
             status = state.get("status") or binding.status
             if status != binding.status or state.get("errors"):
                 binding.status = status
                 binding.error = "; ".join(state.get("errors") or [])[:500]
-                ImageBinding.objects.filter(pk=binding.pk).update(status=binding.status, error=binding.error)
+                changed.setdefault((binding.status, binding.error), []).append(binding.pk)
             if status == ImageBinding.Status.FAILED:
                 failed.append(binding)
             elif status in PENDING_STATES:
                 still.append(binding)
+        # One update per (state, error) for the whole poll, not one per image (a batch polls dozens at once).
+        for (status, error), pks in changed.items():
+            ImageBinding.objects.filter(pk__in=pks).update(status=status, error=error)
         pending = still
         if not pending or time.monotonic() >= deadline:
             break

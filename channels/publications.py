@@ -88,11 +88,13 @@ def publications_resolve(*, client, store: Store, titles: list[str]) -> list[str
     return [by_title[t] for t in titles]
 
 
-def publications_sync(*, client, assignment: ChannelAssignment, titles: list[str]) -> list[str]:
+def publications_sync(*, client, assignment: ChannelAssignment, titles: list[str], record: bool = True) -> list[str]:
     """Put the assignment's Shopify product on exactly the publications named ``titles``; return their ids.
 
-    Publishes where the recorded set lacks a channel and unpublishes channels the store no longer wants, then
-    records the set on the assignment. Raises PublicationMissing and the client's errors (nothing recorded).
+    Publishes where the recorded set lacks a channel and unpublishes channels the store no longer wants (no call
+    when the recorded set is already right), then records the set on the assignment unless ``record`` is False
+    (the caller records it with the rest of the write: ``bind_written``). Raises PublicationMissing and the
+    client's errors (nothing recorded).
     """
     wanted = publications_resolve(client=client, store=assignment.store, titles=titles)
     current = list(assignment.publication_ids or [])
@@ -101,7 +103,7 @@ def publications_sync(*, client, assignment: ChannelAssignment, titles: list[str
     remove = [pid for pid in current if pid not in wanted]
     client.publishable_publish(resource_id=product_gid, publication_ids=add)
     client.publishable_unpublish(resource_id=product_gid, publication_ids=remove)
-    if add or remove or current != wanted:
+    if record and (add or remove or current != wanted):
         bind_publications(assignment=assignment, publication_ids=wanted)
     return wanted
 

@@ -36,7 +36,7 @@ from .media import media_summary, media_wait_processed
 from .models import ChannelAssignment, ImageBinding, SyncJob, VariantBinding
 from .payloads import publish_plan_build
 from .publishing import ExecutionResult, product_publish, product_unpublish
-from .shopify.exceptions import ShopifyUserError
+from .shopify.exceptions import ShopifyBudgetWait, ShopifyUserError
 from .shopify.metafields_api import (
     MAX_METAFIELDS_PER_CALL,
     metafields_set_batch,
@@ -141,6 +141,11 @@ def _media_notes(client, media: dict[int, list[ImageBinding]]) -> dict[int, str]
             for key, bindings in media.items()}
 
 
+def _budget_not_run(exc: ShopifyBudgetWait) -> NotRun:
+    """A job given back because its store's cost budget is short: due again when the budget should be there."""
+    return NotRun(f"given back unrun: {exc}", retry_after=exc.retry_after or 1.0)
+
+
 def _pack(entries: list[_Entry]) -> list[list[_Entry]]:
     """Group products into calls of at most 25 metafields without splitting a product (unless it has > 25)."""
     chunks: list[list[_Entry]] = []
@@ -211,7 +216,10 @@ def sync_jobs_execute_batch(*, jobs: list[SyncJob], should_yield: Callable[[], b
     products' metafields in shared calls (``MetafieldsBatch``). Never raises for one job's error: it is that
     job's result (the outbox retries or dead-letters it). ``should_yield`` is asked before each product write after
     the first: when it says yes (order work waits on a higher lane), the products not written yet come back as
-    ``NotRun`` and the outbox gives their jobs back unrun. Must not run inside a transaction (it calls Shopify).
+    ``NotRun`` and the outbox gives their jobs back unrun. A product write that would wait longer than
+    ``PUBLISH_BUDGET_WAIT_SECONDS`` for the store's cost budget is not sent: it and the store's other unwritten
+    products come back as ``NotRun`` due when the budget has refilled, so the worker is free meanwhile (the products
+    written before are finished as usual). Must not run inside a transaction (it calls Shopify).
     """
     loaded = _load(jobs)
     results: dict[int, Outcome | BaseException] = {}
@@ -264,9 +272,13 @@ def _publish_ready(ready, loaded: _Loaded, renew: Callable[[], None],
         client = client_for_store(store)
         unbound = [plan.snapshot["handle"] for _, a, _, plan in items if not a.shopify_product_id]
         handles_found: dict[str, str] | None = None
+        budget_short: ShopifyBudgetWait | None = None
         if len(unbound) > 1:
             try:
-                handles_found = products_by_handles(client, handles=unbound)
+                with client.budget_wait_limit(settings.PUBLISH_BUDGET_WAIT_SECONDS):
+                    handles_found = products_by_handles(client, handles=unbound)
+            except ShopifyBudgetWait as exc:  # not sent: the store's products wait for the budget (below)
+                budget_short = exc
             except Exception:  # noqa: BLE001 - each product then looks its handle up itself
                 logger.warning("store %s: batched handle look-up failed; looking up one by one", store.name,
                                exc_info=True)
@@ -279,20 +291,30 @@ def _publish_ready(ready, loaded: _Loaded, renew: Callable[[], None],
             if yielded:
                 results[job.pk] = NotRun("yielded to a higher lane")
                 continue
-            written += 1
+            if budget_short is not None:
+                results[job.pk] = _budget_not_run(budget_short)
+                continue
             renew()
             key = (job.store_id, product.pk)
             try:
                 before = len(batch.entries)
-                results[job.pk] = product_publish(
-                    job=job, assignment=assignment, product=product, bindings=loaded.bindings.get(key, {}),
-                    images=loaded.images.get(key, {}), plan=plan, handles_found=handles_found,
-                    batch=batch.sink(job.pk), client=client)
+                # Sleeping for the budget here would hold the worker (and the order lane behind it) idle.
+                with client.budget_wait_limit(settings.PUBLISH_BUDGET_WAIT_SECONDS):
+                    results[job.pk] = product_publish(
+                        job=job, assignment=assignment, product=product, bindings=loaded.bindings.get(key, {}),
+                        images=loaded.images.get(key, {}), plan=plan, handles_found=handles_found,
+                        batch=batch.sink(job.pk), client=client)
+                written += 1
                 if len(batch.entries) > before:
                     deferred.add(job.pk)
             except BaseTimeoutException:  # RQ's job timeout: the whole batch is out of time, not this product
                 raise
+            except ShopifyBudgetWait as exc:  # not sent: this and the store's later products wait for the budget
+                budget_short = exc
+                results[job.pk] = _budget_not_run(exc)
+                batch.media.pop(job.pk, None)
             except Exception as exc:  # noqa: BLE001 - this job's outcome
+                written += 1
                 results[job.pk] = exc
                 batch.media.pop(job.pk, None)
         if deferred:

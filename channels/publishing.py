@@ -14,6 +14,10 @@ imports ``conflicts``. The sync-job machinery (claim, retry, dead letter) calls 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
+from django.db import transaction
+
 from outbox.kinds import Outcome
 from pim.models import Product
 
@@ -101,7 +105,8 @@ def product_publish(*, job: SyncJob | None, assignment: ChannelAssignment, produ
             # Adopted: the plan was built before the variant ids were known. productSet creates a new variant
             # for every input without an id and deletes the unlisted ones, so rebuild it with the ids.
             plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
-    if assignment.shopify_product_id and assignment.published_snapshot:
+    compared = bool(assignment.shopify_product_id and assignment.published_snapshot)
+    if compared:
         live_node = product_live_read(client=client, assignment=assignment, plan=plan)
         result = product_compare(assignment=assignment, plan=plan, live_node=live_node)
         if result.drifts:
@@ -120,7 +125,8 @@ def product_publish(*, job: SyncJob | None, assignment: ChannelAssignment, produ
             images = image_bindings_for(store_id=store.pk, product=product) if assignment.shopify_product_id else {}
             plan = publish_plan_build(assignment=assignment, bindings=bindings, image_bindings=images)
     note = product_write(client=client, assignment=assignment, plan=plan, bindings=bindings, image_bindings=images,
-                         batch=batch, after=lambda: drift_hooks().after_write(job=job))
+                         # Only a compared publish can have overwritten conflicts (a first publish has none).
+                         batch=batch, after=(lambda: drift_hooks().after_write(job=job)) if compared else None)
     return ExecutionResult(SyncJob.Status.DONE, f"published; {note}" if note else "published")
 
 
@@ -178,11 +184,13 @@ def product_write(*, client, assignment: ChannelAssignment, plan: PublishPlan, b
         bound = bool(assignment.shopify_product_id)
         identifier = {"id": to_gid("Product", assignment.shopify_product_id)} if bound else None
         product_node = client.product_set(input=writes["product_input"], identifier=identifier)
-        bind_product_ids(assignment=assignment, product_node=product_node, bindings=bindings)
-        created = media_bind_after_write(
-            assignment=assignment, product_input=writes["product_input"],
-            media_nodes=product_node.get("media") or [], bindings=image_bindings,
-        )
+        # After the call, never around it: one commit for the ids and media bindings (each commit is a WAL flush).
+        with transaction.atomic():
+            bind_product_ids(assignment=assignment, product_node=product_node, bindings=bindings, created=not bound)
+            created = media_bind_after_write(
+                assignment=assignment, product_input=writes["product_input"],
+                media_nodes=product_node.get("media") or [], bindings=image_bindings,
+            )
         if created and batch is not None:
             batch.add_media(created=created)  # one status poll for the whole batch; the note comes from it
         elif created:
@@ -190,10 +198,16 @@ def product_write(*, client, assignment: ChannelAssignment, plan: PublishPlan, b
             note = media_summary(failed=failed, pending=pending)
 
     def finish() -> None:
+        publication_ids = None
         if plan.publications or assignment.publication_ids:
-            # Publishes/unpublishes only where the recorded channels differ (ids are cached: usually no request).
-            publications_sync(client=client, assignment=assignment, titles=plan.publications)
-        bind_written(assignment=assignment, snapshot=plan.snapshot, snapshot_hash=plan.hash, product_node=product_node)
+            # Publishes/unpublishes only where the recorded channels differ (ids are cached: usually no request);
+            # the set is recorded with the snapshot below, in one update. The product is written: this call waits
+            # for the budget as long as it must, even inside a batch's short limit (ShopifyBudgetWait means unsent).
+            with _full_budget_wait(client):
+                publication_ids = publications_sync(client=client, assignment=assignment, titles=plan.publications,
+                                                    record=False)
+        bind_written(assignment=assignment, snapshot=plan.snapshot, snapshot_hash=plan.hash, product_node=product_node,
+                     publication_ids=publication_ids)
         if after is not None:
             after()
 
@@ -205,6 +219,12 @@ def product_write(*, client, assignment: ChannelAssignment, plan: PublishPlan, b
         client.metafields_set(owner_id=owner_id, metafields=writes["metafields"])
     finish()
     return note
+
+
+def _full_budget_wait(client):
+    """The client's normal budget wait for the block (a test double without budget limits: nothing)."""
+    limit = getattr(client, "budget_wait_limit", None)
+    return limit(client.max_budget_wait) if limit is not None else nullcontext()
 
 
 def product_unpublish(*, job: SyncJob, assignment: ChannelAssignment | None) -> ExecutionResult:

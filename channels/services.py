@@ -281,6 +281,16 @@ def _attempt_finish(job: SyncJob, attempt: SyncAttempt, outcome: str, exc: BaseE
 
 
 def _after_success(job: SyncJob, result: Outcome) -> None:
+    _circuit_after_success(job)
+    # Issue 19: once a product is live in (or gone from) a store, its mapped collections and translations there
+    # follow (their own outbox rows, recorded right after this job is done).
+    from .collections import collections_after_product_job
+
+    collections_after_product_job(store_id=job.store_id, product_id=job.product_id, status=result.status)
+
+
+def _circuit_after_success(job: SyncJob) -> None:
+    """The store answered: clear its unavailable note and close its circuit (sending its backlog, oldest first)."""
     store = job.store
     if store.unavailable_reason:
         Store.objects.filter(pk=store.pk).update(unavailable_reason="")
@@ -290,11 +300,23 @@ def _after_success(job: SyncJob, result: Outcome) -> None:
         backlog = SyncJob.objects.filter(store=store, status=SyncJob.Status.PENDING)
         backlog.update(next_attempt_at=clock_now())
         sync_jobs_dispatch(job_ids=list(backlog.order_by("first_edit_at", "id").values_list("pk", flat=True)))
-    # Issue 19: once a product is live in (or gone from) a store, its mapped collections and translations there
-    # follow (their own outbox rows, recorded right after this job is done).
-    from .collections import collections_after_product_job
 
-    collections_after_product_job(store_id=job.store_id, product_id=job.product_id, status=result.status)
+
+def _after_success_many(items: list[tuple[SyncJob, Outcome]]) -> None:
+    """``_after_success`` for a batch: the circuit checked once per store, collections and translations recorded
+    for all the batch's done products of a store at once (a fixed number of queries, not a few per product)."""
+    from .collections import collections_after_product_jobs
+
+    first_of_store: dict[int, SyncJob] = {}
+    done: dict[int, list[int]] = {}
+    for job, result in items:
+        first_of_store.setdefault(job.store_id, job)
+        if job.product_id is not None and result.status == SyncJob.Status.DONE:
+            done.setdefault(job.store_id, []).append(job.product_id)
+    for job in first_of_store.values():
+        _circuit_after_success(job)
+    for store_id, product_ids in done.items():
+        collections_after_product_jobs(store_id=store_id, product_ids=product_ids)
 
 
 def _circuit_after_failure(job: SyncJob, exc: BaseException) -> None:
@@ -371,7 +393,7 @@ SYNC_JOB = OutboxKind(
     replayable=(SyncJob.Status.DEAD, SyncJob.Status.HELD), key=("store", "product", "kind"),
     folded=SyncJob.Status.SUPERSEDED, order_by=("first_edit_at", "id"), started_field="started_at",
     claimable=_claimable, admit=_admit, started=_attempt_start, finished=_attempt_finish,
-    on_failure=_circuit_after_failure, on_success=_after_success, on_fold=_fold, before_sweep=_before_sweep,
+    on_failure=_circuit_after_failure, on_success=_after_success, on_success_many=_after_success_many, on_fold=_fold, before_sweep=_before_sweep,
     execute_batch=_execute_batch, batch_size=lambda: settings.PUBLISH_BATCH_SIZE, claim_related=("store",),
     started_many=_attempts_start, finished_many=_attempts_finish,
     max_attempts=_max_attempts,

@@ -234,6 +234,10 @@ OUTBOX_LANE_YIELD = os.environ.get("OUTBOX_LANE_YIELD", "1").lower() not in ("0"
 # Issue 15: a publish drain claims up to this many due sync jobs at once and runs them together (shared reads, one
 # handle look-up per store, their metafields in shared metafieldsSet calls of up to 25). 1 = one job at a time.
 PUBLISH_BATCH_SIZE = int(os.environ.get("PUBLISH_BATCH_SIZE", "25"))
+# A publish batch's product write waits at most this long for the store's cost budget; when the wait would be longer
+# the batch gives its unwritten jobs back unrun, due when the budget has refilled, and the worker is free for other
+# lanes meanwhile (issue 15). 0 = never wait for the budget before a product write.
+PUBLISH_BUDGET_WAIT_SECONDS = float(os.environ.get("PUBLISH_BUDGET_WAIT_SECONDS", "1"))
 # A publish preview (manage.py publish --dry-run, the admin's Preview changes) reads each product live from Shopify up to
 # this many products; above it the preview compares with the snapshot of what the PIM last wrote (no API cost).
 PUBLISH_PREVIEW_LIVE_READ_MAX = int(os.environ.get("PUBLISH_PREVIEW_LIVE_READ_MAX", "200"))

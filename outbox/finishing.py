@@ -92,7 +92,9 @@ def _write_success(kind: OutboxKind, pairs: list[tuple[Any, Outcome]]) -> list[A
                     written.append((row, outcome))
                 else:
                     outbox_stale_write(kind=kind, row=row, what=f"success ({outcome.status})")
-    if kind.on_success:
+    if kind.on_success_many:
+        kind.on_success_many(written)
+    elif kind.on_success:
         for row, outcome in written:
             kind.on_success(row, outcome)
     return [row for row, _ in written]

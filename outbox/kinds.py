@@ -18,7 +18,12 @@ from django.db.models import QuerySet
 
 
 class NotRun(Exception):
-    """A batch gave this claimed row back unrun (it yielded to a higher lane): waiting again at once, no attempt used."""
+    """A batch gave this claimed row back unrun: waiting again, no attempt used. At once when it yielded to a higher
+    lane; after ``retry_after`` seconds when what it needs is not there yet (a store's cost budget, issue 15)."""
+
+    def __init__(self, message: str = "", *, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = max(0.0, float(retry_after))
 
 
 @dataclass
@@ -88,6 +93,8 @@ class OutboxKind:
     # started_many(rows, worker) -> {pk: handle}; finished_many([(row, handle, status)]) for rows that succeeded.
     started_many: Callable[[list[Any], str], dict[int, Any]] | None = None
     finished_many: Callable[[list[tuple[Any, Any, str]]], None] | None = None
+    # Optional batch form of ``on_success`` for rows finished together: on_success_many([(row, outcome)]).
+    on_success_many: Callable[[list[tuple[Any, Outcome]]], None] | None = None
 
     def rows(self) -> QuerySet:
         """Return the kind's rows (its model's, narrowed by ``scope``)."""

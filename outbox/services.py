@@ -340,6 +340,7 @@ def _run_claimed_batch(kind: OutboxKind, rows: list, worker: str) -> None:
     except Exception as exc:  # the batch as a whole failed: every row takes the error
         results = {row.pk: exc for row in rows}
     succeeded, released = [], []
+    delays: dict[int, float] = {}
     notified: set[int] = set()  # one shared call's error counts once
     for row in rows:
         result = results.get(row.pk)
@@ -347,6 +348,7 @@ def _run_claimed_batch(kind: OutboxKind, rows: list, worker: str) -> None:
             result = RuntimeError(f"{kind.name} {row.pk}: the batch gave no outcome")
         if isinstance(result, NotRun):
             released.append(row)
+            delays[row.pk] = result.retry_after
         elif isinstance(result, BaseException):
             retryable = _retryable(kind, result)
             if not retryable and not hasattr(result, "retryable"):
@@ -357,11 +359,13 @@ def _run_claimed_batch(kind: OutboxKind, rows: list, worker: str) -> None:
         else:
             succeeded.append((row, result, attempts.get(row.pk)))
     outbox_succeed_many(kind=kind, items=succeeded)
-    outbox_release(kind=kind, rows=released, attempts=attempts)
+    outbox_release(kind=kind, rows=released, attempts=attempts, delays=delays)
 
 
-def outbox_release(*, kind: OutboxKind, rows: list, attempts: dict[int, Any] | None = None) -> None:
-    """Give claimed rows back unrun (their batch yielded to a higher lane): due again at once, attempt not counted.
+def outbox_release(*, kind: OutboxKind, rows: list, attempts: dict[int, Any] | None = None,
+                   delays: dict[int, float] | None = None) -> None:
+    """Give claimed rows back unrun: due again at once (their batch yielded to a higher lane), or after the row's
+    ``delays`` seconds (what it needs is not there yet); the attempt is not counted.
 
     Their attempt records (if the kind keeps them) finish as ``released``; a row whose key gained a newer waiting row
     meanwhile folds into it, as a retry would.
@@ -371,11 +375,14 @@ def outbox_release(*, kind: OutboxKind, rows: list, attempts: dict[int, Any] | N
     if kind.finished_many:
         kind.finished_many([(row, (attempts or {}).get(row.pk), "released") for row in rows])
     now = clock_now()
-    requeued = [row.pk for row in rows
-                if outbox_requeue(kind=kind, row=row, next_at=now, error=row.last_error, undo_attempt=True,
-                                  expect=outbox_owned(kind=kind, row=row)) == kind.retry_status]
-    if requeued:
-        outbox_dispatch_on_commit(kind=kind, ids=requeued)
+    by_delay: dict[float, list[int]] = {}
+    for row in rows:
+        delay = (delays or {}).get(row.pk) or 0.0
+        if outbox_requeue(kind=kind, row=row, next_at=now + timedelta(seconds=delay), error=row.last_error,
+                          undo_attempt=True, expect=outbox_owned(kind=kind, row=row)) == kind.retry_status:
+            by_delay.setdefault(delay, []).append(row.pk)
+    for delay, requeued in by_delay.items():
+        outbox_dispatch_on_commit(kind=kind, ids=requeued, delay=delay or None)
 
 
 def outbox_fail(*, kind: OutboxKind, row, exc: BaseException, retryable: bool, attempt: Any = None,

@@ -4,6 +4,7 @@ from .client import ShopifyClient
 from .exceptions import (
     ShopifyAuthError,
     ShopifyBadRequest,
+    ShopifyBudgetWait,
     ShopifyBulkLimitReached,
     ShopifyBulkOperationError,
     ShopifyError,
@@ -38,6 +39,7 @@ __all__ = [
     "ShopifyScopeError",
     "ShopifyServerError",
     "ShopifyStaleQuantity",
+    "ShopifyBudgetWait",
     "ShopifyThrottled",
     "ShopifyUserError",
     "verify_webhook_hmac",

@@ -86,6 +86,13 @@ class ShopifyThrottled(ShopifyError):
         self.retry_after = retry_after
 
 
+class ShopifyBudgetWait(ShopifyThrottled):
+    """The shop's shared cost budget would make this call wait longer than its caller allows; nothing was sent.
+
+    ``retry_after`` is the wait the budget implied (when the points should be there again).
+    """
+
+
 class ShopifyServerError(ShopifyError):
     """HTTP 5xx (or an unreadable answer) from Shopify; ``retry_after`` is set if Shopify sent one."""
 

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .exceptions import ShopifyThrottled
+from .exceptions import ShopifyBudgetWait
 
 logger = logging.getLogger("channels.shopify.throttle")
 
@@ -273,7 +273,8 @@ class CostBudget:
         """Reserve ``cost`` points (a number, or a callable re-evaluated after waiting for a probe), sleeping
         until the shared bucket covers them.
 
-        Raises ShopifyThrottled (with ``retry_after``) instead of sleeping longer than ``max_wait`` seconds.
+        Raises ShopifyBudgetWait (a ShopifyThrottled, with ``retry_after``; nothing reserved) instead of sleeping
+        longer than ``max_wait`` seconds.
         """
         limit = self.max_wait if max_wait is None else float(max_wait)
         rid = uuid.uuid4().hex
@@ -316,8 +317,8 @@ class CostBudget:
                 self._sleep(wait)
                 waited += wait
                 continue
-            raise ShopifyThrottled(
-                "Shopify cost budget exhausted; not waiting longer",
+            raise ShopifyBudgetWait(
+                f"Shopify cost budget short for {wait:.1f}s (more than the {limit:.1f}s this call may wait)",
                 retry_after=max(wait, 0.1),
                 shop_domain=self.shop_domain,
             )

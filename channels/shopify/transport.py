@@ -12,7 +12,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Self
 
@@ -186,6 +187,18 @@ class ShopifyTransport(ErrorMappingMixin):
         self.sleep: Callable[[float], None] = time.sleep
         self.last_cost: CostInfo | None = None
         self.last_request_id: str | None = None
+
+    @contextmanager
+    def budget_wait_limit(self, seconds: float) -> Iterator[None]:
+        """Within the block, a call waits at most ``seconds`` for the shop's cost budget; a longer wait raises
+        ShopifyBudgetWait (nothing sent) instead of sleeping (a batch gives its work back, issue 15). Nested blocks
+        set their own limit (``max_budget_wait`` again for work that must finish once a write was sent)."""
+        previous = self.budget.max_wait
+        self.budget.max_wait = max(0.0, float(seconds))
+        try:
+            yield
+        finally:
+            self.budget.max_wait = previous
 
     def __repr__(self) -> str:
         return f"ShopifyClient(shop_domain={self.shop_domain!r}, api_version={self.api_version!r})"

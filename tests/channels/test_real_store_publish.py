@@ -54,6 +54,25 @@ def test_publish_puts_the_product_on_the_store_sales_channels_and_unassign_takes
     assert ChannelAssignment.objects.get(product=product, store=sim_store).publication_ids == []
 
 
+def test_one_publication_call_carries_every_channel_and_none_when_the_product_is_already_on_them(shopify_sim,
+                                                                                                  sim_store):
+    """Issue 15: a new product goes on all the store's channels in one publishablePublish; an edit of a product already
+    on every wanted channel (the binding records them) sends no publication call at all."""
+    Store.objects.filter(pk=sim_store.pk).update(publications=["Online Store", "Point of Sale"])
+    product = make_product()
+    services.assignment_set(product=product, store=sim_store)
+    assert [r.status for r in run_jobs()] == ["done"]
+    calls = shopify_sim.control.requests("shop-a", operation="PublishablePublish")
+    assert len(calls) == 1 and len(calls[0]["variables"]["input"]) == 2
+    assert sorted(sim_product(shopify_sim, product.handle)["publicationNames"]) == ["Online Store", "Point of Sale"]
+
+    shopify_sim.control.clear_requests("shop-a")
+    pim_services.product_update(product=product, title="Trail Tee v2")
+    assert [r.status for r in run_jobs()] == ["done"]
+    sent = [r["operation_name"] for r in shopify_sim.control.requests("shop-a")]
+    assert "ProductSet" in sent and "PublishablePublish" not in sent
+
+
 def test_publication_ids_are_looked_up_once_for_all_workers(shopify_sim, sim_store):
     import channels.publications as publications
 
