@@ -139,9 +139,10 @@ def webhook_events_insert(*, events: list[WebhookEvent]) -> list[int | None]:
 
 
 class _Intake:
-    """One worker process's intake thread and its queue of jobs."""
+    """One intake thread of a worker process, its queue of jobs and what it does with a batch of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str, run_batch) -> None:
+        self.name, self.run_batch = name, run_batch
         self.cond = threading.Condition()
         self.jobs: list[_Job] = []
         self.thread: threading.Thread | None = None
@@ -151,7 +152,7 @@ class _Intake:
         with self.cond:
             if self.thread is None or not self.thread.is_alive() or self.pid != os.getpid():
                 self.pid = os.getpid()  # a forked child starts its own thread
-                self.thread = threading.Thread(target=self._run, name="webhook-intake", daemon=True)
+                self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self.thread.start()
             self.jobs.append(job)
             self.cond.notify()
@@ -170,26 +171,25 @@ class _Intake:
                 size = max(1, settings.WEBHOOK_INTAKE_BATCH_SIZE)
                 batch, self.jobs[:size] = self.jobs[:size], []
             try:
-                _batch_run(batch)
+                self.run_batch(batch)
             except BaseException as exc:  # noqa: BLE001 - every waiting request gets the error (a 500)
-                logger.exception("webhook intake batch of %d failed", len(batch))
+                logger.exception("%s: a batch of %d failed", self.name, len(batch))
                 connection.close()  # a broken connection is not reused
                 for job in batch:
                     if not job.done.is_set():
                         job.finish(error=exc)
 
 
-def _batch_run(batch: list[_Job]) -> None:
-    """Answer a batch: the look-ups first (their requests go on reading bodies meanwhile), then the deliveries."""
-    lookups = [job for job in batch if job.event is None]
-    if lookups:
-        found = _retried(lambda: webhook_shops_connections(shop_domains={job.shop_domain for job in lookups}))
-        for job in lookups:
-            job.finish(found.get(job.shop_domain, []))
-    deliveries = [job for job in batch if job.event is not None]
-    if not deliveries:
-        return
-    events = [job.event for job in deliveries]
+def _lookups_run(batch: list[_Job]) -> None:
+    """Answer a batch of shop look-ups with one query."""
+    found = _retried(lambda: webhook_shops_connections(shop_domains={job.shop_domain for job in batch}))
+    for job in batch:
+        job.finish(found.get(job.shop_domain, []))
+
+
+def _deliveries_run(batch: list[_Job]) -> None:
+    """Store a batch of deliveries in one statement, wake their lanes, answer each with its own outcome."""
+    events = [job.event for job in batch]
     ids = _retried(lambda: webhook_events_insert(events=events))
     woken: dict = defaultdict(list)
     for event, pk in zip(events, ids, strict=True):
@@ -200,10 +200,10 @@ def _batch_run(batch: list[_Job]) -> None:
                 woken[webhook_event_kind(topic=event.topic)].append(pk)
     for kind, kind_ids in woken.items():  # one Redis round trip per lane; Redis down: the sweep sends them
         outbox_dispatch_recorded(kind=kind, ids=kind_ids)
-    for job in deliveries:
+    for job in batch:
         if job.event.pk is not None:
             job.finish(webhook_stored_receipt(job.event))
-    for job in deliveries:  # rare: duplicates and refusals, one by one
+    for job in batch:  # rare: duplicates and refusals, one by one
         if not job.done.is_set():
             job.finish(webhook_not_stored(event=job.event, claim_body=True))
 
@@ -220,7 +220,9 @@ def _retried(read):
         raise
 
 
-_intake = _Intake()
+# Two threads, each with its own connection: a look-up never waits behind a batch's commit.
+_lookups = _Intake("webhook-intake-lookups", _lookups_run)
+_deliveries = _Intake("webhook-intake-deliveries", _deliveries_run)
 
 
 def webhook_intake_active() -> bool:
@@ -234,7 +236,7 @@ def webhook_intake_shop_connections(*, shop_domain: str) -> list[Store]:
 
     Raises IntakeUnavailable when no answer comes within ANSWER_WAIT_SECONDS, or the batch's database error.
     """
-    return _intake.ask(_Job(shop_domain=shop_domain))
+    return _lookups.ask(_Job(shop_domain=shop_domain))
 
 
 def webhook_intake_receive(*, store: Store, headers: dict[str, str], raw_body: bytes) -> WebhookReceipt:
@@ -246,4 +248,4 @@ def webhook_intake_receive(*, store: Store, headers: dict[str, str], raw_body: b
     database error (nothing of this delivery is answered as stored then).
     """
     event = webhook_event_build(store=store, headers=headers, raw_body=raw_body)
-    return _intake.ask(_Job(shop_domain=event.shop_domain, event=event))
+    return _deliveries.ask(_Job(shop_domain=event.shop_domain, event=event))
