@@ -53,7 +53,8 @@ IDLE_CLOSE_SECONDS = 2.0  # an idle intake closes its connection (no connection 
 
 
 class IntakeUnavailable(RuntimeError):
-    """The intake did not answer in time (the database hangs): the request answers 500 and Shopify retries."""
+    """The intake did not answer in time (the database hangs) or its batch failed: the request answers 500 and
+    Shopify delivers again."""
 
 
 @dataclass(eq=False)
@@ -158,8 +159,8 @@ class _Intake:
             self.cond.notify()
         if not job.done.wait(ANSWER_WAIT_SECONDS):
             raise IntakeUnavailable("the webhook intake did not answer in time")
-        if job.error is not None:
-            raise job.error
+        if job.error is not None:  # a fresh exception per request: the batch's is shared by several threads
+            raise IntakeUnavailable(f"the webhook intake's batch failed: {job.error!r}") from job.error
         return job.result
 
     def _run(self) -> None:
@@ -208,13 +209,17 @@ def _deliveries_run(batch: list[_Job]) -> None:
             job.finish(webhook_not_stored(event=job.event, claim_body=True))
 
 
-def _retried(read):
-    """Run ``read`` once more on a fresh connection if the kept one was dropped (a database restart)."""
+def _retried(statement):
+    """Run ``statement`` once more on a fresh connection if the kept one was dropped (a database restart).
+
+    Safe for the INSERT too: had its commit happened before the connection dropped, the second run finds the rows
+    and answers them as duplicates (200); their ``dispatched_at`` is set, so the sweep's stale re-send wakes them.
+    """
     try:
-        return read()
+        return statement()
     except (OperationalError, InterfaceError):
         connection.close()
-        return read()
+        return statement()
     except DatabaseError:
         connection.close()
         raise
@@ -234,7 +239,7 @@ def webhook_intake_active() -> bool:
 def webhook_intake_shop_connections(*, shop_domain: str) -> list[Store]:
     """Return the active connections of ``shop_domain``, read by the intake with other requests' look-ups.
 
-    Raises IntakeUnavailable when no answer comes within ANSWER_WAIT_SECONDS, or the batch's database error.
+    Raises IntakeUnavailable when no answer comes within ANSWER_WAIT_SECONDS or the batch failed.
     """
     return _lookups.ask(_Job(shop_domain=shop_domain))
 
@@ -244,8 +249,8 @@ def webhook_intake_receive(*, store: Store, headers: dict[str, str], raw_body: b
     its row is durable and its lane woken.
 
     The same outcomes as ``webhook_receive(claim_body=True)``: ``stored``, ``failed``, ``ignored``, ``duplicate``
-    or ``refused``. Raises IntakeUnavailable when no answer comes within ANSWER_WAIT_SECONDS, or the batch's
-    database error (nothing of this delivery is answered as stored then).
+    or ``refused``. Raises IntakeUnavailable when no answer comes within ANSWER_WAIT_SECONDS or the batch failed
+    (the delivery is not answered as stored then; Shopify delivers it again).
     """
     event = webhook_event_build(store=store, headers=headers, raw_body=raw_body)
     return _deliveries.ask(_Job(shop_domain=event.shop_domain, event=event))
