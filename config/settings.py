@@ -321,3 +321,8 @@ if WEBHOOK_MAX_AGE_SECONDS < 4 * 3600 + 300:
 WEBHOOK_MAX_CLOCK_SKEW_SECONDS = int(os.environ.get("WEBHOOK_MAX_CLOCK_SKEW_SECONDS", "300"))
 # Largest body the endpoint reads (bytes); a larger delivery gets 413 before it is read.
 WEBHOOK_MAX_BODY_BYTES = int(os.environ.get("WEBHOOK_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
+# Group commit of the endpoint (webhooks/intake.py): at most this many deliveries (and shop look-ups) share one
+# statement and commit in a worker process; 0 stores each delivery in its own request thread.
+WEBHOOK_INTAKE_BATCH_SIZE = int(os.environ.get("WEBHOOK_INTAKE_BATCH_SIZE", "64"))
+if WEBHOOK_INTAKE_BATCH_SIZE < 0:
+    raise ImproperlyConfigured("WEBHOOK_INTAKE_BATCH_SIZE must be 0 (off) or more.")

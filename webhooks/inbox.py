@@ -12,6 +12,7 @@ the wrong shape fails the event for review at once; other errors retry with back
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -47,11 +48,21 @@ class PayloadError(ValueError):
 
 def webhook_shop_connections(*, shop_domain: str) -> list[Store]:
     """Return the active store connections of ``shop_domain`` (one query; none for a malformed domain)."""
-    shop_domain = shop_domain.strip().lower()
-    if not shop_domain or not SHOP_DOMAIN_RE.fullmatch(shop_domain):
-        return []
-    return list(Store.objects.filter(shop_domain=shop_domain, is_active=True).order_by("pk")
-                .only("pk", "name", "shop_domain", "auth_mode", "client_secret", "webhook_secret", "is_active"))
+    return webhook_shops_connections(shop_domains={shop_domain}).get(shop_domain.strip().lower(), [])
+
+
+def webhook_shops_connections(*, shop_domains: Iterable[str]) -> dict[str, list[Store]]:
+    """Return the active store connections of each of ``shop_domains`` by lower-cased domain, oldest first (one
+    query; a malformed or unknown domain is absent)."""
+    wanted = {d.strip().lower() for d in shop_domains}
+    wanted = {d for d in wanted if d and SHOP_DOMAIN_RE.fullmatch(d)}
+    found: dict[str, list[Store]] = {}
+    if not wanted:
+        return found
+    for store in (Store.objects.filter(shop_domain__in=wanted, is_active=True).order_by("pk")
+                  .only("pk", "name", "shop_domain", "auth_mode", "client_secret", "webhook_secret", "is_active")):
+        found.setdefault(store.shop_domain, []).append(store)
+    return found
 
 
 def webhook_store_authenticate(*, shop_domain: str, raw_body: bytes, hmac_header: str | None,
@@ -97,33 +108,40 @@ def _parse_datetime(value: str):
         return None
 
 
+@functools.cache
+def _insert_sql(claim: bool) -> tuple[str, tuple]:
+    """The single-row INSERT's text (built once per process) and the event fields in parameter order."""
+    fields = tuple(f for f in WebhookEvent._meta.concrete_fields if not f.primary_key)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table, claims = WebhookEvent._meta.db_table, WebhookBodyClaim._meta.db_table
+    guard, prefix = "TRUE", ""
+    if claim:
+        # A new body claims itself for this shop; a known one passes only if this shop claimed it first (the
+        # statement's snapshot: a concurrent first claim of the same shop reads as "not ours" and is sorted out
+        # by the caller's follow-up as a duplicate).
+        prefix = (f"WITH claim AS (INSERT INTO {claims} (topic, body_sha256, shop_domain, first_seen_at) "  # noqa: S608
+                  "VALUES (%s, %s, %s, %s) ON CONFLICT (topic, body_sha256) DO NOTHING RETURNING shop_domain) ")
+        guard = (f"(EXISTS (SELECT 1 FROM claim) OR EXISTS (SELECT 1 FROM {claims} "  # noqa: S608
+                 "WHERE topic = %s AND body_sha256 = %s AND shop_domain = %s))")
+    values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)  # typed: NULLs in a SELECT list
+    sql = (f"{prefix}INSERT INTO {table} ({columns}) SELECT {values} "  # noqa: S608
+           f"WHERE {guard} ON CONFLICT DO NOTHING RETURNING id")
+    return sql, fields
+
+
 def _insert_event(event: WebhookEvent, *, claim: bool) -> int | None:
     """INSERT ``event`` (and, with ``claim``, its body's cross-shop claim) in one statement; return its id.
 
     One autocommitted statement, so one commit (one WAL flush) makes the delivery durable. None when nothing was
     stored: a duplicate delivery, or (``claim``) a body another shop claimed first.
     """
-    fields = [f for f in WebhookEvent._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql, fields = _insert_sql(claim)
     params: list = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
-    table, claims = WebhookEvent._meta.db_table, WebhookBodyClaim._meta.db_table
-    guard, prefix, prefix_params = "TRUE", "", []
+    prefix_params, params_guard = [], []
     if claim:
         digest = hashlib.sha256(bytes(event.raw_body)).hexdigest()
-        # A new body claims itself for this shop; a known one passes only if this shop claimed it first (the
-        # statement's snapshot: a concurrent first claim of the same shop reads as "not ours" and is sorted out
-        # by the caller's follow-up as a duplicate).
-        prefix = (f"WITH claim AS (INSERT INTO {claims} (topic, body_sha256, shop_domain, first_seen_at) "  # noqa: S608
-                  "VALUES (%s, %s, %s, %s) ON CONFLICT (topic, body_sha256) DO NOTHING RETURNING shop_domain) ")
         prefix_params = [event.topic, digest, event.shop_domain, event.received_at]
-        guard = (f"(EXISTS (SELECT 1 FROM claim) OR EXISTS (SELECT 1 FROM {claims} "  # noqa: S608
-                 "WHERE topic = %s AND body_sha256 = %s AND shop_domain = %s))")
         params_guard = [event.topic, digest, event.shop_domain]
-    else:
-        params_guard = []
-    values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)  # typed: NULLs in a SELECT list
-    sql = (f"{prefix}INSERT INTO {table} ({columns}) SELECT {values} "  # noqa: S608
-           f"WHERE {guard} ON CONFLICT DO NOTHING RETURNING id")
     with connection.cursor() as cursor:
         cursor.execute(sql, [*prefix_params, *params, *params_guard])
         row = cursor.fetchone()
@@ -137,15 +155,13 @@ def _claimed_elsewhere(*, shop_domain: str, topic: str, raw_body: bytes) -> bool
     return owner is not None and owner != shop_domain
 
 
-def webhook_receive(*, store: Store, headers: dict[str, str], raw_body: bytes,
-                    claim_body: bool = False) -> WebhookReceipt:
-    """Store a delivery whose signature the caller verified with ``store``'s secret; queue it after commit.
+def webhook_event_build(*, store: Store, headers: dict[str, str], raw_body: bytes) -> WebhookEvent:
+    """Return the unsaved inbox row of a delivery whose signature the caller verified with ``store``'s secret.
 
-    A delivery whose ``X-Shopify-Webhook-Id`` (or ``X-Shopify-Event-Id`` for the same shop and topic) is
-    already stored is a duplicate: only counted. A body that is not a JSON object is kept as a failed event
-    for review; a topic no app handles is kept as ignored. Neither is queued. With ``claim_body`` (the
-    endpoint), the body is also claimed for the shop in the same statement, and a body another shop claimed
-    first is refused (``refused``, nothing stored: the cross-shop replay guard). Never calls Shopify.
+    A body that is not a JSON object makes a failed row (for review), a topic no app handles an ignored one;
+    a received row carries ``dispatched_at`` (it is handed to its lane right after its commit). Without
+    ``X-Shopify-Webhook-Id`` the id is a digest of shop, topic and body, so a replay of the same bytes still
+    deduplicates. The signature header is never kept.
     """
     topic = _header(headers, "X-Shopify-Topic").lower()
     shop_domain = (_header(headers, "X-Shopify-Shop-Domain") or store.shop_domain).lower()
@@ -165,36 +181,65 @@ def webhook_receive(*, store: Store, headers: dict[str, str], raw_body: bytes,
     kept = {k: v for k, v in headers.items()  # never the signature: a stored HMAC would help forge a replay
             if (k.lower().startswith("x-shopify-") or k.lower() == "content-type") and k.lower() != HMAC_HEADER_LOWER}
     now = clock_now()
-    event = WebhookEvent(
+    return WebhookEvent(
         store=store, shop_domain=shop_domain, topic=topic[:100], webhook_id=webhook_id[:255], event_id=event_id[:255],
         triggered_at=_parse_datetime(_header(headers, "X-Shopify-Triggered-At")),
         api_version=_header(headers, "X-Shopify-API-Version")[:16], headers=kept, raw_body=raw_body, status=status,
         last_error=error, received_at=now, max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,
         result="topic not handled" if status == WebhookEvent.Status.IGNORED else "",
         processed_at=now if status != WebhookEvent.Status.RECEIVED else None,
-        # Handed to the lane in the same INSERT: the wake below clears it if Redis is down (the sweep sends it).
+        # Handed to the lane in the same INSERT: the wake clears it if Redis is down (the sweep sends it).
         dispatched_at=now if status == WebhookEvent.Status.RECEIVED else None,
     )
+
+
+def webhook_not_stored(*, event: WebhookEvent, claim_body: bool) -> WebhookReceipt:
+    """Answer for a delivery whose INSERT stored nothing: ``refused`` (another shop's body) or ``duplicate``.
+
+    A duplicate is counted on the row already stored (by webhook id, or event id for the same shop and topic).
+    """
+    raw_body = bytes(event.raw_body)
+    if claim_body and _claimed_elsewhere(shop_domain=event.shop_domain, topic=event.topic, raw_body=raw_body):
+        return WebhookReceipt("refused")
+    same = Q(webhook_id=event.webhook_id)
+    if event.event_id:
+        same |= Q(shop_domain=event.shop_domain, topic=event.topic, event_id=event.event_id)
+    WebhookEvent.objects.filter(same).update(duplicates=F("duplicates") + 1)
+    return WebhookReceipt("duplicate")
+
+
+def webhook_stored_receipt(event: WebhookEvent) -> WebhookReceipt:
+    """Answer for a delivery just stored as ``event`` (``stored``, ``failed`` or ``ignored``)."""
+    if event.status == WebhookEvent.Status.FAILED:
+        logger.warning("webhook %s from %s kept as failed: %s", event.topic, event.shop_domain, event.last_error)
+    status = event.status
+    return WebhookReceipt(str(status) if status != WebhookEvent.Status.RECEIVED else "stored", event.pk)
+
+
+def webhook_receive(*, store: Store, headers: dict[str, str], raw_body: bytes,
+                    claim_body: bool = False) -> WebhookReceipt:
+    """Store a delivery whose signature the caller verified with ``store``'s secret; queue it after commit.
+
+    A delivery whose ``X-Shopify-Webhook-Id`` (or ``X-Shopify-Event-Id`` for the same shop and topic) is
+    already stored is a duplicate: only counted. A body that is not a JSON object is kept as a failed event
+    for review; a topic no app handles is kept as ignored. Neither is queued. With ``claim_body`` (the
+    endpoint), the body is also claimed for the shop in the same statement, and a body another shop claimed
+    first is refused (``refused``, nothing stored: the cross-shop replay guard). Never calls Shopify.
+    (``webhooks.intake`` stores the endpoint's deliveries of several requests in one statement instead.)
+    """
+    event = webhook_event_build(store=store, headers=headers, raw_body=raw_body)
     # One autocommitted INSERT: durable when it returns, no BEGIN/COMMIT round trips (in the caller's
     # transaction if there is one; a conflict does not break it).
     event.pk = _insert_event(event, claim=claim_body)
     if event.pk is None:
-        if claim_body and _claimed_elsewhere(shop_domain=shop_domain, topic=event.topic, raw_body=raw_body):
-            return WebhookReceipt("refused")
-        same = Q(webhook_id=event.webhook_id)
-        if event_id:
-            same |= Q(shop_domain=shop_domain, topic=event.topic, event_id=event.event_id)
-        WebhookEvent.objects.filter(same).update(duplicates=F("duplicates") + 1)
-        return WebhookReceipt("duplicate")
+        return webhook_not_stored(event=event, claim_body=claim_body)
     event._state.adding = False
-    if status == WebhookEvent.Status.RECEIVED:
+    if event.status == WebhookEvent.Status.RECEIVED:
         # Runs at once after an autocommitted insert, or when the caller's transaction commits: one Redis round
         # trip (usually "a drain already waits"), no read-back.
         kind = webhook_event_kind(topic=event.topic)
         transaction.on_commit(lambda: outbox_dispatch_recorded(kind=kind, ids=[event.pk]))
-    if status == WebhookEvent.Status.FAILED:
-        logger.warning("webhook %s from %s kept as failed: %s", topic, shop_domain, error)
-    return WebhookReceipt(str(status) if status != WebhookEvent.Status.RECEIVED else "stored", event.pk)
+    return webhook_stored_receipt(event)
 
 
 def webhook_event_kind(*, topic: str) -> OutboxKind:

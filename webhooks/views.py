@@ -13,6 +13,7 @@ from channels.shopify.webhooks import HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEA
 
 from .auth import webhook_headers_check
 from .inbox import webhook_receive, webhook_shop_connections, webhook_store_authenticate
+from .intake import webhook_intake_active, webhook_intake_receive, webhook_intake_shop_connections
 
 
 def _text(status: int, text: str) -> HttpResponse:
@@ -37,7 +38,11 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
     """
     shop_domain = (request.headers.get(SHOP_DOMAIN_HEADER) or "").strip().lower()
     hmac_header = request.headers.get(HMAC_HEADER)
-    connections = webhook_shop_connections(shop_domain=shop_domain) if hmac_header else []  # one query
+    # Outside a transaction the intake thread reads the shop and stores the delivery with other requests' (one
+    # query, one commit per batch); inside one (a test's), this thread does, in that transaction.
+    batched = webhook_intake_active()
+    lookup = webhook_intake_shop_connections if batched else webhook_shop_connections
+    connections = lookup(shop_domain=shop_domain) if hmac_header else []
     refusal = webhook_headers_check(
         shop_domain=shop_domain, hmac_header=hmac_header, triggered_at=request.headers.get(TRIGGERED_AT_HEADER),
         content_length=request.META.get("CONTENT_LENGTH"), shop_known=bool(connections),
@@ -56,7 +61,10 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("webhook rejected: no valid signature for shop %r", shop_domain[:255])
         return _text(401, "invalid signature")
     # The body's cross-shop claim and the event: one statement, one commit.
-    receipt = webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body, claim_body=True)
+    if batched:
+        receipt = webhook_intake_receive(store=store, headers=dict(request.headers), raw_body=raw_body)
+    else:
+        receipt = webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body, claim_body=True)
     if receipt.outcome == "refused":
         logger.warning("webhook refused: the same %s body was already delivered for another shop (now %r)",
                        (request.headers.get(TOPIC_HEADER) or "")[:100], shop_domain)
