@@ -278,8 +278,9 @@ class StoreLocationInline(admin.TabularInline):
 
 @admin.register(InventorySyncRun)
 class InventorySyncRunAdmin(SyncRunConfirmMixin, ReadOnlyAdmin):
-    list_display = ("started_at", "store", "applied", "levels_checked", "differences", "levels_set", "skipped",
-                    "error", "confirmed")
+    # An applied run started from here is open (no finished_at) while the workers run its sets' batches.
+    list_display = ("started_at", "finished_at", "store", "applied", "levels_checked", "differences", "sets_queued",
+                    "levels_set", "skipped", "error", "confirmed")
     list_filter = ("applied", "store")
     list_select_related = ("store", "confirmation")
     actions = ("confirm_result",)

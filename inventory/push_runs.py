@@ -180,8 +180,10 @@ def _execute(push: InventoryPush) -> Outcome:
 
 
 # A sale's push goes ahead of the sets a full sync or a reconciliation queued (issue 15's order lane): those can be
-# thousands of rows, oldest first, and a level sold meanwhile must not wait behind them all.
+# thousands of rows, oldest first, and a level sold meanwhile must not wait behind them all. (A full sync's sets
+# are now a kind of their own on ``default``, ``inventory.sync_sets``; both kinds keep this order.)
 _PUSH_ORDER = (F("sync_run").asc(nulls_first=True), "first_change_at", "id")
+
 
 def _not_sync_sets(rows):
     return rows.filter(sync_run__isnull=True)  # a full sync's sets are ``inventory.sync_sets``'s kind
