@@ -249,7 +249,7 @@ INVENTORY_LEASE_SECONDS = int(os.environ.get("INVENTORY_LEASE_SECONDS", "120")) 
 INVENTORY_PUSH_PARALLEL = int(os.environ.get("INVENTORY_PUSH_PARALLEL", "10"))
 # A full inventory sync's sets run as outbox rows on the ``default`` lane, this many levels per batch (one read and
 # one inventorySetQuantities each); a worker yields to the order lane between batches.
-INVENTORY_SYNC_BATCH_SIZE = int(os.environ.get("INVENTORY_SYNC_BATCH_SIZE", "50"))
+INVENTORY_SYNC_BATCH_SIZE = int(os.environ.get("INVENTORY_SYNC_BATCH_SIZE", "10"))
 # After a merchant edit (inventory_levels/update) the PIM compares after this delay, and waits at most
 # INVENTORY_CHECK_MAX_WAIT_SECONDS for in-flight pushes and order webhooks of the shop to settle first.
 INVENTORY_CHECK_DELAY_SECONDS = float(os.environ.get("INVENTORY_CHECK_DELAY_SECONDS", "10"))

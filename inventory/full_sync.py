@@ -26,7 +26,11 @@ from .models import (
 )
 from .push_runs import _run_sets, inventory_push_release
 from .pushes import _push_record
-from .sync_sets import INVENTORY_SYNC_SET, sync_batch_size
+from .sync_sets import INVENTORY_SYNC_SET
+
+# Sets per call when the caller runs the sync itself (the command, the demo): no order lane waits on this process,
+# so fewer, larger calls; on the workers a batch is INVENTORY_SYNC_BATCH_SIZE (short, it yields to the order lane).
+SET_BATCH_SIZE = 100
 
 
 @dataclass
@@ -161,7 +165,7 @@ def _full_sync_sets(*, run: InventorySyncRun, store: Store, push_ids: list[int],
     worker = worker_name()
     while remaining:
         batch: list[tuple[InventoryPush, ShopifyLevel]] = []
-        for pk in remaining[:sync_batch_size()]:
+        for pk in remaining[:SET_BATCH_SIZE]:
             push = outbox_claim(kind=INVENTORY_SYNC_SET, worker=worker, row_id=pk)
             if push is not None:
                 batch.append((push, _shopify_level(push.store_id, push.variant_id, push.location_id)))

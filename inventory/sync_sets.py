@@ -40,7 +40,7 @@ SYNC_SET_LANE = "default"  # after ``inventory``: a sale's push never waits behi
 
 def sync_batch_size() -> int:
     """How many of a full sync's sets one batch runs (INVENTORY_SYNC_BATCH_SIZE, at least 1)."""
-    return max(1, int(_setting("INVENTORY_SYNC_BATCH_SIZE", 50)))
+    return max(1, int(_setting("INVENTORY_SYNC_BATCH_SIZE", 10)))
 
 
 def _sync_scope(rows):
