@@ -77,21 +77,25 @@ def inventory_full_sync(
     return run
 
 
-def inventory_full_sync_start(*, store: Store, actor_label: str = "", client=None) -> InventorySyncRun:
-    """Start an applied full sync of ``store`` on the workers: compare now, queue its sets, return the open run.
+def inventory_full_sync_start(*, store: Store, actor_label: str = "") -> InventorySyncRun:
+    """Start an applied full sync of ``store`` on the workers: queue a set per level, return the open run.
 
-    The sets run in batches on the ``default`` lane (``inventory.sync_sets``: each batch short, yielding to the
-    order lane), and the batch that ends the last one finishes the run (the sweeper does, if that batch's worker
-    died). Raises what ``inventory_full_sync`` raises.
+    No Shopify read here (issue 15: this job does not yield; reading every level first held a worker for
+    seconds): each batch's own read is the compare. The sets run in batches on the ``default`` lane
+    (``inventory.sync_sets``: each batch short, yielding to the order lane), and the batch that ends the last one
+    finishes the run, filling its differences and report from what the sets found (the sweeper does, if that
+    batch's worker died). Raises InventorySyncRefused as ``inventory_full_sync`` does.
     """
-    run, push_ids = _full_sync_prepare(store=store, apply=True, actor_label=actor_label, client=client)
+    run, push_ids = _full_sync_prepare(store=store, apply=True, actor_label=actor_label, client=None, compare=False)
     if push_ids:
         outbox_dispatch(kind=INVENTORY_SYNC_SET, ids=push_ids)
     return run
 
 
-def _full_sync_prepare(*, store: Store, apply: bool, actor_label: str, client) -> tuple[InventorySyncRun, list[int]]:
-    """Refuse or compare; record an applied run's sets (not dispatched). A run with nothing to set is finished."""
+def _full_sync_prepare(*, store: Store, apply: bool, actor_label: str, client,
+                       compare: bool = True) -> tuple[InventorySyncRun, list[int]]:
+    """Refuse or compare (``compare``: read Shopify now); record an applied run's sets (not dispatched). A run with
+    nothing to set is finished."""
     if not store.is_active or not store.inventory_push_enabled:
         raise InventorySyncRefused(
             f"{store.name} does not push inventory (enable 'inventory push' on this connection; only one "
@@ -103,12 +107,15 @@ def _full_sync_prepare(*, store: Store, apply: bool, actor_label: str, client) -
             f"{waiting} order webhook(s) of {store.shop_domain} are not processed yet; overwriting now would undo "
             "those sales in Shopify. Try again when the workers have caught up."
         )
-    client = client or client_for_store(store)
     # An applied run counts as in progress from now on: changes made meanwhile are recorded for this store.
     run = InventorySyncRun.objects.create(store=store, applied=apply, actor_label=actor_label[:255])
     push_ids: list[int] = []
     try:
-        targets = _full_sync_compare(run=run, store=store, client=client)
+        if compare:
+            targets = _full_sync_compare(run=run, store=store, client=client or client_for_store(store))
+        else:
+            targets = selectors.store_level_targets(store=store)
+            run.levels_checked = len(targets)
         if apply and targets:
             with transaction.atomic():
                 push_ids = [

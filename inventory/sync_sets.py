@@ -98,7 +98,8 @@ INVENTORY_SYNC_SET = OutboxKind(
 def inventory_sync_run_finish(*, run_id: int) -> bool:
     """Finish applied run ``run_id`` if none of its sets is still waiting or running; return whether it did now.
 
-    Counts the levels set and skipped; dead-lettered sets are named in the run's error (the store's full sync is
+    Counts the levels set and skipped and fills the differences and report from what the sets found (each batch
+    read Shopify right before setting); dead-lettered sets are named in the run's error (the store's full sync is
     then not done). Only a run that recorded its sets (``sets_queued``) and is not finished yet is touched, in
     one conditional update, so two batches ending together finish it once.
     """
@@ -108,12 +109,29 @@ def inventory_sync_run_finish(*, run_id: int) -> bool:
     dead = pushes.filter(status=InventoryPush.Status.DEAD).count()
     levels_set = pushes.filter(status=InventoryPush.Status.DONE, quantity_sent__isnull=False,
                                change_from__isnull=False).exclude(quantity_sent=F("change_from")).count()
-    update = {"finished_at": timezone.now(), "levels_set": levels_set,
-              "skipped": pushes.filter(status=InventoryPush.Status.SKIPPED).count()}
+    # Each batch read Shopify right before its set: what the sets found is the run's compare.
+    report = _report_from_sets(pushes)
+    update = {"finished_at": timezone.now(), "levels_set": levels_set, "differences": levels_set,
+              "skipped": pushes.filter(status=InventoryPush.Status.SKIPPED).count(), "report": report}
     if dead:
         update["error"] = f"{dead} set(s) dead-lettered: replay them (inventory pushes), then run the sync again"
     return bool(InventorySyncRun.objects.filter(pk=run_id, applied=True, finished_at__isnull=True,
                                                 sets_queued__isnull=False).update(**update))
+
+
+def _report_from_sets(pushes) -> list[dict]:
+    """The run's report rows (as the compare writes them) for the levels that differed or were not stocked."""
+    rows = []
+    for push in pushes.filter(status__in=[InventoryPush.Status.DONE, InventoryPush.Status.SKIPPED]).select_related(
+            "variant", "location").order_by("pk"):
+        stocked = push.status == InventoryPush.Status.DONE
+        differs = stocked and push.change_from is not None and push.change_from != push.quantity_sent
+        if differs or not stocked:
+            rows.append({"sku": push.variant.sku, "location": push.location.name, "shopify": push.change_from,
+                         "pim": push.quantity_sent, "stocked": stocked, "differs": differs})
+        if len(rows) >= 5000:
+            break
+    return rows
 
 
 def inventory_sync_runs_finish() -> int:

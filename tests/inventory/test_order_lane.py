@@ -45,8 +45,8 @@ def test_a_full_sync_queued_for_the_workers_runs_in_batches_that_yield_to_an_ord
     world.control.adjust_inventory("shop-b", sku=world.variant.sku, set=50)  # a merchant moved Main in shop B
     result = inventory_full_sync_run(world.store_b.pk, "test")
     run = InventorySyncRun.objects.filter(store=world.store_b).latest("pk")
-    assert result.startswith(f"run {run.pk}:") and run.sets_queued == 2  # Main Warehouse and Retail Store
-    assert run.finished_at is None and run.differences == 1
+    assert result.startswith(f"run {run.pk}:") and run.sets_queued == run.levels_checked == 2  # Main and Retail
+    assert run.finished_at is None  # no Shopify read in the start job: each batch's read is the compare
     assert _sets(run).filter(status="pending").count() == 2
     # The sets are the default lane's; a sale's push is the inventory lane's.
     assert outbox_claim_batch(kind=INVENTORY_PUSH, worker="test", limit=10) == []
@@ -70,7 +70,9 @@ def test_a_full_sync_queued_for_the_workers_runs_in_batches_that_yield_to_an_ord
     django_rq.get_queue(INVENTORY_QUEUE).empty()
     assert outbox_drain(lane=SYNC_SET_LANE, budget_seconds=60) == 1
     run.refresh_from_db()
-    assert run.finished_at is not None and not run.error and run.levels_set == 1
+    assert run.finished_at is not None and not run.error and run.levels_set == run.differences == 1
+    [found] = run.report
+    assert (found["location"], found["stocked"], found["differs"]) == ("Main Warehouse", True, True)
     assert world.shopify_available("shop-b") == world.pim_available() == 298
 
 
