@@ -26,10 +26,11 @@ from .push_runs import (
     _claimable,
     _execute,
     _lease_seconds,
+    _refusal,
     _run_sets,
     inventory_push_release,
 )
-from .pushes import _push_replay_as_set
+from .pushes import _push_finish, _push_replay_as_set
 from .queueing import _setting
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,12 @@ def _execute_batch(rows: list[InventoryPush]) -> dict[int, Outcome | BaseExcepti
     results: dict[int, Outcome | BaseException] = {}
     by_store: dict[int, list[InventoryPush]] = {}
     for push in rows:
+        refusal = _refusal(push)  # the store was disabled or the variant excluded since the sync started
+        if refusal:
+            _push_finish(push, InventoryPush.Status.SKIPPED, refusal)
+            inventory_push_release(push=push, level=_level_of(push))
+            results[push.pk] = Outcome(InventoryPush.Status.SKIPPED, refusal)
+            continue
         by_store.setdefault(push.store_id, []).append(push)
     for pushes in by_store.values():
         batch = [(push, _level_of(push)) for push in pushes]

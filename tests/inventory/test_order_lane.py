@@ -148,3 +148,27 @@ def test_the_sync_sets_scope_keeps_sale_pushes_on_the_inventory_lane(world):
                                  sync_run=run)
     assert set(INVENTORY_PUSH.rows().filter(status="pending").values_list("pk", flat=True)) == sale_ids
     assert INVENTORY_SYNC_SET.rows().filter(status="pending").count() == 1
+
+
+def test_a_batch_sets_its_levels_with_one_read_and_one_set_call(world, settings):
+    settings.INVENTORY_SYNC_BATCH_SIZE = 10
+    world.control.adjust_inventory("shop-b", sku=world.variant.sku, set=50)
+    world.control.clear_requests("shop-b")
+    run = inventory_full_sync_start(store=world.store_b, actor_label="test")
+    assert outbox_drain(lane=SYNC_SET_LANE, budget_seconds=60) == 2
+    run.refresh_from_db()
+    assert run.finished_at is not None and not run.error and run.levels_set == 1
+    assert len(world.control.requests("shop-b", operation="InventorySetQuantities")) == 1
+    assert world.shopify_available("shop-b") == 300
+
+
+def test_a_store_disabled_during_its_sync_skips_the_remaining_sets(world, settings):
+    from channels.models import Store
+
+    settings.INVENTORY_SYNC_BATCH_SIZE = 10
+    run = inventory_full_sync_start(store=world.store_b, actor_label="test")
+    Store.objects.filter(pk=world.store_b.pk).update(is_active=False)  # app/uninstalled meanwhile
+    assert outbox_drain(lane=SYNC_SET_LANE, budget_seconds=60) == 2
+    run.refresh_from_db()
+    assert list(_sets(run).values_list("status", flat=True)) == ["skipped", "skipped"]
+    assert run.finished_at is not None and run.skipped == 2 and run.levels_set == 0
