@@ -251,7 +251,9 @@ INVENTORY_PUSH_PARALLEL = int(os.environ.get("INVENTORY_PUSH_PARALLEL", "10"))
 # one inventorySetQuantities each); a worker yields to the order lane between batches.
 INVENTORY_SYNC_BATCH_SIZE = int(os.environ.get("INVENTORY_SYNC_BATCH_SIZE", "10"))
 # After a merchant edit (inventory_levels/update) the PIM compares after this delay, and waits at most
-# INVENTORY_CHECK_MAX_WAIT_SECONDS for in-flight pushes and order webhooks of the shop to settle first.
+# INVENTORY_CHECK_MAX_WAIT_SECONDS for in-flight pushes and order webhooks of the shop to settle first; a level
+# Shopify changed less than INVENTORY_CHECK_DELAY_SECONDS before the read (its order webhook may still be on its
+# way) is compared again later. Concluding with order webhooks of the shop unprocessed holds the drift for review.
 INVENTORY_CHECK_DELAY_SECONDS = float(os.environ.get("INVENTORY_CHECK_DELAY_SECONDS", "10"))
 INVENTORY_CHECK_MAX_WAIT_SECONDS = float(os.environ.get("INVENTORY_CHECK_MAX_WAIT_SECONDS", "120"))
 WEBHOOK_LEASE_SECONDS = int(os.environ.get("WEBHOOK_LEASE_SECONDS", "120"))  # a processing webhook event's lease

@@ -5,14 +5,17 @@ PIM (a ``check`` push), and the review actions on a held drift (accept Shopify's
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from channels.clients import client_for_store
 from channels.models import ConflictPolicy, VariantBinding
 from outbox.kinds import Outcome
+from pim.clock import clock_now
 
 from . import selectors
 from .errors import StockError, _rest_id
@@ -86,6 +89,49 @@ def _handle_inventory_level_update(*, event: WebhookEvent, payload: dict) -> str
             f"(check #{push_id})")
 
 
+def _check_settle_seconds() -> float:
+    return float(_setting("INVENTORY_CHECK_DELAY_SECONDS", 10))
+
+
+def _check_unsettled(push: InventoryPush, row: dict, read_at) -> tuple[str, float]:
+    """Say why a mismatch read just now may be a sale in flight rather than a merchant edit ('' when it cannot be),
+    and how long to wait before comparing again.
+
+    Shopify's change and its order webhook are not atomic: a sale lowers ``available`` at once and its
+    ``orders/create`` arrives later, in any order with the ``inventory_levels/update`` it caused. ``_admit`` looked
+    for waiting order webhooks before the claim, but an order placed or delivered between the claim and the read
+    is in the number read and not yet in the PIM. So, after the read: a waiting order webhook of the shop, or a
+    level Shopify changed less than INVENTORY_CHECK_DELAY_SECONDS ago (its webhook may still be on its way), makes
+    the compare inconclusive. After INVENTORY_CHECK_MAX_WAIT_SECONDS of waiting the check concludes anyway.
+    """
+    waited = (read_at - push.created_at).total_seconds()
+    if waited > float(_setting("INVENTORY_CHECK_MAX_WAIT_SECONDS", 120)):
+        return "", 0.0
+    if selectors.unprocessed_order_events(shop_domain=push.store.shop_domain):
+        return "an order webhook of the shop is not processed yet", 2.0
+    settle = _check_settle_seconds()
+    changed_at = parse_datetime(row.get("updatedAt") or "")
+    if settle > 0 and changed_at is not None:
+        if not changed_at.microsecond:  # whole seconds: the change may be up to a second later than it says
+            changed_at += timedelta(seconds=1)
+        age = (read_at - changed_at).total_seconds()
+        if age < settle:
+            return f"changed in Shopify {max(0, int(age))}s ago: its order webhook may be on its way", settle - age
+    return "", 0.0
+
+
+def _check_again(push: InventoryPush, why: str, delay: float) -> Outcome:
+    """Finish an inconclusive check and queue the next one; the next keeps this one's start, so the max wait holds."""
+    delay = max(1.0, delay)
+    with transaction.atomic():
+        check_id = _push_record(kind=InventoryPush.Kind.CHECK, store_id=push.store_id, variant_id=push.variant_id,
+                                location_id=push.location_id, delay=delay)
+        InventoryPush.objects.filter(pk=check_id, created_at__gt=push.created_at).update(created_at=push.created_at)
+        inventory_pushes_dispatch_on_commit(push_ids=[check_id], delay=delay)
+        _push_finish(push, InventoryPush.Status.DONE, f"{why}: check #{check_id} queued")
+    return Outcome(InventoryPush.Status.DONE, "inconclusive")
+
+
 def _run_check(push: InventoryPush, level: ShopifyLevel) -> Outcome:
     target = _level_target(push.store, push.variant_id, push.location_id)
     if target is None:
@@ -95,6 +141,7 @@ def _run_check(push: InventoryPush, level: ShopifyLevel) -> Outcome:
     before = StockLevel.objects.filter(variant_id=push.variant_id, location_id=push.location_id).first()
     rows = client_for_store(push.store).inventory_levels(inventory_item_ids=[item], location_ids=[location],
                                                          names=("available",))
+    read_at = clock_now()
     after = StockLevel.objects.filter(variant_id=push.variant_id, location_id=push.location_id).first()
     row = rows[0] if rows else {}
     if not row.get("stocked"):
@@ -109,14 +156,17 @@ def _run_check(push: InventoryPush, level: ShopifyLevel) -> Outcome:
         _push_finish(push, InventoryPush.Status.DONE, f"Shopify matches the PIM ({pim})")
         return Outcome(InventoryPush.Status.DONE, "consistent")
     if moving:  # the PIM changed while we read: compare again later
-        with transaction.atomic():
-            check_id = _push_record(kind=InventoryPush.Kind.CHECK, store_id=push.store_id, variant_id=push.variant_id,
-                                    location_id=push.location_id, delay=2)
-            inventory_pushes_dispatch_on_commit(push_ids=[check_id], delay=2)
-            _push_finish(push, InventoryPush.Status.DONE, f"stock moved while comparing: check #{check_id} queued")
-        return Outcome(InventoryPush.Status.DONE, "inconclusive")
+        return _check_again(push, "stock moved while comparing", 2.0)
+    unsettled, wait = _check_unsettled(push, row, read_at)
+    if unsettled:  # Shopify {shopify} may include a sale the PIM has not booked yet
+        return _check_again(push, f"Shopify {shopify} ≠ PIM {pim} but {unsettled}", wait)
     store = push.store
-    overwrite = store.default_conflict_policy == ConflictPolicy.OVERWRITE
+    # Concluding after the max wait while an order webhook of the shop is still waiting (or failed, for review): the
+    # difference may be that sale, and a set would undo it in Shopify for good (the order's own store is never
+    # pushed when the PIM books it later). So the drift is held for review instead of overwritten.
+    doubt = selectors.unprocessed_order_events(shop_domain=store.shop_domain) + selectors.failed_order_events(
+        shop_domain=store.shop_domain)
+    overwrite = store.default_conflict_policy == ConflictPolicy.OVERWRITE and not doubt
     with transaction.atomic():
         open_drift = InventoryDrift.objects.filter(
             store=store, variant_id=push.variant_id, location_id=push.location_id, resolved_at__isnull=True
@@ -137,7 +187,8 @@ def _run_check(push: InventoryPush, level: ShopifyLevel) -> Outcome:
             inventory_pushes_dispatch_on_commit(push_ids=[set_id])
             detail = f"Shopify {shopify} ≠ PIM {pim}: merchant edit overwritten by set #{set_id}"
         else:
-            detail = f"Shopify {shopify} ≠ PIM {pim}: held for review (hold policy)"
+            why = f"{doubt} order webhook(s) of the shop not processed" if doubt else "hold policy"
+            detail = f"Shopify {shopify} ≠ PIM {pim}: held for review ({why})"
         _push_finish(push, InventoryPush.Status.DONE, detail)
     logger.warning("store %s, variant %s at location %s: %s", store.name, push.variant_id, push.location_id, detail)
     return Outcome(InventoryPush.Status.DONE, detail)

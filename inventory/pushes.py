@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 
 from channels.models import Store
+from outbox.finishing import outbox_owned, outbox_stale_write
 from outbox.kinds import outbox_kind
 from outbox.services import outbox_dispatch, outbox_dispatch_on_commit, outbox_record
 from pim.clock import clock_now
@@ -142,14 +143,18 @@ def inventory_pushes_dispatch(*, push_ids: Iterable[int], delay: float | None = 
 
 
 def _push_finish(push: InventoryPush, status: str, result: str, **fields: Any) -> None:
-    """Record a push's final status and note now (a batch of sets finishes each push as its level is done)."""
+    """Record a push's final status and note now (a batch of sets finishes each push as its level is done); a
+    push this claim no longer holds is left alone (logged)."""
     now = clock_now()
     latency = None
     if status == InventoryPush.Status.DONE:
         latency = int((now - push.first_change_at).total_seconds() * 1000)
-    InventoryPush.objects.filter(pk=push.pk).update(
+    # Only while this claim holds the push: a worker whose lease expired must not finish a push another worker
+    # claimed again meanwhile (outbox.finishing).
+    if not InventoryPush.objects.filter(outbox_owned(kind=_push_kind(), row=push)).update(
         status=status, result=result[:500], finished_at=now, lease_until=None, latency_ms=latency, **fields
-    )
+    ):
+        outbox_stale_write(kind=_push_kind(), row=push, what=f"{status} ({result[:80]})")
 
 
 def _store_settings(store: Store):

@@ -8,6 +8,8 @@ wakes one more, so every idle worker joins in. Retryable failures wait on ``SYNC
 at ``SYNC_RETRY_MAX_SECONDS``) for the row's ``max_attempts``; other failures and exhausted retries dead-letter
 it; ``outbox_replay`` re-queues dead rows. ``outbox_sweep`` (the ``outbox_sweeper`` command) reclaims expired
 leases and re-sends due rows whose hand-off was lost (Redis down or flushed): nothing recorded is ever lost.
+Every write that finishes a claimed row is guarded by its claim (``outbox.finishing``): a worker that finishes
+after its lease expired and the row was re-queued or claimed again writes nothing (logged).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rq.timeouts import BaseTimeoutException
 
 from pim.clock import clock_now
 
+from .finishing import STALE, outbox_owned, outbox_stale_write, outbox_succeed, outbox_succeed_many
 from .kinds import NotRun, OutboxKind, Outcome, outbox_kinds
 from .timing import backoff_seconds, worker_name  # noqa: F401 (re-exported for callers)
 
@@ -317,7 +320,8 @@ def _run_claimed(kind: OutboxKind, row, worker: str) -> Outcome:
         if not retryable and not hasattr(exc, "retryable"):
             logger.exception("%s %s failed unexpectedly", kind.name, row.pk)
         return outbox_fail(kind=kind, row=row, exc=exc, retryable=retryable, attempt=attempt)
-    outbox_succeed(kind=kind, row=row, outcome=outcome, attempt=attempt)
+    if not outbox_succeed(kind=kind, row=row, outcome=outcome, attempt=attempt):
+        return Outcome(STALE, outcome.detail)
     return outcome
 
 
@@ -368,56 +372,19 @@ def outbox_release(*, kind: OutboxKind, rows: list, attempts: dict[int, Any] | N
         kind.finished_many([(row, (attempts or {}).get(row.pk), "released") for row in rows])
     now = clock_now()
     requeued = [row.pk for row in rows
-                if outbox_requeue(kind=kind, row=row, next_at=now, error=row.last_error,
-                                  undo_attempt=True) == kind.retry_status]
+                if outbox_requeue(kind=kind, row=row, next_at=now, error=row.last_error, undo_attempt=True,
+                                  expect=outbox_owned(kind=kind, row=row)) == kind.retry_status]
     if requeued:
         outbox_dispatch_on_commit(kind=kind, ids=requeued)
-
-
-def outbox_succeed_many(*, kind: OutboxKind, items: list[tuple[Any, Outcome, Any]]) -> None:
-    """``outbox_succeed`` for many (row, outcome, attempt) at once: rows with the same outcome share one update."""
-    if not items:
-        return
-    if kind.finished_many:
-        kind.finished_many([(row, attempt, outcome.status) for row, outcome, attempt in items])
-    elif kind.finished:
-        for row, outcome, attempt in items:
-            kind.finished(row, attempt, outcome.status, None, False)
-    groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
-    finished = clock_now()
-    for row, outcome, _ in items:
-        update: dict[str, Any] = {"status": outcome.status, "lease_until": None, "last_error": "", **outcome.fields}
-        if kind.result_field:
-            update[kind.result_field] = outcome.detail[:kind.model._meta.get_field(kind.result_field).max_length]
-        if kind.finished_field:
-            update[kind.finished_field] = finished
-        groups.setdefault(repr(sorted(update.items())), (update, []))[1].append(row.pk)
-    for update, pks in groups.values():
-        kind.model.objects.filter(pk__in=pks).update(**update)
-    if kind.on_success:
-        for row, outcome, _ in items:
-            kind.on_success(row, outcome)
-
-
-def outbox_succeed(*, kind: OutboxKind, row, outcome: Outcome, attempt: Any = None) -> None:
-    """Record a finished row: its final status, note and fields; the lease is released."""
-    if kind.finished:
-        kind.finished(row, attempt, outcome.status, None, False)
-    update: dict[str, Any] = {"status": outcome.status, "lease_until": None, "last_error": "", **outcome.fields}
-    if kind.result_field:
-        update[kind.result_field] = outcome.detail[:kind.model._meta.get_field(kind.result_field).max_length]
-    if kind.finished_field:
-        update[kind.finished_field] = clock_now()
-    kind.model.objects.filter(pk=row.pk).update(**update)
-    if kind.on_success:
-        kind.on_success(row, outcome)
 
 
 def outbox_fail(*, kind: OutboxKind, row, exc: BaseException, retryable: bool, attempt: Any = None,
                 notify: bool = True) -> Outcome:
     """Record a failed try: back to waiting after the backoff if retryable and attempts are left, else dead.
 
-    ``notify=False`` skips the kind's ``on_failure`` (rows of a batch that failed on one shared call: the store's
+    Like every finishing write it is guarded by the claim (``outbox.finishing``): when the row was re-queued or
+    claimed again meanwhile nothing is written and the outcome is ``stale``. ``notify=False`` skips the kind's
+    ``on_failure`` (rows of a batch that failed on one shared call: the store's
     circuit counts that call once, not once per row).
     """
     if kind.finished:
@@ -428,14 +395,20 @@ def outbox_fail(*, kind: OutboxKind, row, exc: BaseException, retryable: bool, a
     now = clock_now()
     if retryable and row.attempts < kind.max_attempts(row):
         delay = max(getattr(exc, "retry_after", None) or 0, backoff_seconds(row.attempts))
-        status = outbox_requeue(kind=kind, row=row, next_at=now + timedelta(seconds=delay), error=message)
+        status = outbox_requeue(kind=kind, row=row, next_at=now + timedelta(seconds=delay), error=message,
+                                expect=outbox_owned(kind=kind, row=row))
+        if status == NOT_REQUEUED:
+            outbox_stale_write(kind=kind, row=row, what="retry")
+            return Outcome(STALE, message)
         if status == kind.retry_status:
             transaction.on_commit(lambda: outbox_dispatch(kind=kind, ids=[row.pk], delay=delay))
         return Outcome(RETRY, message)
     update: dict[str, Any] = {"status": kind.dead, "last_error": message, "lease_until": None}
     if kind.finished_field:
         update[kind.finished_field] = now
-    kind.model.objects.filter(pk=row.pk).update(**update)
+    if not kind.model.objects.filter(outbox_owned(kind=kind, row=row)).update(**update):
+        outbox_stale_write(kind=kind, row=row, what="dead letter")
+        return Outcome(STALE, message)
     logger.error("%s %s dead-lettered: %s", kind.name, row.pk, message)
     return Outcome(kind.dead, message)
 

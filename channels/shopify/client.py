@@ -10,28 +10,18 @@ whether to retry later.
 
 The class is composed of one mixin per area: ``transport`` (the request loop, budget and retries) with
 ``error_mapping``, ``shop_api``, ``products_api``, ``bulk_query_api``, ``inventory_api`` and
-``webhook_subscriptions_api``. The names below the class are re-exported for callers that import them
-from here.
+``webhook_subscriptions_api``. Import helpers (cost estimates, scopes, bulk line grouping) from their own module.
 """
 
 from __future__ import annotations
 
-from .bulk_query_api import BulkQueryApiMixin, group_bulk_lines
+from .bulk_query_api import BulkQueryApiMixin
 from .inventory_api import InventoryApiMixin
-from .products_api import ProductsApiMixin, estimate_product_set_cost
-from .shop_api import REQUIRED_SCOPES, ConnectionReport, ShopApiMixin, missing_scopes
-from .transport import INITIAL_COST_ESTIMATES
+from .products_api import ProductsApiMixin
+from .shop_api import ShopApiMixin
 from .webhook_subscriptions_api import WebhookSubscriptionsApiMixin
 
-__all__ = [
-    "INITIAL_COST_ESTIMATES",
-    "REQUIRED_SCOPES",
-    "ConnectionReport",
-    "ShopifyClient",
-    "estimate_product_set_cost",
-    "group_bulk_lines",
-    "missing_scopes",
-]
+__all__ = ["ShopifyClient"]
 
 
 class ShopifyClient(

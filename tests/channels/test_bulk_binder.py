@@ -8,13 +8,13 @@ import re
 from pathlib import Path
 
 from channels import services
-from channels.bulk_models import BulkPublishLine, BulkPublishRun
+from channels.bulk_models import BulkPublishLine
 from channels.bulk_rows import rows_update
 from channels.models import ChannelAssignment, ImageBinding, SyncJob, VariantBinding
 from pim.models import Product
 
 from .conftest import product_set_calls, run_jobs
-from .test_bulk_publish import _assign, _catalog, _drive, _sim_store
+from .test_bulk_publish import publish_per_call_and_in_bulk
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,17 +46,7 @@ def _ids_point_at_the_right_things(shopify_sim, shop, store, product):
 
 
 def test_bulk_bindings_and_snapshots_equal_a_per_call_publish(shopify_sim, settings, db):
-    products = _catalog(5, prefix="K")
-    per_call = _sim_store(shopify_sim, "shop-a")
-    bulk = _sim_store(shopify_sim, "shop-b")
-    _assign(products, per_call)
-    _assign(products, bulk)
-    settings.BULK_PUBLISH_THRESHOLD = 1000
-    services.publish_request(store=per_call)
-    assert [r.status for r in run_jobs(per_call)] == ["done"] * 5
-    settings.BULK_PUBLISH_THRESHOLD = 3
-    services.publish_request(store=bulk)
-    run = _drive(BulkPublishRun.objects.get(store=bulk).pk)
+    products, per_call, bulk, run = publish_per_call_and_in_bulk(shopify_sim, settings, count=5, prefix="K")
     assert run.status == "done" and run.failed_lines == 0
     assert set(BulkPublishLine.objects.filter(run=run).values_list("status", flat=True)) == {"done"}
 

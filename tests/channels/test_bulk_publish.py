@@ -135,6 +135,22 @@ def test_crash_between_upload_and_completion_then_rerun_creates_no_duplicates(sh
         assert bound == {v["sku"]: v["id"].rsplit("/", 1)[-1] for v in remote["variants"]}
 
 
+def publish_per_call_and_in_bulk(shopify_sim, settings, *, count, prefix):
+    """Publish the same ``count`` new products per call to shop-a and through a bulk run to shop-b; return
+    ``(products, per_call_store, bulk_store, bulk_run)``."""
+    products = _catalog(count, prefix=prefix)
+    per_call = _sim_store(shopify_sim, "shop-a")
+    bulk = _sim_store(shopify_sim, "shop-b")
+    _assign(products, per_call)
+    _assign(products, bulk)
+    settings.BULK_PUBLISH_THRESHOLD = 1000
+    services.publish_request(store=per_call)
+    assert [r.status for r in run_jobs(per_call)] == ["done"] * count
+    settings.BULK_PUBLISH_THRESHOLD = 3
+    services.publish_request(store=bulk)
+    return products, per_call, bulk, _drive(BulkPublishRun.objects.get(store=bulk).pk)
+
+
 def _state(store, products):
     out = []
     for p in products:
@@ -152,17 +168,7 @@ def _state(store, products):
 
 
 def test_bulk_result_mapping_equals_a_per_call_publish(shopify_sim, settings, db):
-    products = _catalog(4, prefix="E")
-    per_call = _sim_store(shopify_sim, "shop-a")
-    bulk = _sim_store(shopify_sim, "shop-b")
-    _assign(products, per_call)
-    _assign(products, bulk)
-    settings.BULK_PUBLISH_THRESHOLD = 1000
-    services.publish_request(store=per_call)
-    assert [r.status for r in run_jobs(per_call)] == ["done"] * 4
-    settings.BULK_PUBLISH_THRESHOLD = 3
-    services.publish_request(store=bulk)
-    run = _drive(BulkPublishRun.objects.get(store=bulk).pk)
+    products, per_call, bulk, run = publish_per_call_and_in_bulk(shopify_sim, settings, count=4, prefix="E")
     assert run.status == "done"
 
     assert _state(bulk, products) == _state(per_call, products)

@@ -8,8 +8,16 @@ threads against PostgreSQL and the pushes run concurrently against shop B.
 
 from __future__ import annotations
 
-from inventory.models import InventoryPush, StockMovement, WebhookEvent
+from datetime import timedelta
+
+from django.utils import timezone
+
+from inventory.ledger import stock_receive
+from inventory.models import InventoryPush, ShopifyLevel, StockMovement, WebhookEvent
+from inventory.push_runs import INVENTORY_PUSH, inventory_push_claim
+from inventory.pushes import _push_finish
 from inventory.subscriptions import webhook_subscriptions_register
+from outbox.services import outbox_sweep_kind
 
 from .conftest import SKU, WEBHOOK_PATH, drain
 
@@ -37,3 +45,21 @@ def test_two_hundred_concurrent_order_webhooks_a_third_duplicated(world, live_se
     assert world.shopify_available("shop-b") == 100
     assert not InventoryPush.objects.filter(store=world.store_a, kind="delta").exists()
     assert InventoryPush.objects.filter(store=world.store_b, kind="delta", status="dead").count() == 0
+
+
+def test_a_push_worker_that_lost_its_lease_does_not_finish_the_push_claimed_again(world, monkeypatch):
+    """The inventory kind's own finishing write (``_push_finish``) is guarded by the claim like the outbox's."""
+    monkeypatch.setattr("outbox.services.outbox_dispatch", lambda **kw: 0)
+    stock_receive(variant=world.variant, location=world.main, quantity=1)
+    push_id = InventoryPush.objects.filter(status="pending", store=world.store_b).values_list("pk", flat=True).get()
+    slow, _ = inventory_push_claim(push_id=push_id, worker="slow:1")
+    expired = timezone.now() - timedelta(seconds=1)
+    InventoryPush.objects.filter(pk=push_id).update(lease_until=expired)
+    ShopifyLevel.objects.filter(lease_until__isnull=False).update(lease_until=expired)
+    assert outbox_sweep_kind(kind=INVENTORY_PUSH).reclaimed == 1
+    assert inventory_push_claim(push_id=push_id, worker="fresh:2") is not None
+
+    _push_finish(slow, InventoryPush.Status.DONE, "adjusted by +1 (late)")
+
+    push = InventoryPush.objects.get(pk=push_id)
+    assert (push.status, push.worker, push.attempts, push.result) == ("running", "fresh:2", 2, "")

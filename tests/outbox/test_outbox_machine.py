@@ -285,3 +285,70 @@ def test_a_batch_kind_drain_may_run_a_lease_per_row_of_its_batch(kind, settings)
     object.__setattr__(kind, "execute_batch", lambda rows: {})
     object.__setattr__(kind, "batch_size", lambda: 25)
     assert outbox._drain_timeout("default") == 3002
+
+
+def _two_claims_of_one_row(kind, world, monkeypatch):
+    """Worker w1 claims a row, its lease expires, the sweep puts it back and w2 claims it: (first, second)."""
+    monkeypatch.setattr(outbox, "outbox_dispatch", lambda **kw: 0)
+    store, (p1, *_) = world
+    pk = record(kind, store, p1)
+    first = outbox.outbox_claim(kind=kind, worker="slow:1")
+    TranslationSyncJob.objects.filter(pk=pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert outbox.outbox_sweep_kind(kind=kind).reclaimed == 1
+    second = outbox.outbox_claim(kind=kind, worker="fresh:2")
+    assert second is not None and second.pk == first.pk and (second.worker, second.attempts) == ("fresh:2", 2)
+    return first, second
+
+
+def _state(pk):
+    return TranslationSyncJob.objects.filter(pk=pk).values("status", "worker", "attempts", "result",
+                                                          "last_error").get()
+
+
+@pytest.mark.parametrize("finish", ["succeed", "succeed_many", "retry", "dead"])
+def test_a_stale_finisher_does_not_overwrite_the_row_another_worker_claimed_again(kind, world, monkeypatch, caplog,
+                                                                                   finish):
+    """Issue #14's re-claim race: every finishing write matches the claim (worker and attempt), so the first
+    worker finishing late writes nothing (logged) and the second one's finish is recorded."""
+    first, second = _two_claims_of_one_row(kind, world, monkeypatch)
+    before = _state(first.pk)
+    if finish == "succeed":
+        reported = outbox.outbox_succeed(kind=kind, row=first, outcome=Outcome("done", "late"))
+    elif finish == "succeed_many":
+        reported = outbox.outbox_succeed_many(kind=kind, items=[(first, Outcome("done", "late"), None)])
+    else:
+        reported = outbox.outbox_fail(kind=kind, row=first, exc=(Retryable if finish == "retry" else Terminal)("502"),
+                                      retryable=finish == "retry").status
+    assert _state(first.pk) == before and before["status"] == "running" and before["worker"] == "fresh:2"
+    assert reported in (False, [], "stale")
+    assert "lost the row" in caplog.text
+
+    assert outbox.outbox_succeed(kind=kind, row=second, outcome=Outcome("done", "ok")) is True
+    assert _state(first.pk)["status"] == "done" and _state(first.pk)["result"] == "ok"
+
+
+def test_a_stale_finisher_does_not_finish_a_row_the_sweep_put_back(kind, world, monkeypatch):
+    monkeypatch.setattr(outbox, "outbox_dispatch", lambda **kw: 0)
+    store, (p1, *_) = world
+    pk = record(kind, store, p1)
+    row = outbox.outbox_claim(kind=kind, worker="slow:1")
+    TranslationSyncJob.objects.filter(pk=pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert outbox.outbox_sweep_kind(kind=kind).reclaimed == 1
+    reported = outbox.outbox_succeed(kind=kind, row=row, outcome=Outcome("done", "late"))
+    assert _state(pk)["status"] == "pending" and reported is False  # still waiting for its next claim
+    outbox.outbox_release(kind=kind, rows=[row])  # a stale release does not undo the next claim's attempt either
+    assert _state(pk)["attempts"] == 1
+
+
+def test_a_batch_success_writes_the_rows_it_still_holds_and_skips_the_re_claimed_one(kind, world, monkeypatch):
+    monkeypatch.setattr(outbox, "outbox_dispatch", lambda **kw: 0)
+    store, (p1, p2, _) = world
+    a, b = record(kind, store, p1), record(kind, store, p2)
+    rows = outbox.outbox_claim_batch(kind=kind, worker="batch:1", limit=2)
+    assert sorted(r.pk for r in rows) == sorted([a, b])
+    TranslationSyncJob.objects.filter(pk=b).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert outbox.outbox_sweep_kind(kind=kind).reclaimed == 1
+    assert outbox.outbox_claim(kind=kind, worker="other:2", row_id=b) is not None
+    written = outbox.outbox_succeed_many(kind=kind, items=[(r, Outcome("done", "batch"), None) for r in rows])
+    assert [r.pk for r in written] == [a]
+    assert _state(a)["status"] == "done" and (_state(b)["status"], _state(b)["worker"]) == ("running", "other:2")
