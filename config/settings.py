@@ -247,6 +247,13 @@ SYNC_CIRCUIT_MAX_OPEN_SECONDS = int(os.environ.get("SYNC_CIRCUIT_MAX_OPEN_SECOND
 # Inventory pushes (an outbox kind: inventory/push_runs.py) and the webhook inbox (webhooks/inbox.py).
 INVENTORY_PUSH_MAX_ATTEMPTS = int(os.environ.get("INVENTORY_PUSH_MAX_ATTEMPTS", "10"))  # then dead-lettered
 INVENTORY_LEASE_SECONDS = int(os.environ.get("INVENTORY_LEASE_SECONDS", "120"))  # a running push's level lease
+# Issue 15's order lane: an inventory drain claims up to this many due pushes at once and runs them side by side,
+# each on its own database connection (one sale's pushes to nine stores in parallel; each store's cost budget in
+# Redis still paces its calls). 1 = one push at a time.
+INVENTORY_PUSH_PARALLEL = int(os.environ.get("INVENTORY_PUSH_PARALLEL", "10"))
+# A full inventory sync's sets run as outbox rows on the ``default`` lane, this many levels per batch (one read and
+# one inventorySetQuantities each); a worker yields to the order lane between batches.
+INVENTORY_SYNC_BATCH_SIZE = int(os.environ.get("INVENTORY_SYNC_BATCH_SIZE", "10"))
 # After a merchant edit (inventory_levels/update) the PIM compares after this delay, and waits at most
 # INVENTORY_CHECK_MAX_WAIT_SECONDS for in-flight pushes and order webhooks of the shop to settle first; a level
 # Shopify changed less than INVENTORY_CHECK_DELAY_SECONDS before the read (its order webhook may still be on its

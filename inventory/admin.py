@@ -278,8 +278,9 @@ class StoreLocationInline(admin.TabularInline):
 
 @admin.register(InventorySyncRun)
 class InventorySyncRunAdmin(SyncRunConfirmMixin, ReadOnlyAdmin):
-    list_display = ("started_at", "store", "applied", "levels_checked", "differences", "levels_set", "skipped",
-                    "error", "confirmed")
+    # An applied run started from here is open (no finished_at) while the workers run its sets' batches.
+    list_display = ("started_at", "finished_at", "store", "applied", "levels_checked", "differences", "sets_queued",
+                    "levels_set", "skipped", "error", "confirmed")
     list_filter = ("applied", "store")
     list_select_related = ("store", "confirmation")
     actions = ("confirm_result",)
@@ -334,8 +335,9 @@ class StoreInventoryAdmin(ReadOnlyAdmin):
     @admin.action(description="Run a full inventory sync (overwrite Shopify with the PIM)", permissions=["sync"])
     def full_sync(self, request, queryset):
         page = _confirm(self, request, queryset, action="full_sync", title="Overwrite Shopify's inventory?",
-                        intro="A worker compares every level and sets Shopify to the PIM's quantities "
-                              "(compare-and-set). It refuses while order webhooks are unprocessed.")
+                        intro="The workers compare every level and set Shopify to the PIM's quantities "
+                              "(compare-and-set), a short batch of levels at a time; the run shows as finished "
+                              "when its last batch is. It refuses while order webhooks are unprocessed.")
         if page is not None:
             return page
         import django_rq

@@ -38,8 +38,10 @@ class InventoryConfig(AppConfig):
 
         from .push_runs import INVENTORY_PUSH
         from .reconciliation import RECONCILIATION_RUN
+        from .sync_sets import INVENTORY_SYNC_SET, inventory_sync_runs_finish
 
-        for kind in (INVENTORY_PUSH, RECONCILIATION_RUN):
+        # A full sync's sets are a kind of their own on ``default`` (issue 15: batches that yield to the order lane).
+        for kind in (INVENTORY_PUSH, RECONCILIATION_RUN, INVENTORY_SYNC_SET):
             outbox_kind_register(kind=kind)
         from outbox.periodic import periodic_task_register
 
@@ -54,6 +56,8 @@ class InventoryConfig(AppConfig):
                                task=lambda: f"{n} store check(s) queued" if (n := webhook_subscriptions_sweep()) else None)
         periodic_task_register(name="orders", also_once=True,
                                task=lambda: f"{n} gap replay(s) queued" if (n := order_watermarks_sweep()) else None)
+        periodic_task_register(name="full inventory syncs", also_once=True,
+                               task=lambda: f"{n} run(s) finished" if (n := inventory_sync_runs_finish()) else None)
         periodic_task_register(name="inventory reconciliation", task=reconciliation_sweep_task)  # note: runs created
         health_provider_register(name="inventory reconciliation", provider=reconciliation_health_lines)
 

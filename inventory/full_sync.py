@@ -13,19 +13,23 @@ from django.utils import timezone
 from channels.clients import client_for_store
 from channels.models import Store
 from channels.shopify.exceptions import ShopifyError
-from outbox.services import outbox_fail, worker_name
+from outbox.services import outbox_claim, outbox_dispatch, outbox_fail, worker_name
 
 from . import selectors
 from .errors import InventorySyncRefused
+from .levels import _shopify_level
 from .models import (
     InventoryPush,
     InventorySyncRun,
     ShopifyLevel,
     StockLevel,
 )
-from .push_runs import INVENTORY_PUSH, _run_sets, inventory_push_claim, inventory_push_release
-from .pushes import _push_record, inventory_pushes_dispatch
+from .push_runs import _run_sets, inventory_push_release
+from .pushes import _push_record
+from .sync_sets import INVENTORY_SYNC_SET
 
+# Sets per call when the caller runs the sync itself (the command, the demo): no order lane waits on this process,
+# so fewer, larger calls; on the workers a batch is INVENTORY_SYNC_BATCH_SIZE (short, it yields to the order lane).
 SET_BATCH_SIZE = 100
 
 
@@ -52,11 +56,46 @@ def inventory_full_sync(
 ) -> InventorySyncRun:
     """Compare every managed level of ``store`` with Shopify and, with ``apply``, overwrite Shopify with the PIM.
 
-    The dry run only reports. Applying sets each level with compare-and-set in batches (re-reading on a stale
-    compare), records the PIM version each set included, and completes the store's initial full sync (delta
-    pushes are refused before). Raises InventorySyncRefused when the store may not push inventory or order
-    webhooks of its shop are still unprocessed, and the Shopify client's errors.
+    Runs to its end in the caller (the ``inventory_sync`` command, the demo; the admin queues
+    ``inventory_full_sync_start`` instead). The dry run only reports. Applying sets each level with
+    compare-and-set in batches (re-reading on a stale compare), records the PIM version each set included, and
+    completes the store's initial full sync (delta pushes are refused before). Raises InventorySyncRefused when
+    the store may not push inventory or order webhooks of its shop are still unprocessed, and the Shopify
+    client's errors.
     """
+    run, push_ids = _full_sync_prepare(store=store, apply=apply, actor_label=actor_label, client=client)
+    if run.finished_at is not None:
+        return run
+    try:
+        _full_sync_sets(run=run, store=store, push_ids=push_ids, wait_seconds=wait_seconds)
+    except Exception as exc:
+        run.error = f"{type(exc).__name__}: {exc}"[:4000]
+        raise
+    finally:
+        run.finished_at = timezone.now()
+        run.save()
+    return run
+
+
+def inventory_full_sync_start(*, store: Store, actor_label: str = "") -> InventorySyncRun:
+    """Start an applied full sync of ``store`` on the workers: queue a set per level, return the open run.
+
+    No Shopify read here (issue 15: this job does not yield; reading every level first held a worker for
+    seconds): each batch's own read is the compare. The sets run in batches on the ``default`` lane
+    (``inventory.sync_sets``: each batch short, yielding to the order lane), and the batch that ends the last one
+    finishes the run, filling its differences and report from what the sets found (the sweeper does, if that
+    batch's worker died). Raises InventorySyncRefused as ``inventory_full_sync`` does.
+    """
+    run, push_ids = _full_sync_prepare(store=store, apply=True, actor_label=actor_label, client=None, compare=False)
+    if push_ids:
+        outbox_dispatch(kind=INVENTORY_SYNC_SET, ids=push_ids)
+    return run
+
+
+def _full_sync_prepare(*, store: Store, apply: bool, actor_label: str, client,
+                       compare: bool = True) -> tuple[InventorySyncRun, list[int]]:
+    """Refuse or compare (``compare``: read Shopify now); record an applied run's sets (not dispatched). A run with
+    nothing to set is finished."""
     if not store.is_active or not store.inventory_push_enabled:
         raise InventorySyncRefused(
             f"{store.name} does not push inventory (enable 'inventory push' on this connection; only one "
@@ -68,21 +107,36 @@ def inventory_full_sync(
             f"{waiting} order webhook(s) of {store.shop_domain} are not processed yet; overwriting now would undo "
             "those sales in Shopify. Try again when the workers have caught up."
         )
-    client = client or client_for_store(store)
     # An applied run counts as in progress from now on: changes made meanwhile are recorded for this store.
     run = InventorySyncRun.objects.create(store=store, applied=apply, actor_label=actor_label[:255])
+    push_ids: list[int] = []
     try:
-        _full_sync_run(run=run, store=store, client=client, apply=apply, wait_seconds=wait_seconds)
+        if compare:
+            targets = _full_sync_compare(run=run, store=store, client=client or client_for_store(store))
+        else:
+            targets = selectors.store_level_targets(store=store)
+            run.levels_checked = len(targets)
+        if apply and targets:
+            with transaction.atomic():
+                push_ids = [
+                    _push_record(kind=InventoryPush.Kind.SET, store_id=store.pk, variant_id=t.variant_id,
+                                 location_id=t.location_id, sync_run_id=run.pk)
+                    for t in targets
+                ]
+                run.sets_queued = len(push_ids)
+                run.save()
     except Exception as exc:
         run.error = f"{type(exc).__name__}: {exc}"[:4000]
         raise
     finally:
-        run.finished_at = timezone.now()
-        run.save()
-    return run
+        if not push_ids:
+            run.finished_at = timezone.now()
+            run.save()
+    return run, push_ids
 
 
-def _full_sync_run(*, run: InventorySyncRun, store: Store, client, apply: bool, wait_seconds: float) -> None:
+def _full_sync_compare(*, run: InventorySyncRun, store: Store, client) -> list:
+    """Read every managed level of ``store`` from Shopify, fill the run's report; return the level targets."""
     targets = selectors.store_level_targets(store=store)
     rows = client.inventory_levels(
         inventory_item_ids=[t.inventory_item_gid for t in targets],
@@ -108,29 +162,26 @@ def _full_sync_run(*, run: InventorySyncRun, store: Store, client, apply: bool, 
     run.differences = sum(1 for d in diffs if d.differs)
     run.skipped = sum(1 for d in diffs if not d.stocked)
     run.report = [d.__dict__ | {"differs": d.differs} for d in diffs if d.differs or not d.stocked][:5000]
-    if not apply:
-        return
-    with transaction.atomic():
-        push_ids = [
-            _push_record(kind=InventoryPush.Kind.SET, store_id=store.pk, variant_id=t.variant_id,
-                         location_id=t.location_id, sync_run_id=run.pk)
-            for t in targets
-        ]
+    return targets
+
+
+def _full_sync_sets(*, run: InventorySyncRun, store: Store, push_ids: list[int], wait_seconds: float) -> None:
+    """Run the recorded sets of ``run`` in this process, in batches; hand the ones still busy to the workers."""
     deadline = time.monotonic() + wait_seconds  # real time: this loop waits for levels leased by workers
     remaining = list(push_ids)
     worker = worker_name()
     while remaining:
         batch: list[tuple[InventoryPush, ShopifyLevel]] = []
         for pk in remaining[:SET_BATCH_SIZE]:
-            claimed = inventory_push_claim(push_id=pk, worker=worker)
-            if claimed is not None:
-                batch.append(claimed)
+            push = outbox_claim(kind=INVENTORY_SYNC_SET, worker=worker, row_id=pk)
+            if push is not None:
+                batch.append((push, _shopify_level(push.store_id, push.variant_id, push.location_id)))
         try:
             if batch:
                 _run_sets(store, batch)
         except ShopifyError as exc:
             for push, _ in batch:
-                outbox_fail(kind=INVENTORY_PUSH, row=push, exc=exc, retryable=exc.retryable)
+                outbox_fail(kind=INVENTORY_SYNC_SET, row=push, exc=exc, retryable=exc.retryable)
             run.error = f"{type(exc).__name__}: {exc}"[:4000]
         finally:
             for push, level in batch:
@@ -151,4 +202,4 @@ def _full_sync_run(*, run: InventorySyncRun, store: Store, client, apply: bool, 
     run.skipped = done.filter(status=InventoryPush.Status.SKIPPED).count()
     if remaining and not run.error:
         run.error = f"{len(remaining)} level(s) still busy; their sets stay queued for the workers"
-        inventory_pushes_dispatch(push_ids=remaining)
+        outbox_dispatch(kind=INVENTORY_SYNC_SET, ids=remaining)

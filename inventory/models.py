@@ -192,6 +192,8 @@ class InventorySyncRun(models.Model):
     differences = models.PositiveIntegerField(default=0)
     levels_set = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
+    sets_queued = models.PositiveIntegerField(null=True, blank=True,
+                                              help_text="Sets queued by an applied run (its batches run on the workers).")
     actor_label = models.CharField(max_length=255, blank=True)
     report = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)

@@ -9,10 +9,11 @@ claim (``_admit``: it keeps pushes of one level in order), and ``_execute``.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.db.models import Exists, F, OuterRef, Sum
 
 from channels.clients import client_for_store
@@ -22,7 +23,7 @@ from channels.shopify.exceptions import ShopifyStaleQuantity
 from channels.shopify.ids import gid_to_id
 from outbox.kinds import OutboxKind, Outcome
 from outbox.leases import lease_release, lease_take
-from outbox.services import outbox_claim, outbox_dispatch, outbox_execute
+from outbox.services import outbox_claim, outbox_execute
 from pim.clock import clock_now
 
 from . import selectors
@@ -35,10 +36,12 @@ from .models import (
 )
 from .pushes import (
     INVENTORY_PUSH_KIND,
+    INVENTORY_SYNC_SET_KIND,
     _push_finish,
     _push_record,
     _push_replay_as_set,
     _store_settings,
+    inventory_pushes_dispatch,
     inventory_pushes_dispatch_on_commit,
 )
 from .queueing import INVENTORY_QUEUE, _setting
@@ -58,9 +61,13 @@ def inventory_push_execute(*, push_id: int, worker: str | None = None) -> Outcom
 
     Idempotent: a push that is not waiting, not due or whose level is leased is left alone (``not-claimed``);
     a retried delta reuses its idempotency key. Retryable errors put the push back with backoff, others
-    dead-letter it (the outbox's ``outbox_execute``).
+    dead-letter it (the outbox's ``outbox_execute``). A full sync's set runs as its own kind (it may finish the run).
     """
-    return outbox_execute(kind=INVENTORY_PUSH, row_id=push_id, worker=worker)
+    from outbox.kinds import outbox_kind
+
+    is_sync_set = InventoryPush.objects.filter(pk=push_id, sync_run__isnull=False).exists()
+    kind = outbox_kind(INVENTORY_SYNC_SET_KIND) if is_sync_set else INVENTORY_PUSH
+    return outbox_execute(kind=kind, row_id=push_id, worker=worker)
 
 
 # --- the per-level lease --------------------------------------------------------------------------------
@@ -133,7 +140,7 @@ def inventory_push_release(*, push: InventoryPush, level: ShopifyLevel) -> None:
     backlog = InventoryPush.objects.filter(
         store_id=push.store_id, variant_id=push.variant_id, location_id=push.location_id,
         status__in=_WAITING, next_attempt_at__lte=clock_now() + timedelta(seconds=2)).exclude(pk=push.pk)
-    outbox_dispatch(kind=INVENTORY_PUSH, ids=list(backlog.values_list("pk", flat=True)))
+    inventory_pushes_dispatch(push_ids=backlog.values_list("pk", flat=True))
 
 
 # --- execute ------------------------------------------------------------------------------------------
@@ -173,11 +180,48 @@ def _execute(push: InventoryPush) -> Outcome:
 
 
 # A sale's push goes ahead of the sets a full sync or a reconciliation queued (issue 15's order lane): those can be
-# thousands of rows, oldest first, and a level sold meanwhile must not wait behind them all.
+# thousands of rows, oldest first, and a level sold meanwhile must not wait behind them all. (A full sync's sets
+# are now a kind of their own on ``default``, ``inventory.sync_sets``; both kinds keep this order.)
 _PUSH_ORDER = (F("sync_run").asc(nulls_first=True), "first_change_at", "id")
+
+
+def _not_sync_sets(rows):
+    return rows.filter(sync_run__isnull=True)  # a full sync's sets are ``inventory.sync_sets``'s kind
+
+
+def _parallel() -> int:
+    return max(1, int(_setting("INVENTORY_PUSH_PARALLEL", 10)))
+
+
+def _execute_in_thread(push: InventoryPush) -> Outcome | BaseException:
+    try:
+        return _execute(push)
+    except Exception as exc:  # the row's outcome: the outbox retries or dead-letters it
+        return exc
+    finally:
+        connections.close_all()  # this thread's own connection
+
+
+def _execute_parallel(pushes: list[InventoryPush]) -> dict[int, Outcome | BaseException]:
+    """Run claimed pushes side by side (issue 15: one sale's pushes to nine stores), each thread on its own
+    database connection; every push holds its own level's lease, and each store's calls still draw on that
+    store's cost budget in Redis. Inside a transaction (threads would not see its rows) they run one by one."""
+    if len(pushes) == 1 or connection.in_atomic_block:
+        results: dict[int, Outcome | BaseException] = {}
+        for push in pushes:
+            try:
+                results[push.pk] = _execute(push)
+            except Exception as exc:  # the row's outcome, as above
+                results[push.pk] = exc
+        return results
+    with ThreadPoolExecutor(max_workers=min(len(pushes), _parallel()), thread_name_prefix="push") as pool:
+        futures = {push.pk: pool.submit(_execute_in_thread, push) for push in pushes}
+    return {pk: future.result() for pk, future in futures.items()}
+
 
 INVENTORY_PUSH = OutboxKind(
     name=INVENTORY_PUSH_KIND, model=InventoryPush, execute=_execute, lane=INVENTORY_QUEUE, label="inventory pushes",
+    scope=_not_sync_sets, execute_batch=_execute_parallel, batch_size=_parallel, claim_related=("store", "variant"),
     waiting=_WAITING, retry_status=InventoryPush.Status.RETRY, running=InventoryPush.Status.RUNNING,
     dead=InventoryPush.Status.DEAD, replayable=(InventoryPush.Status.DEAD,), key=("store", "variant", "location", "kind"),
     order_by=_PUSH_ORDER, by_id_only_when_due=True, result_field=None, started_field="started_at",

@@ -35,6 +35,7 @@ from .models import (
 from .queueing import _setting
 
 INVENTORY_PUSH_KIND = "inventory_push"
+INVENTORY_SYNC_SET_KIND = "inventory_sync_set"  # a full sync's sets (``inventory.sync_sets``), lane ``default``
 
 
 # A pending push of a level coalesces the movements that follow (the key: store, variant, location, kind).
@@ -123,15 +124,22 @@ def inventory_sync_request(*, store: Store, variant_ids: Iterable[int]) -> list[
     return push_ids
 
 
+def _push_kinds():
+    # The two kinds over the pushes' table: a full sync's sets (``sync_run`` set) and every other push.
+    return (_push_kind(), outbox_kind(INVENTORY_SYNC_SET_KIND))
+
+
 def inventory_pushes_dispatch_on_commit(*, push_ids: list[int], delay: float | None = None) -> None:
-    """Hand the pushes to the ``inventory`` lane once the surrounding transaction commits."""
-    outbox_dispatch_on_commit(kind=_push_kind(), ids=sorted(set(push_ids)), delay=delay)
+    """Hand the pushes to their lane (``inventory``; a full sync's sets ``default``) once the transaction commits."""
+    for kind in _push_kinds():
+        outbox_dispatch_on_commit(kind=kind, ids=sorted(set(push_ids)), delay=delay)
 
 
 def inventory_pushes_dispatch(*, push_ids: Iterable[int], delay: float | None = None) -> int:
-    """Hand waiting pushes to the ``inventory`` lane now; return how many were sent. Redis down: logged, the
-    outbox sweep sends them."""
-    return outbox_dispatch(kind=_push_kind(), ids=push_ids, delay=delay)
+    """Hand waiting pushes to their lane now; return how many were sent. Redis down: logged, the outbox sweep
+    sends them."""
+    push_ids = list(push_ids)
+    return sum(outbox_dispatch(kind=kind, ids=push_ids, delay=delay) for kind in _push_kinds())
 
 
 def _push_finish(push: InventoryPush, status: str, result: str, **fields: Any) -> None:

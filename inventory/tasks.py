@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .errors import InventorySyncRefused
-from .full_sync import inventory_full_sync
+from .full_sync import inventory_full_sync_start
 
 
 def inventory_push_run(push_id: int) -> str:
@@ -17,17 +17,18 @@ def inventory_push_run(push_id: int) -> str:
 
 
 def inventory_full_sync_run(store_id: int, actor_label: str = "") -> str:
-    """Run an applied full inventory sync of store ``store_id`` (queued from the admin)."""
+    """Start an applied full inventory sync of store ``store_id`` (queued from the admin): compare, queue its sets;
+    the workers run them in batches on the ``default`` lane and the last batch finishes the run."""
     from channels.models import Store
 
     store = Store.objects.filter(pk=store_id).first()
     if store is None:
         return "store deleted"
     try:
-        run = inventory_full_sync(store=store, apply=True, actor_label=actor_label)
+        run = inventory_full_sync_start(store=store, actor_label=actor_label)
     except InventorySyncRefused as exc:
         return f"refused: {exc}"
-    return f"run {run.pk}: {run.differences} difference(s), {run.levels_set} set, error={run.error or 'none'}"
+    return f"run {run.pk}: {run.differences} difference(s), {run.sets_queued or 0} set(s) queued"
 
 
 def webhook_subscriptions_check_run(store_id: int) -> str:

@@ -215,7 +215,8 @@ def test_every_inventory_kind_is_registered_on_the_inventory_lane():
     from outbox.kinds import outbox_kinds
 
     assert {(k.name, k.lane) for k in outbox_kinds()} >= {
-        ("inventory_push", "inventory"), ("reconciliation_run", "inventory"), ("webhook_event", "webhooks")}
+        ("inventory_push", "inventory"), ("reconciliation_run", "inventory"), ("webhook_event", "webhooks"),
+        ("inventory_sync_set", "default")}
 
 
 def test_a_kind_with_a_replay_hook_redoes_the_dead_row_its_own_way(kind, world, monkeypatch):
