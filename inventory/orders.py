@@ -298,7 +298,9 @@ def _merge_snapshot(order: _Order, payload: dict, *, cancelled_topic: bool, crea
         if line_id in fulfilled_at and line.location_source != "fulfillment":
             line.shopify_location_id, line.location_source = fulfilled_at[line_id], "fulfillment"
         if create:
-            line.quantity, line.in_create = quantity, True
+            # A line orders/create lists is the order's own, even when an edit raising it was merged first
+            # (Shopify does not order its webhooks).
+            line.quantity, line.in_create, line.added_by_edit = quantity, True, False
         elif line.quantity is None:
             line.quantity = quantity
         done = fulfilled[line_id]

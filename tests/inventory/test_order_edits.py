@@ -80,3 +80,27 @@ def test_order_edits_reordered_and_duplicated_apply_once(world, live_server, see
     drain()
     assert world.pim_available() == 296
     assert world.shopify_available("shop-b") == 296
+    # Only the line the second edit added is "added by an edit", whichever came first: an edit raising the order's
+    # first line, or the orders/create that lists it.
+    assert [line.added_by_edit for line in ShopifyOrderLine.objects.order_by("line_id")] == [False, True]
+
+
+def test_an_edit_raising_a_line_before_the_orders_create_does_not_mark_it_added(world, live_server):
+    """Shopify does not order its webhooks: the edit that raises the first line (an ``additions`` entry for it) may
+    be processed before the orders/create that lists the line; the line is still the order's own, not an edit's."""
+    from .conftest import WEBHOOK_PATH
+
+    webhook_subscriptions_register(store=world.store_a, callback_url=live_server.url + WEBHOOK_PATH)
+    world.control.faults("shop-a", webhook_drop_rate=1.0)  # recorded by the simulator, never delivered
+    edit_story(world)
+    assert world.sim.wait_webhooks(30)
+    events = [(d["topic"], d["payload"]) for d in world.control.deliveries("shop-a")
+              if d["topic"] in ("orders/create", "orders/edited")]
+    edits = [e for e in events if e[0] == "orders/edited"]
+    creates = [e for e in events if e[0] == "orders/create"]
+    client = Client()
+    for topic, payload in [edits[-1], *creates, *edits[:-1]]:
+        world.post(client, topic, payload)
+    drain()
+    assert world.pim_available() == 296
+    assert [line.added_by_edit for line in ShopifyOrderLine.objects.order_by("line_id")] == [False, True]
