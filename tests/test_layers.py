@@ -14,9 +14,10 @@ def test_the_slots_are_filled_by_the_apps_above(monkeypatch):
     assert channel_hooks.drift_hooks_check() == []
     assert [name for name, _ in periodic_tasks()] == [
         "alerts", "scheduled publish batches", "inventory", "webhook subscriptions", "orders",
-        "inventory reconciliation", "nightly drift sweep"]
+        "full inventory syncs", "inventory reconciliation", "nightly drift sweep"]
     # A single run (not --loop) runs the apps' own sweeps, not the scheduled jobs.
-    assert [name for name, _ in periodic_tasks(loop=False)] == ["inventory", "webhook subscriptions", "orders"]
+    assert [name for name, _ in periodic_tasks(loop=False)] == ["inventory", "webhook subscriptions", "orders",
+                                                                "full inventory syncs"]
 
 
 def test_an_unfilled_catalog_slot_fails_loudly(monkeypatch):
