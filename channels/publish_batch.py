@@ -18,13 +18,16 @@ writes are idempotent, and nothing is bound before they succeeded).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection, connections
 from django.utils import timezone
 from rq.timeouts import BaseTimeoutException
 
@@ -208,6 +211,43 @@ def _lease_renewer(jobs: list[SyncJob]) -> Callable[[], None]:
     return renew
 
 
+@contextmanager
+def _lease_heartbeat(jobs: list[SyncJob]) -> Iterator[None]:
+    """Keep the batch's leases alive from a thread while the batch runs.
+
+    The batch renews its leases between products, but one step can outlast a lease (the media polls after a
+    store's products, a slow write on a loaded machine). A lease that expires while the batch still works lets the
+    sweeper hand its jobs to another worker: two workers then publish the same product, the second create is
+    refused (HANDLE_NOT_UNIQUE) and dead-lettered while the first one's success is refused as stale. The thread
+    dies with its process, so a killed worker's leases still expire when they should. Inside a transaction (a
+    test running the batch in one) the rows are not visible to another connection: nothing to do.
+    """
+    if connection.in_atomic_block:
+        yield
+        return
+    stop = threading.Event()
+    every = max(0.5, settings.SYNC_JOB_LEASE_SECONDS / 4)
+    pks = [job.pk for job in jobs]
+
+    def beat() -> None:
+        try:
+            while not stop.wait(every):
+                SyncJob.objects.filter(pk__in=pks, status=SyncJob.Status.RUNNING).update(
+                    lease_until=timezone.now() + timedelta(seconds=settings.SYNC_JOB_LEASE_SECONDS))
+        except Exception:  # noqa: BLE001 - the per-product renewals still run; the sweeper decides
+            logger.warning("sync job lease heartbeat stopped", exc_info=True)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name="sync-lease-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
 def sync_jobs_execute_batch(*, jobs: list[SyncJob], should_yield: Callable[[], bool] | None = None,
                             ) -> dict[int, Outcome | BaseException]:
     """Run claimed sync jobs together; return each job's outcome, or the exception it failed with, by id.
@@ -246,7 +286,8 @@ def sync_jobs_execute_batch(*, jobs: list[SyncJob], should_yield: Callable[[], b
         except Exception as exc:  # noqa: BLE001 - this job's outcome
             results[job.pk] = exc
     if ready:
-        results.update(_publish_ready(ready, loaded, _lease_renewer(jobs), should_yield))
+        with _lease_heartbeat(jobs):
+            results.update(_publish_ready(ready, loaded, _lease_renewer(jobs), should_yield))
     for job in jobs:
         result = results.get(job.pk)
         if isinstance(result, Outcome):

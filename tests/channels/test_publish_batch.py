@@ -155,3 +155,34 @@ def test_a_publish_batch_gives_back_its_unwritten_jobs_when_order_work_waits(sim
     assert _drain() == 3
     assert SyncJob.objects.filter(status="done").count() == 4
     assert len(shopify_sim.control.products("shop-a")) == 4
+
+
+def test_a_batch_step_longer_than_the_lease_keeps_its_jobs_leased(transactional_db, settings):
+    """A step of a batch can outlast a lease (media polls, a slow write under load): a thread keeps the batch's
+    leases alive meanwhile, so the sweeper does not hand the jobs to a second worker (two creates of one product);
+    once the batch is over, nothing renews them any more."""
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from channels.models import Store, SyncJob
+    from channels.publish_batch import _lease_heartbeat
+    from tests.e2e.conftest import wait_for
+
+    settings.SYNC_JOB_LEASE_SECONDS = 1
+    store = Store.objects.create(name="s", shop_domain="lease-test.myshopify.com")
+    first = timezone.now() + timedelta(seconds=1)
+    jobs = [SyncJob.objects.create(store=store, product_label=f"P{i}", status=SyncJob.Status.RUNNING,
+                                   lease_until=first, worker="me") for i in range(2)]
+
+    def leases():
+        return sorted(SyncJob.objects.filter(pk__in=[j.pk for j in jobs]).values_list("lease_until", flat=True))
+
+    with _lease_heartbeat(jobs):
+        # The step runs past two leases' ends; both jobs' leases are renewed while it does.
+        wait_for(lambda: all(lease > first + timedelta(seconds=1) for lease in leases()), timeout=10,
+                 what="the heartbeat to renew the leases")
+    after = leases()
+    time.sleep(0.8)  # longer than the heartbeat's period (a quarter lease, at least 0.5 s): nothing renews now
+    assert leases() == after

@@ -95,3 +95,28 @@ def test_a_variant_deleted_in_shopify_is_recreated_without_its_stale_id(shopify_
     assert set(now) == {"TT-S", "TT-M"} and now["TT-M"][0] == keep["id"]
     assert VariantBinding.objects.get(store=sim_store, variant__sku="TT-S").shopify_variant_id == \
         now["TT-S"][0].rsplit("/", 1)[-1]
+
+
+def test_a_batch_of_first_publishes_adopts_every_existing_product_with_our_handle_and_skus(shopify_sim, sim_store):
+    """A worker died after Shopify created a batch's products but before their ids were stored: the next batch
+    (one handle look-up for all of them) adopts each one instead of failing on HANDLE_NOT_UNIQUE."""
+    handles = ["orphan-a", "orphan-b", "orphan-c"]
+    seeded = shopify_sim.control.seed("shop-a", products=[{
+        "title": h, "handle": h, "options": [{"name": "Size", "values": ["S", "M"]}],
+        "variants": [{"sku": f"{h}-S", "price": "20.00", "options": ["S"]},
+                     {"sku": f"{h}-M", "price": "20.00", "options": ["M"]}],
+    } for h in handles])
+    for h in handles:
+        product = make_product(title=h, handle=h, sku_prefix=h)
+        services.assignment_set(product=product, store=sim_store)
+
+    from channels.models import SyncJob
+    from outbox.services import outbox_drain
+
+    outbox_drain(lane="publish", budget_seconds=120, worker="test")  # one batch: PUBLISH_BATCH_SIZE jobs at once
+
+    assert list(SyncJob.objects.values_list("status", flat=True)) == ["done"] * 3, list(
+        SyncJob.objects.values_list("last_error", flat=True))
+    assert sorted(a.shopify_product_id for a in ChannelAssignment.objects.filter(store=sim_store)) == sorted(
+        s["id"].rsplit("/", 1)[-1] for s in seeded)
+    assert len(shopify_sim.control.products("shop-a")) == 3
