@@ -105,3 +105,35 @@ def test_a_set_stops_waiting_after_the_max_wait(world, monkeypatch, settings):
 
     push = InventoryPush.objects.get(pk=set_id)
     assert push.status == InventoryPush.Status.DONE and push.result == "set to 300 (was 299)"
+
+
+def test_a_full_sync_batch_sets_the_levels_not_in_doubt_and_leaves_the_sold_one_for_later(world, monkeypatch,
+                                                                                           settings):
+    """One batch, one read: the level the set would raise over a sale in flight waits; a level it lowers (which
+    cannot undo a sale) is set at once."""
+    from inventory.full_sync import inventory_full_sync_start
+    from inventory.sync_sets import SYNC_SET_LANE
+    from outbox.services import outbox_drain
+
+    settings.INVENTORY_SYNC_BATCH_SIZE = 10
+    world.control.adjust_inventory("shop-a", sku=world.variant.sku, set=50)  # merchant edits before the sync
+    world.control.adjust_inventory("shop-a", sku=world.variant.sku, set=5,
+                                   location_id=world.locations["shop-a"]["Retail Store"])
+    placed = _sale_before_the_read(monkeypatch, world, deliver=True)  # the sale takes Main's 50 to 49
+    run = inventory_full_sync_start(store=world.store_a, actor_label="test")
+
+    outbox_drain(lane=SYNC_SET_LANE, budget_seconds=60)
+
+    sets = {p.location_id: p for p in InventoryPush.objects.filter(sync_run=run)}
+    assert placed and world.shopify_available("shop-a") == 49  # the sale stands
+    assert sets[world.main.pk].status == InventoryPush.Status.RETRY and sets[world.main.pk].attempts == 0
+    assert sets[world.retail.pk].status == InventoryPush.Status.DONE
+    assert world.shopify_available("shop-a", "Retail Store") == 0 == world.pim_available(world.retail)
+    run.refresh_from_db()
+    assert run.finished_at is None  # its Main set is still to come
+
+    drain()  # the order is booked, then the Main set runs again
+
+    assert world.pim_available() == 299 and world.shopify_available("shop-a") == 299
+    run.refresh_from_db()
+    assert run.finished_at is not None and not run.error and run.levels_set == 2
