@@ -258,6 +258,8 @@ INVENTORY_SYNC_BATCH_SIZE = int(os.environ.get("INVENTORY_SYNC_BATCH_SIZE", "10"
 # INVENTORY_CHECK_MAX_WAIT_SECONDS for in-flight pushes and order webhooks of the shop to settle first; a level
 # Shopify changed less than INVENTORY_CHECK_DELAY_SECONDS before the read (its order webhook may still be on its
 # way) is compared again later. Concluding with order webhooks of the shop unprocessed holds the drift for review.
+# An absolute set that would raise such a level (or with order webhooks of the shop unprocessed) waits the same
+# way, at most INVENTORY_CHECK_MAX_WAIT_SECONDS since it was queued: it must not put a sale in flight back.
 INVENTORY_CHECK_DELAY_SECONDS = float(os.environ.get("INVENTORY_CHECK_DELAY_SECONDS", "10"))
 INVENTORY_CHECK_MAX_WAIT_SECONDS = float(os.environ.get("INVENTORY_CHECK_MAX_WAIT_SECONDS", "120"))
 WEBHOOK_LEASE_SECONDS = int(os.environ.get("WEBHOOK_LEASE_SECONDS", "120"))  # a processing webhook event's lease

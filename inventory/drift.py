@@ -97,17 +97,31 @@ def _check_unsettled(push: InventoryPush, row: dict, read_at) -> tuple[str, floa
     """Say why a mismatch read just now may be a sale in flight rather than a merchant edit ('' when it cannot be),
     and how long to wait before comparing again.
 
-    Shopify's change and its order webhook are not atomic: a sale lowers ``available`` at once and its
-    ``orders/create`` arrives later, in any order with the ``inventory_levels/update`` it caused. ``_admit`` looked
-    for waiting order webhooks before the claim, but an order placed or delivered between the claim and the read
-    is in the number read and not yet in the PIM. So, after the read: a waiting order webhook of the shop, or a
-    level Shopify changed less than INVENTORY_CHECK_DELAY_SECONDS ago (its webhook may still be on its way), makes
-    the compare inconclusive. After INVENTORY_CHECK_MAX_WAIT_SECONDS of waiting the check concludes anyway.
+    ``_admit`` looked for waiting order webhooks before the claim, but an order placed or delivered between the
+    claim and the read is in the number read and not yet in the PIM (``level_sale_in_flight``). After
+    INVENTORY_CHECK_MAX_WAIT_SECONDS of waiting the check concludes anyway.
     """
-    waited = (read_at - push.created_at).total_seconds()
-    if waited > float(_setting("INVENTORY_CHECK_MAX_WAIT_SECONDS", 120)):
+    if level_wait_is_over(push=push, now=read_at):
         return "", 0.0
-    if selectors.unprocessed_order_events(shop_domain=push.store.shop_domain):
+    return level_sale_in_flight(shop_domain=push.store.shop_domain, row=row, read_at=read_at)
+
+
+def level_wait_is_over(*, push: InventoryPush, now) -> bool:
+    """Whether ``push`` has waited INVENTORY_CHECK_MAX_WAIT_SECONDS for Shopify to settle (it then goes ahead)."""
+    return (now - push.created_at).total_seconds() > float(_setting("INVENTORY_CHECK_MAX_WAIT_SECONDS", 120))
+
+
+def level_sale_in_flight(*, shop_domain: str, row: dict, read_at) -> tuple[str, float]:
+    """Say why Shopify's level ``row`` (an ``inventory_levels`` row, read at ``read_at``) may include a sale the PIM
+    has not booked yet ('' when it cannot), and how many seconds to wait before reading it again.
+
+    Shopify's change and its order webhook are not atomic: a sale lowers ``available`` at once and its
+    ``orders/create`` arrives later, in any order with the ``inventory_levels/update`` it caused. So a waiting order
+    webhook of the shop, or a level Shopify changed less than INVENTORY_CHECK_DELAY_SECONDS ago (its webhook may
+    still be on its way), leaves the number read in doubt. Used by a check (is it a merchant edit?) and by an
+    absolute set (would it put sold units back?).
+    """
+    if selectors.unprocessed_order_events(shop_domain=shop_domain):
         return "an order webhook of the shop is not processed yet", 2.0
     settle = _check_settle_seconds()
     changed_at = parse_datetime(row.get("updatedAt") or "")

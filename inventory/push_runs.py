@@ -21,13 +21,13 @@ from channels.models import Store
 from channels.shopify import queries
 from channels.shopify.exceptions import ShopifyStaleQuantity
 from channels.shopify.ids import gid_to_id
-from outbox.kinds import OutboxKind, Outcome
+from outbox.kinds import NotRun, OutboxKind, Outcome
 from outbox.leases import lease_release, lease_take
 from outbox.services import outbox_claim, outbox_execute
 from pim.clock import clock_now
 
 from . import selectors
-from .drift import _run_check
+from .drift import _run_check, level_sale_in_flight, level_wait_is_over
 from .levels import _level_target, _lock_level, _shopify_level
 from .models import (
     InventoryPush,
@@ -173,7 +173,10 @@ def _execute(push: InventoryPush) -> Outcome:
                 InventoryPush.objects.filter(pk=push.pk).update(idempotency_key=push.idempotency_key)
             return _run_delta(push, level)
         if push.kind == InventoryPush.Kind.SET:
-            return _run_sets(push.store, [(push, level)])[push.pk]
+            outcome = _run_sets(push.store, [(push, level)])[push.pk]
+            if isinstance(outcome, NotRun):
+                raise outcome  # the outbox gives the push back unrun, due again later
+            return outcome
         return _run_check(push, level)
     finally:
         inventory_push_release(push=push, level=level)
@@ -288,9 +291,14 @@ def _run_delta(push: InventoryPush, level: ShopifyLevel) -> Outcome:
     return Outcome(InventoryPush.Status.DONE, f"{push.delta:+d}")
 
 
-def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> dict[int, Outcome]:
-    """Set Shopify to the PIM's quantity for the batch's levels (compare-and-set, re-read when stale)."""
-    outcomes: dict[int, Outcome] = {}
+def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> dict[int, Outcome | NotRun]:
+    """Set Shopify to the PIM's quantity for the batch's levels (compare-and-set, re-read when stale).
+
+    A level the set would raise while Shopify's number may include a sale the PIM has not booked yet is left for
+    later (``NotRun``: no attempt used), see ``_sale_in_doubt``. Raises ShopifyStaleQuantity when Shopify kept
+    changing for STALE_ROUNDS rounds.
+    """
+    outcomes: dict[int, Outcome | NotRun] = {}
     targets: dict[int, tuple[str, str]] = {}
     for push, _ in batch:
         target = _level_target(store, push.variant_id, push.location_id)
@@ -313,6 +321,7 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
             location_ids=[targets[p.pk][1] for p, _ in live],
             names=("available",),
         )
+        read_at = clock_now()
         shopify = {(r["inventoryItemId"], r["locationId"]): r for r in rows}
         pim: dict[int, tuple[int, int]] = {}
         with transaction.atomic():
@@ -346,6 +355,10 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
                 outcomes[push.pk] = Outcome(InventoryPush.Status.SKIPPED, why)
                 continue
             current = (row.get("quantities") or {}).get("available")
+            doubt = _sale_in_doubt(push, row, current, available, read_at)
+            if doubt is not None:
+                outcomes[push.pk] = doubt
+                continue
             plan.append((push, level, available, version, current))
             if current != available:
                 quantities.append({"inventoryItemId": item, "locationId": location, "quantity": available,
@@ -371,6 +384,27 @@ def _run_sets(store: Store, batch: list[tuple[InventoryPush, ShopifyLevel]]) -> 
         return outcomes
     raise ShopifyStaleQuantity(f"Shopify kept changing during {STALE_ROUNDS} compare-and-set rounds",
                                shop_domain=store.shop_domain)
+
+
+def _sale_in_doubt(push: InventoryPush, row: dict, current: int | None, available: int, read_at) -> NotRun | None:
+    """A set raising Shopify's level while a sale may be in flight: the read includes the sale, the PIM does not yet,
+    and the set would put the sold units back in that shop for good (the PIM never pushes a booked sale to the
+    order's own store). Return the ``NotRun`` that leaves the level for later, or None to set it now.
+
+    A set lowering Shopify cannot undo a sale, so only raises wait; after INVENTORY_CHECK_MAX_WAIT_SECONDS since the
+    push was queued the set goes ahead anyway (logged), as a check concludes then.
+    """
+    if current is None or current >= available:
+        return None
+    why, wait = level_sale_in_flight(shop_domain=push.store.shop_domain, row=row, read_at=read_at)
+    if not why:
+        return None
+    if level_wait_is_over(push=push, now=read_at):
+        logger.warning("set %s: Shopify %s < PIM %s but %s; waited long enough, setting anyway", push.pk, current,
+                       available, why)
+        return None
+    logger.info("set %s: Shopify %s < PIM %s but %s: left for later", push.pk, current, available, why)
+    return NotRun(f"Shopify {current} < PIM {available} but {why}", retry_after=max(1.0, wait))
 
 
 def _mark_not_stocked(level: ShopifyLevel, location_gid_: str) -> None:

@@ -18,8 +18,9 @@ from django.db.models import QuerySet
 
 
 class NotRun(Exception):
-    """A batch gave this claimed row back unrun: waiting again, no attempt used. At once when it yielded to a higher
-    lane; after ``retry_after`` seconds when what it needs is not there yet (a store's cost budget, issue 15)."""
+    """A batch gave this claimed row back unrun (or ``execute`` raised it for a row run alone): waiting again, no
+    attempt used. At once when it yielded to a higher lane; after ``retry_after`` seconds when what it needs is not
+    there yet (a store's cost budget, issue 15; a sale in flight an inventory set must not undo)."""
 
     def __init__(self, message: str = "", *, retry_after: float = 0.0) -> None:
         super().__init__(message)

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 NOT_CLAIMED = "not-claimed"
 RETRY = "retry"
+RELEASED = "released"  # a row given back unrun (``NotRun``)
 
 
 # --- record ---------------------------------------------------------------------------------------------
@@ -315,6 +316,9 @@ def _run_claimed(kind: OutboxKind, row, worker: str) -> Outcome:
     attempt = kind.started(row, worker) if kind.started else None
     try:
         outcome = kind.execute(row)
+    except NotRun as exc:  # what the row needs is not there yet: waiting again, no attempt used
+        outbox_release(kind=kind, rows=[row], attempts={row.pk: attempt}, delays={row.pk: exc.retry_after})
+        return Outcome(RELEASED, str(exc))
     except Exception as exc:
         retryable = _retryable(kind, exc)
         if not retryable and not hasattr(exc, "retryable"):

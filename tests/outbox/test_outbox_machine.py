@@ -352,3 +352,28 @@ def test_a_batch_success_writes_the_rows_it_still_holds_and_skips_the_re_claimed
     written = outbox.outbox_succeed_many(kind=kind, items=[(r, Outcome("done", "batch"), None) for r in rows])
     assert [r.pk for r in written] == [a]
     assert _state(a)["status"] == "done" and (_state(b)["status"], _state(b)["worker"]) == ("running", "other:2")
+
+
+def test_a_row_run_alone_that_raises_not_run_is_given_back_without_using_an_attempt(kind, world, monkeypatch):
+    """``execute`` raising ``NotRun`` (what the row needs is not there yet) releases the row for ``retry_after``
+    seconds, as a batch's ``NotRun`` does: never a retry counted, never a dead letter however often it happens."""
+    from outbox.kinds import NotRun
+
+    monkeypatch.setattr(outbox, "outbox_dispatch", lambda **kw: 0)
+    store, (p1, *_) = world
+    pk = record(kind, store, p1)
+    TranslationSyncJob.objects.filter(pk=pk).update(max_attempts=2)
+
+    def not_yet(row):
+        raise NotRun("a sale may be in flight", retry_after=30)
+
+    kind.behaviour["run"] = not_yet
+    for _ in range(3):  # more times than the row's max attempts
+        before = timezone.now()
+        outcome = outbox.outbox_execute(kind=kind, row_id=pk)
+        assert (outcome.status, outcome.detail) == (outbox.RELEASED, "a sale may be in flight")
+        row = TranslationSyncJob.objects.get(pk=pk)
+        assert (row.status, row.attempts, row.lease_until) == ("pending", 0, None)
+        assert before + timedelta(seconds=29) <= row.next_attempt_at <= timezone.now() + timedelta(seconds=30)
+    kind.behaviour["run"] = lambda row: Outcome("done", "ok", {"registered": 1})
+    assert outbox.outbox_execute(kind=kind, row_id=pk).status == "done"
