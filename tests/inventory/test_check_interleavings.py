@@ -10,44 +10,14 @@ from django.test import Client
 import inventory.drift as drift_module
 from inventory.models import InventoryDrift, InventoryPush
 from inventory.push_runs import inventory_push_execute
-from inventory.pushes import _push_record
 
 from .conftest import drain
-
-
-def _sale_before_the_read(monkeypatch, world, *, deliver: bool) -> list[dict]:
-    """Make the check's Shopify read happen just after a sale in shop A (its orders/create stored, unprocessed,
-    when ``deliver``; still on its way otherwise). Returns the placed orders."""
-    placed: list[dict] = []
-    real = drift_module.client_for_store
-
-    def client_for_store(store):
-        client = real(store)
-        read = client.inventory_levels
-
-        def inventory_levels(**kwargs):
-            if not placed:
-                placed.append(world.control.place_order("shop-a", [{"sku": world.variant.sku, "quantity": 1}]))
-                if deliver:
-                    response = world.post(Client(), "orders/create", placed[0], store=world.store_a)
-                    assert response.status_code == 200
-            return read(**kwargs)
-
-        client.inventory_levels = inventory_levels
-        return client
-
-    monkeypatch.setattr(drift_module, "client_for_store", client_for_store)
-    return placed
-
-
-def _check(world) -> int:
-    return _push_record(kind=InventoryPush.Kind.CHECK, store_id=world.store_a.pk, variant_id=world.variant.pk,
-                        location_id=world.main.pk)
+from .interleavings import push_on_main, sale_before_the_read
 
 
 def test_an_order_webhook_stored_between_the_claim_and_the_read_makes_the_check_wait(world, monkeypatch):
-    placed = _sale_before_the_read(monkeypatch, world, deliver=True)
-    check_id = _check(world)
+    placed = sale_before_the_read(monkeypatch, world, module=drift_module, deliver=True)
+    check_id = push_on_main(world, InventoryPush.Kind.CHECK)
 
     inventory_push_execute(push_id=check_id)
 
@@ -67,8 +37,8 @@ def test_an_order_webhook_stored_between_the_claim_and_the_read_makes_the_check_
 
 def test_a_sale_whose_webhook_is_still_on_its_way_makes_the_check_wait(world, monkeypatch, settings):
     settings.INVENTORY_CHECK_DELAY_SECONDS = 30  # how long Shopify may take to deliver a change's order webhook
-    placed = _sale_before_the_read(monkeypatch, world, deliver=False)
-    check_id = _check(world)
+    placed = sale_before_the_read(monkeypatch, world, module=drift_module, deliver=False)
+    check_id = push_on_main(world, InventoryPush.Kind.CHECK)
 
     inventory_push_execute(push_id=check_id)
 
@@ -90,7 +60,7 @@ def test_a_real_merchant_edit_is_still_caught_once_shopify_settles(world, settin
     settings.INVENTORY_CHECK_DELAY_SECONDS = 30
     settings.INVENTORY_CHECK_MAX_WAIT_SECONDS = 120
     world.control.adjust_inventory("shop-a", sku=world.variant.sku, set=250)  # the merchant, just before the read
-    check_id = _check(world)
+    check_id = push_on_main(world, InventoryPush.Kind.CHECK)
 
     inventory_push_execute(push_id=check_id)
     assert not InventoryDrift.objects.exists()  # too recent to tell from a sale in flight
@@ -106,8 +76,8 @@ def test_a_check_that_stops_waiting_with_an_order_webhook_unprocessed_holds_inst
     """After INVENTORY_CHECK_MAX_WAIT_SECONDS the check concludes anyway; with a sale of the shop still unbooked, an
     overwrite would undo that sale in Shopify for good, so the drift is held for review."""
     settings.INVENTORY_CHECK_MAX_WAIT_SECONDS = 0
-    _sale_before_the_read(monkeypatch, world, deliver=True)
-    check_id = _check(world)
+    sale_before_the_read(monkeypatch, world, module=drift_module, deliver=True)
+    check_id = push_on_main(world, InventoryPush.Kind.CHECK)
 
     inventory_push_execute(push_id=check_id)
 

@@ -11,44 +11,14 @@ from django.test import Client
 import inventory.push_runs as push_runs_module
 from inventory.models import InventoryPush
 from inventory.push_runs import inventory_push_execute
-from inventory.pushes import _push_record
 
 from .conftest import drain
-
-
-def _sale_before_the_read(monkeypatch, world, *, deliver: bool) -> list[dict]:
-    """Make the set's first Shopify read happen just after a sale in shop A (its orders/create stored, unprocessed,
-    when ``deliver``; still on its way otherwise). Returns the placed orders."""
-    placed: list[dict] = []
-    real = push_runs_module.client_for_store
-
-    def client_for_store(store):
-        client = real(store)
-        read = client.inventory_levels
-
-        def inventory_levels(**kwargs):
-            if not placed:
-                placed.append(world.control.place_order("shop-a", [{"sku": world.variant.sku, "quantity": 1}]))
-                if deliver:
-                    response = world.post(Client(), "orders/create", placed[0], store=world.store_a)
-                    assert response.status_code == 200
-            return read(**kwargs)
-
-        client.inventory_levels = inventory_levels
-        return client
-
-    monkeypatch.setattr(push_runs_module, "client_for_store", client_for_store)
-    return placed
-
-
-def _set(world) -> int:
-    return _push_record(kind=InventoryPush.Kind.SET, store_id=world.store_a.pk, variant_id=world.variant.pk,
-                        location_id=world.main.pk)
+from .interleavings import push_on_main, sale_before_the_read
 
 
 def test_a_set_does_not_undo_a_sale_whose_order_webhook_is_not_processed(world, monkeypatch):
-    placed = _sale_before_the_read(monkeypatch, world, deliver=True)
-    set_id = _set(world)
+    placed = sale_before_the_read(monkeypatch, world, module=push_runs_module, deliver=True)
+    set_id = push_on_main(world, InventoryPush.Kind.SET)
 
     inventory_push_execute(push_id=set_id)
 
@@ -65,8 +35,8 @@ def test_a_set_does_not_undo_a_sale_whose_order_webhook_is_not_processed(world, 
 
 def test_a_set_does_not_undo_a_sale_whose_order_webhook_is_still_on_its_way(world, monkeypatch, settings):
     settings.INVENTORY_CHECK_DELAY_SECONDS = 30  # how long Shopify may take to deliver a change's order webhook
-    placed = _sale_before_the_read(monkeypatch, world, deliver=False)
-    set_id = _set(world)
+    placed = sale_before_the_read(monkeypatch, world, module=push_runs_module, deliver=False)
+    set_id = push_on_main(world, InventoryPush.Kind.SET)
 
     inventory_push_execute(push_id=set_id)
 
@@ -85,8 +55,8 @@ def test_a_set_that_lowers_shopify_is_not_held_back(world, monkeypatch, settings
     """A sale in flight lowers Shopify: a set that lowers it further cannot undo one, so it runs at once."""
     settings.INVENTORY_CHECK_DELAY_SECONDS = 30
     world.control.adjust_inventory("shop-a", sku=world.variant.sku, set=350)  # just now, by the merchant
-    _sale_before_the_read(monkeypatch, world, deliver=True)
-    set_id = _set(world)
+    sale_before_the_read(monkeypatch, world, module=push_runs_module, deliver=True)
+    set_id = push_on_main(world, InventoryPush.Kind.SET)
 
     inventory_push_execute(push_id=set_id)
 
@@ -98,8 +68,8 @@ def test_a_set_that_lowers_shopify_is_not_held_back(world, monkeypatch, settings
 def test_a_set_stops_waiting_after_the_max_wait(world, monkeypatch, settings):
     """After INVENTORY_CHECK_MAX_WAIT_SECONDS since the set was queued it runs as before (and says so in the log)."""
     settings.INVENTORY_CHECK_MAX_WAIT_SECONDS = 0
-    _sale_before_the_read(monkeypatch, world, deliver=True)
-    set_id = _set(world)
+    sale_before_the_read(monkeypatch, world, module=push_runs_module, deliver=True)
+    set_id = push_on_main(world, InventoryPush.Kind.SET)
 
     inventory_push_execute(push_id=set_id)
 
@@ -119,7 +89,7 @@ def test_a_full_sync_batch_sets_the_levels_not_in_doubt_and_leaves_the_sold_one_
     world.control.adjust_inventory("shop-a", sku=world.variant.sku, set=50)  # merchant edits before the sync
     world.control.adjust_inventory("shop-a", sku=world.variant.sku, set=5,
                                    location_id=world.locations["shop-a"]["Retail Store"])
-    placed = _sale_before_the_read(monkeypatch, world, deliver=True)  # the sale takes Main's 50 to 49
+    placed = sale_before_the_read(monkeypatch, world, module=push_runs_module, deliver=True)  # the sale takes Main's 50 to 49
     run = inventory_full_sync_start(store=world.store_a, actor_label="test")
 
     outbox_drain(lane=SYNC_SET_LANE, budget_seconds=60)
