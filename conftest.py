@@ -8,6 +8,7 @@ real Shopify from the test suite.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 
 import pytest
@@ -67,6 +68,22 @@ def _block_network():
     socket.socket.connect = _real_connect
     socket.socket.connect_ex = _real_connect_ex
     socket.getaddrinfo = _real_getaddrinfo
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _lane_redis_starts_empty():
+    """Empty this lane's test Redis database once, before the first test.
+
+    The test command's lane (``scripts/lane.sh``, held with flock) owns that database, but a run that was killed
+    leaves RQ jobs queued in it; a drain in a later run then sees a job "waiting on a lane ahead" and yields, and
+    tests of the publish lane find their jobs given back unrun. Outside a lane (no PIM_TEST_LANE) nothing is
+    flushed: REDIS_URL may then be someone's own database.
+    """
+    if os.environ.get("PIM_TEST_LANE") and os.environ.get("REDIS_URL"):
+        import redis
+
+        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    yield
 
 
 @pytest.fixture(autouse=True)
