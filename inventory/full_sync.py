@@ -13,7 +13,8 @@ from django.utils import timezone
 from channels.clients import client_for_store
 from channels.models import Store
 from channels.shopify.exceptions import ShopifyError
-from outbox.services import outbox_claim, outbox_dispatch, outbox_fail, worker_name
+from outbox.kinds import NotRun
+from outbox.services import outbox_claim, outbox_dispatch, outbox_fail, outbox_release, worker_name
 
 from . import selectors
 from .errors import InventorySyncRefused
@@ -178,7 +179,10 @@ def _full_sync_sets(*, run: InventorySyncRun, store: Store, push_ids: list[int],
                 batch.append((push, _shopify_level(push.store_id, push.variant_id, push.location_id)))
         try:
             if batch:
-                _run_sets(store, batch)
+                # A set a sale may still be in flight for comes back unrun: waiting again, picked up below when due.
+                waiting = {pk: r for pk, r in _run_sets(store, batch).items() if isinstance(r, NotRun)}
+                outbox_release(kind=INVENTORY_SYNC_SET, rows=[p for p, _ in batch if p.pk in waiting],
+                               delays={pk: r.retry_after for pk, r in waiting.items()})
         except ShopifyError as exc:
             for push, _ in batch:
                 outbox_fail(kind=INVENTORY_SYNC_SET, row=push, exc=exc, retryable=exc.retryable)
@@ -188,6 +192,7 @@ def _full_sync_sets(*, run: InventorySyncRun, store: Store, push_ids: list[int],
                 inventory_push_release(push=push, level=level)
         still = set(
             InventoryPush.objects.filter(pk__in=remaining, status__in=[InventoryPush.Status.PENDING,
+                                                                        InventoryPush.Status.RETRY,
                                                                         InventoryPush.Status.RUNNING])
             .values_list("pk", flat=True)
         )

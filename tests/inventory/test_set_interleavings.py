@@ -107,3 +107,19 @@ def test_a_full_sync_batch_sets_the_levels_not_in_doubt_and_leaves_the_sold_one_
     assert world.pim_available() == 299 and world.shopify_available("shop-a") == 299
     run.refresh_from_db()
     assert run.finished_at is not None and not run.error and run.levels_set == 2
+
+
+def test_a_direct_full_sync_waits_for_a_level_just_changed_and_then_sets_it(world, settings):
+    """The command's full sync runs in the caller: a set it must leave for later (the level changed a moment ago, so
+    a sale's webhook may be on its way) is given back and taken again when due, not left claimed until the lease
+    runs out (the sync then reported "still busy" and left the set to the workers)."""
+    from inventory.full_sync import inventory_full_sync
+
+    settings.INVENTORY_CHECK_DELAY_SECONDS = 0.2
+    world.control.adjust_inventory("shop-b", sku=world.variant.sku, set=50)  # just now: within the delay
+
+    run = inventory_full_sync(store=world.store_b, apply=True, wait_seconds=30)
+
+    assert not run.error and run.levels_set == 1
+    assert world.shopify_available("shop-b") == 300
+    assert InventoryPush.objects.get(sync_run=run, location=world.main).status == InventoryPush.Status.DONE
