@@ -227,8 +227,11 @@ def main() -> None:
                 published = SyncJob.objects.filter(store=c, status=SyncJob.Status.DONE).count()
                 waiting = SyncJob.objects.filter(store=c, status__in=["pending", "running"]).count()
                 sync = InventorySyncRun.objects.filter(store=d).order_by("-pk").first()
+                # The run's own counters are filled when it finishes: count its sets done so far instead.
+                sets = InventoryPush.objects.filter(sync_run=sync) if sync else InventoryPush.objects.none()
+                sets_done = sets.exclude(status__in=["pending", "retry", "running"]).count()
                 sync_note = (f"run #{sync.pk} {'finished' if sync.finished_at else 'still running'}, "
-                             f"{sync.levels_set} level(s) set" if sync else "not started")
+                             f"{sets_done} of {sets.count()} set(s) done" if sync else "not started")
                 phase1 = {"order_to_b_ms": summary(to_b), "timeouts": missed, "inbox_ms": summary(inbox),
                           "load_seconds": time.monotonic() - load_started, "published": published,
                           "publish_waiting": waiting, "full_sync": sync_note}
