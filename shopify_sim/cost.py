@@ -7,7 +7,8 @@ Rules (shopify.dev/docs/api/usage/rate-limits, API-NOTES section 4):
 - interfaces / unions: the maximum over the selected concrete types
 - lists of objects: the object cost x the list size when an argument tells it (``first``, ``ids``), else x 1
 - mutations: 10 per root field (productSet: 10 + 0.2/variant + 0.6/variant file + 0.4/variant metafield
-  + 0.4/product metafield + 1.9/product file, since 2025-10)
+  + 0.4/product metafield + 1.9/product file, since 2025-10; metafieldsSet: 10 + the weight of each distinct
+  owner, since 2026-09-15, see ``metafieldsset_cost``)
 The actual cost is computed from the returned data the same way, using the number of nodes actually returned.
 """
 
@@ -300,6 +301,39 @@ def productset_cost(input_value: dict[str, Any] | None) -> float:
     return cost
 
 
+# changelog "dynamic-complexity-cost-for-metafieldsset-mutation" (2026-09-15, all API versions). The stored page
+# lost the name of the weight-2 type; ProductVariant is the stricter reading (it is the only other product-side
+# owner; counting it 0 would undercharge) and is listed as unconfirmed in the README. "Customer (including ...)"
+# lost its parenthesised name too; only Customer is weighted here. Every other owner type weighs 0.
+METAFIELDS_SET_OWNER_WEIGHTS: dict[str, int] = {
+    "Order": 10,
+    "Product": 4,
+    "ProductVariant": 2,
+    "Collection": 1,
+    "Customer": 1,
+    "Shop": 1,
+}
+
+
+def _gid_type(gid: Any) -> str | None:
+    if not isinstance(gid, str) or not gid.startswith("gid://shopify/"):
+        return None
+    parts = gid[len("gid://shopify/"):].split("/")
+    return parts[0] if len(parts) >= 2 and parts[0] else None
+
+
+def metafieldsset_cost(metafields: Any) -> float:
+    """Dynamic metafieldsSet cost of one invocation: 10 + Σ distinct owners × their type's weight.
+
+    Each owner counts once however many of its metafields the call sets. Owners are counted from the input as
+    sent, whether or not they exist (the stricter reading: the page does not say an unknown owner is free)."""
+    owners = {m.get("ownerId") for m in (metafields or []) if isinstance(m, dict)}
+    cost = 10.0
+    for owner in owners:
+        cost += METAFIELDS_SET_OWNER_WEIGHTS.get(_gid_type(owner) or "", 0)
+    return cost
+
+
 def requested_cost(
     schema: GraphQLSchema, op: OperationDefinitionNode, fragments: dict[str, Any], variables: dict[str, Any]
 ) -> int:
@@ -312,6 +346,9 @@ def requested_cost(
                 continue
             if name == "productSet":
                 total += productset_cost(_arg(nodes[0], "input", w.variables))
+            elif name == "metafieldsSet":
+                # per invocation: every alias pays its own base and owners (owners not deduplicated across aliases)
+                total += metafieldsset_cost(_arg(nodes[0], "metafields", w.variables))
             else:
                 total += MUTATION_COST
             del key

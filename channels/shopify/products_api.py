@@ -11,6 +11,7 @@ from typing import Any
 
 from . import queries
 from .exceptions import ShopifyError
+from .metafields_api import metafields_set_owner_cost
 from .transport import ShopifyTransport
 
 # Page sizes of the drift read (about 5 points per variant, 2 per media, 1 per metafield: ~800 points).
@@ -207,7 +208,8 @@ class ProductsApiMixin(ShopifyTransport):
         stored: list[dict] = []
         for start in range(0, len(metafields), 25):
             chunk = [{**m, "ownerId": owner_id} for m in metafields[start : start + 25]]
-            data = self.execute(queries.METAFIELDS_SET, {"metafields": chunk})
+            data = self._execute(queries.METAFIELDS_SET, {"metafields": chunk},
+                                 cost_base=metafields_set_owner_cost(chunk))
             stored.extend((data.get("metafieldsSet") or {}).get("metafields") or [])
         return stored
 

@@ -1,5 +1,6 @@
 """Issue 15: sync jobs run in batches share one handle look-up and their metafieldsSet calls (25 per call);
-a metafield Shopify refuses fails only its own product's job."""
+a metafield Shopify refuses fails only its own product's job. A product's first create carries its metafields in
+productSet instead (metafieldsSet costs 10 + 4 per product since 2026-09-15; productSet 0.4 per metafield)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ def _product(i: int, keys=("fabric", "care", "origin"), images=0):
     )
 
 
+def _change_every_value(products):
+    """Edit every attribute of the products and ask for a publish: an update that only metafieldsSet carries."""
+    from channels import services
+    from pim.models import ProductAttribute
+
+    for attribute in ProductAttribute.objects.filter(product__in=products):
+        ProductAttribute.objects.filter(pk=attribute.pk).update(value=f"{attribute.value} v2")
+    services.publish_request(product_ids=[p.pk for p in products])
+
+
 def _drain():
     from outbox.services import outbox_drain
 
@@ -46,8 +57,10 @@ def test_first_publish_of_a_batch_shares_handle_look_up_media_polls_and_metafiel
     assert _drain() == 6
 
     assert set(SyncJob.objects.values_list("status", flat=True)) == {"done"}
-    assert len(_ops(shopify_sim, "MetafieldsSetBatch")) == 1
+    # First creates: the metafields travel in productSet, no metafieldsSet call at all.
+    assert len(_ops(shopify_sim, "MetafieldsSetBatch")) == 0
     assert len(_ops(shopify_sim, "MetafieldsSet")) == 0
+    assert all(len(r["variables"]["input"]["metafields"]) == 3 for r in _ops(shopify_sim, "ProductSet"))
     assert len(_ops(shopify_sim, "ProductsByHandles")) == 1
     assert len(_ops(shopify_sim, "ProductIdsByHandle")) == 0
     # The 12 new media are waited for together: a poll or two for the batch, not one or more per product.
@@ -65,6 +78,53 @@ def test_first_publish_of_a_batch_shares_handle_look_up_media_polls_and_metafiel
     assert shopify_sim.control.requests("shop-a") == []
 
 
+def test_a_first_create_carries_its_metafields_in_product_set_and_records_them_as_written(sim_store, shopify_sim,
+                                                                                          settings):
+    """A create sends the metafields inside productSet (0.4 points each) instead of a metafieldsSet (10 + 4 per
+    product since 2026-09-15); the snapshot records them, the drift compare finds them as written, and a later
+    edit of a metafield goes through metafieldsSet only (productSet's list fields replace: never on updates)."""
+    from channels import services
+    from channels.models import ChannelAssignment
+    from conflicts.models import Conflict
+    from pim.models import ProductAttribute
+
+    settings.PUBLISH_BATCH_SIZE = 10
+    products = [_product(i) for i in range(3)]
+    services.assignments_bulk_set(store=sim_store, product_ids=[p.pk for p in products])
+    shopify_sim.control.clear_requests("shop-a")
+
+    assert _drain() == 3
+
+    creates = _ops(shopify_sim, "ProductSet")
+    assert len(creates) == 3
+    assert [sorted(m["key"] for m in r["variables"]["input"]["metafields"]) for r in creates] == [
+        ["care", "fabric", "origin"]] * 3
+    assert _ops(shopify_sim, "MetafieldsSetBatch") == [] and _ops(shopify_sim, "MetafieldsSet") == []
+    # productSet's dynamic cost: 10 + 2 variants x 0.2 + 3 metafields x 0.4 = 11.6, rounded up
+    assert {r["requested_cost"] for r in creates} == {12}
+    for a in ChannelAssignment.objects.all():
+        assert a.published_hash
+        assert a.published_snapshot["metafields"] == {
+            f"custom.{k}": ["single_line_text_field", f"{k} {products.index(a.product)}"]
+            for k in ("care", "fabric", "origin")}
+
+    # An edit of one metafield: compared live (no drift: what productSet wrote is what was recorded), then only
+    # that product's metafields are set with metafieldsSet; no productSet.
+    ProductAttribute.objects.filter(product=products[0], key="care").update(value="hand wash")
+    services.publish_request(store=sim_store)
+    shopify_sim.control.clear_requests("shop-a")
+    assert _drain() == 3
+    assert Conflict.objects.count() == 0
+    assert _ops(shopify_sim, "ProductSet") == []
+    [call] = _ops(shopify_sim, "MetafieldsSetBatch")
+    assert {m["ownerId"] for m in call["variables"]["metafields"]} == {
+        f"gid://shopify/Product/{ChannelAssignment.objects.get(product=products[0]).shopify_product_id}"}
+    live = {p["title"]: p for p in shopify_sim.control.products("shop-a")}["Batch Tee 0"]
+    assert {m["key"]: m["value"] for m in live["metafields"]}["care"] == "hand wash"
+    assert ChannelAssignment.objects.get(product=products[0]).published_snapshot["metafields"]["custom.care"][1] == \
+        "hand wash"
+
+
 def test_products_are_packed_into_calls_of_at_most_25_metafields(sim_store, shopify_sim, settings):
     from channels import services
     from channels.models import SyncJob
@@ -73,6 +133,8 @@ def test_products_are_packed_into_calls_of_at_most_25_metafields(sim_store, shop
     keys = tuple(f"key{k}" for k in range(10))
     products = [_product(i, keys=keys) for i in range(5)]  # 5 x 10: 2 + 2 + 1 products per call
     services.assignments_bulk_set(store=sim_store, product_ids=[p.pk for p in products])
+    assert _drain() == 5  # created with their metafields in productSet
+    _change_every_value(products)
     shopify_sim.control.clear_requests("shop-a")
 
     assert _drain() == 5
@@ -90,26 +152,28 @@ def test_a_refused_metafield_fails_only_its_product_and_the_others_are_sent_agai
 
     settings.PUBLISH_BATCH_SIZE = 10
     products = [_product(i, keys=("fabric", "care")) for i in range(4)]
+    services.assignments_bulk_set(store=sim_store, product_ids=[p.pk for p in products])
+    assert _drain() == 4  # created with their metafields in productSet; the edits below go through metafieldsSet
+    _change_every_value(products)
     # A key Shopify refuses (TOO_SHORT), written past the PIM's validation: the shared call is atomic.
     bad = ProductAttribute.objects.create(product=products[1], namespace="custom", key="x", value="refused")
-    services.assignments_bulk_set(store=sim_store, product_ids=[p.pk for p in products])
     shopify_sim.control.clear_requests("shop-a")
 
     assert _drain() == 4
 
-    jobs = {j.product_id: j for j in SyncJob.objects.all()}
+    jobs = {j.product_id: j for j in SyncJob.objects.order_by("pk")}  # the edit's jobs, after the creates
     assert {pid: j.status for pid, j in jobs.items() if pid != products[1].pk} == {
         p.pk: "done" for p in products if p.pk != products[1].pk}
     assert jobs[products[1].pk].status in ("dead", "pending")
     assert "TOO_SHORT" in jobs[products[1].pk].last_error or "short" in jobs[products[1].pk].last_error.lower()
     assert len(_ops(shopify_sim, "MetafieldsSetBatch")) == 2  # refused, then the three others again
     refused = ChannelAssignment.objects.get(product=products[1])
-    assert refused.published_hash == ""  # not recorded as written: the next try sends everything again
+    assert refused.published_snapshot["metafields"]["custom.fabric"][1] == "fabric 1"  # the last write it made
     by_title = {p["title"]: p for p in shopify_sim.control.products("shop-a")}
-    assert len(by_title["Batch Tee 0"]["metafields"]) == 2
-    assert by_title["Batch Tee 1"]["metafields"] == []
+    assert {m["value"] for m in by_title["Batch Tee 0"]["metafields"]} == {"fabric 0 v2", "care 0 v2"}
+    assert {m["value"] for m in by_title["Batch Tee 1"]["metafields"]} == {"fabric 1", "care 1"}  # nothing set
 
-    # Fixed in the PIM, the job is replayed: the product is completed (productSet by id, no duplicate).
+    # Fixed in the PIM, the job is replayed: the product's metafields are set (no duplicate product).
     bad.delete()
     services.sync_jobs_replay(job_ids=[jobs[products[1].pk].pk])
     SyncJob.objects.filter(pk=jobs[products[1].pk].pk).update(next_attempt_at="2000-01-01T00:00:00Z")
@@ -117,7 +181,8 @@ def test_a_refused_metafield_fails_only_its_product_and_the_others_are_sent_agai
     assert SyncJob.objects.get(pk=jobs[products[1].pk].pk).status == "done"
     titles = [p["title"] for p in shopify_sim.control.products("shop-a")]
     assert titles.count("Batch Tee 1") == 1
-    assert len({p["title"]: p for p in shopify_sim.control.products("shop-a")}["Batch Tee 1"]["metafields"]) == 2
+    assert {m["value"] for m in {p["title"]: p for p in shopify_sim.control.products("shop-a")}["Batch Tee 1"][
+        "metafields"]} == {"fabric 1 v2", "care 1 v2"}
 
 
 def test_a_publish_batch_gives_back_its_unwritten_jobs_when_order_work_waits(sim_store, shopify_sim, settings,

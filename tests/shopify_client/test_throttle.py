@@ -170,6 +170,33 @@ def test_product_set_estimate_adds_the_input_dependent_part(fake, make_client):
     )  # (the client adds the sized selection, 3 per variant row + 1 per media row, to the base it passes)
 
 
+def test_metafields_set_estimate_adds_each_distinct_owners_weight(fake, make_client):
+    """metafieldsSet costs 10 + 4 per distinct product owner since 2026-09-15: the client learns the base and
+    adds the owners of each call, so a 25-product call never reserves what a one-product call cost."""
+    from channels.shopify.metafields_api import metafields_set_batch, metafields_set_owner_cost
+
+    def mf(owner, key="k1"):
+        return {"ownerId": owner, "namespace": "pim", "key": key, "type": "single_line_text_field", "value": "v"}
+
+    def answer(req):
+        owners = {m["ownerId"] for m in req.variables["metafields"]}
+        return {"data": {"metafieldsSet": {"metafields": [], "userErrors": []}},
+                "extensions": cost_extensions(requested=10 + 4 * len(owners))}
+
+    fake.on("MetafieldsSetBatch", answer)
+    one = [mf("gid://shopify/Product/1", f"k{i}") for i in range(3)]
+    many = [mf(f"gid://shopify/Product/{i}") for i in range(25)]
+    assert metafields_set_owner_cost(one) == 4
+    assert metafields_set_owner_cost(many) == 100
+    assert metafields_set_owner_cost([mf("gid://shopify/Product/1"), mf("gid://shopify/ProductVariant/2"),
+                                      mf("gid://shopify/Location/3")]) == 4 + 2 + 0
+    client = make_client()
+    metafields_set_batch(client, metafields=one)
+    assert client.budget.estimate("MetafieldsSetBatch", is_mutation=True) == pytest.approx(10)
+    assert client.budget.estimate("MetafieldsSetBatch", is_mutation=True,
+                                  base=metafields_set_owner_cost(many)) == pytest.approx(110)
+
+
 class LeakyBucket:
     """Emulates Shopify's bucket: requested cost must be available, then refunded to actual."""
 

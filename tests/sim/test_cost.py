@@ -38,6 +38,45 @@ def test_mutation_costs_ten_and_product_set_is_dynamic(gql):
     assert cost(out)["requestedQueryCost"] == 15
 
 
+METAFIELDS_SET = """mutation($m: [MetafieldsSetInput!]!) { metafieldsSet(metafields: $m) {
+  metafields { key } userErrors { code message } } }"""
+
+
+def _mf(owner, key="k1"):
+    return {"ownerId": owner, "namespace": "pim", "key": key, "type": "single_line_text_field", "value": "v"}
+
+
+def test_metafields_set_costs_ten_plus_the_weight_of_each_distinct_owner(gql):
+    """changelog dynamic-complexity-cost-for-metafieldsset-mutation (2026-09-15): 10 + distinct owners x weight
+    (Order 10, Product 4, ProductVariant 2 [name unconfirmed], Collection/Customer/Shop 1, others 0), per
+    invocation; requested = actual (the stricter reading)."""
+    inp = product_input(sizes=("S", "M"))
+    out = gql("mutation($i: ProductSetInput!) { productSet(input: $i) { product { id variants(first: 5) { nodes { id } } } } }",
+              {"i": inp})
+    product = out["data"]["productSet"]["product"]
+    variants = [v["id"] for v in product["variants"]["nodes"]]
+
+    def charged(metafields):
+        c = cost(gql(METAFIELDS_SET, {"m": metafields}))
+        assert c["requestedQueryCost"] == c["actualQueryCost"]
+        return c["requestedQueryCost"]
+
+    # one owner counts once however many of its metafields are set
+    assert charged([_mf(product["id"], f"k{i}") for i in range(10)]) == 14
+    # the product and its two variants: 10 + 4 + 2 x 2
+    assert charged([_mf(product["id"]), _mf(variants[0]), _mf(variants[1])]) == 18
+    # 25 distinct products: 10 + 25 x 4 (owners need not exist: counted from the input, the stricter reading)
+    assert charged([_mf(f"gid://shopify/Product/{9_000_000 + i}") for i in range(25)]) == 110
+    assert charged([_mf("gid://shopify/Order/9000001"), _mf("gid://shopify/Collection/9000001"),
+                    _mf("gid://shopify/Customer/9000001"), _mf("gid://shopify/Shop/9000001"),
+                    _mf("gid://shopify/Location/9000001")]) == 10 + 10 + 1 + 1 + 1 + 0
+    # aliases: each invocation pays the base and its owners again (no deduplication across aliases)
+    out = gql("""mutation($m: [MetafieldsSetInput!]!) { a: metafieldsSet(metafields: $m) { userErrors { code } }
+                                                       b: metafieldsSet(metafields: $m) { userErrors { code } } }""",
+              {"m": [_mf(product["id"]), _mf(variants[0])]})
+    assert cost(out)["requestedQueryCost"] == cost(out)["actualQueryCost"] == 2 * (10 + 4 + 2)
+
+
 def test_connection_without_first_or_last_is_an_error(gql):
     out = gql("{ products { nodes { id } } }")
     assert out["errors"][0]["message"] == "you must provide one of first or last"
