@@ -1,18 +1,23 @@
-"""Group commit for the webhook endpoint (issue 15): several requests' reads and INSERTs share statements and commits.
+"""Group commit for the webhook endpoint (issue 15): several requests' deliveries share one INSERT and one commit.
 
-Under a threaded web server (gunicorn ``-k gthread``) every worker process runs one *intake* thread with its own
-database connection. A request thread hands it two small jobs and waits for each answer: the shop's connections
-(read before the body, so an unknown shop is refused unread) and, once the signature is verified, the delivery.
-The intake takes everything waiting at once: one SELECT for every shop asked about, one INSERT (one commit, one WAL
-flush) for every delivery, one Redis wake per lane, then answers each request with its own outcome. A batch is
-whatever queued while the previous one ran: no delay is added, so a lone delivery costs what it did before, and a
-burst costs one commit per batch instead of one per delivery. Durable before the 200 as before: a request is
-answered only after the commit of its row (an error of the batch is raised in every request of it: a 500, and
-Shopify delivers again; the webhook id makes a redelivery of a stored row a duplicate).
+Under a threaded web server (gunicorn ``-k gthread``) the request threads of a worker process share a leader/follower
+group commit: a request thread reads the shop's connections itself (one query on its own connection, so an unknown
+shop is refused unread) and, once the signature is verified, queues its delivery. If no batch is being stored, it
+leads: it takes every delivery queued (its own included) and stores them in one INSERT on its own connection (one
+commit, one WAL flush), answers each request with its own outcome, hands the lead on, then wakes each lane once
+(Redis). Deliveries that queue meanwhile wait for the next leader, the first of them to wake. A batch is whatever
+queued while the previous one ran: no delay is added, so a lone delivery costs what it did before, and a burst
+costs one commit per batch instead of one per delivery. Durable before the 200: a request is answered only after
+the commit of its row. A batch the database refuses is stored again one delivery at a time, so only the delivery
+at fault is answered 500 (Shopify delivers it again; the webhook id makes a redelivery of a stored row a
+duplicate).
 
-The request thread's own connection is never used on this path. A request inside a transaction (a test's, or
-``ATOMIC_REQUESTS``) stores its delivery itself in that transaction (``webhooks.inbox.webhook_receive``), as does
-every request when ``WEBHOOK_INTAKE_BATCH_SIZE`` is 0.
+(Until the second round of issue 15 two intake threads per process took the look-ups and the deliveries from the
+request threads: each hand-off between threads cost a wake-up and a wait for the GIL, which is most of what a
+delivery waited for; see bench/README.md.)
+
+A request inside a transaction (a test's, or ``ATOMIC_REQUESTS``) stores its delivery itself in that transaction
+(``webhooks.inbox.webhook_receive``), as does every request when ``WEBHOOK_INTAKE_BATCH_SIZE`` is 0.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -31,6 +37,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.db.models import JSONField
 
+from channels.endpoints import SHOP_DOMAIN_RE
 from channels.models import Store
 from outbox.handoff import outbox_dispatch_recorded
 
@@ -39,7 +46,6 @@ from .inbox import (
     webhook_event_build,
     webhook_event_kind,
     webhook_not_stored,
-    webhook_shops_connections,
     webhook_stored_receipt,
 )
 from .models import WebhookBodyClaim, WebhookEvent
@@ -49,18 +55,16 @@ logger = logging.getLogger(__name__)
 # A request still waiting this long means the database hangs (Shopify itself gives up after 5 s): a 500 (Shopify
 # delivers again; the webhook id deduplicates) frees the thread.
 ANSWER_WAIT_SECONDS = 25.0
-IDLE_CLOSE_SECONDS = 2.0  # an idle intake closes its connection (no connection held by a quiet worker)
 
 
 class IntakeUnavailable(RuntimeError):
-    """The intake did not answer in time (the database hangs) or its batch failed: the request answers 500 and
-    Shopify delivers again."""
+    """The batch of this delivery was not stored in time (the database hangs) or failed: the request answers 500
+    and Shopify delivers again."""
 
 
 @dataclass(eq=False)
 class _Job:
-    shop_domain: str = ""
-    event: WebhookEvent | None = None  # None: a shop look-up
+    event: WebhookEvent
     done: threading.Event = field(default_factory=threading.Event)
     result: object = None
     error: BaseException | None = None
@@ -85,12 +89,12 @@ def _insert_sql() -> tuple[str, tuple]:
         column = quote(f.column)
         columns.append(column)
         if isinstance(f, JSONField):  # sent as text, typed in the SELECT list
-            arrays.append("%s::text[]")
+            arrays.append("%b::text[]")
             selected.append(f"d.{column}::jsonb")
         else:
-            arrays.append(f"%s::{f.cast_db_type(connection)}[]")
+            arrays.append(f"%b::{f.cast_db_type(connection)}[]")
             selected.append(f"d.{column}")
-    arrays.append("%s::varchar(64)[]")  # the body's digest (the claim)
+    arrays.append("%b::varchar(64)[]")  # the body's digest (the claim)
     events, claims = WebhookEvent._meta.db_table, WebhookBodyClaim._meta.db_table
     sql = (
         f"WITH d AS (SELECT * FROM unnest({', '.join(arrays)}) WITH ORDINALITY "  # noqa: S608
@@ -130,7 +134,7 @@ def webhook_events_insert(*, events: list[WebhookEvent]) -> list[int | None]:
     connection.ensure_connection()
     # Server-side binding (Django's cursors bind on the client): the bodies go as binary arrays, not hex literals,
     # and the fixed statement is prepared once per connection.
-    with psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:  # Django's errors
         cursor.execute(sql, columns, prepare=True, binary=True)
         stored = {webhook_id: pk for pk, webhook_id in cursor.fetchall()}
     ids = []
@@ -139,74 +143,101 @@ def webhook_events_insert(*, events: list[WebhookEvent]) -> list[int | None]:
     return ids
 
 
-class _Intake:
-    """One intake thread of a worker process, its queue of jobs and what it does with a batch of them."""
+class _GroupCommit:
+    """A worker process's leader/follower group commit of deliveries.
 
-    def __init__(self, name: str, run_batch) -> None:
-        self.name, self.run_batch = name, run_batch
+    A request thread queues its delivery; if no batch is being stored it becomes the leader: it takes everything
+    queued (its own delivery included), stores it on its own connection in one statement (one commit), answers
+    every request of the batch and hands the lead on. Requests that arrive meanwhile wait, and the first of them
+    to wake leads the next batch with everything that queued while the previous one ran. No thread hand-off on
+    the way in (the request thread that finds the way free commits at once: a lone delivery costs what it did
+    without batching) and none on the way out for the leader.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self.cond = threading.Condition()
-        self.jobs: list[_Job] = []
-        self.thread: threading.Thread | None = None
+        self.queue: list[_Job] = []
+        self.leading = False
         self.pid = os.getpid()
 
-    def ask(self, job: _Job) -> object:
+    def submit(self, job: _Job) -> object:
+        deadline = time.monotonic() + ANSWER_WAIT_SECONDS
         with self.cond:
-            if self.thread is None or not self.thread.is_alive() or self.pid != os.getpid():
-                self.pid = os.getpid()  # a forked child starts its own thread
-                self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-                self.thread.start()
-            self.jobs.append(job)
-            self.cond.notify()
-        if not job.done.wait(ANSWER_WAIT_SECONDS):
-            raise IntakeUnavailable("the webhook intake did not answer in time")
-        if job.error is not None:  # a fresh exception per request: the batch's is shared by several threads
-            raise IntakeUnavailable(f"the webhook intake's batch failed: {job.error!r}") from job.error
-        return job.result
-
-    def _run(self) -> None:
+            if self.pid != os.getpid():  # a forked child starts with no batch in progress
+                self._reset()
+            self.queue.append(job)
         while True:
             with self.cond:
-                if not self.jobs and not self.cond.wait_for(lambda: self.jobs, timeout=IDLE_CLOSE_SECONDS):
-                    connection.close()  # quiet: hold no connection (and keep no test database open)
-                    continue
+                while not job.done.is_set() and self.leading:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self.cond.wait(left):
+                        if job in self.queue:
+                            self.queue.remove(job)
+                        if not job.done.is_set():
+                            raise IntakeUnavailable("the webhook intake did not answer in time")
+                if job.done.is_set():
+                    break
+                self.leading = True
                 size = max(1, settings.WEBHOOK_INTAKE_BATCH_SIZE)
-                batch, self.jobs[:size] = self.jobs[:size], []
+                batch, self.queue[:size] = self.queue[:size], []
+            woken: dict = {}
             try:
-                self.run_batch(batch)
-            except BaseException as exc:  # noqa: BLE001 - every waiting request gets the error (a 500)
-                logger.exception("%s: a batch of %d failed", self.name, len(batch))
-                connection.close()  # a broken connection is not reused
-                for job in batch:
-                    if not job.done.is_set():
-                        job.finish(error=exc)
+                woken = _deliveries_store(batch)
+            finally:
+                with self.cond:
+                    self.leading = False
+                    self.cond.notify_all()
+            # After the lead is handed on (the next batch need not wait for Redis); the rows carry
+            # ``dispatched_at``, so a wake lost here is sent by the sweep.
+            for kind, ids in woken.items():
+                outbox_dispatch_recorded(kind=kind, ids=ids)
+        if job.error is not None:  # a fresh exception per request: a batch's is shared by several threads
+            raise IntakeUnavailable(f"the webhook intake's batch failed: {job.error!r}") from job.error
+        if job.result is None:  # not stored: a duplicate or another shop's body, sorted out on this thread
+            return webhook_not_stored(event=job.event, claim_body=True)
+        return job.result
 
 
-def _lookups_run(batch: list[_Job]) -> None:
-    """Answer a batch of shop look-ups with one query."""
-    found = _retried(lambda: webhook_shops_connections(shop_domains={job.shop_domain for job in batch}))
-    for job in batch:
-        job.finish(found.get(job.shop_domain, []))
+def _deliveries_store(batch: list[_Job]) -> dict:
+    """Store ``batch`` in one statement and answer each job; return the ids to wake per lane.
 
-
-def _deliveries_run(batch: list[_Job]) -> None:
-    """Store a batch of deliveries in one statement, wake their lanes, answer each with its own outcome."""
-    events = [job.event for job in batch]
-    ids = _retried(lambda: webhook_events_insert(events=events))
-    woken: dict = defaultdict(list)
-    for event, pk in zip(events, ids, strict=True):
+    A statement of several deliveries the database refuses (not a lost connection) is tried once per delivery,
+    so a delivery at fault fails (a 500) alone; a failed delivery's job gets the error.
+    """
+    try:
+        ids = _retried(lambda: webhook_events_insert(events=[job.event for job in batch]))
+    except DatabaseError as exc:
+        if len(batch) == 1 or isinstance(exc, (OperationalError, InterfaceError)):  # or the database is away
+            logger.exception("webhook intake: a batch of %d could not be stored", len(batch))
+            for job in batch:
+                job.finish(error=exc)
+            return {}
+        logger.warning("webhook intake: a batch of %d failed (%r); storing its deliveries one by one", len(batch), exc)
+        woken: dict = defaultdict(list)
+        for job in batch:
+            for kind, kind_ids in _deliveries_store([job]).items():
+                woken[kind].extend(kind_ids)
+        return woken
+    except BaseException as exc:  # noqa: BLE001 - every request of the batch gets the error (a 500)
+        logger.exception("webhook intake: a batch of %d failed", len(batch))
+        for job in batch:
+            job.finish(error=exc)
+        return {}
+    woken = defaultdict(list)
+    for job, pk in zip(batch, ids, strict=True):
+        event = job.event
         event.pk = pk
-        if pk is not None:
-            event._state.adding = False
-            if event.status == WebhookEvent.Status.RECEIVED:
-                woken[webhook_event_kind(topic=event.topic)].append(pk)
-    for kind, kind_ids in woken.items():  # one Redis round trip per lane; Redis down: the sweep sends them
-        outbox_dispatch_recorded(kind=kind, ids=kind_ids)
-    for job in batch:
-        if job.event.pk is not None:
-            job.finish(webhook_stored_receipt(job.event))
-    for job in batch:  # rare: duplicates and refusals, one by one
-        if not job.done.is_set():
-            job.finish(webhook_not_stored(event=job.event, claim_body=True))
+        if pk is None:
+            job.finish(None)
+            continue
+        event._state.adding = False
+        if event.status == WebhookEvent.Status.RECEIVED:
+            woken[webhook_event_kind(topic=event.topic)].append(pk)
+        job.finish(webhook_stored_receipt(event))
+    return woken
 
 
 def _retried(statement):
@@ -225,32 +256,59 @@ def _retried(statement):
         raise
 
 
-# Two threads, each with its own connection: a look-up never waits behind a batch's commit.
-_lookups = _Intake("webhook-intake-lookups", _lookups_run)
-_deliveries = _Intake("webhook-intake-deliveries", _deliveries_run)
+_deliveries = _GroupCommit()
 
 
 def webhook_intake_active() -> bool:
-    """Whether this request's delivery goes through the intake thread (batching on, PostgreSQL, no transaction)."""
+    """Whether this request's delivery goes through the group commit (batching on, PostgreSQL, no transaction)."""
     return (settings.WEBHOOK_INTAKE_BATCH_SIZE > 0 and connection.vendor == "postgresql"
             and not connection.in_atomic_block)
 
 
-def webhook_intake_shop_connections(*, shop_domain: str) -> list[Store]:
-    """Return the active connections of ``shop_domain``, read by the intake with other requests' look-ups.
+# The columns ``webhooks.inbox.webhook_shops_connections`` loads: what verifying a signature and building the row use.
+_LOOKUP_FIELDS = ("id", "name", "shop_domain", "auth_mode", "client_secret", "webhook_secret", "is_active")
 
-    Raises IntakeUnavailable when no answer comes within ANSWER_WAIT_SECONDS or the batch failed.
+
+@functools.cache
+def _lookup_sql() -> tuple[str, tuple]:
+    """The shop look-up's fixed text (prepared once per connection) and its fields in column order."""
+    fields = tuple(Store._meta.get_field(name) for name in _LOOKUP_FIELDS)
+    quote = connection.ops.quote_name
+    sql = (f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(Store._meta.db_table)} "  # noqa: S608
+           f"WHERE {quote('shop_domain')} = %s AND {quote('is_active')} ORDER BY {quote('id')}")
+    return sql, fields
+
+
+def webhook_intake_shop_connections(*, shop_domain: str) -> list[Store]:
+    """Return the active connections of ``shop_domain``, oldest first, as ``webhook_shops_connections`` does (none
+    for a malformed domain), in one prepared statement on this thread's connection.
+
+    The ORM's query costs ~0.5 ms of CPU (compiling it) per request, more than the rest of the look-up; this path
+    runs on every delivery. Raises DatabaseError.
     """
-    return _lookups.ask(_Job(shop_domain=shop_domain))
+    domain = shop_domain.strip().lower()
+    if not domain or not SHOP_DOMAIN_RE.fullmatch(domain):
+        return []
+    sql, fields = _lookup_sql()
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, (domain,), prepare=True)
+        rows = cursor.fetchall()
+    names = [f.attname for f in fields]
+    converters = [getattr(f, "from_db_value", None) for f in fields]
+    return [Store.from_db(connection.alias, names,
+                          [convert(value, None, connection) if convert else value
+                           for convert, value in zip(converters, row, strict=True)])
+            for row in rows]
 
 
 def webhook_intake_receive(*, store: Store, headers: dict[str, str], raw_body: bytes) -> WebhookReceipt:
     """Store a delivery verified with ``store``'s secret together with other requests' (one commit); return when
-    its row is durable and its lane woken.
+    its row is durable.
 
     The same outcomes as ``webhook_receive(claim_body=True)``: ``stored``, ``failed``, ``ignored``, ``duplicate``
-    or ``refused``. Raises IntakeUnavailable when no answer comes within ANSWER_WAIT_SECONDS or the batch failed
-    (the delivery is not answered as stored then; Shopify delivers it again).
+    or ``refused``. Raises IntakeUnavailable when its batch is not stored within ANSWER_WAIT_SECONDS or the
+    database refused its row (the delivery is not answered as stored then; Shopify delivers it again).
     """
     event = webhook_event_build(store=store, headers=headers, raw_body=raw_body)
-    return _deliveries.ask(_Job(shop_domain=event.shop_domain, event=event))
+    return _deliveries.submit(_Job(event=event))

@@ -38,8 +38,8 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
     """
     shop_domain = (request.headers.get(SHOP_DOMAIN_HEADER) or "").strip().lower()
     hmac_header = request.headers.get(HMAC_HEADER)
-    # Outside a transaction the intake thread reads the shop and stores the delivery with other requests' (one
-    # query, one commit per batch); inside one (a test's), this thread does, in that transaction.
+    # Outside a transaction the delivery is stored with other requests' of this process (one commit per batch);
+    # inside one (a test's), by this thread in that transaction.
     batched = webhook_intake_active()
     lookup = webhook_intake_shop_connections if batched else webhook_shop_connections
     connections = lookup(shop_domain=shop_domain) if hmac_header else []
