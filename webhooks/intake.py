@@ -30,6 +30,7 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -164,8 +165,12 @@ class _GroupCommit:
         self.leading = False
         self.pid = os.getpid()
 
-    def submit(self, job: _Job) -> object:
+    def submit(self, job: _Job) -> tuple[WebhookReceipt, Callable[[], None] | None]:
+        """Store ``job``'s delivery, leading a batch if none is being stored; return its receipt and, for the
+        leader, the wake of the batch's lanes (to call once the answer is sent: no request of the batch waits
+        for Redis)."""
         deadline = time.monotonic() + ANSWER_WAIT_SECONDS
+        wake = None
         with self.cond:
             if self.pid != os.getpid():  # a forked child starts with no batch in progress
                 self._reset()
@@ -191,15 +196,24 @@ class _GroupCommit:
                 with self.cond:
                     self.leading = False
                     self.cond.notify_all()
-            # After the lead is handed on (the next batch need not wait for Redis); the rows carry
-            # ``dispatched_at``, so a wake lost here is sent by the sweep.
-            for kind, ids in woken.items():
-                outbox_dispatch_recorded(kind=kind, ids=ids)
+            if woken:
+                wake = functools.partial(_lanes_wake, woken=woken, previous=wake)
         if job.error is not None:  # a fresh exception per request: a batch's is shared by several threads
+            if wake is not None:
+                wake()
             raise IntakeUnavailable(f"the webhook intake's batch failed: {job.error!r}") from job.error
         if job.result is None:  # not stored: a duplicate or another shop's body, sorted out on this thread
-            return webhook_not_stored(event=job.event, claim_body=True)
-        return job.result
+            return webhook_not_stored(event=job.event, claim_body=True), wake
+        return job.result, wake
+
+
+def _lanes_wake(*, woken: dict, previous: Callable[[], None] | None = None) -> None:
+    """Wake each lane of a stored batch (one Redis round trip per lane). The rows carry ``dispatched_at``: a wake
+    that never comes (the process died) is sent by the sweep's stale re-send; Redis down clears it (sent at once)."""
+    if previous is not None:
+        previous()
+    for kind, ids in woken.items():
+        outbox_dispatch_recorded(kind=kind, ids=ids)
 
 
 def _deliveries_store(batch: list[_Job]) -> dict:
@@ -303,9 +317,11 @@ def webhook_intake_shop_connections(*, shop_domain: str) -> list[Store]:
             for row in rows]
 
 
-def webhook_intake_receive(*, store: Store, headers: dict[str, str], raw_body: bytes) -> WebhookReceipt:
+def webhook_intake_receive(*, store: Store, headers: dict[str, str],
+                           raw_body: bytes) -> tuple[WebhookReceipt, Callable[[], None] | None]:
     """Store a delivery verified with ``store``'s secret together with other requests' (one commit); return when
-    its row is durable.
+    its row is durable, with the wake of the lanes this request owes (call it once the answer is sent; None: none
+    owed; its batch was led by another request).
 
     The same outcomes as ``webhook_receive(claim_body=True)``: ``stored``, ``failed``, ``ignored``, ``duplicate``
     or ``refused``. Raises IntakeUnavailable when its batch is not stored within ANSWER_WAIT_SECONDS or the

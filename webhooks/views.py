@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -16,8 +17,24 @@ from .inbox import webhook_receive, webhook_shop_connections, webhook_store_auth
 from .intake import webhook_intake_active, webhook_intake_receive, webhook_intake_shop_connections
 
 
-def _text(status: int, text: str) -> HttpResponse:
-    return HttpResponse(text, status=status, content_type="text/plain")
+class _Answer(HttpResponse):
+    """A plain-text answer that runs ``after_sent`` once it is sent (the WSGI server calls ``close()`` then)."""
+
+    after_sent: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.after_sent is not None:
+                after, self.after_sent = self.after_sent, None
+                after()
+
+
+def _text(status: int, text: str, *, after_sent: Callable[[], None] | None = None) -> HttpResponse:
+    response = _Answer(text, status=status, content_type="text/plain")
+    response.after_sent = after_sent
+    return response
 
 
 logger = logging.getLogger(__name__)
@@ -61,12 +78,13 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("webhook rejected: no valid signature for shop %r", shop_domain[:255])
         return _text(401, "invalid signature")
     # The body's cross-shop claim and the event: one statement, one commit.
+    wake = None  # a batch's leader wakes its lanes once its answer is sent: no request of the batch waits for Redis
     if batched:
-        receipt = webhook_intake_receive(store=store, headers=dict(request.headers), raw_body=raw_body)
+        receipt, wake = webhook_intake_receive(store=store, headers=dict(request.headers), raw_body=raw_body)
     else:
         receipt = webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body, claim_body=True)
     if receipt.outcome == "refused":
         logger.warning("webhook refused: the same %s body was already delivered for another shop (now %r)",
                        (request.headers.get(TOPIC_HEADER) or "")[:100], shop_domain)
-        return _text(409, "body already delivered for another shop")
-    return _text(200, receipt.outcome)
+        return _text(409, "body already delivered for another shop", after_sent=wake)
+    return _text(200, receipt.outcome, after_sent=wake)

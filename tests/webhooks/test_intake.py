@@ -12,13 +12,14 @@ import time
 import django_rq
 import pytest
 from django.db import OperationalError, connection
-from django.test import Client
+from django.test import Client, RequestFactory
 
 from channels.models import Store
 from tests.inventory.conftest import WEBHOOK_PATH, webhook_headers
 from webhooks import intake
 from webhooks.inbox import webhook_event_build, webhook_not_stored, webhook_shop_connections
 from webhooks.models import WebhookBodyClaim, WebhookEvent
+from webhooks.views import shopify_webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the intake stores on its own connection, outside a test's
 
@@ -202,3 +203,19 @@ def test_the_look_up_loads_what_the_orm_loads(stores):
     assert [[getattr(s, f) for f in fields] for s in raw] == [[getattr(s, f) for f in fields] for s in orm]
     assert [s.webhook_signing_secret for s in raw] == [SECRET, "cs"]
     assert intake.webhook_intake_shop_connections(shop_domain="not a shop") == []
+
+
+def test_the_leader_wakes_the_lane_once_its_answer_is_sent(stores):
+    body, headers = delivery(order(40))
+    request = RequestFactory().post(WEBHOOK_PATH, data=body, content_type="application/json", headers=headers)
+    response = shopify_webhook(request)
+
+    assert response.status_code == 200 and response.content == b"stored"
+    assert WebhookEvent.objects.get().dispatched_at is not None  # durable before the answer, handed to its lane
+    assert drains("webhooks") == 0  # no request of the batch waited for Redis
+    response.close()  # what the WSGI server does once the answer is sent
+    assert drains("webhooks") == 1
+
+
+def drains(lane: str) -> int:
+    return sum(1 for job in django_rq.get_queue(lane).jobs if job.func_name == "outbox.tasks.outbox_drain")
