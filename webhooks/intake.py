@@ -299,16 +299,22 @@ def webhook_intake_shop_connections(*, shop_domain: str) -> list[Store]:
     for a malformed domain), in one prepared statement on this thread's connection.
 
     The ORM's query costs ~0.5 ms of CPU (compiling it) per request, more than the rest of the look-up; this path
-    runs on every delivery. Raises DatabaseError.
+    runs on every delivery. Raises DatabaseError (after one retry on a fresh connection if it was dropped).
     """
     domain = shop_domain.strip().lower()
     if not domain or not SHOP_DOMAIN_RE.fullmatch(domain):
         return []
     sql, fields = _lookup_sql()
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, (domain,), prepare=True)
-        rows = cursor.fetchall()
+
+    def read() -> list[tuple]:
+        connection.ensure_connection()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, (domain,), prepare=True)
+            return cursor.fetchall()
+
+    # Django's health check (CONN_HEALTH_CHECKS) runs for its own cursors only: a connection the server dropped
+    # is found by this read, and the read is run again on a fresh one.
+    rows = _retried(read)
     names = [f.attname for f in fields]
     converters = [getattr(f, "from_db_value", None) for f in fields]
     return [Store.from_db(connection.alias, names,
