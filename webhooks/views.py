@@ -14,7 +14,12 @@ from channels.shopify.webhooks import HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEA
 
 from .auth import webhook_headers_check
 from .inbox import webhook_receive, webhook_shop_connections, webhook_store_authenticate
-from .intake import webhook_intake_active, webhook_intake_receive, webhook_intake_shop_connections
+from .intake import (
+    webhook_intake_active,
+    webhook_intake_coming,
+    webhook_intake_receive,
+    webhook_intake_shop_connections,
+)
 
 
 class _Answer(HttpResponse):
@@ -58,6 +63,13 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
     # Outside a transaction the delivery is stored with other requests' of this process (one commit per batch);
     # inside one (a test's), by this thread in that transaction.
     batched = webhook_intake_active()
+    if not batched or not hmac_header:
+        return _receive(request, shop_domain=shop_domain, hmac_header=hmac_header, batched=batched)
+    with webhook_intake_coming():  # a batch's leader may wait a moment for this delivery (webhooks.intake)
+        return _receive(request, shop_domain=shop_domain, hmac_header=hmac_header, batched=batched)
+
+
+def _receive(request: HttpRequest, *, shop_domain: str, hmac_header: str | None, batched: bool) -> HttpResponse:
     lookup = webhook_intake_shop_connections if batched else webhook_shop_connections
     connections = lookup(shop_domain=shop_domain) if hmac_header else []
     refusal = webhook_headers_check(

@@ -16,7 +16,7 @@ from django.test import Client, RequestFactory
 
 from channels.models import Store
 from tests.inventory.conftest import WEBHOOK_PATH, webhook_headers
-from webhooks import intake
+from webhooks import intake, views
 from webhooks.inbox import webhook_event_build, webhook_not_stored, webhook_shop_connections
 from webhooks.models import WebhookBodyClaim, WebhookEvent
 from webhooks.views import shopify_webhook
@@ -219,3 +219,56 @@ def test_the_leader_wakes_the_lane_once_its_answer_is_sent(stores):
 
 def drains(lane: str) -> int:
     return sum(1 for job in django_rq.get_queue(lane).jobs if job.func_name == "outbox.tasks.outbox_drain")
+
+
+def test_a_leader_waits_for_a_delivery_of_its_process_already_on_its_way(stores, gate, monkeypatch):
+    monkeypatch.setattr(intake, "GATHER_SECONDS", WAIT)  # only the arrival ends the wait here
+    box = intake._deliveries
+    real_lookup = intake.webhook_intake_shop_connections
+    held = threading.Event()
+
+    def lookup(*, shop_domain):
+        if threading.current_thread().name == "second":
+            held.wait(WAIT)  # still reading its shop while the first delivery's leader gathers
+        return real_lookup(shop_domain=shop_domain)
+
+    monkeypatch.setattr(views, "webhook_intake_shop_connections", lookup)
+    answers: dict = {}
+
+    def send(name: str, body: bytes, headers: dict) -> None:
+        try:
+            answers[name] = Client().post(WEBHOOK_PATH, data=body, content_type="application/json", headers=headers)
+        finally:
+            connection.close()
+
+    second = threading.Thread(target=send, args=("second", *delivery(order(51))), name="second")
+    second.start()
+    watched(lambda: box.coming == 1)  # the second is on its way (past its headers, reading its shop)
+    first = threading.Thread(target=send, args=("first", *delivery(order(50))), name="first")
+    first.start()
+    # The first leads, and waits for the second instead of committing alone.
+    assert watched(lambda: box.leading and box.coming == 1 and len(box.queue) == 1)
+    held.set()
+    for t in (first, second):
+        t.join(WAIT)
+
+    assert answers["first"].content == b"stored" and answers["second"].content == b"stored"
+    assert gate["sizes"] == [2]  # one statement, one commit for both
+    assert box.coming == 0
+
+
+def watched(condition) -> bool:
+    """Wait until ``condition`` holds under the group commit's lock (nothing notifies the test: look again often)."""
+    box = intake._deliveries
+    deadline = time.monotonic() + WAIT
+    with box.cond:
+        while not condition() and time.monotonic() < deadline:
+            box.cond.wait(0.01)
+        return condition()
+
+
+def test_a_refused_request_does_not_stay_counted_on_its_way(stores):
+    answers = post_all([delivery(order(60), secret="wrong"), delivery(order(61), shop="nobody.myshopify.com"),
+                        delivery(order(62))])
+    assert [r.status_code for r in answers] == [401, 401, 200]
+    assert intake._deliveries.coming == 0  # else every later leader would wait GATHER_SECONDS for nothing
