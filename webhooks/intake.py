@@ -4,10 +4,12 @@ Under a threaded web server (gunicorn ``-k gthread``) the request threads of a w
 group commit: a request thread reads the shop's connections itself (one query on its own connection, so an unknown
 shop is refused unread) and, once the signature is verified, queues its delivery. If no batch is being stored, it
 leads: it takes every delivery queued (its own included) and stores them in one INSERT on its own connection (one
-commit, one WAL flush), answers each request with its own outcome, hands the lead on, then wakes each lane once
-(Redis). Deliveries that queue meanwhile wait for the next leader, the first of them to wake. A batch is whatever
-queued while the previous one ran: no delay is added, so a lone delivery costs what it did before, and a burst
-costs one commit per batch instead of one per delivery. Durable before the 200: a request is answered only after
+commit, one WAL flush), answers each request with its own outcome and hands the lead on; it wakes each lane once
+(Redis) after its own answer is sent. Deliveries that queue meanwhile wait for the next leader, the first of them
+to wake. Before taking its batch a leader waits up to GATHER_SECONDS for the deliveries of its process already past
+their headers (a row's share of a statement's and a commit's cost falls with the batch); with none on its way it
+does not wait, so a lone delivery costs what it did before, and a burst costs one commit per batch instead of one
+per delivery. Durable before the 200: a request is answered only after
 the commit of its row. A batch the database refuses is stored again one delivery at a time, so only the delivery
 at fault is answered 500 (Shopify delivers it again; the webhook id makes a redelivery of a stored row a
 duplicate).
@@ -155,9 +157,9 @@ class _GroupCommit:
     A request thread queues its delivery; if no batch is being stored it becomes the leader: it takes everything
     queued (its own delivery included), stores it on its own connection in one statement (one commit), answers
     every request of the batch and hands the lead on. Requests that arrive meanwhile wait, and the first of them
-    to wake leads the next batch with everything that queued while the previous one ran. No thread hand-off on
-    the way in (the request thread that finds the way free commits at once: a lone delivery costs what it did
-    without batching) and none on the way out for the leader.
+    to wake leads the next batch with everything that queued while the previous one ran (and, for up to
+    GATHER_SECONDS, what was already on its way: ``coming_delivery``). No thread hand-off on the way in (a lone
+    delivery is committed at once by its own thread) and none on the way out for the leader.
     """
 
     def __init__(self) -> None:
