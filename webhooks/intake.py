@@ -252,8 +252,11 @@ def _lanes_wake(*, woken: dict, previous: Callable[[], None] | None = None) -> N
     that never comes (the process died) is sent by the sweep's stale re-send; Redis down clears it (sent at once)."""
     if previous is not None:
         previous()
-    for kind, ids in woken.items():
-        outbox_dispatch_recorded(kind=kind, ids=ids)
+    # One wake at a time per process: the lane's "a drain already waits" flag is set before its job exists, so two
+    # wakes at once could both enqueue a drain (the intake thread made them one after another before).
+    with _wake_lock:
+        for kind, ids in woken.items():
+            outbox_dispatch_recorded(kind=kind, ids=ids)
 
 
 def _deliveries_store(batch: list[_Job]) -> dict:
@@ -311,6 +314,7 @@ def _retried(statement):
         raise
 
 
+_wake_lock = threading.Lock()
 _arrival = threading.local()  # whether this thread's coming delivery is queued (or gone)
 _deliveries = _GroupCommit()
 
