@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -13,11 +14,32 @@ from channels.shopify.webhooks import HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEA
 
 from .auth import webhook_headers_check
 from .inbox import webhook_receive, webhook_shop_connections, webhook_store_authenticate
-from .intake import webhook_intake_active, webhook_intake_receive, webhook_intake_shop_connections
+from .intake import (
+    webhook_intake_active,
+    webhook_intake_coming,
+    webhook_intake_receive,
+    webhook_intake_shop_connections,
+)
 
 
-def _text(status: int, text: str) -> HttpResponse:
-    return HttpResponse(text, status=status, content_type="text/plain")
+class _Answer(HttpResponse):
+    """A plain-text answer that runs ``after_sent`` once it is sent (the WSGI server calls ``close()`` then)."""
+
+    after_sent: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.after_sent is not None:
+                after, self.after_sent = self.after_sent, None
+                after()
+
+
+def _text(status: int, text: str, *, after_sent: Callable[[], None] | None = None) -> HttpResponse:
+    response = _Answer(text, status=status, content_type="text/plain")
+    response.after_sent = after_sent
+    return response
 
 
 logger = logging.getLogger(__name__)
@@ -38,9 +60,16 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
     """
     shop_domain = (request.headers.get(SHOP_DOMAIN_HEADER) or "").strip().lower()
     hmac_header = request.headers.get(HMAC_HEADER)
-    # Outside a transaction the intake thread reads the shop and stores the delivery with other requests' (one
-    # query, one commit per batch); inside one (a test's), this thread does, in that transaction.
+    # Outside a transaction the delivery is stored with other requests' of this process (one commit per batch);
+    # inside one (a test's), by this thread in that transaction.
     batched = webhook_intake_active()
+    if not batched or not hmac_header:
+        return _receive(request, shop_domain=shop_domain, hmac_header=hmac_header, batched=batched)
+    with webhook_intake_coming():  # a batch's leader may wait a moment for this delivery (webhooks.intake)
+        return _receive(request, shop_domain=shop_domain, hmac_header=hmac_header, batched=batched)
+
+
+def _receive(request: HttpRequest, *, shop_domain: str, hmac_header: str | None, batched: bool) -> HttpResponse:
     lookup = webhook_intake_shop_connections if batched else webhook_shop_connections
     connections = lookup(shop_domain=shop_domain) if hmac_header else []
     refusal = webhook_headers_check(
@@ -61,12 +90,13 @@ def shopify_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("webhook rejected: no valid signature for shop %r", shop_domain[:255])
         return _text(401, "invalid signature")
     # The body's cross-shop claim and the event: one statement, one commit.
+    wake = None  # a batch's leader wakes its lanes once its answer is sent: no request of the batch waits for Redis
     if batched:
-        receipt = webhook_intake_receive(store=store, headers=dict(request.headers), raw_body=raw_body)
+        receipt, wake = webhook_intake_receive(store=store, headers=dict(request.headers), raw_body=raw_body)
     else:
         receipt = webhook_receive(store=store, headers=dict(request.headers), raw_body=raw_body, claim_body=True)
     if receipt.outcome == "refused":
         logger.warning("webhook refused: the same %s body was already delivered for another shop (now %r)",
                        (request.headers.get(TOPIC_HEADER) or "")[:100], shop_domain)
-        return _text(409, "body already delivered for another shop")
-    return _text(200, receipt.outcome)
+        return _text(409, "body already delivered for another shop", after_sent=wake)
+    return _text(200, receipt.outcome, after_sent=wake)

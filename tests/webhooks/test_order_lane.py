@@ -84,8 +84,8 @@ def test_the_endpoint_stores_a_delivery_durably_in_two_queries_and_one_wake(stor
                                                                             settings, batch_size):
     settings.WEBHOOK_INTAKE_BATCH_SIZE = batch_size
     body = json.dumps({"id": 3, "line_items": []}).encode()
-    # Unbatched: the shop's connections; the claim and the event in one statement. Batched, the request thread
-    # makes none: the intake thread makes them (on its own connection) for every request waiting.
+    # Unbatched: the shop's connections; the claim and the event in one statement. Batched, the same two run as
+    # prepared statements on this thread's connection beside Django's cursors (not counted here; see test_intake).
     with django_assert_num_queries(2 if batch_size == 0 else 0):
         response = post(body, topic="orders/create")
     assert response.status_code == 200 and response.content == b"stored"
