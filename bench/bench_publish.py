@@ -35,6 +35,9 @@ def main() -> None:
     parser.add_argument("--db", default="pim_bench_publish")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14", help="flushed at the start")
     parser.add_argument("--batch-size", type=int, default=None, help="PUBLISH_BATCH_SIZE for the workers")
+    parser.add_argument("--media-seconds", type=float, default=None,
+                        help="the simulator's media_processing_seconds (default its own, 0.3); a batch waits for "
+                             "its new media, so this shows what that wait costs")
     args = parser.parse_args()
 
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", f"DROP DATABASE IF EXISTS {args.db}",
@@ -73,7 +76,8 @@ def main() -> None:
     seeded = catalog_seed(products=args.products, seed=7)
     print(f"  {seeded.products} products, {seeded.variants} variants, {seeded.images} images")
 
-    with SimulatorServer(["bench"], shop_overrides={"bench": {"plan": args.plan}}) as sim:
+    sim_config = {} if args.media_seconds is None else {"media_processing_seconds": args.media_seconds}
+    with SimulatorServer(["bench"], config=sim_config, shop_overrides={"bench": {"plan": args.plan}}) as sim:
         creds = sim.shops["bench"]
         store = Store.objects.create(name="bench", shop_domain=creds.domain, api_base_url=creds.base_url,
                                      access_token=creds.access_token)
